@@ -1,0 +1,57 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "swift-net-events",
+    products: [
+        .library(name: "BCCRuntime", targets: ["BCCRuntime"]),
+        .library(name: "TCPEvent", targets: ["TCPEvent"]),
+        .executable(name: "tcp-events", targets: ["tcp-events"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C APIs, as system libraries resolved through pkg-config.
+        .systemLibrary(
+            name: "CBCC",
+            pkgConfig: "libbcc",
+            providers: [.apt(["libbpfcc-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibBPF",
+            pkgConfig: "libbpf",
+            providers: [.apt(["libbpf-dev"])]
+        ),
+
+        // Embeds bpf/*.c into the targets that run them.
+        .executableTarget(name: "EmbedBPFTool"),
+        .plugin(name: "EmbedBPF", capability: .buildTool(), dependencies: ["EmbedBPFTool"]),
+
+        // Compile, load, attach, read; BTF, features, headers, errors.
+        .target(name: "BCCRuntime", dependencies: ["CBCC", "CLibBPF"]),
+
+        .target(
+            name: "TCPEvent",
+            dependencies: ["BCCRuntime"],
+            plugins: ["EmbedBPF"]
+        ),
+
+        .executableTarget(
+            name: "tcp-events",
+            dependencies: [
+                "TCPEvent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "BCCRuntimeTests", dependencies: ["BCCRuntime"], plugins: ["EmbedBPF"]),
+        .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "BCCRuntime"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["BCCRuntime", "TCPEvent"],
+            plugins: ["EmbedBPF"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

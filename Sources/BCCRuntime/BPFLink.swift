@@ -1,0 +1,97 @@
+import CBCC
+import Glibc
+import Synchronization
+
+/// An attached program. `close()` detaches it; it is safe to call twice and also runs on deinit.
+///
+/// Each hook has its own constructor, which checks the hook exists first and throws a typed
+/// error naming it when it cannot attach.
+public final class BPFLink: Sendable {
+    /// What the program is attached to, e.g. `tracepoint sock:inet_sock_set_state`.
+    public let target: String
+    /// The program, kept alive while attached.
+    public let program: BPFProgram
+    private let state: Mutex<(fd: Int32, eventName: String?)>
+
+    private init(target: String, program: BPFProgram, fd: Int32, eventName: String? = nil) {
+        self.target = target
+        self.program = program
+        self.state = Mutex((fd, eventName))
+    }
+
+    /// Whether the link is still attached.
+    public var isAttached: Bool { state.withLock { $0.fd >= 0 } }
+
+    /// Detaches the program. Safe to call more than once.
+    public func close() {
+        state.withLock { state in
+            guard state.fd >= 0 else { return }
+            Glibc.close(state.fd)
+            if let name = state.eventName { _ = bpf_detach_kprobe(name) }
+            state.fd = -1
+        }
+    }
+
+    deinit { close() }
+
+    /// Attaches a ``ProgramType/tracepoint`` program to `category:name`.
+    ///
+    /// Minimum kernel: 4.7.
+    /// - Throws: `.tracefsNotMounted`, `.notSupported` when the tracepoint does not exist, or
+    ///   `.attachFailed`.
+    public static func tracepoint(_ program: BPFProgram, category: String, name: String) throws -> BPFLink {
+        let target = "tracepoint \(category):\(name)"
+        guard let tracefs = SystemChecks.tracefsPath else { throw BPFError.tracefsNotMounted }
+        guard access("\(tracefs)/events/\(category)/\(name)", F_OK) == 0 else {
+            throw BPFError.notSupported(feature: target, minimumKernel: nil, reason: "this kernel has no such tracepoint")
+        }
+        let fd = bpf_attach_tracepoint(program.fd, category, name)
+        guard fd >= 0 else { throw attachError(target, errno) }
+        return BPFLink(target: target, program: program, fd: fd)
+    }
+
+    /// Attaches a ``ProgramType/rawTracepoint`` program to the raw tracepoint `name`.
+    ///
+    /// Minimum kernel: 4.17.
+    public static func rawTracepoint(_ program: BPFProgram, name: String) throws -> BPFLink {
+        let fd = bpf_attach_raw_tracepoint(program.fd, name)
+        guard fd >= 0 else { throw attachError("raw tracepoint \(name)", errno) }
+        return BPFLink(target: "raw tracepoint \(name)", program: program, fd: fd)
+    }
+
+    private static let kprobeCounter = Atomic<Int>(0)
+
+    /// Attaches a ``ProgramType/kprobe`` program to the entry (or, with `isReturn`, the return) of
+    /// the kernel function `function`.
+    ///
+    /// Minimum kernel: 4.1, built with `CONFIG_KPROBES`.
+    /// - Throws: `.notSupported` when the kernel has no kprobes, `.attachFailed` otherwise.
+    public static func kprobe(_ program: BPFProgram, function: String, isReturn: Bool = false) throws -> BPFLink {
+        let target = "\(isReturn ? "kretprobe" : "kprobe") \(function)"
+        if KernelFeatures.shared.kprobes == .no {
+            throw BPFError.notSupported(feature: target, minimumKernel: "4.1", reason: "the kernel was built without CONFIG_KPROBES")
+        }
+        let serial = kprobeCounter.add(1, ordering: .relaxed).newValue
+        let eventName = "\(isReturn ? "r" : "p")_\(function)_\(getpid())_\(serial)"
+        let fd = bpf_attach_kprobe(
+            program.fd, isReturn ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY, eventName, function, 0, 0)
+        guard fd >= 0 else { throw attachError(target, errno) }
+        return BPFLink(target: target, program: program, fd: fd, eventName: eventName)
+    }
+
+    /// Attaches a ``ProgramType/tracing`` program (BCC's `KFUNC_PROBE`/`KRETFUNC_PROBE`, the
+    /// kernel's fentry/fexit) to the function it was loaded for.
+    ///
+    /// Minimum kernel: 5.5, x86-64, with BTF.
+    public static func kfunc(_ program: BPFProgram) throws -> BPFLink {
+        let function = program.name.split(separator: "__", maxSplits: 1).last.map(String.init) ?? program.name
+        let target = "\(program.name.hasPrefix("kretfunc__") ? "fexit" : "fentry") \(function)"
+        let fd = bpf_attach_kfunc(program.fd)
+        guard fd >= 0 else { throw attachError(target, errno) }
+        return BPFLink(target: target, program: program, fd: fd)
+    }
+
+    private static func attachError(_ target: String, _ code: Int32) -> BPFError {
+        BPFError.privileged(code, operation: "attaching to \(target)") { .attachFailed(target: target, errno: $0) }
+    }
+}

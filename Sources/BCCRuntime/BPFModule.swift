@@ -1,0 +1,167 @@
+import CBCC
+import Foundation
+import Synchronization
+
+/// A compiled eBPF C program: its functions, ready to load, and its maps, already created.
+///
+/// BCC compiles the text with its embedded clang against a kernel header tree (see
+/// ``KernelHeaders``) and creates every map the program declares. Destroying the module closes
+/// those maps; programs loaded from it and their attachments live on until they are closed.
+///
+/// The corresponding C function is `bpf_module_create_c_from_string`.
+public final class BPFModule: @unchecked Sendable {
+    // BCC's module object is not thread-safe; every use of `handle` holds `lock`.
+    private let handle: UnsafeMutableRawPointer
+    private let lock = NSLock()
+    /// The header tree the program was compiled against.
+    public let headers: KernelHeaders
+    /// What clang printed while compiling successfully (warnings), if anything.
+    public let compilerOutput: String
+
+    /// Compiles a program.
+    /// - Parameters:
+    ///   - source: the eBPF C text.
+    ///   - cflags: extra compiler flags, typically `-DNAME=value` constants.
+    ///   - headers: the header tree to use; by default ``KernelHeaders/locate(cacheDirectory:sourcesDirectory:)``.
+    /// - Throws: `BPFError.notPrivileged`, `.headersMissing`, `.tracefsNotMounted` (for
+    ///   `TRACEPOINT_PROBE` programs), or `.compileFailed` carrying clang's diagnostics.
+    public init(source: String, cflags: [String] = [], headers: KernelHeaders? = nil) throws {
+        try SystemChecks.requirePrivileges(for: "compiling and loading eBPF programs")
+        if source.contains("TRACEPOINT_PROBE") {
+            // BCC reads each tracepoint's format file from tracefs while compiling.
+            try SystemChecks.requireTracefs()
+        }
+        let headers = try headers ?? KernelHeaders.locate()
+        self.headers = headers
+        var output = ""
+        let created: UnsafeMutableRawPointer? = capturingStandardError(into: &output) {
+            withCStringArray(cflags) { flags in
+                bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
+            }
+        }
+        guard let created else {
+            throw BPFError.compileFailed(diagnostics: output.isEmpty ? "(clang printed nothing)" : output)
+        }
+        handle = created
+        compilerOutput = output
+    }
+
+    deinit { bpf_module_destroy(handle) }
+
+    /// The names of the functions in the program.
+    public var functionNames: [String] {
+        withHandle { handle in
+            (0..<bpf_num_functions(handle)).compactMap { bpf_function_name(handle, $0).map { String(cString: $0) } }
+        }
+    }
+
+    /// Loads one function of the program into the kernel.
+    ///
+    /// For ``ProgramType/tracing`` (fentry/fexit) the function must be named `kfunc__FUNCTION` or
+    /// `kretfunc__FUNCTION` (BCC's `KFUNC_PROBE`/`KRETFUNC_PROBE`), so BCC can find the kernel
+    /// function's BTF id.
+    /// - Throws: `BPFError.noSuchObject` for an unknown name, `.loadFailed` with the verifier log.
+    public func loadProgram(_ name: String, type: ProgramType) throws -> BPFProgram {
+        try withHandle { handle in
+            guard let start = bpf_function_start(handle, name) else {
+                throw BPFError.noSuchObject(kind: "function", name: name)
+            }
+            let size = bpf_function_size(handle, name)
+            let license = bpf_module_license(handle)
+            let version = bpf_module_kern_version(handle)
+            let instructions = start.assumingMemoryBound(to: bpf_insn.self)
+            // BCC takes the length in bytes, not instructions.
+            let count = Int32(size)
+            let attachType = type.expectedAttachType(for: name)
+            var fd = bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 0, nil, 0, nil, attachType)
+            if fd >= 0 { return BPFProgram(fd: fd, name: name, type: type) }
+            let code = errno
+            // Load again with the verifier's log on, to say why.
+            let logSize = 1 << 22
+            let log = UnsafeMutablePointer<CChar>.allocate(capacity: logSize)
+            defer { log.deallocate() }
+            log.initialize(to: 0)
+            var ignored = ""
+            fd = capturingStandardError(into: &ignored) {
+                bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 1, log, UInt32(logSize), nil, attachType)
+            }
+            if fd >= 0 { return BPFProgram(fd: fd, name: name, type: type) }
+            let text = String(cString: log)
+            throw BPFError.privileged(code, operation: "loading eBPF program \(name)") {
+                .loadFailed(program: name, errno: $0, verifierLog: text.isEmpty ? ignored : text)
+            }
+        }
+    }
+
+    /// A map the program declared (`BPF_HASH`, `BPF_PERF_OUTPUT`, ...), by name.
+    /// - Throws: `BPFError.noSuchObject` when there is none.
+    public func table(_ name: String) throws -> BPFTable {
+        try withHandle { handle in
+            let fd = bpf_table_fd(handle, name)
+            guard fd >= 0 else { throw BPFError.noSuchObject(kind: "table", name: name) }
+            return BPFTable(
+                name: name, fd: fd, type: BPFMapType(rawValue: bpf_table_type(handle, name)),
+                keySize: bpf_table_key_size(handle, name), valueSize: bpf_table_leaf_size(handle, name),
+                maxEntries: bpf_table_max_entries(handle, name), module: self)
+        }
+    }
+
+    private func withHandle<T>(_ body: (UnsafeMutableRawPointer) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(handle)
+    }
+}
+
+/// The kinds of program the runtime loads and attaches.
+public enum ProgramType: Int32, Sendable {
+    /// kprobes and kretprobes (Linux 4.1+).
+    case kprobe = 2
+    /// Tracepoints (Linux 4.7+).
+    case tracepoint = 5
+    /// Raw tracepoints (Linux 4.17+).
+    case rawTracepoint = 17
+    /// fentry/fexit, BCC's kfunc/kretfunc (Linux 5.5+, x86-64).
+    case tracing = 26
+
+    /// `BPF_TRACE_FENTRY` or `BPF_TRACE_FEXIT` for tracing programs; -1 (none) otherwise.
+    func expectedAttachType(for name: String) -> Int32 {
+        guard self == .tracing else { return -1 }
+        return name.hasPrefix("kretfunc__") ? 25 : 24
+    }
+}
+
+/// Runs `body` with C strings for each element.
+func withCStringArray<R>(_ strings: [String], _ body: (UnsafeMutablePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    var pointers = copies.map { UnsafePointer<CChar>($0) }
+    pointers.append(nil)
+    return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
+}
+
+private let standardErrorLock = Mutex(())
+
+/// Runs `body` with file descriptor 2 pointed at a temporary file and returns what was written.
+/// BCC's clang writes diagnostics straight to stderr and returns only NULL, so this is the one way
+/// to put them into the error. Other threads' stderr output in that window is captured too.
+func capturingStandardError<R>(into output: inout String, _ body: () -> R) -> R {
+    standardErrorLock.withLock { _ in
+        fflush(nil)
+        guard let file = tmpfile() else { return body() }
+        defer { fclose(file) }
+        let saved = dup(2)
+        dup2(fileno(file), 2)
+        let result = body()
+        fflush(nil)
+        dup2(saved, 2)
+        close(saved)
+        let size = lseek(fileno(file), 0, SEEK_END)
+        if size > 0 {
+            var bytes = [UInt8](repeating: 0, count: Int(size))
+            _ = pread(fileno(file), &bytes, bytes.count, 0)
+            output = String(decoding: bytes, as: UTF8.self)
+        }
+        return result
+    }
+}

@@ -1,0 +1,182 @@
+import CBCC
+import Foundation
+import Glibc
+
+/// The kernel map types the runtime names; others are carried by their raw number.
+public struct BPFMapType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+
+    public static let hash = BPFMapType(rawValue: 1)
+    public static let array = BPFMapType(rawValue: 2)
+    public static let perfEventArray = BPFMapType(rawValue: 4)
+    public static let perCPUHash = BPFMapType(rawValue: 5)
+    public static let perCPUArray = BPFMapType(rawValue: 6)
+    public static let lruHash = BPFMapType(rawValue: 9)
+    public static let lruPerCPUHash = BPFMapType(rawValue: 10)
+    /// Linux 5.8+.
+    public static let ringBuffer = BPFMapType(rawValue: 27)
+
+    /// Whether each key holds one value per possible CPU.
+    public var isPerCPU: Bool { self == .perCPUHash || self == .perCPUArray || self == .lruPerCPUHash }
+
+    public var description: String {
+        switch self {
+        case .hash: return "hash"
+        case .array: return "array"
+        case .perfEventArray: return "perf event array"
+        case .perCPUHash: return "per-CPU hash"
+        case .perCPUArray: return "per-CPU array"
+        case .lruHash: return "LRU hash"
+        case .lruPerCPUHash: return "LRU per-CPU hash"
+        case .ringBuffer: return "ring buffer"
+        default: return "map type \(rawValue)"
+        }
+    }
+}
+
+/// A map a compiled program declared. Its file descriptor belongs to the ``BPFModule``, which this
+/// value keeps alive.
+public struct BPFTable: Sendable {
+    public let name: String
+    public let fd: Int32
+    public let type: BPFMapType
+    public let keySize: Int
+    public let valueSize: Int
+    public let maxEntries: Int
+    let module: BPFModule
+
+    /// Typed access with Swift key and value types whose sizes must match the C declaration.
+    /// - Throws: `BPFError.invalidArgument` when a size differs.
+    public func typed<Key: BitwiseCopyable, Value: BitwiseCopyable>(
+        key: Key.Type = Key.self, value: Value.Type = Value.self
+    ) throws -> BPFMap<Key, Value> {
+        try BPFMap(table: self)
+    }
+}
+
+/// Typed access to a hash, LRU hash or array map (and their per-CPU variants).
+///
+/// The corresponding C functions are `bpf_lookup_elem`, `bpf_update_elem`, `bpf_delete_elem` and
+/// `bpf_get_next_key`.
+public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
+    public let table: BPFTable
+    /// Number of values per key: 1, or the number of possible CPUs for per-CPU maps.
+    public let valuesPerKey: Int
+
+    init(table: BPFTable) throws {
+        guard MemoryLayout<Key>.size == table.keySize else {
+            throw BPFError.invalidArgument(
+                "map \(table.name): key is \(table.keySize) bytes in C, \(MemoryLayout<Key>.size) in Swift (\(Key.self))")
+        }
+        guard MemoryLayout<Value>.size == table.valueSize else {
+            throw BPFError.invalidArgument(
+                "map \(table.name): value is \(table.valueSize) bytes in C, \(MemoryLayout<Value>.size) in Swift (\(Value.self))")
+        }
+        if table.type.isPerCPU {
+            // The kernel lays per-CPU values out 8-byte aligned, one per possible CPU.
+            guard MemoryLayout<Value>.stride % 8 == 0 else {
+                throw BPFError.invalidArgument("map \(table.name): per-CPU values must have a stride that is a multiple of 8")
+            }
+            valuesPerKey = CPUs.possibleCount
+        } else {
+            valuesPerKey = 1
+        }
+        self.table = table
+    }
+
+    /// The value for `key`, or nil when absent. For per-CPU maps, the value on CPU 0; use
+    /// ``lookupPerCPU(_:)`` for all of them.
+    public func lookup(_ key: Key) throws -> Value? { try lookupPerCPU(key)?.first }
+
+    /// Every CPU's value for `key` (one element for maps that are not per-CPU).
+    public func lookupPerCPU(_ key: Key) throws -> [Value]? {
+        var key = key
+        var values = [Value](unsafeUninitializedCapacity: valuesPerKey) { buffer, count in
+            memset(buffer.baseAddress!, 0, MemoryLayout<Value>.stride * valuesPerKey)
+            count = valuesPerKey
+        }
+        let result = values.withUnsafeMutableBytes { bpf_lookup_elem(table.fd, &key, $0.baseAddress) }
+        if result == 0 { return values }
+        if errno == ENOENT { return nil }
+        throw BPFError.mapOperationFailed(map: table.name, operation: "lookup", errno: errno)
+    }
+
+    /// How ``update(_:_:flags:)`` treats an existing key.
+    public enum UpdateFlags: UInt64, Sendable {
+        /// Create or replace (`BPF_ANY`).
+        case any = 0
+        /// Only create (`BPF_NOEXIST`).
+        case noExist = 1
+        /// Only replace (`BPF_EXIST`).
+        case exist = 2
+    }
+
+    /// Sets `key` to `value` (on every CPU, for per-CPU maps).
+    public func update(_ key: Key, _ value: Value, flags: UpdateFlags = .any) throws {
+        var key = key
+        var values = [Value](repeating: value, count: valuesPerKey)
+        let result = values.withUnsafeMutableBytes { bpf_update_elem(table.fd, &key, $0.baseAddress, flags.rawValue) }
+        guard result == 0 else { throw BPFError.mapOperationFailed(map: table.name, operation: "update", errno: errno) }
+    }
+
+    /// Removes `key`; returns whether it was present. Array maps cannot delete (EINVAL).
+    @discardableResult
+    public func delete(_ key: Key) throws -> Bool {
+        var key = key
+        if bpf_delete_elem(table.fd, &key) == 0 { return true }
+        if errno == ENOENT { return false }
+        throw BPFError.mapOperationFailed(map: table.name, operation: "delete", errno: errno)
+    }
+
+    /// Every key present now. Keys inserted or deleted while iterating may be missed or repeated,
+    /// as with any walk of a live kernel map.
+    public func keys() throws -> [Key] {
+        var keys: [Key] = []
+        var current: Key? = nil
+        while true {
+            var next = [UInt8](repeating: 0, count: table.keySize)
+            let result: Int32 = next.withUnsafeMutableBytes { nextBytes in
+                if var key = current {
+                    return bpf_get_next_key(table.fd, &key, nextBytes.baseAddress)
+                }
+                return bpf_get_next_key(table.fd, nil, nextBytes.baseAddress)
+            }
+            if result != 0 {
+                if errno == ENOENT { return keys }
+                throw BPFError.mapOperationFailed(map: table.name, operation: "iterate", errno: errno)
+            }
+            let key = next.withUnsafeBytes { $0.loadUnaligned(as: Key.self) }
+            keys.append(key)
+            current = key
+        }
+    }
+
+    /// Every (key, value) pair present now; values summed over CPUs are up to the caller.
+    public func entries() throws -> [(key: Key, values: [Value])] {
+        try keys().compactMap { key in try lookupPerCPU(key).map { (key, $0) } }
+    }
+}
+
+/// CPU counts from sysfs, as BCC and libbpf read them.
+public enum CPUs {
+    /// CPUs that may ever come online: the length of per-CPU map values.
+    public static let possibleCount: Int = parse("/sys/devices/system/cpu/possible").count
+    /// CPUs online now: one perf buffer each.
+    public static var online: [Int32] { parse("/sys/devices/system/cpu/online") }
+
+    /// Parses a list like `0-3,5`.
+    static func parse(_ path: String) -> [Int32] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [0] }
+        return parseList(text)
+    }
+
+    static func parseList(_ text: String) -> [Int32] {
+        var cpus: [Int32] = []
+        for range in text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",") {
+            let bounds = range.split(separator: "-").compactMap { Int32($0) }
+            if bounds.count == 2 { cpus.append(contentsOf: bounds[0]...bounds[1]) } else if let one = bounds.first { cpus.append(one) }
+        }
+        return cpus.isEmpty ? [0] : cpus
+    }
+}

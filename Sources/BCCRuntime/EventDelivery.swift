@@ -1,0 +1,109 @@
+import Foundation
+import Synchronization
+
+/// Hands decoded events from a reader's poll thread to the consumer without ever blocking the
+/// reader: a bounded queue drained by a delivery thread (for callbacks) or an `AsyncStream` with a
+/// bounded buffer. Events that find the queue full are dropped and counted in ``dropped``.
+public final class EventDelivery<Event: Sendable>: Sendable {
+    /// Where events go.
+    public enum Consumer: Sendable {
+        /// Called on the delivery thread, in order.
+        case callback(@Sendable (Event) -> Void)
+        /// Yielded to the stream, whose buffer holds at most `capacity` undelivered events.
+        case stream(AsyncStream<Event>.Continuation)
+    }
+
+    private let consumer: Consumer
+    private let capacity: Int
+    private let droppedCount = Atomic<UInt64>(0)
+    private let queue: Queue?
+
+    /// The queue and thread of the callback consumer. NSCondition guards `items` and `finished`.
+    private final class Queue: @unchecked Sendable {
+        let condition = NSCondition()
+        var items: [Event] = []
+        var finished = false
+        var done = false
+        var thread: pthread_t?
+    }
+
+    /// - Parameters:
+    ///   - capacity: events that may wait for the consumer before new ones are dropped.
+    ///   - consumer: the callback or stream.
+    public init(capacity: Int, consumer: Consumer) {
+        self.capacity = max(1, capacity)
+        self.consumer = consumer
+        if case .callback(let body) = consumer {
+            let queue = Queue()
+            self.queue = queue
+            let thread = Thread { [queue] in
+                queue.condition.lock()
+                queue.thread = pthread_self()
+                queue.condition.unlock()
+                var batch: [Event] = []
+                while true {
+                    queue.condition.lock()
+                    while queue.items.isEmpty && !queue.finished { queue.condition.wait() }
+                    swap(&batch, &queue.items)
+                    let finished = queue.finished
+                    queue.condition.unlock()
+                    for event in batch { body(event) }
+                    batch.removeAll(keepingCapacity: true)
+                    if finished && batch.isEmpty {
+                        queue.condition.lock()
+                        let empty = queue.items.isEmpty
+                        if empty { queue.done = true; queue.condition.broadcast() }
+                        queue.condition.unlock()
+                        if empty { return }
+                    }
+                }
+            }
+            thread.name = "event delivery"
+            thread.start()
+        } else {
+            self.queue = nil
+        }
+    }
+
+    /// Events dropped because the consumer fell `capacity` events behind.
+    public var dropped: UInt64 { droppedCount.load(ordering: .relaxed) }
+
+    /// Queues one event; never blocks.
+    public func push(_ event: Event) {
+        switch consumer {
+        case .stream(let continuation):
+            if case .dropped = continuation.yield(event) { droppedCount.add(1, ordering: .relaxed) }
+        case .callback:
+            guard let queue else { return }
+            queue.condition.lock()
+            if queue.finished || queue.items.count >= capacity {
+                queue.condition.unlock()
+                droppedCount.add(1, ordering: .relaxed)
+                return
+            }
+            queue.items.append(event)
+            if queue.items.count == 1 { queue.condition.signal() }
+            queue.condition.unlock()
+        }
+    }
+
+    /// Delivers everything queued, then ends: the callback thread exits (this waits for it) or the
+    /// stream finishes. Safe to call more than once.
+    public func finish() {
+        switch consumer {
+        case .stream(let continuation):
+            continuation.finish()
+        case .callback:
+            guard let queue else { return }
+            queue.condition.lock()
+            queue.finished = true
+            queue.condition.broadcast()
+            // The delivery thread itself may call finish (from a callback): do not wait on it then.
+            let onDeliveryThread = queue.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+            if !onDeliveryThread {
+                while !queue.done { queue.condition.wait() }
+            }
+            queue.condition.unlock()
+        }
+    }
+}

@@ -1,0 +1,186 @@
+import CLibBPF
+import Glibc
+import Synchronization
+
+/// Where a member of a kernel struct sits, as BTF describes it.
+public struct MemberLayout: Sendable, Equatable {
+    /// Byte offset from the start of the outermost struct named in the lookup.
+    public var offset: Int
+    /// Size of the member in bytes.
+    public var size: Int
+
+    public init(offset: Int, size: Int) {
+        self.offset = offset
+        self.size = size
+    }
+}
+
+/// The kernel's own type information (BTF), used to find struct member offsets at run time.
+///
+/// Headers on these machines belong to other kernel versions, so programs take no struct layout
+/// from them: every field a program reads is resolved here and passed in as a `-D` constant.
+/// Requires a kernel built with `CONFIG_DEBUG_INFO_BTF` (Linux 5.4 or later), which exposes
+/// `/sys/kernel/btf/vmlinux`; reading it needs no privileges.
+///
+/// The corresponding C API is libbpf's `btf__parse`, `btf__find_by_name_kind` and `btf_members`.
+public final class KernelBTF: @unchecked Sendable {
+    // libbpf's `struct btf` is immutable once parsed, so reads from several threads are safe.
+    private let btf: OpaquePointer
+    /// The file this BTF was read from.
+    public let path: String
+
+    /// The default location of the running kernel's BTF.
+    public static let vmlinuxPath = "/sys/kernel/btf/vmlinux"
+
+    private static let shared = Mutex<KernelBTF?>(nil)
+
+    /// The running kernel's BTF, parsed once per process.
+    /// - Throws: `BPFError.notSupported` when the kernel exposes no BTF.
+    public static func vmlinux() throws -> KernelBTF {
+        try shared.withLock { cached in
+            if let cached { return cached }
+            let btf = try KernelBTF(path: vmlinuxPath)
+            cached = btf
+            return btf
+        }
+    }
+
+    /// Parses a BTF file (raw BTF such as `/sys/kernel/btf/vmlinux`, or an ELF file with a
+    /// `.BTF` section).
+    public init(path: String) throws {
+        guard access(path, R_OK) == 0 else {
+            throw BPFError.notSupported(
+                feature: "kernel BTF (\(path))", minimumKernel: "5.4",
+                reason: "the kernel was built without CONFIG_DEBUG_INFO_BTF; struct offsets must then come from headers")
+        }
+        guard let parsed = btf__parse(path, nil), libbpf_get_error(UnsafeRawPointer(parsed)) == 0 else {
+            throw BPFError.btf("libbpf could not parse \(path): \(errnoName(errno))")
+        }
+        self.btf = parsed
+        self.path = path
+    }
+
+    deinit { btf__free(btf) }
+
+    /// The layout of a member, found by a dotted path that starts with a struct or union name:
+    /// `"tcp_sock.bytes_received"`, `"sock_common.skc_dport"`, `"net.ns.inum"`.
+    ///
+    /// Members of anonymous unions and structs are found as if they were direct members, so
+    /// `"sock_common.skc_daddr"` works though the kernel nests it in an anonymous union.
+    /// - Throws: `BPFError.btf` when the type or a member is missing, or is a bit field.
+    public func member(_ path: String) throws -> MemberLayout {
+        let parts = path.split(separator: ".").map(String.init)
+        guard parts.count >= 2 else {
+            throw BPFError.invalidArgument("a member path needs a type and a member: \(path)")
+        }
+        var typeID = try structID(named: parts[0])
+        var offset = 0
+        var size = 0
+        for name in parts.dropFirst() {
+            guard let found = findMember(named: name, in: typeID) else {
+                throw BPFError.btf("\(path): no member \(name) in this kernel's \(typeName(typeID) ?? parts[0])")
+            }
+            if found.bitfield {
+                throw BPFError.btf("\(path) is a bit field; read it with a mask, not at a byte offset")
+            }
+            offset += found.bitOffset / 8
+            typeID = skipModifiers(found.typeID)
+            let resolved = btf__resolve_size(btf, found.typeID)
+            guard resolved >= 0 else { throw BPFError.btf("\(path): size unknown") }
+            size = Int(resolved)
+        }
+        return MemberLayout(offset: offset, size: size)
+    }
+
+    /// Whether the struct or union exists in this kernel.
+    public func hasStruct(_ name: String) -> Bool { (try? structID(named: name)) != nil }
+
+    /// Whether the kernel has a function of this name (a candidate for fentry/kprobe).
+    public func hasFunction(_ name: String) -> Bool {
+        btf__find_by_name_kind(btf, name, BTFKind.function) > 0
+    }
+
+    /// The BTF type id of a kernel function, for loading fentry programs.
+    public func functionID(_ name: String) -> Int32? {
+        let id = btf__find_by_name_kind(btf, name, BTFKind.function)
+        return id > 0 ? id : nil
+    }
+
+    /// Resolves each member path and returns `-DNAME=offset` compiler flags.
+    /// - Parameter offsets: macro name to member path, e.g. `"OFF_TCP_BYTES_RECEIVED": "tcp_sock.bytes_received"`.
+    public func offsetDefines(_ offsets: KeyValuePairs<String, String>) throws -> [String] {
+        try offsets.map { macro, path in "-D\(macro)=\(try member(path).offset)" }
+    }
+
+    // MARK: - Walking types
+
+    private func structID(named name: String) throws -> Int32 {
+        for kind in [BTFKind.structure, BTFKind.union] {
+            let id = btf__find_by_name_kind(btf, name, kind)
+            if id > 0 { return id }
+        }
+        throw BPFError.btf("this kernel's BTF has no struct or union \(name)")
+    }
+
+    private func typeName(_ id: Int32) -> String? {
+        guard let type = btf__type_by_id(btf, UInt32(id)), let name = btf__name_by_offset(btf, type.pointee.name_off)
+        else { return nil }
+        return String(cString: name)
+    }
+
+    /// Follows typedefs and const/volatile/restrict qualifiers to the underlying type.
+    private func skipModifiers(_ id: UInt32) -> Int32 {
+        var current = id
+        while let type = btf__type_by_id(btf, current) {
+            switch UInt32(btf_kind(type)) {
+            case BTFKind.typedef, BTFKind.const, BTFKind.volatile, BTFKind.restrict, BTFKind.typeTag:
+                current = type.pointee.type
+            default:
+                return Int32(current)
+            }
+        }
+        return Int32(current)
+    }
+
+    private struct FoundMember {
+        var typeID: UInt32
+        var bitOffset: Int
+        var bitfield: Bool
+    }
+
+    /// Depth-first search through anonymous members, adding their offsets.
+    private func findMember(named name: String, in structID: Int32) -> FoundMember? {
+        guard let type = btf__type_by_id(btf, UInt32(structID)) else { return nil }
+        let kind = UInt32(btf_kind(type))
+        guard kind == BTFKind.structure || kind == BTFKind.union else { return nil }
+        guard let members = btf_members(type) else { return nil }
+        for index in 0..<Int(btf_vlen(type)) {
+            let member = members[index]
+            let bitOffset = Int(btf_member_bit_offset(type, UInt32(index)))
+            let bitfield = btf_member_bitfield_size(type, UInt32(index)) != 0
+            if member.name_off == 0 {
+                if let inner = findMember(named: name, in: skipModifiers(member.type)) {
+                    return FoundMember(typeID: inner.typeID, bitOffset: bitOffset + inner.bitOffset, bitfield: inner.bitfield)
+                }
+                continue
+            }
+            if let cName = btf__name_by_offset(btf, member.name_off), String(cString: cName) == name {
+                return FoundMember(typeID: member.type, bitOffset: bitOffset, bitfield: bitfield)
+            }
+        }
+        return nil
+    }
+}
+
+/// BTF kind numbers (stable kernel ABI, `include/uapi/linux/btf.h`). Spelled out because the C
+/// enumerators import twice, from libbpf's and BCC's copies of `linux/btf.h`, and are ambiguous.
+private enum BTFKind {
+    static let structure: UInt32 = 4
+    static let union: UInt32 = 5
+    static let typedef: UInt32 = 8
+    static let volatile: UInt32 = 9
+    static let const: UInt32 = 10
+    static let restrict: UInt32 = 11
+    static let function: UInt32 = 12
+    static let typeTag: UInt32 = 18
+}

@@ -1,0 +1,137 @@
+import Foundation
+
+/// The kernel header tree BCC compiles programs against, and how it was found.
+///
+/// BCC needs kernel headers for the helpers and types its programs include. In order of
+/// preference the tree comes from `BCC_KERNEL_SOURCE`, the running kernel's
+/// `/lib/modules/$(uname -r)/build`, the kernel's built-in `/sys/kernel/kheaders.tar.xz`, or
+/// Debian's nearest `linux-headers-*` packages, whose `-common` and arch halves are merged into one
+/// tree of symbolic links. Headers of another version are fine for helpers and tracepoint
+/// programs, never for struct layouts: those come from ``KernelBTF``.
+public struct KernelHeaders: Sendable, Equatable {
+    /// Where the tree came from.
+    public enum Source: Sendable, Equatable {
+        /// `BCC_KERNEL_SOURCE` was set by the caller.
+        case environment
+        /// `/lib/modules/$(uname -r)/build` of the running kernel.
+        case runningKernel
+        /// The kernel's own `/sys/kernel/kheaders.tar.xz` (`CONFIG_IKHEADERS`), which BCC unpacks.
+        case kheaders
+        /// Distribution headers of kernel `release`, merged into `path`.
+        case distribution(release: String)
+    }
+
+    /// The header tree (`nil` when BCC finds it by itself, as with `.runningKernel` and `.kheaders`).
+    public var path: String?
+    /// Where the tree came from.
+    public var source: Source
+    /// Whether the headers match the running kernel exactly.
+    public var matchesRunningKernel: Bool {
+        switch source {
+        case .runningKernel, .kheaders: return true
+        case .environment: return false
+        case .distribution(let release): return release == KernelVersion.running.release
+        }
+    }
+
+    /// Finds a header tree, merging distribution headers when that is the only way, and points BCC
+    /// at it (sets `BCC_KERNEL_SOURCE` for this process).
+    /// - Parameter cacheDirectory: where a merged tree is kept between runs.
+    /// - Throws: `BPFError.headersMissing` with the fix when nothing usable exists.
+    public static func locate(
+        cacheDirectory: String = "/var/cache/swift-net-events",
+        sourcesDirectory: String = "/usr/src"
+    ) throws -> KernelHeaders {
+        let fm = FileManager.default
+        let release = KernelVersion.running.release
+        if let value = ProcessInfo.processInfo.environment["BCC_KERNEL_SOURCE"], !value.isEmpty {
+            guard fm.fileExists(atPath: value + "/include") else {
+                throw BPFError.invalidArgument(
+                    "BCC_KERNEL_SOURCE=\(value) has no include/ directory: point it at a kernel header tree or unset it")
+            }
+            return KernelHeaders(path: value, source: .environment)
+        }
+        let modulesBuild = "/lib/modules/\(release)/build"
+        if fm.fileExists(atPath: modulesBuild + "/include") {
+            return KernelHeaders(path: nil, source: .runningKernel)
+        }
+        if fm.fileExists(atPath: "/sys/kernel/kheaders.tar.xz") {
+            return KernelHeaders(path: nil, source: .kheaders)
+        }
+        guard let candidate = nearestDistributionHeaders(in: sourcesDirectory, running: release) else {
+            throw BPFError.headersMissing(searched: [
+                "BCC_KERNEL_SOURCE", modulesBuild, "/sys/kernel/kheaders.tar.xz", "\(sourcesDirectory)/linux-headers-*",
+            ])
+        }
+        let merged = try merge(candidate, into: cacheDirectory)
+        setenv("BCC_KERNEL_SOURCE", merged, 1)
+        return KernelHeaders(path: merged, source: .distribution(release: candidate.release))
+    }
+
+    /// A Debian header package pair: `linux-headers-R` (arch part) and its `-common` half.
+    struct Candidate: Equatable {
+        var release: String
+        var archDirectory: String
+        var commonDirectory: String?
+    }
+
+    /// Picks the installed header tree whose version is nearest the running kernel: the newest not
+    /// newer than it, else the oldest newer one.
+    static func nearestDistributionHeaders(in directory: String, running: String) -> Candidate? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let arch = debianArchitecture
+        let candidates: [Candidate] = names.compactMap { name in
+            guard name.hasPrefix("linux-headers-"), !name.hasSuffix("-common") else { return nil }
+            let path = "\(directory)/\(name)"
+            guard FileManager.default.fileExists(atPath: path + "/include") else { return nil }
+            let release = String(name.dropFirst("linux-headers-".count))
+            // Debian names the halves linux-headers-6.1.0-56-amd64 and linux-headers-6.1.0-56-common.
+            var common: String?
+            if release.hasSuffix("-\(arch)") {
+                let stem = String(release.dropLast(arch.count + 1))
+                let path = "\(directory)/linux-headers-\(stem)-common"
+                if FileManager.default.fileExists(atPath: path) { common = path }
+            }
+            return Candidate(release: release, archDirectory: path, commonDirectory: common)
+        }
+        let running = KernelVersion(release: running)
+        let sorted = candidates.sorted { KernelVersion(release: $0.release) < KernelVersion(release: $1.release) }
+        return sorted.last { KernelVersion(release: $0.release) <= running } ?? sorted.first
+    }
+
+    /// `cp -rs common/. DIR && cp -rs --remove-destination arch/. DIR`, done once per release.
+    static func merge(_ candidate: Candidate, into cacheDirectory: String) throws -> String {
+        guard let common = candidate.commonDirectory else { return candidate.archDirectory }
+        let target = "\(cacheDirectory)/kernel-headers-\(candidate.release)"
+        let stamp = target + "/.merged"
+        if FileManager.default.fileExists(atPath: stamp) { return target }
+        try? FileManager.default.removeItem(atPath: target)
+        do {
+            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        } catch {
+            throw BPFError.invalidArgument("cannot create \(target) for the merged kernel headers: \(error)")
+        }
+        for (source, extra) in [(common, [String]()), (candidate.archDirectory, ["--remove-destination"])] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/cp")
+            process.arguments = ["-rs"] + extra + [source + "/.", target + "/"]
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw BPFError.invalidArgument("merging \(source) into \(target) failed (cp exited \(process.terminationStatus))")
+            }
+        }
+        _ = FileManager.default.createFile(atPath: stamp, contents: Data())
+        return target
+    }
+
+    static var debianArchitecture: String {
+        #if arch(x86_64)
+        return "amd64"
+        #elseif arch(arm64)
+        return "arm64"
+        #else
+        return "unknown"
+        #endif
+    }
+}

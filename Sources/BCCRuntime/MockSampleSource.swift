@@ -1,0 +1,50 @@
+import Synchronization
+
+/// A ``SampleSource`` fed by hand, for testing decoders and delivery without privileges.
+///
+/// Samples given to ``emit(_:)`` before `start` are queued and delivered at `start`; after it,
+/// they are delivered at once on the caller's thread, as a reader's poll thread would.
+public final class MockSampleSource: SampleSource {
+    private struct State {
+        var handler: SampleHandler?
+        var pending: [[UInt8]] = []
+        var closed = false
+    }
+    private let state = Mutex(State())
+    private let lost = Atomic<UInt64>(0)
+
+    public init() {}
+
+    public var lostSamples: UInt64 { lost.load(ordering: .relaxed) }
+
+    /// Whether `start` has been called and `close` has not.
+    public var isRunning: Bool { state.withLock { $0.handler != nil && !$0.closed } }
+
+    public func start(_ handler: SampleHandler) throws {
+        let pending = try state.withLock { state -> [[UInt8]] in
+            guard state.handler == nil else { throw BPFError.invalidArgument("mock source is already started") }
+            state.handler = handler
+            defer { state.pending = [] }
+            return state.pending
+        }
+        for sample in pending { sample.withUnsafeBytes { handler.onSample($0) } }
+    }
+
+    /// Delivers one raw sample (or queues it until `start`). Ignored after `close`.
+    public func emit(_ bytes: [UInt8]) {
+        let handler = state.withLock { state -> SampleHandler? in
+            if state.closed { return nil }
+            if state.handler == nil { state.pending.append(bytes) }
+            return state.handler
+        }
+        bytes.withUnsafeBytes { handler?.onSample($0) }
+    }
+
+    /// Reports `count` lost samples, as the kernel would.
+    public func reportLost(_ count: UInt64) {
+        lost.add(count, ordering: .relaxed)
+        state.withLock { $0.closed ? nil : $0.handler }?.onLost(count)
+    }
+
+    public func close() { state.withLock { $0.closed = true } }
+}

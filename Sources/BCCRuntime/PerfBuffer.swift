@@ -1,0 +1,131 @@
+import CBCC
+import Glibc
+import Synchronization
+
+/// Reads a `BPF_PERF_OUTPUT` table: one perf ring per online CPU, polled on its own thread.
+///
+/// The kernel drops samples when a CPU's ring is full and reports how many; those reports are
+/// summed in ``lostSamples`` and passed to the handler's `onLost`.
+///
+/// Minimum kernel: 4.4. The corresponding C functions are BCC's `bpf_open_perf_buffer_opts`
+/// and `perf_reader_event_read`.
+public final class PerfBuffer: SampleSource {
+    /// The table being read.
+    public let table: BPFTable
+    /// Pages (of 4 KiB) per CPU ring; a power of two.
+    public let pageCount: Int
+    /// Samples a CPU's ring collects before it wakes the reader (1: every sample).
+    public let wakeupEvents: Int
+
+    private let lost = Atomic<UInt64>(0)
+    private let state = Mutex<State?>(nil)
+
+    private struct State: @unchecked Sendable {
+        var readers: [OpaquePointer]
+        var context: Unmanaged<Context>
+        var thread: PollThread
+    }
+
+    final class Context: Sendable {
+        let handler: SampleHandler
+        let owner: PerfBuffer
+        init(handler: SampleHandler, owner: PerfBuffer) {
+            self.handler = handler
+            self.owner = owner
+        }
+    }
+
+    /// - Parameters:
+    ///   - table: a `BPF_PERF_OUTPUT` table.
+    ///   - pageCount: pages per CPU ring, a power of two (BCC's default is 8; 64 absorbs bursts).
+    ///   - wakeupEvents: samples per wakeup; above 1 trades latency (bounded by a 100 ms poll
+    ///     timeout) for fewer wakeups.
+    public init(table: BPFTable, pageCount: Int = 64, wakeupEvents: Int = 1) throws {
+        guard table.type == .perfEventArray else {
+            throw BPFError.invalidArgument("\(table.name) is a \(table.type) map, not a perf event array (BPF_PERF_OUTPUT)")
+        }
+        guard pageCount > 0, pageCount & (pageCount - 1) == 0 else {
+            throw BPFError.invalidArgument("perf buffer page count must be a power of two, got \(pageCount)")
+        }
+        guard wakeupEvents >= 1 else { throw BPFError.invalidArgument("wakeupEvents must be at least 1") }
+        self.table = table
+        self.pageCount = pageCount
+        self.wakeupEvents = wakeupEvents
+    }
+
+    public var lostSamples: UInt64 { lost.load(ordering: .relaxed) }
+
+    public func start(_ handler: SampleHandler) throws {
+        try state.withLock { state in
+            guard state == nil else { throw BPFError.invalidArgument("perf buffer \(table.name) is already started") }
+            let context = Unmanaged.passRetained(Context(handler: handler, owner: self))
+            var readers: [OpaquePointer] = []
+            // Undo everything opened so far if a later CPU fails.
+            var succeeded = false
+            defer {
+                if !succeeded {
+                    readers.forEach { perf_reader_free(UnsafeMutableRawPointer($0)) }
+                    context.release()
+                }
+            }
+            for cpu in CPUs.online {
+                var options = bcc_perf_buffer_opts(pid: -1, cpu: cpu, wakeup_events: Int32(wakeupEvents))
+                guard let raw = bpf_open_perf_buffer_opts(
+                    perfRawCallback, perfLostCallback, context.toOpaque(), Int32(pageCount), &options)
+                else {
+                    let code = errno
+                    throw BPFError.privileged(code, operation: "opening perf buffer \(table.name)") {
+                        .bufferFailed(map: table.name, errno: $0)
+                    }
+                }
+                let reader = OpaquePointer(raw)
+                readers.append(reader)
+                var key = cpu
+                var fd = perf_reader_fd(reader)
+                guard bpf_update_elem(table.fd, &key, &fd, 0) == 0 else {
+                    throw BPFError.mapOperationFailed(map: table.name, operation: "update", errno: errno)
+                }
+            }
+            let all = readers
+            let drain: ([Int]) -> Void = { indices in
+                for index in indices { perf_reader_event_read(all[index]) }
+            }
+            let thread = try PollThread(
+                fds: readers.map { perf_reader_fd($0) }, timeoutMilliseconds: 100,
+                onReadable: drain, onStop: { drain(Array(all.indices)) })
+            state = State(readers: readers, context: context, thread: thread)
+            succeeded = true
+        }
+    }
+
+    public func close() {
+        guard let old = state.withLock({ state -> State? in
+            defer { state = nil }
+            return state
+        }) else { return }
+        old.thread.stop()
+        for (cpu, reader) in zip(CPUs.online, old.readers) {
+            var key = cpu
+            _ = bpf_delete_elem(table.fd, &key)
+            perf_reader_free(UnsafeMutableRawPointer(reader))
+        }
+        old.context.release()
+    }
+
+    deinit { close() }
+
+    fileprivate func addLost(_ count: UInt64) { lost.add(count, ordering: .relaxed) }
+}
+
+private func perfRawCallback(_ cookie: UnsafeMutableRawPointer?, _ data: UnsafeMutableRawPointer?, _ size: Int32) {
+    guard let cookie, let data else { return }
+    let context = Unmanaged<PerfBuffer.Context>.fromOpaque(cookie).takeUnretainedValue()
+    context.handler.onSample(UnsafeRawBufferPointer(start: data, count: Int(size)))
+}
+
+private func perfLostCallback(_ cookie: UnsafeMutableRawPointer?, _ count: UInt64) {
+    guard let cookie else { return }
+    let context = Unmanaged<PerfBuffer.Context>.fromOpaque(cookie).takeUnretainedValue()
+    context.owner.addLost(count)
+    context.handler.onLost(count)
+}

@@ -1,0 +1,97 @@
+import Glibc
+import Synchronization
+
+/// A thread that waits on file descriptors with `poll(2)`, runs a handler for the readable ones,
+/// and stops promptly when asked: `stop()` writes to a pipe the loop also waits on.
+final class PollThread: Sendable {
+    private let wakeFD: Int32
+    private let wakeWriteFD: Int32
+    private let thread: Mutex<pthread_t?>
+    private let stopping = Atomic<Bool>(false)
+
+    private final class Body: @unchecked Sendable {
+        // Immutable after init; read only by the thread.
+        let fds: [Int32]
+        let timeoutMilliseconds: Int32
+        let onReadable: ([Int]) -> Void
+        let onStop: () -> Void
+        unowned(unsafe) let owner: PollThread
+        init(fds: [Int32], timeout: Int32, owner: PollThread, onReadable: @escaping ([Int]) -> Void, onStop: @escaping () -> Void) {
+            self.fds = fds
+            self.timeoutMilliseconds = timeout
+            self.owner = owner
+            self.onReadable = onReadable
+            self.onStop = onStop
+        }
+    }
+
+    /// Starts the thread.
+    /// - Parameters:
+    ///   - fds: descriptors to wait on.
+    ///   - timeoutMilliseconds: after this long without activity, `onReadable` runs with every index
+    ///     (so buffers with a wakeup threshold are still drained).
+    ///   - onReadable: called with the indices into `fds` that are readable.
+    ///   - onStop: called once on the thread after `stop()`, to drain what is left.
+    init(fds: [Int32], timeoutMilliseconds: Int32, onReadable: @escaping ([Int]) -> Void, onStop: @escaping () -> Void) throws {
+        var pipeFDs: [Int32] = [-1, -1]
+        guard pipe(&pipeFDs) == 0 else { throw BPFError.bufferFailed(map: "wake pipe", errno: errno) }
+        for fd in pipeFDs {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+        }
+        wakeFD = pipeFDs[0]
+        wakeWriteFD = pipeFDs[1]
+        thread = Mutex(nil)
+        let body = Body(fds: fds, timeout: timeoutMilliseconds, owner: self, onReadable: onReadable, onStop: onStop)
+        var handle = pthread_t()
+        let context = Unmanaged.passRetained(body).toOpaque()
+        let result = pthread_create(&handle, nil, { raw in
+            let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
+            body.owner.run(body)
+            return nil
+        }, context)
+        guard result == 0 else {
+            Unmanaged<Body>.fromOpaque(context).release()
+            close(wakeFD)
+            close(wakeWriteFD)
+            throw BPFError.bufferFailed(map: "poll thread", errno: result)
+        }
+        thread.withLock { $0 = handle }
+    }
+
+    private func run(_ body: Body) {
+        var pollFDs = (body.fds + [wakeFD]).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+        let all = Array(body.fds.indices)
+        while !stopping.load(ordering: .acquiring) {
+            let ready = poll(&pollFDs, nfds_t(pollFDs.count), body.timeoutMilliseconds)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if ready == 0 {
+                body.onReadable(all)
+                continue
+            }
+            if pollFDs[pollFDs.count - 1].revents != 0 { break }
+            let readable = all.filter { pollFDs[$0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 }
+            body.onReadable(readable)
+        }
+        body.onStop()
+    }
+
+    /// Wakes the thread, lets it drain, and waits for it to end. Safe to call more than once.
+    func stop() {
+        guard let handle = thread.withLock({ handle -> pthread_t? in
+            defer { handle = nil }
+            return handle
+        }) else { return }
+        stopping.store(true, ordering: .releasing)
+        var one: UInt8 = 1
+        _ = write(wakeWriteFD, &one, 1)
+        pthread_join(handle, nil)
+        close(wakeFD)
+        close(wakeWriteFD)
+    }
+
+    deinit { stop() }
+}

@@ -1,0 +1,31 @@
+/// What a ``SampleSource`` calls, on its own thread, for each raw sample and each report of lost
+/// samples. Both closures must return promptly: they run inside the reader's poll loop.
+public struct SampleHandler: Sendable {
+    /// One raw sample, valid only during the call.
+    public var onSample: @Sendable (UnsafeRawBufferPointer) -> Void
+    /// The kernel (or the program) dropped this many samples since the last report.
+    public var onLost: @Sendable (UInt64) -> Void
+
+    public init(
+        onSample: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
+        onLost: @escaping @Sendable (UInt64) -> Void = { _ in }
+    ) {
+        self.onSample = onSample
+        self.onLost = onLost
+    }
+}
+
+/// A producer of raw samples: a perf buffer, a ring buffer, or a mock in tests.
+///
+/// Decoders and delivery are written against this protocol, so they run in unit tests without
+/// privileges through ``MockSampleSource``.
+public protocol SampleSource: AnyObject, Sendable {
+    /// Starts delivering samples to `handler` on the source's own thread.
+    /// - Throws: when the source cannot start; nothing stays open then.
+    func start(_ handler: SampleHandler) throws
+    /// Delivers every sample still buffered, then stops the thread and releases the buffers.
+    /// Safe to call more than once, and before `start`.
+    func close()
+    /// Samples lost so far (overwritten in the kernel or refused by a full buffer).
+    var lostSamples: UInt64 { get }
+}

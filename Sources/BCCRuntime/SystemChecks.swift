@@ -1,0 +1,32 @@
+import Foundation
+
+/// Checks of the environment that turn a cryptic failure later into a clear error now.
+public enum SystemChecks {
+    /// The directories where tracefs may be mounted, newest first.
+    public static let tracefsCandidates = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+
+    /// The mounted tracefs, if any.
+    public static var tracefsPath: String? {
+        tracefsCandidates.first { access($0 + "/events", F_OK) == 0 }
+    }
+
+    /// Throws `BPFError.tracefsNotMounted` when no tracefs is mounted.
+    public static func requireTracefs() throws {
+        guard tracefsPath != nil else { throw BPFError.tracefsNotMounted }
+    }
+
+    /// Throws `BPFError.notPrivileged` when the process is neither root nor has `CAP_BPF`/`CAP_SYS_ADMIN`.
+    public static func requirePrivileges(for operation: String) throws {
+        if geteuid() == 0 { return }
+        // CAP_SYS_ADMIN (21) or CAP_BPF (39) in the effective set, from /proc/self/status.
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16),
+            mask & (1 << 21) != 0 || mask & (1 << 39) != 0
+        {
+            return
+        }
+        throw BPFError.notPrivileged(operation: operation)
+    }
+}
+
