@@ -37,10 +37,14 @@ let package = Package(
             plugins: ["EmbedBPF"]
         ),
 
+        // What the example executables share: JSON lines, tables, signal handling.
+        .target(name: "EventOutput"),
+
         .executableTarget(
             name: "tcp-events",
             dependencies: [
                 "TCPEvent",
+                "EventOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
