@@ -49,11 +49,14 @@ let package = Package(
             ]
         ),
 
+        // Loopback traffic with known byte counts, for tests, benchmarks and checks by hand.
+        .executableTarget(name: "netevents-traffic"),
+
         .testTarget(name: "BCCRuntimeTests", dependencies: ["BCCRuntime"], plugins: ["EmbedBPF"]),
         .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "BCCRuntime"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["BCCRuntime", "TCPEvent"],
+            dependencies: ["BCCRuntime", "TCPEvent", "netevents-traffic"],
             plugins: ["EmbedBPF"]
         ),
     ],

@@ -73,22 +73,27 @@ public final class BPFModule: @unchecked Sendable {
             // BCC takes the length in bytes, not instructions.
             let count = Int32(size)
             let attachType = type.expectedAttachType(for: name)
-            var fd = bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 0, nil, 0, nil, attachType)
+            // BCC prints failures to stderr itself; capture that, the error below carries it.
+            var printed = ""
+            var code: Int32 = 0
+            var fd = capturingStandardError(into: &printed) {
+                let fd = bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 0, nil, 0, nil, attachType)
+                code = errno
+                return fd
+            }
             if fd >= 0 { return BPFProgram(fd: fd, name: name, type: type) }
-            let code = errno
             // Load again with the verifier's log on, to say why.
             let logSize = 1 << 22
             let log = UnsafeMutablePointer<CChar>.allocate(capacity: logSize)
             defer { log.deallocate() }
             log.initialize(to: 0)
-            var ignored = ""
-            fd = capturingStandardError(into: &ignored) {
+            fd = capturingStandardError(into: &printed) {
                 bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 1, log, UInt32(logSize), nil, attachType)
             }
             if fd >= 0 { return BPFProgram(fd: fd, name: name, type: type) }
             let text = String(cString: log)
             throw BPFError.privileged(code, operation: "loading eBPF program \(name)") {
-                .loadFailed(program: name, errno: $0, verifierLog: text.isEmpty ? ignored : text)
+                .loadFailed(program: name, errno: $0, verifierLog: text.isEmpty ? printed : text)
             }
         }
     }

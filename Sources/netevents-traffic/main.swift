@@ -1,0 +1,96 @@
+// Generates loopback traffic with exact, known byte counts, for the integration tests, the
+// benchmarks and anyone checking the tracers by hand. Each command prints what it did as
+// `key=value` words on one line, so a test can check every field of the events it caused.
+//
+//   netevents-traffic tcp-server [-6] --port P --receive N --send M [--uid U] [--expect-reset]
+//   netevents-traffic tcp-client [-6] --port P --send N --receive M [--uid U] [--abort]
+//   netevents-traffic tcp-burst  [-6] --count C [--port P]
+//   netevents-traffic udp-receiver [-6] --port P --packets K [--connect PEERPORT] [--uid U]
+//   netevents-traffic udp-sender   [-6] --port P --packets K --size S [--connect] [--uid U] [--hold]
+import Glibc
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard let command = arguments.first else {
+    say("usage: netevents-traffic tcp-server|tcp-client|tcp-burst|udp-receiver|udp-sender [options]")
+    exit(2)
+}
+
+@MainActor func flag(_ name: String) -> Bool { arguments.contains(name) }
+@MainActor func value(_ name: String) -> Int? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return Int(arguments[index + 1])
+}
+
+let family = flag("-6") ? AF_INET6 : AF_INET
+let port = UInt16(value("--port") ?? 0)
+let uid = value("--uid").map(UInt32.init)
+
+switch command {
+case "tcp-server":
+    Sockets.become(uid: uid)
+    let listener = Sockets.bound(family: family, type: Int32(SOCK_STREAM.rawValue), port: port)
+    _ = Sockets.check(listen(listener, 16), "listen")
+    say("listening pid=\(getpid()) port=\(Sockets.localPort(listener))")
+    let fd = Sockets.check(accept(listener, nil, nil), "accept")
+    close(listener)
+    let received = Sockets.receiveAll(fd, count: value("--receive") ?? 0)
+    if flag("--expect-reset") {
+        say("received pid=\(getpid()) received=\(received)")
+        // Wait for the peer's RST (recv returns 0 or ECONNRESET), then close.
+        _ = Sockets.receiveAll(fd, count: 1)
+    } else {
+        Sockets.sendAll(fd, count: value("--send") ?? 0)
+        // Wait for the client's FIN, so both sides close cleanly.
+        _ = Sockets.receiveAll(fd, count: 1)
+    }
+    close(fd)
+    say("done pid=\(getpid()) received=\(received)")
+
+case "tcp-client":
+    Sockets.become(uid: uid)
+    let fd = Sockets.check(socket(family, Int32(SOCK_STREAM.rawValue), 0), "socket")
+    Sockets.connectLoopback(fd, family: family, port: port)
+    say("connected pid=\(getpid()) port=\(Sockets.localPort(fd))")
+    Sockets.sendAll(fd, count: value("--send") ?? 0)
+    if flag("--abort") {
+        // Let the server read everything first, so its counters are final, then reset.
+        waitForLine()
+        Sockets.abort(fd)
+        say("done pid=\(getpid()) received=0")
+    } else {
+        let received = Sockets.receiveAll(fd, count: value("--receive") ?? 0)
+        close(fd)
+        say("done pid=\(getpid()) received=\(received)")
+    }
+
+case "tcp-burst":
+    // Opens and closes connections as fast as it can: one byte each way, both ends closed.
+    let count = value("--count") ?? 1000
+    let listener = Sockets.bound(family: family, type: Int32(SOCK_STREAM.rawValue), port: port)
+    _ = Sockets.check(listen(listener, 1024), "listen")
+    say("listening pid=\(getpid()) port=\(Sockets.localPort(listener))")
+    if flag("--wait") { waitForLine() }
+    let serverPort = Sockets.localPort(listener)
+    var byte: UInt8 = 1
+    var start = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &start)
+    for _ in 0..<count {
+        let client = Sockets.check(socket(family, Int32(SOCK_STREAM.rawValue), 0), "socket")
+        Sockets.connectLoopback(client, family: family, port: serverPort)
+        let server = Sockets.check(accept(listener, nil, nil), "accept")
+        _ = send(client, &byte, 1, Int32(MSG_NOSIGNAL))
+        _ = recv(server, &byte, 1, 0)
+        _ = send(server, &byte, 1, Int32(MSG_NOSIGNAL))
+        _ = recv(client, &byte, 1, 0)
+        close(client)
+        close(server)
+    }
+    var end = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &end)
+    let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+    say("done pid=\(getpid()) connections=\(count) seconds=\(seconds) rate=\(Int(Double(count) / seconds))")
+
+default:
+    say("unknown command \(command)")
+    exit(2)
+}

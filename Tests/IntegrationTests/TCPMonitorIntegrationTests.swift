@@ -1,0 +1,284 @@
+import BCCRuntime
+import Foundation
+import TCPEvent
+import XCTest
+
+/// Real loopback connections between separate processes, traced by `TCPMonitor` and checked
+/// field by field against what each process did.
+final class TCPMonitorIntegrationTests: XCTestCase {
+    /// `nobody`: the other user some traffic runs as.
+    let otherUID: UInt32 = 65_534
+    /// What `comm` shows for the traffic generator (15 bytes of its name).
+    let command = "netevents-traff"
+
+    struct Exchange {
+        var server: TCPConnectionEvent
+        var client: TCPConnectionEvent
+        var serverPID: Int32
+        var clientPID: Int32
+        var serverPort: UInt16
+        var clientPort: UInt16
+        var startNanoseconds: UInt64
+        var endNanoseconds: UInt64
+    }
+
+    /// One connection: the client sends `send` bytes, the server answers `reply` bytes, both close.
+    func exchange(
+        ipv6: Bool, send: Int, reply: Int, serverUID: UInt32?, clientUID: UInt32?, abort: Bool = false,
+        configure: (inout TCPMonitor.Configuration) -> Void = { _ in }
+    ) throws -> Exchange {
+        try requireBPF()
+        let port = freePort()
+        var configuration = TCPMonitor.Configuration(port: port)
+        configure(&configuration)
+        let monitor = try TCPMonitor(configuration: configuration)
+        let collector = Collector<TCPConnectionEvent>()
+        try monitor.start { collector.add($0) }
+        defer { monitor.stop() }
+        let start = UInt64(WallClock.now(CLOCK_REALTIME))
+
+        let family = ipv6 ? ["-6"] : []
+        var serverArguments = ["tcp-server"] + family + ["--port", "\(port)", "--receive", "\(send)", "--send", "\(reply)"]
+        if let serverUID { serverArguments += ["--uid", "\(serverUID)"] }
+        if abort { serverArguments.append("--expect-reset") }
+        let server = try TrafficProcess(serverArguments)
+        _ = try server.nextLine()
+        var clientArguments = ["tcp-client"] + family + ["--port", "\(port)", "--send", "\(send)", "--receive", "\(reply)"]
+        if let clientUID { clientArguments += ["--uid", "\(clientUID)"] }
+        if abort { clientArguments.append("--abort") }
+        let client = try TrafficProcess(clientArguments)
+        let connected = try client.nextLine()
+        let clientPort = try XCTUnwrap(connected["port"].flatMap { UInt16($0) })
+        if abort {
+            // The server has read everything; now the client resets the connection.
+            XCTAssertEqual(try server.nextLine()["received"], "\(send)")
+            client.proceed()
+        }
+        _ = try client.nextLine()
+        _ = try server.nextLine()
+        client.waitForSuccess()
+        server.waitForSuccess()
+
+        let events = collector.wait { $0.count >= 2 }
+        let end = UInt64(WallClock.now(CLOCK_REALTIME))
+        XCTAssertEqual(events.count, 2, "one event per end: \(events)")
+        let serverEvent = try XCTUnwrap(events.first { $0.sourcePort == port }, "no event for the server end in \(events)")
+        let clientEvent = try XCTUnwrap(events.first { $0.sourcePort == clientPort }, "no event for the client end in \(events)")
+        XCTAssertEqual(monitor.statistics.lostSamples, 0)
+        XCTAssertEqual(monitor.statistics.malformedSamples, 0)
+        return Exchange(
+            server: serverEvent, client: clientEvent, serverPID: server.pid, clientPID: client.pid, serverPort: port,
+            clientPort: clientPort, startNanoseconds: start, endNanoseconds: end)
+    }
+
+    /// Checks what both ends have in common with the process that owned them.
+    func checkEnds(_ exchange: Exchange, ipv6: Bool, serverUID: UInt32, clientUID: UInt32, file: StaticString = #filePath, line: UInt = #line) {
+        let loopback = IPAddress(ipv6 ? "::1" : "127.0.0.1")!
+        let namespace = networkNamespaceInode()
+        for (event, pid, uid, source, local, remote) in [
+            (exchange.server, exchange.serverPID, serverUID, TCPConnectionEvent.OwnerSource.accept, exchange.serverPort, exchange.clientPort),
+            (exchange.client, exchange.clientPID, clientUID, .connect, exchange.clientPort, exchange.serverPort),
+        ] {
+            XCTAssertEqual(event.pid, pid, "pid of the \(source) end", file: file, line: line)
+            XCTAssertEqual(event.uid, uid, "uid of the \(source) end", file: file, line: line)
+            XCTAssertEqual(event.command, command, file: file, line: line)
+            XCTAssertEqual(event.ownerSource, source, file: file, line: line)
+            XCTAssertEqual(event.family, ipv6 ? .ipv6 : .ipv4, file: file, line: line)
+            XCTAssertEqual(event.sourceAddress, loopback, file: file, line: line)
+            XCTAssertEqual(event.destinationAddress, loopback, file: file, line: line)
+            XCTAssertEqual(event.sourcePort, local, file: file, line: line)
+            XCTAssertEqual(event.destinationPort, remote, file: file, line: line)
+            XCTAssertGreaterThanOrEqual(event.timeNanoseconds, exchange.startNanoseconds, file: file, line: line)
+            XCTAssertLessThanOrEqual(event.timeNanoseconds, exchange.endNanoseconds, file: file, line: line)
+            let duration = try? XCTUnwrap(event.durationNanoseconds, file: file, line: line)
+            XCTAssertLessThanOrEqual(duration ?? .max, exchange.endNanoseconds - exchange.startNanoseconds, file: file, line: line)
+            XCTAssertGreaterThan(duration ?? 0, 0, file: file, line: line)
+            XCTAssertNotEqual(event.cgroupID, 0, file: file, line: line)
+            XCTAssertEqual(event.networkNamespace, namespace, file: file, line: line)
+            XCTAssertGreaterThanOrEqual(event.segmentsIn, event.dataSegmentsIn, file: file, line: line)
+            XCTAssertGreaterThanOrEqual(event.segmentsOut, event.dataSegmentsOut, file: file, line: line)
+        }
+        // Every data segment one end sent, the other received.
+        XCTAssertEqual(exchange.client.dataSegmentsOut, exchange.server.dataSegmentsIn, file: file, line: line)
+        XCTAssertEqual(exchange.server.dataSegmentsOut, exchange.client.dataSegmentsIn, file: file, line: line)
+    }
+
+    /// Byte counts of a graceful close: `tcp_info` counts the SYN (active side) and FIN.
+    func checkGracefulBytes(_ exchange: Exchange, send: Int, reply: Int, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(exchange.client.sentBytes, UInt64(send + 2), "client tx: data + SYN + FIN", file: file, line: line)
+        XCTAssertEqual(exchange.client.receivedBytes, UInt64(reply + 1), "client rx: data + FIN", file: file, line: line)
+        XCTAssertEqual(exchange.server.receivedBytes, UInt64(send + 1), "server rx: data + FIN", file: file, line: line)
+        XCTAssertEqual(exchange.server.sentBytes, UInt64(reply + 1), "server tx: data + FIN", file: file, line: line)
+        XCTAssertGreaterThanOrEqual(exchange.client.dataSegmentsOut, 1, file: file, line: line)
+    }
+
+    func testIPv4ExchangeWithServerUnderAnotherUser() throws {
+        let result = try exchange(ipv6: false, send: 12_345, reply: 777, serverUID: otherUID, clientUID: nil)
+        checkEnds(result, ipv6: false, serverUID: otherUID, clientUID: 0)
+        checkGracefulBytes(result, send: 12_345, reply: 777)
+    }
+
+    func testIPv6ExchangeWithClientUnderAnotherUser() throws {
+        let result = try exchange(ipv6: true, send: 300_000, reply: 4_321, serverUID: nil, clientUID: otherUID)
+        checkEnds(result, ipv6: true, serverUID: 0, clientUID: otherUID)
+        checkGracefulBytes(result, send: 300_000, reply: 4_321)
+        XCTAssertGreaterThan(result.client.dataSegmentsOut, 1, "300 kB takes more than one segment")
+    }
+
+    func testPerfBufferTransport() throws {
+        let result = try exchange(ipv6: false, send: 1_000, reply: 2_000, serverUID: otherUID, clientUID: nil) {
+            $0.transport = .perfBuffer
+        }
+        checkEnds(result, ipv6: false, serverUID: otherUID, clientUID: 0)
+        checkGracefulBytes(result, send: 1_000, reply: 2_000)
+    }
+
+    /// SO_LINGER 0: the client resets; the server's socket closes in whichever context processes the
+    /// RST (on loopback, the client's), and must still belong to the server.
+    func testAbortiveCloseIsAttributedToEachEndsOwner() throws {
+        let result = try exchange(ipv6: false, send: 5_000, reply: 0, serverUID: otherUID, clientUID: nil, abort: true)
+        checkEnds(result, ipv6: false, serverUID: otherUID, clientUID: 0)
+        XCTAssertEqual(result.client.sentBytes, 5_001, "client tx: data + SYN, no FIN")
+        XCTAssertEqual(result.client.receivedBytes, 0)
+        XCTAssertEqual(result.server.receivedBytes, 5_000, "server rx: data, no FIN")
+        XCTAssertEqual(result.server.sentBytes, 0)
+        XCTAssertEqual(result.server.previousState, .established, "the server's socket was reset while established")
+        XCTAssertEqual(result.client.previousState, .established)
+    }
+
+    func testBurstOfTenThousandConnectionsDeliversEveryEnd() throws {
+        try requireBPF()
+        let port = freePort()
+        let monitor = try TCPMonitor(configuration: .init(port: port))
+        let collector = Collector<TCPConnectionEvent>()
+        try monitor.start { collector.add($0) }
+        defer { monitor.stop() }
+        let count = 10_000
+        let burst = try TrafficProcess(["tcp-burst", "--port", "\(port)", "--count", "\(count)"])
+        _ = try burst.nextLine()
+        let done = try burst.nextLine(timeout: 120)
+        burst.waitForSuccess()
+        let events = collector.wait(timeout: 60) { $0.count >= 2 * count }
+        monitor.stop()
+        let statistics = monitor.statistics
+        print("burst: \(done["rate"] ?? "?") connections/s, \(collector.events.count) events, \(statistics)")
+        XCTAssertEqual(collector.events.count, 2 * count, "every end of every connection")
+        XCTAssertEqual(statistics.lostSamples, 0)
+        XCTAssertEqual(statistics.droppedEvents, 0)
+        XCTAssertEqual(statistics.evictedSockets, 0)
+        XCTAssertEqual(events.filter { $0.ownerSource == .connect }.count, count)
+        XCTAssertEqual(events.filter { $0.ownerSource == .accept }.count, count)
+        XCTAssertTrue(events.allSatisfy { $0.pid == burst.pid }, "every end belongs to the generator")
+        // One byte each way: the client's tx is SYN + 1 + FIN, the server's rx is 1 + FIN.
+        XCTAssertTrue(events.filter { $0.ownerSource == .connect }.allSatisfy { $0.sentBytes == 3 && $0.receivedBytes == 2 })
+        XCTAssertTrue(events.filter { $0.ownerSource == .accept }.allSatisfy { $0.sentBytes == 2 && $0.receivedBytes == 2 })
+    }
+
+    func testInKernelUIDFilterKeepsOnlyThatUsersEnd() throws {
+        try requireBPF()
+        let port = freePort()
+        let monitor = try TCPMonitor(configuration: .init(uid: otherUID, port: port))
+        let collector = Collector<TCPConnectionEvent>()
+        try monitor.start { collector.add($0) }
+        let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "10", "--send", "10", "--uid", "\(otherUID)"])
+        _ = try server.nextLine()
+        let client = try TrafficProcess(["tcp-client", "--port", "\(port)", "--send", "10", "--receive", "10"])
+        _ = try client.nextLine()
+        _ = try client.nextLine()
+        _ = try server.nextLine()
+        collector.wait { $0.count >= 1 }
+        // Both ends have closed (the processes are done); the root-owned end must have been filtered.
+        let filtered = (0..<200).lazy.map { _ -> UInt64 in
+            usleep(10_000)
+            return monitor.statistics.filteredEvents
+        }.first { $0 >= 1 }
+        monitor.stop()
+        XCTAssertEqual(collector.events.count, 1)
+        XCTAssertEqual(collector.events.first?.uid, otherUID)
+        XCTAssertEqual(collector.events.first?.pid, server.pid)
+        XCTAssertEqual(filtered, 1, "the client's end was filtered in the kernel")
+    }
+
+    func testAsyncSequenceDeliversAndEndsAtStop() async throws {
+        try requireBPF()
+        let port = freePort()
+        let monitor = try TCPMonitor(configuration: .init(port: port))
+        let stream = try monitor.events()
+        let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "100", "--send", "200"])
+        _ = try server.nextLine()
+        let client = try TrafficProcess(["tcp-client", "--port", "\(port)", "--send", "100", "--receive", "200"])
+        var received: [TCPConnectionEvent] = []
+        for await event in stream {
+            received.append(event)
+            if received.count == 2 { monitor.stop() }
+        }
+        client.waitForSuccess()
+        server.waitForSuccess()
+        XCTAssertEqual(received.count, 2, "the stream ended after stop with both ends")
+        XCTAssertEqual(Set(received.map(\.pid)), [server.pid, client.pid])
+    }
+
+    /// The kprobe and fentry programs compile on every kernel; they attach where the kernel has the
+    /// hook, and otherwise fail with a typed error, not a crash.
+    func testEveryHookCompilesAndAttachesOrFailsTyped() throws {
+        try requireBPF()
+        for hook in TCPMonitor.Hook.allCases {
+            let monitor = try TCPMonitor(configuration: .init(port: freePort(), hook: hook))
+            let available: KernelFeatures.Answer =
+                switch hook {
+                case .tracepoint: KernelFeatures.shared.tracepoint("sock", "inet_sock_set_state")
+                case .kprobe: KernelFeatures.shared.kprobes
+                case .fentry: KernelFeatures.shared.fentry("tcp_set_state")
+                }
+            do {
+                try monitor.start { _ in }
+                monitor.stop()
+                XCTAssertTrue(available.isYes, "\(hook) attached though the probe said \(available)")
+                XCTAssertEqual(monitor.report?.hook, hook)
+            } catch let error as BPFError {
+                XCTAssertFalse(available.isYes, "\(hook) failed though the probe said yes: \(error)")
+                switch error {
+                case .notSupported, .attachFailed, .loadFailed: print("\(hook): \(error)")
+                default: XCTFail("\(hook): unexpected error \(error)")
+                }
+            }
+        }
+    }
+
+    /// Where the kernel has kprobes or fentry, the same exchange is checked through them.
+    func testExchangeThroughEachAvailableHook() throws {
+        try requireBPF()
+        let forced = ProcessInfo.processInfo.environment["NETEVENTS_TCP_HOOK"].flatMap(TCPMonitor.Hook.init(rawValue:))
+        let hooks = forced.map { [$0] } ?? TCPMonitor.Hook.allCases
+        var ran: [TCPMonitor.Hook] = []
+        for hook in hooks {
+            let available: KernelFeatures.Answer =
+                switch hook {
+                case .tracepoint: KernelFeatures.shared.tracepoint("sock", "inet_sock_set_state")
+                case .kprobe: KernelFeatures.shared.kprobes
+                case .fentry: KernelFeatures.shared.fentry("tcp_set_state")
+                }
+            guard available.isYes else {
+                print("not applicable here: \(hook) (\(available))")
+                if forced != nil { XCTFail("NETEVENTS_TCP_HOOK=\(hook) but this kernel lacks it: \(available)") }
+                continue
+            }
+            for ipv6 in [false, true] {
+                let result = try exchange(ipv6: ipv6, send: 7_000, reply: 3_000, serverUID: otherUID, clientUID: nil) {
+                    $0.hook = hook
+                }
+                checkEnds(result, ipv6: ipv6, serverUID: otherUID, clientUID: 0)
+                checkGracefulBytes(result, send: 7_000, reply: 3_000)
+            }
+            ran.append(hook)
+        }
+        print("hooks exercised: \(ran)")
+        XCTAssertFalse(ran.isEmpty, "no TCP hook is available on this kernel")
+    }
+
+    private func networkNamespaceInode() -> UInt32 {
+        var info = stat()
+        stat("/proc/self/ns/net", &info)
+        return UInt32(truncatingIfNeeded: info.st_ino)
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import XCTest
+
+/// A running `netevents-traffic` process: a second (or third) real process whose traffic the
+/// tests trace, and whose `key=value` output says what it did.
+final class TrafficProcess: @unchecked Sendable {
+    let process = Process()
+    private let output = Pipe()
+    private let input = Pipe()
+    private var buffered = Data()
+
+    /// `.build/<config>/netevents-traffic`, next to the test bundle.
+    static var executable: URL {
+        get throws {
+            let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            for directory in [bundle, bundle.deletingLastPathComponent()] {
+                let candidate = directory.appendingPathComponent("netevents-traffic")
+                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            }
+            throw TrafficError.notBuilt(bundle.path)
+        }
+    }
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = try Self.executable
+        process.arguments = arguments
+        process.standardOutput = output
+        process.standardInput = input
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// The next line the process prints, as `key=value` pairs (the first word is under "event").
+    func nextLine(timeout: TimeInterval = 20) throws -> [String: String] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            if let newline = buffered.firstIndex(of: 10) {
+                let line = String(decoding: buffered[..<newline], as: UTF8.self)
+                buffered.removeSubrange(...newline)
+                var fields: [String: String] = [:]
+                for (index, word) in line.split(separator: " ").enumerated() {
+                    let parts = word.split(separator: "=", maxSplits: 1)
+                    if index == 0 && parts.count == 1 { fields["event"] = String(word) } else if parts.count == 2 {
+                        fields[String(parts[0])] = String(parts[1])
+                    }
+                }
+                return fields
+            }
+            guard Date() < deadline else { throw TrafficError.timeout(process.arguments ?? []) }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty {
+                if !process.isRunning { throw TrafficError.exited(process.arguments ?? [], process.terminationStatus) }
+                usleep(10_000)
+            }
+            buffered.append(chunk)
+        }
+    }
+
+    /// Sends a go-ahead line.
+    func proceed() { input.fileHandleForWriting.write(Data("go\n".utf8)) }
+
+    /// Waits for exit and checks the status was 0.
+    func waitForSuccess(file: StaticString = #filePath, line: UInt = #line) {
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, "netevents-traffic \(process.arguments ?? []) failed", file: file, line: line)
+    }
+
+    deinit { if process.isRunning { process.terminate() } }
+}
+
+enum TrafficError: Error {
+    /// The generator is a separate product: `swift build` builds it, `swift test` alone may not.
+    case notBuilt(String)
+    case timeout([String])
+    case exited([String], Int32)
+}
+
+/// A free TCP or UDP port on loopback (bound and released; the kernel does not hand it out
+/// again at once).
+func freePort(udp: Bool = false) -> UInt16 {
+    let fd = socket(AF_INET6, Int32(udp ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in6()
+    address.sin6_family = sa_family_t(AF_INET6)
+    address.sin6_addr = in6addr_any
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return UInt16(bigEndian: address.sin6_port)
+}
+
+/// Collects events from a callback, for waiting on them with a deadline.
+final class Collector<Event: Sendable>: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var items: [Event] = []
+
+    func add(_ event: Event) {
+        lock.lock()
+        items.append(event)
+        lock.broadcast()
+        lock.unlock()
+    }
+
+    var events: [Event] {
+        lock.lock()
+        defer { lock.unlock() }
+        return items
+    }
+
+    /// Waits until `predicate` holds for the collected events, or `timeout` passes; returns them.
+    @discardableResult
+    func wait(timeout: TimeInterval = 20, until predicate: ([Event]) -> Bool) -> [Event] {
+        let deadline = Date().addingTimeInterval(timeout)
+        lock.lock()
+        defer { lock.unlock() }
+        while !predicate(items) && lock.wait(until: deadline) {}
+        return items
+    }
+}
