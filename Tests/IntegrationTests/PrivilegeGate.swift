@@ -1,0 +1,36 @@
+import BCCRuntime
+import Foundation
+import XCTest
+
+/// Gates a test that loads eBPF programs into the running kernel.
+///
+/// Without the privileges for that (root, or `CAP_BPF`/`CAP_SYS_ADMIN`), the test is skipped with
+/// the reason printed. With `REQUIRE_BPF=1` in the environment (set by `.ci/run`, where root is
+/// available), a skip would hide a broken setup, so it is a failure instead.
+///
+/// Call it first: `try requireBPF()`.
+/// - Throws: `XCTSkip` when the test cannot run here; ``RequiredBPFUnavailable`` after recording
+///   the failure under `REQUIRE_BPF=1`, so the test stops.
+func requireBPF(file: StaticString = #filePath, line: UInt = #line) throws {
+    let reason: String
+    do {
+        try SystemChecks.requirePrivileges(for: "the eBPF integration tests")
+        try SystemChecks.requireTracefs()
+        return
+    } catch let error as BPFError {
+        reason = error.description
+    }
+    if ProcessInfo.processInfo.environment["REQUIRE_BPF"] == "1" {
+        XCTFail("REQUIRE_BPF=1, but this test cannot run: \(reason)", file: file, line: line)
+        throw RequiredBPFUnavailable(reason: reason)
+    }
+    print("skipping: \(reason) (set REQUIRE_BPF=1 to make this a failure)")
+    throw XCTSkip(reason, file: file, line: line)
+}
+
+/// Thrown by ``requireBPF(file:line:)`` under `REQUIRE_BPF=1` to stop a test that cannot run,
+/// after it has recorded the failure.
+struct RequiredBPFUnavailable: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { "eBPF is unavailable: \(reason)" }
+}
