@@ -38,7 +38,7 @@ let package = Package(
         ),
 
         // What the example executables share: JSON lines, tables, signal handling.
-        .target(name: "EventOutput"),
+        .target(name: "EventOutput", dependencies: ["TCPEvent"]),
 
         .executableTarget(
             name: "tcp-events",
@@ -53,7 +53,7 @@ let package = Package(
         .executableTarget(name: "netevents-traffic"),
 
         .testTarget(name: "BCCRuntimeTests", dependencies: ["BCCRuntime"], plugins: ["EmbedBPF"]),
-        .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "BCCRuntime"]),
+        .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "BCCRuntime", "EventOutput"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["BCCRuntime", "TCPEvent", "netevents-traffic"],
