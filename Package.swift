@@ -49,6 +49,12 @@ let package = Package(
             ]
         ),
 
+        // Throughput, loss, overhead and footprint (BENCHMARKS.md).
+        .executableTarget(
+            name: "netevents-bench",
+            dependencies: ["BCCRuntime", "TCPEvent", "EventOutput"]
+        ),
+
         // Loopback traffic with known byte counts, for tests, benchmarks and checks by hand.
         .executableTarget(name: "netevents-traffic"),
 
