@@ -1,4 +1,5 @@
 import CBCC
+import CLibBPF
 import Glibc
 import Synchronization
 
@@ -91,7 +92,37 @@ public final class BPFLink: Sendable {
         return BPFLink(target: target, program: program, fd: fd)
     }
 
+    /// Attaches a ``ProgramType/cgroupSock`` program to the cgroup v2 directory `cgroupPath` (and so
+    /// to every cgroup below it), through a BPF link that detaches when closed or when the process
+    /// exits.
+    ///
+    /// Minimum kernel: 5.7 for cgroup links; ``CgroupAttachType/socketRelease`` needs 5.9.
+    public static func cgroup(_ program: BPFProgram, path cgroupPath: String, type: CgroupAttachType) throws -> BPFLink {
+        let target = "cgroup \(type) \(cgroupPath)"
+        let cgroup = open(cgroupPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard cgroup >= 0 else { throw BPFError.attachFailed(target: target, errno: errno) }
+        defer { Glibc.close(cgroup) }
+        let fd = bpf_link_create(program.fd, cgroup, bpf_attach_type(rawValue: UInt32(type.rawValue)), nil)
+        guard fd >= 0 else { throw attachError(target, fd < -1 ? -fd : errno) }
+        return BPFLink(target: target, program: program, fd: fd)
+    }
+
     private static func attachError(_ target: String, _ code: Int32) -> BPFError {
         BPFError.privileged(code, operation: "attaching to \(target)") { .attachFailed(target: target, errno: $0) }
+    }
+}
+
+/// Where in a cgroup's socket life a ``ProgramType/cgroupSock`` program runs.
+public enum CgroupAttachType: Int32, Sendable, CustomStringConvertible {
+    /// On `socket(2)` (`BPF_CGROUP_INET_SOCK_CREATE`). Linux 4.10+.
+    case socketCreate = 2
+    /// When the socket is released (`BPF_CGROUP_INET_SOCK_RELEASE`). Linux 5.9+.
+    case socketRelease = 34
+
+    public var description: String {
+        switch self {
+        case .socketCreate: return "sock_create"
+        case .socketRelease: return "sock_release"
+        }
     }
 }

@@ -61,7 +61,9 @@ public final class BPFModule: @unchecked Sendable {
     /// `kretfunc__FUNCTION` (BCC's `KFUNC_PROBE`/`KRETFUNC_PROBE`), so BCC can find the kernel
     /// function's BTF id.
     /// - Throws: `BPFError.noSuchObject` for an unknown name, `.loadFailed` with the verifier log.
-    public func loadProgram(_ name: String, type: ProgramType) throws -> BPFProgram {
+    /// - Parameter expectedAttachType: the kernel's `expected_attach_type`, for program types that
+    ///   need one at load (cgroup socket programs: ``CgroupAttachType``).
+    public func loadProgram(_ name: String, type: ProgramType, expectedAttachType: Int32? = nil) throws -> BPFProgram {
         try withHandle { handle in
             guard let start = bpf_function_start(handle, name) else {
                 throw BPFError.noSuchObject(kind: "function", name: name)
@@ -72,7 +74,7 @@ public final class BPFModule: @unchecked Sendable {
             let instructions = start.assumingMemoryBound(to: bpf_insn.self)
             // BCC takes the length in bytes, not instructions.
             let count = Int32(size)
-            let attachType = type.expectedAttachType(for: name)
+            let attachType = expectedAttachType ?? type.expectedAttachType(for: name)
             // BCC prints failures to stderr itself; capture that, the error below carries it.
             var printed = ""
             var code: Int32 = 0
@@ -126,6 +128,8 @@ public enum ProgramType: Int32, Sendable {
     case tracepoint = 5
     /// Raw tracepoints (Linux 4.17+).
     case rawTracepoint = 17
+    /// Programs run on socket creation and release in a cgroup (Linux 4.10+; release 5.9+).
+    case cgroupSock = 9
     /// fentry/fexit, BCC's kfunc/kretfunc (Linux 5.5+, x86-64).
     case tracing = 26
 

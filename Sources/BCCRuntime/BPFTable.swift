@@ -1,4 +1,5 @@
 import CBCC
+import CLibBPF
 import Foundation
 import Glibc
 
@@ -127,6 +128,19 @@ public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
         if bpf_delete_elem(table.fd, &key) == 0 { return true }
         if errno == ENOENT { return false }
         throw BPFError.mapOperationFailed(map: table.name, operation: "delete", errno: errno)
+    }
+
+    /// Removes `key` and returns the value it held, in one step, so no update in between is lost.
+    /// Hash maps only. Minimum kernel: 5.14 (for hash maps).
+    /// - Returns: nil when the key was absent.
+    public func lookupAndDelete(_ key: Key) throws -> Value? {
+        var key = key
+        var value = [UInt8](repeating: 0, count: MemoryLayout<Value>.stride * valuesPerKey)
+        let result = value.withUnsafeMutableBytes { bpf_map_lookup_and_delete_elem(table.fd, &key, $0.baseAddress) }
+        if result == 0 { return value.withUnsafeBytes { $0.loadUnaligned(as: Value.self) } }
+        let code = result < -1 ? -result : errno
+        if code == ENOENT { return nil }
+        throw BPFError.mapOperationFailed(map: table.name, operation: "lookup and delete", errno: code)
     }
 
     /// Every key present now. Keys inserted or deleted while iterating may be missed or repeated,

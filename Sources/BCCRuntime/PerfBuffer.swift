@@ -17,7 +17,7 @@ public final class PerfBuffer: SampleSource {
     /// Samples a CPU's ring collects before it wakes the reader (1: every sample).
     public let wakeupEvents: Int
 
-    private let lost = Atomic<UInt64>(0)
+    private let lost = LostCount()
     private let state = Mutex<State?>(nil)
 
     private struct State: @unchecked Sendable {
@@ -26,12 +26,18 @@ public final class PerfBuffer: SampleSource {
         var thread: PollThread
     }
 
+    /// The lost-sample total, shared with the C callbacks' context. The context must not hold the
+    /// buffer itself: that would keep a started buffer alive forever, so deinit could never close it.
+    final class LostCount: Sendable {
+        let value = Atomic<UInt64>(0)
+    }
+
     final class Context: Sendable {
         let handler: SampleHandler
-        let owner: PerfBuffer
-        init(handler: SampleHandler, owner: PerfBuffer) {
+        let lost: LostCount
+        init(handler: SampleHandler, lost: LostCount) {
             self.handler = handler
-            self.owner = owner
+            self.lost = lost
         }
     }
 
@@ -53,12 +59,12 @@ public final class PerfBuffer: SampleSource {
         self.wakeupEvents = wakeupEvents
     }
 
-    public var lostSamples: UInt64 { lost.load(ordering: .relaxed) }
+    public var lostSamples: UInt64 { lost.value.load(ordering: .relaxed) }
 
     public func start(_ handler: SampleHandler) throws {
         try state.withLock { state in
             guard state == nil else { throw BPFError.invalidArgument("perf buffer \(table.name) is already started") }
-            let context = Unmanaged.passRetained(Context(handler: handler, owner: self))
+            let context = Unmanaged.passRetained(Context(handler: handler, lost: lost))
             var readers: [OpaquePointer] = []
             // Undo everything opened so far if a later CPU fails.
             var succeeded = false
@@ -113,8 +119,6 @@ public final class PerfBuffer: SampleSource {
     }
 
     deinit { close() }
-
-    fileprivate func addLost(_ count: UInt64) { lost.add(count, ordering: .relaxed) }
 }
 
 private func perfRawCallback(_ cookie: UnsafeMutableRawPointer?, _ data: UnsafeMutableRawPointer?, _ size: Int32) {
@@ -126,6 +130,6 @@ private func perfRawCallback(_ cookie: UnsafeMutableRawPointer?, _ data: UnsafeM
 private func perfLostCallback(_ cookie: UnsafeMutableRawPointer?, _ count: UInt64) {
     guard let cookie else { return }
     let context = Unmanaged<PerfBuffer.Context>.fromOpaque(cookie).takeUnretainedValue()
-    context.owner.addLost(count)
+    context.lost.value.add(count, ordering: .relaxed)
     context.handler.onLost(count)
 }

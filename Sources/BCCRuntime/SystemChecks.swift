@@ -28,5 +28,16 @@ public enum SystemChecks {
         }
         throw BPFError.notPrivileged(operation: operation)
     }
-}
 
+    /// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on unified systems,
+    /// `/sys/fs/cgroup/unified` on hybrid ones. Nil when there is none.
+    public static var cgroup2Path: String? {
+        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return nil }
+        let paths = mounts.split(separator: "\n").compactMap { line -> String? in
+            let fields = line.split(separator: " ")
+            return fields.count > 2 && fields[2] == "cgroup2" ? String(fields[1]) : nil
+        }
+        // Prefer the conventional locations over bind mounts elsewhere.
+        return paths.first { $0 == "/sys/fs/cgroup" } ?? paths.first { $0 == "/sys/fs/cgroup/unified" } ?? paths.first
+    }
+}
