@@ -6,7 +6,9 @@ let package = Package(
     products: [
         .library(name: "BCCRuntime", targets: ["BCCRuntime"]),
         .library(name: "TCPEvent", targets: ["TCPEvent"]),
+        .library(name: "UDPEvent", targets: ["UDPEvent"]),
         .executable(name: "tcp-events", targets: ["tcp-events"]),
+        .executable(name: "udp-events", targets: ["udp-events"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,8 +39,14 @@ let package = Package(
             plugins: ["EmbedBPF"]
         ),
 
+        .target(
+            name: "UDPEvent",
+            dependencies: ["BCCRuntime"],
+            plugins: ["EmbedBPF"]
+        ),
+
         // What the example executables share: JSON lines, tables, signal handling.
-        .target(name: "EventOutput", dependencies: ["TCPEvent"]),
+        .target(name: "EventOutput", dependencies: ["TCPEvent", "UDPEvent"]),
 
         .executableTarget(
             name: "tcp-events",
@@ -49,10 +57,19 @@ let package = Package(
             ]
         ),
 
+        .executableTarget(
+            name: "udp-events",
+            dependencies: [
+                "UDPEvent",
+                "EventOutput",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
         // Throughput, loss, overhead and footprint (BENCHMARKS.md).
         .executableTarget(
             name: "netevents-bench",
-            dependencies: ["BCCRuntime", "TCPEvent", "EventOutput"]
+            dependencies: ["BCCRuntime", "TCPEvent", "UDPEvent", "EventOutput"]
         ),
 
         // Loopback traffic with known byte counts, for tests, benchmarks and checks by hand.
@@ -60,9 +77,10 @@ let package = Package(
 
         .testTarget(name: "BCCRuntimeTests", dependencies: ["BCCRuntime"], plugins: ["EmbedBPF"]),
         .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "BCCRuntime", "EventOutput"]),
+        .testTarget(name: "UDPEventTests", dependencies: ["UDPEvent", "BCCRuntime", "EventOutput"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["BCCRuntime", "TCPEvent", "netevents-traffic"],
+            dependencies: ["BCCRuntime", "TCPEvent", "UDPEvent", "netevents-traffic"],
             plugins: ["EmbedBPF"]
         ),
     ],

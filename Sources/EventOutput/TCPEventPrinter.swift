@@ -25,11 +25,7 @@ public struct TCPEventPrinter: Sendable {
 
     /// A table row.
     public func row(_ event: TCPConnectionEvent) -> String {
-        let seconds = event.timeNanoseconds / 1_000_000_000
-        var time = tm()
-        var raw = time_t(seconds)
-        localtime_r(&raw, &time)
-        let clock = String(format: "%02d:%02d:%02d.%03d", time.tm_hour, time.tm_min, time.tm_sec, Int(event.timeNanoseconds / 1_000_000 % 1000))
+        let clock = clockTime(event.timeNanoseconds)
         let ms = event.durationNanoseconds.map { String(format: "%.2f", Double($0) / 1e6) } ?? "-"
         return columns.row([
             clock, String(event.pid), String(event.uid), event.command,
@@ -64,10 +60,6 @@ public struct TCPEventPrinter: Sendable {
         line.add("owner", ownerName(event.ownerSource))
         line.add("prev_state", event.previousState.description)
         return line.line
-    }
-
-    private func endpoint(_ address: IPAddress, _ port: UInt16) -> String {
-        address.family == .ipv6 ? "[\(address)]:\(port)" : "\(address):\(port)"
     }
 
     func ownerName(_ source: TCPConnectionEvent.OwnerSource) -> String {

@@ -51,39 +51,26 @@ struct TCPEventsCommand: ParsableCommand {
         let configuration = TCPMonitor.Configuration(
             pid: pid, uid: uid, port: port, family: ipv4Only ? .ipv4 : ipv6Only ? .ipv6 : nil,
             hook: hook, transport: transport)
-        signal(SIGPIPE, SIG_IGN)
-
+        let printer = TCPEventPrinter(json: json)
         let monitor: TCPMonitor
         do {
             monitor = try TCPMonitor(configuration: configuration)
         } catch {
-            fail(error)
+            TracerRun.fail("tcp-events", error)
         }
-        let printer = TCPEventPrinter(json: json)
-        if !json { StandardOutput.writeLine(printer.header) }
-        do {
-            try monitor.start { printer.print($0) }
-        } catch {
-            fail(error)
-        }
-        FileHandle.standardError.write(Data("Tracing TCP connections (\(monitor.report.map(String.init(describing:)) ?? "")). Ctrl-C to end.\n".utf8))
-
-        let done = DispatchSemaphore(value: 0)
-        let trap = SignalTrap { _ in done.signal() }
-        if let duration {
-            DispatchQueue.global().asyncAfter(deadline: .now() + duration) { done.signal() }
-        }
-        done.wait()
-        _ = trap
-        monitor.stop()
-        let s = monitor.statistics
-        FileHandle.standardError.write(Data(
-            "lost \(s.lostSamples), dropped \(s.droppedEvents), malformed \(s.malformedSamples), evicted \(s.evictedSockets), untracked closes \(s.untrackedCloses)\n".utf8))
-    }
-
-    private func fail(_ error: any Error) -> Never {
-        FileHandle.standardError.write(Data("tcp-events: \(error)\n".utf8))
-        Foundation.exit(1)
+        TracerRun.run(
+            name: "tcp-events", what: "TCP connections", duration: duration,
+            start: {
+                try monitor.start { printer.print($0) }
+                if !json { StandardOutput.writeLine(printer.header) }
+                return monitor.report.map(String.init(describing:)) ?? ""
+            },
+            stop: monitor.stop,
+            summary: {
+                let s = monitor.statistics
+                return "lost \(s.lostSamples), dropped \(s.droppedEvents), malformed \(s.malformedSamples), "
+                    + "evicted \(s.evictedSockets), untracked closes \(s.untrackedCloses)"
+            })
     }
 }
 

@@ -1,0 +1,241 @@
+@testable import BCCRuntime
+import Foundation
+import XCTest
+
+final class CPUsTests: XCTestCase {
+    func testParseList() {
+        XCTAssertEqual(CPUs.parseList("0-3,5"), [0, 1, 2, 3, 5])
+        XCTAssertEqual(CPUs.parseList("0"), [0])
+        XCTAssertEqual(CPUs.parseList("0-1\n"), [0, 1])
+        XCTAssertEqual(CPUs.parseList("0,2-3,7-8"), [0, 2, 3, 7, 8])
+        XCTAssertEqual(CPUs.parseList("4-5"), [4, 5])
+        XCTAssertEqual(CPUs.parseList(""), [0], "an unreadable list falls back to one CPU")
+    }
+
+    func testCountsAgreeWithSysfs() throws {
+        let possible = try String(contentsOfFile: "/sys/devices/system/cpu/possible", encoding: .utf8)
+        XCTAssertEqual(CPUs.possibleCount, CPUs.parseList(possible).count)
+        XCTAssertGreaterThanOrEqual(CPUs.possibleCount, 1)
+        let online = CPUs.online
+        XCTAssertFalse(online.isEmpty)
+        XCTAssertTrue(Set(online).isSubset(of: Set(CPUs.parseList(possible))), "\(online) vs \(possible)")
+    }
+}
+
+final class KernelVersionTests: XCTestCase {
+    func testParsing() {
+        XCTAssertEqual(KernelVersion(release: "6.1.0-56-amd64").numbers, [6, 1, 0])
+        XCTAssertEqual(KernelVersion(release: "6.18.0").numbers, [6, 18, 0])
+        XCTAssertEqual(KernelVersion(release: "5.15.0-1034-azure").numbers, [5, 15, 0])
+        XCTAssertEqual(KernelVersion(release: "6.8").numbers, [6, 8])
+        XCTAssertEqual(KernelVersion(release: "4.19+").numbers, [4, 19])
+        XCTAssertEqual(KernelVersion(release: "6.12-rc3").numbers, [6, 12])
+        XCTAssertEqual(KernelVersion(release: "6.1.0-56-amd64").release, "6.1.0-56-amd64")
+        XCTAssertEqual(KernelVersion(release: "6.1.0-56-amd64").description, "6.1.0-56-amd64")
+    }
+
+    func testComparisons() {
+        func v(_ release: String) -> KernelVersion { KernelVersion(release: release) }
+        XCTAssertLessThan(v("6.1.0-56-amd64"), v("6.12.0"), "numeric, not string, order")
+        XCTAssertLessThan(v("5.15.0"), v("6.1.0"))
+        XCTAssertLessThan(v("6.1.0"), v("6.1.1"))
+        XCTAssertLessThan(v("4.9"), v("4.19"))
+        XCTAssertGreaterThan(v("6.18.0"), v("6.12.0-3-amd64"))
+        XCTAssertEqual(v("6.1.0-56-amd64"), v("6.1.0-40-cloud-amd64"), "only the numbers compare")
+        XCTAssertTrue(v("6.1.0-56-amd64").isAtLeast(6, 1))
+        XCTAssertTrue(v("6.1.0-56-amd64").isAtLeast(5, 8))
+        XCTAssertFalse(v("6.1.0-56-amd64").isAtLeast(6, 2))
+        XCTAssertFalse(v("5.4.0").isAtLeast(5, 5))
+        XCTAssertTrue(v("6.18.0").isAtLeast(6, 18))
+    }
+
+    func testRunningKernelMatchesUname() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/uname")
+        process.arguments = ["-r"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let release = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(KernelVersion.running.release, release)
+        XCTAssertGreaterThanOrEqual(KernelVersion.running.numbers.count, 2)
+    }
+}
+
+final class KernelHeadersTests: XCTestCase {
+    private var directory = ""
+    private let arch = KernelHeaders.debianArchitecture
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "kernel-headers-test-\(getpid())-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Creates `DIRECTORY/name`, with an `include/` when `include` is set.
+    private func makeTree(_ name: String, include: Bool = true, files: [String: String] = [:]) throws {
+        let path = "\(directory)/\(name)"
+        try FileManager.default.createDirectory(atPath: path + (include ? "/include" : ""), withIntermediateDirectories: true)
+        for (file, text) in files {
+            let url = URL(fileURLWithPath: "\(path)/\(file)")
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: url)
+        }
+    }
+
+    private func installDebianHeaders() throws {
+        for stem in ["5.10.0-30", "6.1.0-56", "6.12.0-3"] {
+            try makeTree("linux-headers-\(stem)-\(arch)")
+            try makeTree("linux-headers-\(stem)-common")
+        }
+        try makeTree("linux-headers-6.16.0-1-\(arch)", include: false)  // half-installed: ignored
+        try makeTree("linux-kbuild-6.1")
+    }
+
+    func testPicksNewestNotNewerThanRunning() throws {
+        try installDebianHeaders()
+        let found = try XCTUnwrap(KernelHeaders.nearestDistributionHeaders(in: directory, running: "6.18.0"))
+        XCTAssertEqual(found.release, "6.12.0-3-\(arch)")
+        XCTAssertEqual(found.archDirectory, "\(directory)/linux-headers-6.12.0-3-\(arch)")
+        XCTAssertEqual(found.commonDirectory, "\(directory)/linux-headers-6.12.0-3-common")
+
+        let older = try XCTUnwrap(KernelHeaders.nearestDistributionHeaders(in: directory, running: "6.5.0-1-\(arch)"))
+        XCTAssertEqual(older.release, "6.1.0-56-\(arch)")
+
+        let exact = try XCTUnwrap(KernelHeaders.nearestDistributionHeaders(in: directory, running: "6.1.0-56-\(arch)"))
+        XCTAssertEqual(exact.release, "6.1.0-56-\(arch)")
+    }
+
+    func testFallsBackToOldestNewerWhenAllAreNewer() throws {
+        try installDebianHeaders()
+        let found = try XCTUnwrap(KernelHeaders.nearestDistributionHeaders(in: directory, running: "5.4.0"))
+        XCTAssertEqual(found.release, "5.10.0-30-\(arch)")
+    }
+
+    func testCommonHalfIsNeverChosenAlone() throws {
+        try makeTree("linux-headers-6.1.0-56-common")
+        XCTAssertNil(KernelHeaders.nearestDistributionHeaders(in: directory, running: "6.18.0"))
+    }
+
+    func testTreeWithoutCommonHalf() throws {
+        try makeTree("linux-headers-6.1.0-custom")
+        let found = try XCTUnwrap(KernelHeaders.nearestDistributionHeaders(in: directory, running: "6.18.0"))
+        XCTAssertEqual(found.release, "6.1.0-custom")
+        XCTAssertNil(found.commonDirectory)
+        // Nothing to merge: the tree is used as it is.
+        XCTAssertEqual(try KernelHeaders.merge(found, into: directory + "/cache"), found.archDirectory)
+    }
+
+    func testNothingInstalled() {
+        XCTAssertNil(KernelHeaders.nearestDistributionHeaders(in: directory, running: "6.18.0"))
+        XCTAssertNil(KernelHeaders.nearestDistributionHeaders(in: directory + "/missing", running: "6.18.0"))
+    }
+
+    func testMergeOverlaysArchOnCommon() throws {
+        try makeTree("linux-headers-6.1.0-56-common", files: ["include/linux/a.h": "common a", "include/linux/c.h": "common c"])
+        try makeTree("linux-headers-6.1.0-56-\(arch)", files: ["include/linux/a.h": "arch a", "include/generated/b.h": "arch b"])
+        let candidate = try XCTUnwrap(KernelHeaders.nearestDistributionHeaders(in: directory, running: "6.18.0"))
+        let cache = directory + "/cache"
+        let merged = try KernelHeaders.merge(candidate, into: cache)
+        XCTAssertEqual(merged, "\(cache)/kernel-headers-6.1.0-56-\(arch)")
+        func read(_ file: String) throws -> String { try String(contentsOfFile: "\(merged)/\(file)", encoding: .utf8) }
+        XCTAssertEqual(try read("include/linux/a.h"), "arch a", "the arch half wins")
+        XCTAssertEqual(try read("include/linux/c.h"), "common c")
+        XCTAssertEqual(try read("include/generated/b.h"), "arch b")
+        let link = try FileManager.default.destinationOfSymbolicLink(atPath: "\(merged)/include/linux/a.h")
+        XCTAssertEqual(
+            URL(fileURLWithPath: link).standardizedFileURL.path,
+            "\(directory)/linux-headers-6.1.0-56-\(arch)/include/linux/a.h", "a symbolic link into the arch half")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: merged + "/.merged"))
+
+        // Done once: a second merge reuses the tree rather than copying again.
+        try FileManager.default.removeItem(atPath: "\(merged)/include/linux/c.h")
+        XCTAssertEqual(try KernelHeaders.merge(candidate, into: cache), merged)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(merged)/include/linux/c.h"))
+    }
+
+    func testEnvironmentOverride() throws {
+        let saved = ProcessInfo.processInfo.environment["BCC_KERNEL_SOURCE"]
+        defer {
+            if let saved { setenv("BCC_KERNEL_SOURCE", saved, 1) } else { unsetenv("BCC_KERNEL_SOURCE") }
+        }
+        try makeTree("tree")
+        setenv("BCC_KERNEL_SOURCE", "\(directory)/tree", 1)
+        let headers = try KernelHeaders.locate(cacheDirectory: directory + "/cache", sourcesDirectory: directory)
+        XCTAssertEqual(headers, KernelHeaders(path: "\(directory)/tree", source: .environment))
+        XCTAssertFalse(headers.matchesRunningKernel)
+
+        setenv("BCC_KERNEL_SOURCE", "\(directory)/no-such-tree", 1)
+        XCTAssertThrowsError(try KernelHeaders.locate(cacheDirectory: directory + "/cache", sourcesDirectory: directory)) { error in
+            guard case BPFError.invalidArgument(let message) = error else { return XCTFail("expected .invalidArgument, got \(error)") }
+            XCTAssertTrue(message.contains("BCC_KERNEL_SOURCE"), message)
+        }
+    }
+
+    func testMatchesRunningKernel() {
+        XCTAssertTrue(KernelHeaders(path: nil, source: .runningKernel).matchesRunningKernel)
+        XCTAssertTrue(KernelHeaders(path: nil, source: .kheaders).matchesRunningKernel)
+        XCTAssertTrue(KernelHeaders(path: "/x", source: .distribution(release: KernelVersion.running.release)).matchesRunningKernel)
+        XCTAssertFalse(KernelHeaders(path: "/x", source: .distribution(release: "2.6.32-5-\(arch)")).matchesRunningKernel)
+    }
+}
+
+final class WallClockTests: XCTestCase {
+    func testExplicitOffset() {
+        XCTAssertEqual(WallClock(offsetNanoseconds: 1_000).wallClock(fromMonotonic: 5), 1_005)
+        XCTAssertEqual(WallClock(offsetNanoseconds: -5).wallClock(fromMonotonic: 1_000), 995)
+        XCTAssertEqual(WallClock(offsetNanoseconds: 0).wallClock(fromMonotonic: 123_456_789), 123_456_789)
+        let epoch2025: Int64 = 1_735_689_600_000_000_000
+        XCTAssertEqual(WallClock(offsetNanoseconds: epoch2025).wallClock(fromMonotonic: 42), UInt64(epoch2025) + 42)
+    }
+
+    func testMapsMonotonicToRealtime() {
+        let clock = WallClock()
+        let before = WallClock.now(CLOCK_REALTIME)
+        let monotonic = WallClock.now(CLOCK_MONOTONIC)
+        let after = WallClock.now(CLOCK_REALTIME)
+        let mapped = Int64(bitPattern: clock.wallClock(fromMonotonic: UInt64(monotonic)))
+        // The mapping is accurate to the gap between clock reads; a tenth of a second is generous
+        // and fails only if the wall clock is stepped during the test.
+        let slack: Int64 = 100_000_000
+        XCTAssertGreaterThanOrEqual(mapped, before - slack)
+        XCTAssertLessThanOrEqual(mapped, after + slack)
+    }
+}
+
+final class KernelFeatureAnswerTests: XCTestCase {
+    func testAnswers() {
+        XCTAssertEqual(KernelFeatures.Answer.no(reason: "x"), .no, "reasons do not affect equality")
+        XCTAssertNotEqual(KernelFeatures.Answer.yes, .no)
+        XCTAssertNotEqual(KernelFeatures.Answer.unknown(reason: "x"), .no)
+        XCTAssertTrue(KernelFeatures.Answer.yes.isConclusive)
+        XCTAssertTrue(KernelFeatures.Answer.no.isConclusive)
+        XCTAssertFalse(KernelFeatures.Answer.unknown(reason: "not root").isConclusive)
+        XCTAssertTrue(KernelFeatures.Answer.yes.isYes)
+        XCTAssertFalse(KernelFeatures.Answer.no.isYes)
+        XCTAssertEqual(KernelFeatures.Answer.no(reason: "r").description, "no (r)")
+        XCTAssertEqual(KernelFeatures.Answer.unknown(reason: "r").description, "unknown (r)")
+    }
+
+    /// The probes that need no privileges agree with the filesystem.
+    func testUnprivilegedProbes() {
+        let features = KernelFeatures()
+        XCTAssertEqual(features.btf, access("/sys/kernel/btf/vmlinux", R_OK) == 0 ? .yes : .no)
+        if let tracefs = SystemChecks.tracefsPath {
+            let exists = access(tracefs + "/events/sock/inet_sock_set_state", F_OK) == 0
+            XCTAssertEqual(features.tracepoint("sock", "inet_sock_set_state"), exists ? .yes : .no)
+            XCTAssertEqual(features.tracepoint("no_such_category", "no_such_event"), .no)
+        } else {
+            XCTAssertFalse(features.tracepoint("sock", "inet_sock_set_state").isConclusive)
+        }
+        if geteuid() != 0 {
+            XCTAssertFalse(features.fentry().isConclusive, "probing fentry needs root")
+        }
+        XCTAssertFalse(features.summary.isEmpty)
+    }
+}
