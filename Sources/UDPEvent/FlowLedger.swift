@@ -61,7 +61,9 @@ final class FlowLedger: @unchecked Sendable {
 
     private func event(_ flow: UDPFlow, previous: UDPFlow.Counts, reason: UDPTrafficEvent.Reason, time: UInt64) -> UDPTrafficEvent? {
         let delta = flow.counts - previous
-        if delta.isZero || flow.filtered { return nil }
+        // A close is always reported (it tells the consumer the socket is gone); other reports
+        // only when something moved.
+        if flow.filtered || (delta.isZero && reason != .close) { return nil }
         return UDPTrafficEvent(
             timeNanoseconds: time, reason: reason, pid: Int32(bitPattern: flow.key.pid), uid: flow.uid, command: flow.command,
             family: flow.family, sourceAddress: flow.sourceAddress, sourcePort: flow.sourcePort,

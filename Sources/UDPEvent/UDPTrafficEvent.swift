@@ -11,7 +11,7 @@ public struct UDPTrafficEvent: Sendable, Hashable {
     public enum Reason: String, Sendable, Hashable, Codable {
         /// The periodic report of a pair that moved data.
         case interval
-        /// The socket was released; these are its last counts.
+        /// The socket was released; these are its last counts (possibly zero: every close is reported).
         case close
         /// The monitor stopped; the socket may still be open.
         case stop

@@ -5,8 +5,10 @@
 //   netevents-traffic tcp-server [-6] --port P --receive N --send M [--uid U] [--expect-reset]
 //   netevents-traffic tcp-client [-6] --port P --send N --receive M [--uid U] [--abort]
 //   netevents-traffic tcp-burst  [-6] --count C [--port P]
-//   netevents-traffic udp-receiver [-6] --port P --packets K [--connect PEERPORT] [--uid U]
-//   netevents-traffic udp-sender   [-6] --port P --packets K --size S [--connect] [--uid U] [--hold]
+//   netevents-traffic udp-receiver [-6] --packets K [--port P] [--uid U] [--hold]
+//   netevents-traffic udp-sender   [-6] --port P --packets K --sizes S[,S...] [--connect] [--uid U] [--hold]
+//   netevents-traffic udp-flood    [-6] --count N [--size 64]
+// --hold: after the traffic, wait for a line on standard input before closing the socket.
 import Glibc
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -89,6 +91,81 @@ case "tcp-burst":
     clock_gettime(CLOCK_MONOTONIC, &end)
     let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
     say("done pid=\(getpid()) connections=\(count) seconds=\(seconds) rate=\(Int(Double(count) / seconds))")
+
+case "udp-receiver":
+    Sockets.become(uid: uid)
+    let fd = Sockets.bound(family: family, type: Int32(SOCK_DGRAM.rawValue), port: port)
+    say("bound pid=\(getpid()) port=\(Sockets.localPort(fd))")
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    var packets = 0
+    var bytes = 0
+    while packets < (value("--packets") ?? 1) {
+        let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if got < 0 {
+            if errno == EINTR { continue }
+            Sockets.die("recv")
+        }
+        packets += 1
+        bytes += got
+    }
+    say("received pid=\(getpid()) port=\(Sockets.localPort(fd)) packets=\(packets) bytes=\(bytes)")
+    if flag("--hold") { waitForLine() }
+    close(fd)
+    say("closed pid=\(getpid())")
+
+case "udp-sender":
+    Sockets.become(uid: uid)
+    let fd = Sockets.check(socket(family, Int32(SOCK_DGRAM.rawValue), 0), "socket")
+    let connected = flag("--connect")
+    if connected { Sockets.connectLoopback(fd, family: family, port: port) }
+    let sizes = (arguments.firstIndex(of: "--sizes").map { arguments[$0 + 1] } ?? "64").split(separator: ",").compactMap { Int($0) }
+    let payload = [UInt8](repeating: 0x75, count: (sizes.max() ?? 64))
+    var packets = 0
+    var bytes = 0
+    for index in 0..<(value("--packets") ?? 1) {
+        let size = sizes[index % sizes.count]
+        let sent: Int = payload.withUnsafeBytes { raw in
+            if connected { return send(fd, raw.baseAddress, size, 0) }
+            return Sockets.withLoopback(family: family, port: port) { sendto(fd, raw.baseAddress, size, 0, $0, $1) }
+        }
+        if sent < 0 { Sockets.die("send") }
+        packets += 1
+        bytes += sent
+    }
+    say("sent pid=\(getpid()) port=\(Sockets.localPort(fd)) packets=\(packets) bytes=\(bytes)")
+    if flag("--hold") { waitForLine() }
+    close(fd)
+    say("closed pid=\(getpid())")
+
+case "udp-flood":
+    // 64-byte datagrams to a loopback sink that never reads (the kernel drops what overflows it).
+    let count = value("--count") ?? 100_000
+    let size = value("--size") ?? 64
+    let sink = Sockets.bound(family: family, type: Int32(SOCK_DGRAM.rawValue), port: 0)
+    let sinkPort = Sockets.localPort(sink)
+    let fd = Sockets.check(socket(family, Int32(SOCK_DGRAM.rawValue), 0), "socket")
+    say("ready pid=\(getpid()) sink=\(sinkPort)")
+    if flag("--wait") { waitForLine() }
+    let payload = [UInt8](repeating: 0x75, count: size)
+    var start = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &start)
+    var bytes = 0
+    Sockets.withLoopback(family: family, port: sinkPort) { address, length in
+        payload.withUnsafeBytes { raw in
+            for _ in 0..<count {
+                let sent = sendto(fd, raw.baseAddress, size, 0, address, length)
+                if sent < 0 { Sockets.die("sendto") }
+                bytes += sent
+            }
+        }
+    }
+    var end = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &end)
+    let seconds = Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) / 1e9
+    say("sent pid=\(getpid()) port=\(Sockets.localPort(fd)) packets=\(count) bytes=\(bytes) seconds=\(seconds) rate=\(Int(Double(count) / seconds))")
+    if flag("--hold") { waitForLine() }
+    close(fd)
+    close(sink)
 
 default:
     say("unknown command \(command)")

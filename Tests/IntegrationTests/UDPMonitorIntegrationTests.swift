@@ -1,0 +1,246 @@
+import BCCRuntime
+import Foundation
+import UDPEvent
+import XCTest
+
+/// Real UDP traffic between separate processes, counted in the kernel by `UDPMonitor` and checked
+/// against what each process sent and received.
+final class UDPMonitorIntegrationTests: XCTestCase {
+    let otherUID: UInt32 = 65_534
+    let command = "netevents-traff"
+
+    /// Totals of a set of events.
+    struct Totals: Equatable {
+        var txPackets: UInt64 = 0, txBytes: UInt64 = 0, rxPackets: UInt64 = 0, rxBytes: UInt64 = 0
+        init(_ events: [UDPTrafficEvent]) {
+            for event in events {
+                txPackets += event.sentPackets
+                txBytes += event.sentBytes
+                rxPackets += event.receivedPackets
+                rxBytes += event.receivedBytes
+            }
+        }
+        init(tx packets: Int, bytes: Int) { txPackets = UInt64(packets); txBytes = UInt64(bytes) }
+        init(rx packets: Int, bytes: Int) { rxPackets = UInt64(packets); rxBytes = UInt64(bytes) }
+    }
+
+    func start(_ configuration: UDPMonitor.Configuration) throws -> (UDPMonitor, Collector<UDPTrafficEvent>) {
+        try requireBPF()
+        let monitor = try UDPMonitor(configuration: configuration)
+        let collector = Collector<UDPTrafficEvent>()
+        try monitor.start { collector.add($0) }
+        return (monitor, collector)
+    }
+
+    /// A receiver and a sender process exchange `packets` datagrams cycling through `sizes`.
+    func exchange(ipv6: Bool, connected: Bool, senderUID: UInt32?, receiverUID: UInt32?, packets: Int, sizes: [Int]) throws {
+        let (monitor, collector) = try start(.init(interval: 0.5))
+        defer { monitor.stop() }
+        let family = ipv6 ? ["-6"] : []
+        var receiverArguments = ["udp-receiver"] + family + ["--packets", "\(packets)"]
+        if let receiverUID { receiverArguments += ["--uid", "\(receiverUID)"] }
+        let receiver = try TrafficProcess(receiverArguments)
+        let bound = try receiver.nextLine()
+        let receiverPort = try XCTUnwrap(bound["port"].flatMap { UInt16($0) })
+        var senderArguments = ["udp-sender"] + family + ["--port", "\(receiverPort)", "--packets", "\(packets)", "--sizes", sizes.map(String.init).joined(separator: ",")]
+        if connected { senderArguments.append("--connect") }
+        if let senderUID { senderArguments += ["--uid", "\(senderUID)"] }
+        let sender = try TrafficProcess(senderArguments)
+        let sent = try sender.nextLine()
+        let senderPort = try XCTUnwrap(sent["port"].flatMap { UInt16($0) })
+        let bytes = (0..<packets).map { sizes[$0 % sizes.count] }.reduce(0, +)
+        XCTAssertEqual(sent["bytes"], "\(bytes)")
+        XCTAssertEqual(try receiver.nextLine()["bytes"], "\(bytes)")
+        _ = try sender.nextLine()
+        _ = try receiver.nextLine()
+        sender.waitForSuccess()
+        receiver.waitForSuccess()
+
+        // Both sockets closed: each is reported at once by the close hook.
+        let events = collector.wait {
+            $0.contains { $0.pid == sender.pid && $0.reason == .close } && $0.contains { $0.pid == receiver.pid && $0.reason == .close }
+        }
+        let senderEvents = events.filter { $0.pid == sender.pid }
+        let receiverEvents = events.filter { $0.pid == receiver.pid }
+        XCTAssertEqual(Totals(senderEvents), Totals(tx: packets, bytes: bytes), "sender: \(senderEvents)")
+        XCTAssertEqual(Totals(receiverEvents), Totals(rx: packets, bytes: bytes), "receiver: \(receiverEvents)")
+        let loopback = IPAddress(ipv6 ? "::1" : "127.0.0.1")!
+        let unspecified = IPAddress(ipv6 ? "::" : "0.0.0.0")!
+        for event in senderEvents {
+            XCTAssertEqual(event.uid, senderUID ?? 0)
+            XCTAssertEqual(event.command, command)
+            XCTAssertEqual(event.family, ipv6 ? .ipv6 : .ipv4)
+            XCTAssertEqual(event.sourcePort, senderPort)
+            XCTAssertEqual(event.isConnected, connected)
+            XCTAssertEqual(event.destinationPort, connected ? receiverPort : 0)
+            XCTAssertEqual(event.destinationAddress, connected ? loopback : unspecified)
+            // A connected socket is bound to the route's source address; an unconnected one to any.
+            XCTAssertEqual(event.sourceAddress, connected ? loopback : unspecified)
+        }
+        for event in receiverEvents {
+            XCTAssertEqual(event.uid, receiverUID ?? 0)
+            XCTAssertEqual(event.command, command)
+            XCTAssertEqual(event.sourceAddress, loopback)
+            XCTAssertEqual(event.sourcePort, receiverPort)
+            XCTAssertFalse(event.isConnected)
+        }
+        XCTAssertEqual(Set(senderEvents.map(\.socketID)).count, 1, "one socket")
+        XCTAssertEqual(senderEvents.filter { $0.reason == .close }.count, 1)
+        XCTAssertEqual(receiverEvents.filter { $0.reason == .close }.count, 1)
+        let statistics = monitor.statistics
+        XCTAssertEqual(statistics.lostSamples, 0)
+        XCTAssertEqual(statistics.unattributedPackets, 0)
+    }
+
+    func testIPv4UnconnectedSendtoFromAnotherUser() throws {
+        try exchange(ipv6: false, connected: false, senderUID: otherUID, receiverUID: nil, packets: 50, sizes: [1, 100, 1_400, 9_000])
+    }
+
+    func testIPv6ConnectedSocketToAnotherUser() throws {
+        try exchange(ipv6: true, connected: true, senderUID: nil, receiverUID: otherUID, packets: 40, sizes: [64, 512])
+    }
+
+    func testIPv4ConnectedAndIPv6Unconnected() throws {
+        try exchange(ipv6: false, connected: true, senderUID: nil, receiverUID: nil, packets: 10, sizes: [333])
+        try exchange(ipv6: true, connected: false, senderUID: otherUID, receiverUID: nil, packets: 10, sizes: [7, 65_000])
+    }
+
+    /// An open socket is reported every interval; its close comes within one more, with the rest.
+    func testIntervalReportsThenCloseAddUpExactly() throws {
+        let (monitor, collector) = try start(.init(interval: 0.3))
+        defer { monitor.stop() }
+        let receiver = try TrafficProcess(["udp-receiver", "--packets", "20"])
+        let port = try XCTUnwrap(receiver.nextLine()["port"])
+        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "20", "--sizes", "250", "--hold"])
+        _ = try sender.nextLine()
+        // Still open: the periodic scan reports the 20 datagrams.
+        let interval = collector.wait { $0.contains { $0.pid == sender.pid && $0.reason == .interval } }
+        XCTAssertEqual(Totals(interval.filter { $0.pid == sender.pid }), Totals(tx: 20, bytes: 5_000))
+        let closeRequested = Date()
+        sender.proceed()
+        _ = try sender.nextLine()
+        let all = collector.wait { $0.contains { $0.pid == sender.pid && $0.reason == .close } }
+        XCTAssertLessThan(Date().timeIntervalSince(closeRequested), 5, "the close is reported promptly")
+        let senderEvents = all.filter { $0.pid == sender.pid }
+        XCTAssertEqual(Totals(senderEvents), Totals(tx: 20, bytes: 5_000), "the close adds nothing already reported")
+        let close = try XCTUnwrap(senderEvents.first { $0.reason == .close })
+        XCTAssertEqual(close.sentPackets, 0)
+        receiver.waitForSuccess()
+        sender.waitForSuccess()
+    }
+
+    /// Without a close hook, the socket is still reported within one interval.
+    func testWithoutCloseHookIntervalReportsCarryEverything() throws {
+        var configuration = UDPMonitor.Configuration(interval: 0.3)
+        configuration.closeHook = UDPMonitor.CloseHook.none
+        let (monitor, collector) = try start(configuration)
+        defer { monitor.stop() }
+        let receiver = try TrafficProcess(["udp-receiver", "--packets", "15"])
+        let port = try XCTUnwrap(receiver.nextLine()["port"])
+        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "15", "--sizes", "10,20,30"])
+        _ = try sender.nextLine()
+        sender.waitForSuccess()
+        receiver.waitForSuccess()
+        let events = collector.wait { events in Totals(events.filter { $0.pid == sender.pid }) == Totals(tx: 15, bytes: 300) }
+        XCTAssertEqual(Totals(events.filter { $0.pid == sender.pid }), Totals(tx: 15, bytes: 300))
+        XCTAssertTrue(events.filter { $0.pid == sender.pid }.allSatisfy { $0.reason == .interval })
+    }
+
+    /// Stop reports what was never reported, for sockets still open.
+    func testStopFlushesOpenSockets() throws {
+        let (monitor, collector) = try start(.init(interval: 3_600))
+        let receiver = try TrafficProcess(["udp-receiver", "--packets", "30", "--hold"])
+        let port = try XCTUnwrap(receiver.nextLine()["port"])
+        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "30", "--sizes", "99", "--hold"])
+        _ = try sender.nextLine()
+        _ = try receiver.nextLine()
+        monitor.stop()
+        let events = collector.events
+        XCTAssertEqual(Totals(events.filter { $0.pid == sender.pid }), Totals(tx: 30, bytes: 2_970))
+        XCTAssertEqual(Totals(events.filter { $0.pid == receiver.pid }), Totals(rx: 30, bytes: 2_970))
+        XCTAssertTrue(events.filter { $0.pid == sender.pid || $0.pid == receiver.pid }.allSatisfy { $0.reason == .stop })
+        sender.proceed()
+        receiver.proceed()
+        sender.waitForSuccess()
+        receiver.waitForSuccess()
+    }
+
+    func testOneMillionDatagramsAreAllCountedOnTheSendingSide() throws {
+        let (monitor, collector) = try start(.init(interval: 1))
+        let flood = try TrafficProcess(["udp-flood", "--count", "1000000", "--size", "64"])
+        _ = try flood.nextLine()
+        let sent = try flood.nextLine(timeout: 120)
+        flood.waitForSuccess()
+        collector.wait { $0.contains { $0.pid == flood.pid && $0.reason == .close && $0.sentPackets + $0.receivedPackets >= 0 && $0.socketID != 0 } }
+        monitor.stop()
+        let events = collector.events.filter { $0.pid == flood.pid }
+        let totals = Totals(events)
+        print("flood: \(sent["rate"] ?? "?") datagrams/s, \(events.count) events, \(monitor.statistics)")
+        XCTAssertEqual(totals.txPackets, 1_000_000)
+        XCTAssertEqual(totals.txBytes, 64_000_000)
+        XCTAssertEqual(monitor.statistics.unattributedPackets, 0)
+        XCTAssertEqual(monitor.statistics.lostSamples, 0)
+    }
+
+    func testInKernelPIDAndUIDFilters() throws {
+        let receiver = try TrafficProcess(["udp-receiver", "--packets", "10", "--hold"])
+        let port = try XCTUnwrap(receiver.nextLine()["port"])
+        let (byUID, uidEvents) = try start(.init(uid: otherUID, interval: 0.2))
+        let (byPID, pidEvents) = try start(.init(pid: receiver.pid, interval: 0.2))
+        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "10", "--sizes", "40", "--uid", "\(otherUID)"])
+        _ = try sender.nextLine()
+        _ = try receiver.nextLine()
+        sender.waitForSuccess()
+        receiver.proceed()
+        receiver.waitForSuccess()
+        uidEvents.wait { $0.contains { $0.reason == .close } }
+        pidEvents.wait { $0.contains { $0.reason == .close } }
+        byUID.stop()
+        byPID.stop()
+        XCTAssertEqual(Set(uidEvents.events.map(\.pid)), [sender.pid], "only the other user's process")
+        XCTAssertEqual(Totals(uidEvents.events), Totals(tx: 10, bytes: 400))
+        XCTAssertEqual(Set(pidEvents.events.map(\.pid)), [receiver.pid], "only that process")
+        XCTAssertEqual(Totals(pidEvents.events), Totals(rx: 10, bytes: 400))
+    }
+
+    /// Every counting and close hook compiles; it attaches where the kernel has it and otherwise
+    /// fails with a typed error.
+    func testEveryHookAttachesOrFailsTyped() throws {
+        try requireBPF()
+        for hook in UDPMonitor.Hook.allCases {
+            for closeHook in UDPMonitor.CloseHook.allCases {
+                let monitor = try UDPMonitor(configuration: .init(hook: hook, closeHook: closeHook))
+                do {
+                    try monitor.start { _ in }
+                    monitor.stop()
+                    XCTAssertEqual(monitor.report?.hook, hook)
+                    XCTAssertEqual(monitor.report?.closeHook, closeHook)
+                } catch let error as BPFError {
+                    switch error {
+                    case .notSupported, .attachFailed, .loadFailed: print("\(hook) + \(closeHook): \(error)")
+                    default: XCTFail("\(hook) + \(closeHook): unexpected \(error)")
+                    }
+                    if expectedToWork(hook, closeHook) { XCTFail("\(hook) + \(closeHook) should work here: \(error)") }
+                }
+            }
+        }
+    }
+
+    /// Whether the feature probes say this combination is available on this kernel.
+    func expectedToWork(_ hook: UDPMonitor.Hook, _ closeHook: UDPMonitor.CloseHook) -> Bool {
+        let features = KernelFeatures.shared
+        let counting: Bool =
+            switch hook {
+            case .tracepoint: features.tracepoint("sock", "sock_send_length").isYes
+            case .kprobe: features.kprobes.isYes
+            case .fentry: features.fentry("udp_sendmsg").isYes
+            }
+        let closing: Bool =
+            switch closeHook {
+            case .cgroup: KernelVersion.running.isAtLeast(5, 9) && SystemChecks.cgroup2Path != nil
+            case .kprobe: features.kprobes.isYes
+            case .none: true
+            }
+        return counting && closing
+    }
+}
