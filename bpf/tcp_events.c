@@ -146,9 +146,12 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
             fill_owner(&owner, OWNER_CONNECT);
             owners.update(&key, &owner);
             count(STAT_TRACKED);
-        } else if (newstate == ST_SYN_RECV) {
+        } else if (newstate == ST_SYN_RECV || (oldstate == ST_SYN_RECV && newstate == ST_ESTABLISHED)) {
             // A passive child socket is born, in softirq: whoever runs now (on loopback, the
             // client) is not its owner. The owner is claimed at accept or first I/O.
+            // The tracepoint sees the birth (LISTEN->SYN_RECV, from inet_csk_clone_lock); the
+            // kprobe and fentry hooks on tcp_set_state do not, as the clone sets the state
+            // directly, so they start tracking at SYN_RECV->ESTABLISHED, which precedes accept.
             struct owner_t owner = {};
             owner.start_ns = bpf_ktime_get_ns();
             if (owners.insert(&key, &owner) == 0)

@@ -121,6 +121,12 @@ static __always_inline void remember_user(u64 sk, u32 pid) {
             return;
     }
     u32 count = known->count;
+    // A pair freed when idle comes back with the same pid: keep each pid once.
+#pragma unroll
+    for (int i = 0; i < PIDS_PER_SOCKET; i++) {
+        if (i < count && known->pids[i] == pid)
+            return;
+    }
     if (count < PIDS_PER_SOCKET) {
         known->pids[count & (PIDS_PER_SOCKET - 1)] = pid;
         known->count = count + 1;

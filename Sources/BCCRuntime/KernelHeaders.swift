@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The kernel header tree BCC compiles programs against, and how it was found.
 ///
@@ -42,9 +43,18 @@ public struct KernelHeaders: Sendable, Equatable {
         cacheDirectory: String = "/var/cache/swift-net-events",
         sourcesDirectory: String = "/usr/src"
     ) throws -> KernelHeaders {
+        try find(cacheDirectory: cacheDirectory, sourcesDirectory: sourcesDirectory)
+    }
+
+    /// The tree this process merged and exported as `BCC_KERNEL_SOURCE`, so a later look does not
+    /// mistake our own setting for the caller's.
+    private static let merged = Mutex<KernelHeaders?>(nil)
+
+    private static func find(cacheDirectory: String, sourcesDirectory: String) throws -> KernelHeaders {
         let fm = FileManager.default
         let release = KernelVersion.running.release
         if let value = ProcessInfo.processInfo.environment["BCC_KERNEL_SOURCE"], !value.isEmpty {
+            if let ours = merged.withLock({ $0 }), ours.path == value { return ours }
             guard fm.fileExists(atPath: value + "/include") else {
                 throw BPFError.invalidArgument(
                     "BCC_KERNEL_SOURCE=\(value) has no include/ directory: point it at a kernel header tree or unset it")
@@ -63,9 +73,11 @@ public struct KernelHeaders: Sendable, Equatable {
                 "BCC_KERNEL_SOURCE", modulesBuild, "/sys/kernel/kheaders.tar.xz", "\(sourcesDirectory)/linux-headers-*",
             ])
         }
-        let merged = try merge(candidate, into: cacheDirectory)
-        setenv("BCC_KERNEL_SOURCE", merged, 1)
-        return KernelHeaders(path: merged, source: .distribution(release: candidate.release))
+        let tree = try merge(candidate, into: cacheDirectory)
+        setenv("BCC_KERNEL_SOURCE", tree, 1)
+        let headers = KernelHeaders(path: tree, source: .distribution(release: candidate.release))
+        merged.withLock { $0 = headers }
+        return headers
     }
 
     /// A Debian header package pair: `linux-headers-R` (arch part) and its `-common` half.

@@ -25,7 +25,7 @@ public final class TCPMonitor: Sendable {
         var session: TracingSession<TCPConnectionEvent>
         var report: AttachReport?
         var stats: BPFMap<UInt32, UInt64>?
-        var owners: BPFTable?
+        var owners: BPFMap<UInt64, OwnerRecord>?
     }
 
     /// A monitor of the running kernel. Nothing is compiled or attached until `start`.
@@ -60,13 +60,14 @@ public final class TCPMonitor: Sendable {
     public func events() throws -> AsyncStream<TCPConnectionEvent> {
         let (stream, continuation) = AsyncStream.makeStream(
             of: TCPConnectionEvent.self, bufferingPolicy: .bufferingOldest(configuration.deliveryCapacity))
-        continuation.onTermination = { [weak self] _ in self?.stop() }
         do {
             try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .stream(continuation)))
         } catch {
             continuation.finish()
             throw error
         }
+        // Only once started: a stream that failed to start must not stop a monitor that runs.
+        continuation.onTermination = { [weak self] _ in self?.stop() }
         return stream
     }
 
@@ -95,7 +96,7 @@ public final class TCPMonitor: Sendable {
             let closedTracked = slot(2)
             statistics.untrackedCloses = slot(3)
             statistics.filteredEvents = slot(4)
-            if let owners = running.owners, let live = try? owners.typed(key: UInt64.self, value: OwnerRecord.self).keys().count {
+            if let owners = running.owners, let live = try? owners.keys().count {
                 let accounted = closedTracked + UInt64(live)
                 statistics.evictedSockets = statistics.trackedSockets > accounted ? statistics.trackedSockets - accounted : 0
             }
@@ -103,8 +104,8 @@ public final class TCPMonitor: Sendable {
         return statistics
     }
 
-    /// `struct owner_t` of `bpf/tcp_events.c`: only its size matters here.
-    private struct OwnerRecord { var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64) }
+    /// `struct owner_t` of `bpf/tcp_events.c` (48 bytes): only counted, never read.
+    struct OwnerRecord: BitwiseCopyable { var words: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) }
 
     private func start(_ delivery: EventDelivery<TCPConnectionEvent>) throws {
         try running.withLock { running in
@@ -127,7 +128,7 @@ public final class TCPMonitor: Sendable {
                     module: attached.module, links: attached.links, source: attached.source, delivery: delivery, decode: decode)
                 running = Running(
                     session: session, report: attached.report,
-                    stats: try attached.module.table("stats").typed(), owners: try attached.module.table("owners"))
+                    stats: try attached.module.table("stats").typed(), owners: try attached.module.table("owners").typed())
             } catch {
                 delivery.finish()
                 throw error

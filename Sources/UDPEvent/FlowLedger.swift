@@ -11,6 +11,9 @@ final class FlowLedger: @unchecked Sendable {
     // Guarded by `lock`.
     private var reported: [UDPFlow.Key: UDPFlow.Counts] = [:]
     private var idleScans: [UDPFlow.Key: Int] = [:]
+    /// The scan in which each pair was last found in the kernel map.
+    private var lastSeen: [UDPFlow.Key: Int] = [:]
+    private var scanNumber = 0
     private let lock = NSLock()
     let clock: WallClock
 
@@ -27,16 +30,34 @@ final class FlowLedger: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let flow = fetch() else { return nil }
+        lastSeen[flow.key] = scanNumber
         let previous = reported[flow.key] ?? UDPFlow.Counts()
-        if flow.counts == previous, reason == .interval, let idleLimit {
+        // A filtered pair never moves and is never reported; it is only freed when idle.
+        if flow.counts == previous || flow.filtered, reason == .interval, let idleLimit {
             let idle = (idleScans[flow.key] ?? 0) + 1
             idleScans[flow.key] = idle
             guard idle >= idleLimit, let last = evict() else { return nil }
             return finishLocked(last, reason: .idle, time: time)
         }
         idleScans[flow.key] = nil
+        if flow.filtered { return nil }
         reported[flow.key] = flow.counts
         return event(flow, previous: previous, reason: reason, time: time)
+    }
+
+    /// Ends a scan: forgets pairs whose kernel entries have been gone for `scansAbsent` scans in a
+    /// row. A close sample is read within milliseconds of the close, so by then none is pending
+    /// (one that was lost is counted in the statistics); what is left is bookkeeping to drop.
+    func endScan(forgettingAfter scansAbsent: Int = 3) {
+        lock.lock()
+        defer { lock.unlock() }
+        let cutoff = scanNumber - scansAbsent
+        for (key, seen) in lastSeen where seen <= cutoff {
+            lastSeen[key] = nil
+            reported[key] = nil
+            idleScans[key] = nil
+        }
+        scanNumber += 1
     }
 
     /// The final report of a pair whose kernel entry is gone (closed or evicted).
@@ -49,6 +70,7 @@ final class FlowLedger: @unchecked Sendable {
     private func finishLocked(_ flow: UDPFlow, reason: UDPTrafficEvent.Reason, time: UInt64) -> UDPTrafficEvent? {
         let previous = reported.removeValue(forKey: flow.key) ?? UDPFlow.Counts()
         idleScans[flow.key] = nil
+        lastSeen[flow.key] = nil
         return event(flow, previous: previous, reason: reason, time: time)
     }
 

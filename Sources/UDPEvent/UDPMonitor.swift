@@ -76,13 +76,14 @@ public final class UDPMonitor: Sendable {
     public func events() throws -> AsyncStream<UDPTrafficEvent> {
         let (stream, continuation) = AsyncStream.makeStream(
             of: UDPTrafficEvent.self, bufferingPolicy: .bufferingOldest(configuration.deliveryCapacity))
-        continuation.onTermination = { [weak self] _ in self?.stop() }
         do {
             try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .stream(continuation)))
         } catch {
             continuation.finish()
             throw error
         }
+        // Only once started: a stream that failed to start must not stop a monitor that runs.
+        continuation.onTermination = { [weak self] _ in self?.stop() }
         return stream
     }
 
@@ -182,6 +183,7 @@ public final class UDPMonitor: Sendable {
                 })
             if let event { delivery.push(event) }
         }
+        ledger.endScan()
     }
 
     /// Final reports of every pair of one socket.

@@ -57,8 +57,8 @@ extension UDPMonitor {
         public var offsetSource: OffsetSource?
         /// Seconds between reports of pairs that moved data.
         public var interval: Double = 1
-        /// Reports without movement after which a pair's kernel entry is freed (and a final `.idle`
-        /// event sent); nil keeps entries until close or stop.
+        /// Scans without movement after which a pair's kernel entry is freed (its counts were all
+        /// reported); nil keeps entries until close or stop.
         public var idleReportsBeforeEviction: Int? = 60
         /// (socket, process) pairs the kernel map holds; traffic of pairs beyond it is counted in
         /// ``Statistics`` but not attributed.
@@ -151,7 +151,8 @@ extension UDPMonitor {
         /// Packets and bytes counted while the map was full, so not attributed to a socket.
         public var unattributedPackets: UInt64 = 0
         public var unattributedBytes: UInt64 = 0
-        /// Pairs freed after being idle (each reported as a final `.idle` event, nothing lost).
+        /// Pairs whose kernel entries were freed after being idle (all their counts had been
+        /// reported; nothing is lost).
         public var idleEvictions: UInt64 = 0
         /// Sockets used by more processes than the kernel tracks per socket (flushed by a scan at close).
         public var sharedSocketOverflows: UInt64 = 0

@@ -15,7 +15,9 @@ public struct UDPTrafficEvent: Sendable, Hashable {
         case close
         /// The monitor stopped; the socket may still be open.
         case stop
-        /// The pair was idle and its kernel entry was freed; later traffic starts a new entry.
+        /// The pair's kernel entry was freed after it stayed idle, and traffic that raced the
+        /// freeing is reported here. Usually there is none, and the freeing makes no event; later
+        /// traffic starts a new pair.
         case idle
     }
 

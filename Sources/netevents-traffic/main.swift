@@ -93,8 +93,14 @@ case "tcp-burst":
     say("done pid=\(getpid()) connections=\(count) seconds=\(seconds) rate=\(Int(Double(count) / seconds))")
 
 case "udp-receiver":
-    Sockets.become(uid: uid)
     let fd = Sockets.bound(family: family, type: Int32(SOCK_DGRAM.rawValue), port: port)
+    // Room for every datagram of a test even if this process is slow to read (loopback drops what
+    // overflows the buffer), set while still privileged; and never wait forever.
+    var bufferSize: Int32 = 32 << 20
+    _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufferSize, socklen_t(MemoryLayout<Int32>.size))
+    var timeout = timeval(tv_sec: 30, tv_usec: 0)
+    _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    Sockets.become(uid: uid)
     say("bound pid=\(getpid()) port=\(Sockets.localPort(fd))")
     var buffer = [UInt8](repeating: 0, count: 65536)
     var packets = 0
@@ -103,6 +109,7 @@ case "udp-receiver":
         let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if got < 0 {
             if errno == EINTR { continue }
+            if errno == EAGAIN { Sockets.die("no datagram for 30 s after \(packets) (dropped?)") }
             Sockets.die("recv")
         }
         packets += 1

@@ -224,12 +224,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
         try requireBPF()
         for hook in TCPMonitor.Hook.allCases {
             let monitor = try TCPMonitor(configuration: .init(port: freePort(), hook: hook))
-            let available: KernelFeatures.Answer =
-                switch hook {
-                case .tracepoint: KernelFeatures.shared.tracepoint("sock", "inet_sock_set_state")
-                case .kprobe: KernelFeatures.shared.kprobes
-                case .fentry: KernelFeatures.shared.fentry("tcp_set_state")
-                }
+            let available = Self.availability(of: hook)
             do {
                 try monitor.start { _ in }
                 monitor.stop()
@@ -245,22 +240,53 @@ final class TCPMonitorIntegrationTests: XCTestCase {
         }
     }
 
+    /// A tiny LRU map: sockets pushed out before they close are counted as evicted, not lost silently.
+    func testEvictionsFromAFullSocketMapAreCounted() throws {
+        try requireBPF()
+        let port = freePort()
+        var configuration = TCPMonitor.Configuration(port: port)
+        configuration.maxTrackedSockets = 64
+        let monitor = try TCPMonitor(configuration: configuration)
+        try monitor.start { _ in }
+        defer { monitor.stop() }
+        // 300 connections held open at once: far more sockets than the map holds.
+        var clients: [Int32] = []
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                XCTAssertEqual(bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)), 0)
+                XCTAssertEqual(listen(listener, 512), 0)
+                for _ in 0..<300 {
+                    let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                    XCTAssertEqual(connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)), 0)
+                    clients.append(client)
+                }
+            }
+        }
+        let statistics = monitor.statistics
+        clients.forEach { close($0) }
+        close(listener)
+        XCTAssertGreaterThanOrEqual(statistics.trackedSockets, 600, "both ends of 300 connections")
+        XCTAssertGreaterThan(statistics.evictedSockets, 0, "\(statistics)")
+        XCTAssertLessThanOrEqual(statistics.trackedSockets - statistics.evictedSockets, 64)
+    }
+
     /// Where the kernel has kprobes or fentry, the same exchange is checked through them.
+    /// `NETEVENTS_TCP_HOOK=tracepoint|fentry|kprobe` checks one hook only (the kernel matrix does),
+    /// and skips as not applicable where the kernel lacks it.
     func testExchangeThroughEachAvailableHook() throws {
         try requireBPF()
         let forced = ProcessInfo.processInfo.environment["NETEVENTS_TCP_HOOK"].flatMap(TCPMonitor.Hook.init(rawValue:))
-        let hooks = forced.map { [$0] } ?? TCPMonitor.Hook.allCases
         var ran: [TCPMonitor.Hook] = []
-        for hook in hooks {
-            let available: KernelFeatures.Answer =
-                switch hook {
-                case .tracepoint: KernelFeatures.shared.tracepoint("sock", "inet_sock_set_state")
-                case .kprobe: KernelFeatures.shared.kprobes
-                case .fentry: KernelFeatures.shared.fentry("tcp_set_state")
-                }
+        for hook in forced.map({ [$0] }) ?? TCPMonitor.Hook.allCases {
+            let available = Self.availability(of: hook)
             guard available.isYes else {
                 print("not applicable here: \(hook) (\(available))")
-                if forced != nil { XCTFail("NETEVENTS_TCP_HOOK=\(hook) but this kernel lacks it: \(available)") }
+                if forced != nil { throw XCTSkip("not applicable: \(hook): \(available)") }
                 continue
             }
             for ipv6 in [false, true] {
@@ -274,6 +300,31 @@ final class TCPMonitorIntegrationTests: XCTestCase {
         }
         print("hooks exercised: \(ran)")
         XCTAssertFalse(ran.isEmpty, "no TCP hook is available on this kernel")
+    }
+
+    /// Offsets from the kernel headers (the path for kernels without BTF) give the same events as
+    /// offsets from BTF, where the headers are the running kernel's own.
+    func testHeaderOffsetsWhereHeadersMatchTheKernel() throws {
+        try requireBPF()
+        let headers = try KernelHeaders.locate()
+        guard headers.matchesRunningKernel else {
+            throw XCTSkip("not applicable: the headers here (\(headers.source)) are not the running kernel's; header offsets would be wrong")
+        }
+        for ipv6 in [false, true] {
+            let result = try exchange(ipv6: ipv6, send: 4_096, reply: 1_000, serverUID: otherUID, clientUID: nil) {
+                $0.offsetSource = .headers
+            }
+            checkEnds(result, ipv6: ipv6, serverUID: otherUID, clientUID: 0)
+            checkGracefulBytes(result, send: 4_096, reply: 1_000)
+        }
+    }
+
+    static func availability(of hook: TCPMonitor.Hook) -> KernelFeatures.Answer {
+        switch hook {
+        case .tracepoint: KernelFeatures.shared.tracepoint("sock", "inet_sock_set_state")
+        case .kprobe: KernelFeatures.shared.kprobes
+        case .fentry: KernelFeatures.shared.fentry("tcp_set_state")
+        }
     }
 
     private func networkNamespaceInode() -> UInt32 {

@@ -47,11 +47,18 @@ final class TrafficProcess: @unchecked Sendable {
                 }
                 return fields
             }
-            guard Date() < deadline else { throw TrafficError.timeout(process.arguments ?? []) }
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else {
+                process.terminate()
+                throw TrafficError.timeout(process.arguments ?? [])
+            }
+            // Wait with poll(2): `availableData` would block past the deadline.
+            var descriptor = pollfd(fd: output.fileHandleForReading.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, Int32(min(remaining, 1) * 1000)) > 0 else { continue }
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty {
-                if !process.isRunning { throw TrafficError.exited(process.arguments ?? [], process.terminationStatus) }
-                usleep(10_000)
+                process.waitUntilExit()
+                throw TrafficError.exited(process.arguments ?? [], process.terminationStatus)
             }
             buffered.append(chunk)
         }

@@ -1,0 +1,212 @@
+import BCCRuntime
+import XCTest
+@testable import UDPEvent
+
+final class UDPFlowDecoderTests: XCTestCase {
+    typealias Close = (socket: UInt64, pid: UInt32, flow: UDPFlow?, closeNanoseconds: UInt64)
+
+    func decodeClose(_ bytes: [UInt8]) throws -> Close {
+        try bytes.withUnsafeBytes { try UDPFlowDecoder.close($0) }
+    }
+
+    func decodeFlow(_ sample: UDPCloseSample) throws -> UDPFlow {
+        try sample.flowBytes.withUnsafeBytes { try UDPFlowDecoder.flow(socket: sample.socket, pid: sample.pid, $0) }
+    }
+
+    func testSizesMatchTheCStructs() {
+        XCTAssertEqual(UDPFlowDecoder.keySize, 16)
+        XCTAssertEqual(UDPFlowDecoder.flowSize, 120)
+        XCTAssertEqual(UDPFlowDecoder.closeSampleSize, 136)
+        XCTAssertEqual(UDPCloseSample().bytes.count, 136)
+        // The map views UDPMonitor reads the kernel's maps through.
+        XCTAssertEqual(MemoryLayout<UDPMonitor.RawFlowKey>.size, 16)
+        XCTAssertEqual(MemoryLayout<UDPMonitor.RawFlow>.size, 120)
+    }
+
+    func testDecodesEveryFieldOfAnIPv4CloseSample() throws {
+        let close = try decodeClose(UDPCloseSample().bytes)
+        XCTAssertEqual(close.socket, 0xffff_8880_1234_5600)
+        XCTAssertEqual(close.pid, 4242)
+        XCTAssertEqual(close.closeNanoseconds, 5_000_000_000)
+        let flow = try XCTUnwrap(close.flow)
+        XCTAssertEqual(flow.key, UDPFlow.Key(socket: 0xffff_8880_1234_5600, pid: 4242, startNanoseconds: 4_000_000_000))
+        XCTAssertEqual(flow.closeNanoseconds, 5_000_000_000)
+        XCTAssertEqual(flow.counts.txBytes, 12_345)
+        XCTAssertEqual(flow.counts.rxBytes, 777)
+        XCTAssertEqual(flow.counts.txPackets, 3)
+        XCTAssertEqual(flow.counts.rxPackets, 2)
+        XCTAssertEqual(flow.cgroupID, 77)
+        XCTAssertEqual(flow.uid, 65_534)
+        XCTAssertEqual(flow.networkNamespace, 4_026_531_840)
+        XCTAssertEqual(flow.family, .ipv4)
+        XCTAssertEqual(flow.sourcePort, 40_000)
+        XCTAssertEqual(flow.destinationPort, 53)
+        XCTAssertFalse(flow.filtered)
+        XCTAssertEqual(flow.sourceAddress, .v4(127, 0, 0, 1))
+        XCTAssertEqual(flow.sourceAddress.description, "127.0.0.1")
+        XCTAssertEqual(flow.destinationAddress.description, "127.0.0.53")
+        XCTAssertEqual(flow.command, "dig")
+    }
+
+    func testDecodesEveryFieldOfAnIPv6CloseSample() throws {
+        var sample = UDPCloseSample()
+        sample.socket = 0xffff_9999_0000_0040
+        sample.pid = 7
+        sample.family = 10
+        sample.start = 11
+        sample.close = 22
+        sample.txBytes = 1
+        sample.rxBytes = UInt64.max
+        sample.txPackets = 0
+        sample.rxPackets = 1 << 40
+        sample.cgroup = 0x0123_4567_89ab_cdef
+        sample.uid = 0
+        sample.netns = 1
+        sample.sport = 65_535
+        sample.dport = 0
+        sample.saddr = Array(repeating: 0, count: 15) + [1]
+        sample.daddr = Array(repeating: 0, count: 10) + [0xff, 0xff, 192, 0, 2, 7]
+        sample.comm = "resolver"
+        let close = try decodeClose(sample.bytes)
+        XCTAssertEqual(close.socket, 0xffff_9999_0000_0040)
+        XCTAssertEqual(close.pid, 7)
+        XCTAssertEqual(close.closeNanoseconds, 22)
+        let flow = try XCTUnwrap(close.flow)
+        XCTAssertEqual(flow.key.startNanoseconds, 11)
+        XCTAssertEqual(flow.closeNanoseconds, 22)
+        XCTAssertEqual(flow.counts, counts(tx: 1, rx: UInt64.max, txPackets: 0, rxPackets: 1 << 40))
+        XCTAssertEqual(flow.cgroupID, 0x0123_4567_89ab_cdef)
+        XCTAssertEqual(flow.uid, 0)
+        XCTAssertEqual(flow.networkNamespace, 1)
+        XCTAssertEqual(flow.family, .ipv6)
+        XCTAssertEqual(flow.sourcePort, 65_535)
+        XCTAssertEqual(flow.destinationPort, 0)
+        XCTAssertEqual(flow.sourceAddress.description, "::1")
+        XCTAssertEqual(flow.destinationAddress.description, "::ffff:192.0.2.7")
+        XCTAssertEqual(flow.destinationAddress.family, .ipv6, "a v4-mapped peer stays IPv6")
+        XCTAssertEqual(flow.command, "resolver")
+    }
+
+    func testIPv4ReadsOnlyFourAddressBytes() throws {
+        var sample = UDPCloseSample()
+        sample.saddr = [10, 0, 0, 1] + Array(repeating: 0xee, count: 12)
+        sample.daddr = [10, 0, 0, 2] + Array(repeating: 0xdd, count: 12)
+        let flow = try decodeFlow(sample)
+        XCTAssertEqual(flow.sourceAddress, .v4(10, 0, 0, 1))
+        XCTAssertEqual(flow.destinationAddress, .v4(10, 0, 0, 2))
+    }
+
+    func testFlowDecoderReadsMapValuesWithTheGivenKey() throws {
+        var sample = UDPCloseSample()
+        sample.socket = 0xabc
+        sample.pid = 99
+        let flow = try decodeFlow(sample)
+        XCTAssertEqual(flow.key, UDPFlow.Key(socket: 0xabc, pid: 99, startNanoseconds: sample.start))
+        XCTAssertEqual(flow, try XCTUnwrap(try decodeClose(sample.bytes).flow), "map value and close sample agree")
+    }
+
+    func testFilteredFlag() throws {
+        var sample = UDPCloseSample()
+        sample.filtered = 1
+        XCTAssertTrue(try decodeFlow(sample).filtered)
+        sample.filtered = 0
+        sample.flowPad = 0xff  // the byte after `filtered` is padding
+        XCTAssertFalse(try decodeFlow(sample).filtered)
+    }
+
+    func testKeyPaddingIsIgnored() throws {
+        var sample = UDPCloseSample()
+        sample.keyPad = 0xdead_beef
+        let close = try decodeClose(sample.bytes)
+        XCTAssertEqual(close.pid, 4242)
+        XCTAssertEqual(close.flow?.key.pid, 4242)
+    }
+
+    func testCommandTruncatedAt15CharactersAndInvalidUTF8Replaced() throws {
+        var sample = UDPCloseSample()
+        sample.comm = "a-very-long-command-name"
+        XCTAssertEqual(try decodeFlow(sample).command, "a-very-long-com")
+
+        sample.rawComm = [0xff] + Array("url".utf8)
+        XCTAssertEqual(try decodeFlow(sample).command, "\u{FFFD}url")
+
+        // A truncated multi-byte character at the 15-byte cut.
+        sample.rawComm = Array("abcdefghijklmn".utf8) + [0xc3]  // 14 ASCII + half of "é"
+        XCTAssertEqual(try decodeFlow(sample).command, "abcdefghijklmn\u{FFFD}")
+
+        // Sixteen bytes with no terminator: read no further than the field.
+        sample.rawComm = Array("0123456789abcdef".utf8)
+        XCTAssertEqual(try decodeFlow(sample).command, "0123456789abcdef")
+
+        sample.rawComm = []
+        XCTAssertEqual(try decodeFlow(sample).command, "")
+    }
+
+    func testCommandStopsAtTheFirstNul() throws {
+        var sample = UDPCloseSample()
+        sample.rawComm = Array("ab".utf8) + [0] + Array("stale".utf8)
+        XCTAssertEqual(try decodeFlow(sample).command, "ab")
+    }
+
+    func testPidZeroMeansFlushTheSocket() throws {
+        let close = try decodeClose(UDPCloseSample.flush(socket: 0xffff_8880_aaaa_0000, close: 9_000))
+        XCTAssertEqual(close.socket, 0xffff_8880_aaaa_0000)
+        XCTAssertEqual(close.pid, 0)
+        XCTAssertNil(close.flow)
+        XCTAssertEqual(close.closeNanoseconds, 9_000)
+
+        // Whatever the rest holds, pid 0 is a flush.
+        var sample = UDPCloseSample()
+        sample.pid = 0
+        XCTAssertNil(try decodeClose(sample.bytes).flow)
+    }
+
+    func testShortSamplesThrowMalformedWithSizes() {
+        let full = UDPCloseSample().bytes
+        for length in [0, 1, 15, 16, 100, 135] {
+            XCTAssertThrowsError(try decodeClose(Array(full.prefix(length))), "\(length) bytes") { error in
+                guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
+                    return XCTFail("expected malformedSample, got \(error)")
+                }
+                XCTAssertEqual(expected, 136)
+                XCTAssertEqual(actual, length)
+                XCTAssertFalse(detail.isEmpty)
+            }
+        }
+        // Even a flush (pid 0) must be whole.
+        XCTAssertThrowsError(try decodeClose(Array(UDPCloseSample.flush(socket: 1, close: 2).prefix(100))))
+
+        let flow = UDPCloseSample().flowBytes
+        for length in [0, 64, 119] {
+            XCTAssertThrowsError(try Array(flow.prefix(length)).withUnsafeBytes { try UDPFlowDecoder.flow(socket: 1, pid: 1, $0) }) { error in
+                guard case BPFError.malformedSample(let expected, let actual, _) = error else {
+                    return XCTFail("expected malformedSample, got \(error)")
+                }
+                XCTAssertEqual(expected, 120)
+                XCTAssertEqual(actual, length)
+            }
+        }
+    }
+
+    func testLongerSamplesDecodeTheirFirst136Bytes() throws {
+        let padded = UDPCloseSample().bytes + [0xaa, 0xbb, 0xcc, 0xdd]
+        let close = try decodeClose(padded)
+        XCTAssertEqual(close.flow, try decodeClose(UDPCloseSample().bytes).flow)
+    }
+
+    func testUnknownFamilyThrowsMalformed() {
+        for family: UInt16 in [0, 1, 3, 9, 11, 0xffff] {
+            var sample = UDPCloseSample()
+            sample.family = family
+            XCTAssertThrowsError(try decodeClose(sample.bytes), "family \(family)") { error in
+                guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
+                    return XCTFail("expected malformedSample, got \(error)")
+                }
+                XCTAssertEqual(expected, 120)
+                XCTAssertEqual(actual, 120)
+                XCTAssertTrue(detail.contains("family"), detail)
+                XCTAssertTrue(detail.contains("\(family)"), detail)
+            }
+        }
+    }
+}

@@ -1,0 +1,292 @@
+import BCCRuntime
+import Foundation
+import XCTest
+@testable import UDPEvent
+
+/// Delivery through `UDPMonitor` with a mock sample source: close samples only, no privileges.
+final class UDPMonitorMockTests: XCTestCase {
+    final class Box: @unchecked Sendable {
+        let lock = NSLock()
+        var events: [UDPTrafficEvent] = []
+        func add(_ event: UDPTrafficEvent) { lock.withLock { events.append(event) } }
+        var all: [UDPTrafficEvent] { lock.withLock { events } }
+    }
+
+    func testCloseSamplesBecomeCloseEventsInOrder() throws {
+        let source = MockSampleSource()
+        let monitor = try UDPMonitor(source: source, clock: WallClock(offsetNanoseconds: 1_000))
+        let box = Box()
+        try monitor.start { box.add($0) }
+        for pid in 1...500 {
+            var sample = UDPCloseSample()
+            sample.pid = UInt32(pid)
+            sample.txBytes = UInt64(pid) * 10
+            source.emit(sample.bytes)
+            if pid % 100 == 0 { source.emit([1, 2, 3]) }  // short: counted, skipped
+        }
+        source.reportLost(7)
+        monitor.stop()
+        let events = box.all
+        XCTAssertEqual(events.map(\.pid), Array(1...500))
+        XCTAssertEqual(events.map(\.sentBytes), (1...500).map { UInt64($0) * 10 })
+        XCTAssertTrue(events.allSatisfy { $0.reason == .close })
+        let statistics = monitor.statistics
+        XCTAssertEqual(statistics.malformedSamples, 5)
+        XCTAssertEqual(statistics.lostSamples, 7)
+        XCTAssertEqual(statistics.droppedEvents, 0)
+        XCTAssertEqual(statistics.idleEvictions, 0)
+        XCTAssertFalse(source.isRunning, "stop closes the source")
+    }
+
+    func testCloseEventCarriesTheSampleFieldsAndWallClockTimes() throws {
+        let source = MockSampleSource()
+        let monitor = try UDPMonitor(source: source, clock: WallClock(offsetNanoseconds: 1_700_000_000_000_000_000))
+        let box = Box()
+        try monitor.start { box.add($0) }
+        source.emit(UDPCloseSample().bytes)
+        monitor.stop()
+        let event = try XCTUnwrap(box.all.first)
+        XCTAssertEqual(box.all.count, 1)
+        XCTAssertEqual(event.reason, .close)
+        XCTAssertEqual(event.timeNanoseconds, 1_700_000_005_000_000_000, "the kernel's close time")
+        XCTAssertEqual(event.socketFirstSeenNanoseconds, 1_700_000_004_000_000_000)
+        XCTAssertEqual(event.pid, 4242)
+        XCTAssertEqual(event.uid, 65_534)
+        XCTAssertEqual(event.command, "dig")
+        XCTAssertEqual(event.family, .ipv4)
+        XCTAssertEqual(event.sourceAddress.description, "127.0.0.1")
+        XCTAssertEqual(event.sourcePort, 40_000)
+        XCTAssertEqual(event.destinationAddress.description, "127.0.0.53")
+        XCTAssertEqual(event.destinationPort, 53)
+        XCTAssertTrue(event.isConnected)
+        XCTAssertEqual(event.sentBytes, 12_345)
+        XCTAssertEqual(event.receivedBytes, 777)
+        XCTAssertEqual(event.sentPackets, 3)
+        XCTAssertEqual(event.receivedPackets, 2)
+        XCTAssertEqual(event.cgroupID, 77)
+        XCTAssertEqual(event.networkNamespace, 4_026_531_840)
+        XCTAssertEqual(event.socketID, 0xffff_8880_1234_5600)
+    }
+
+    func testSamplesEmittedBeforeStartAreDelivered() throws {
+        let source = MockSampleSource()
+        source.emit(UDPCloseSample().bytes)
+        let monitor = try UDPMonitor(source: source)
+        let box = Box()
+        try monitor.start { box.add($0) }
+        monitor.stop()
+        XCTAssertEqual(box.all.count, 1)
+    }
+
+    func testAsyncSequenceYieldsEverythingThenEndsAfterStop() async throws {
+        let source = MockSampleSource()
+        let monitor = try UDPMonitor(source: source)
+        let stream = try monitor.events()
+        for port in 1...50 {
+            var sample = UDPCloseSample()
+            sample.sport = UInt16(port)
+            source.emit(sample.bytes)
+        }
+        monitor.stop()
+        var ports: [UInt16] = []
+        for await event in stream {
+            XCTAssertEqual(event.reason, .close)
+            ports.append(event.sourcePort)
+        }
+        XCTAssertEqual(ports, (1...50).map(UInt16.init))
+    }
+
+    func testAsyncSequenceEndsWhenStoppedWithNothingDelivered() async throws {
+        let monitor = try UDPMonitor(source: MockSampleSource())
+        let stream = try monitor.events()
+        monitor.stop()
+        var count = 0
+        for await _ in stream { count += 1 }
+        XCTAssertEqual(count, 0)
+    }
+
+    func testMalformedSamplesAreCountedAndSkipped() throws {
+        let source = MockSampleSource()
+        let monitor = try UDPMonitor(source: source)
+        let box = Box()
+        try monitor.start { box.add($0) }
+        var badFamily = UDPCloseSample()
+        badFamily.family = 1
+        source.emit([])
+        source.emit(Array(UDPCloseSample().bytes.prefix(135)))
+        source.emit(badFamily.bytes)
+        var good = UDPCloseSample()
+        good.pid = 1
+        source.emit(good.bytes)
+        source.emit(Array(UDPCloseSample().bytes.prefix(16)))
+        good.pid = 2
+        source.emit(good.bytes)
+        monitor.stop()
+        XCTAssertEqual(box.all.map(\.pid), [1, 2])
+        XCTAssertEqual(monitor.statistics.malformedSamples, 4)
+    }
+
+    func testLostReportsAreCounted() throws {
+        let source = MockSampleSource()
+        let monitor = try UDPMonitor(source: source)
+        try monitor.start { _ in }
+        source.reportLost(3)
+        source.reportLost(1)
+        monitor.stop()
+        XCTAssertEqual(monitor.statistics.lostSamples, 4)
+        XCTAssertEqual(monitor.statistics.malformedSamples, 0)
+    }
+
+    func testFlushSamplesWithoutAKernelProduceNothing() throws {
+        let source = MockSampleSource()
+        let monitor = try UDPMonitor(source: source)
+        let box = Box()
+        try monitor.start { box.add($0) }
+        var sample = UDPCloseSample()
+        sample.pid = 10
+        source.emit(sample.bytes)
+        for socket in UInt64(1)...20 { source.emit(UDPCloseSample.flush(socket: socket, close: 1)) }
+        sample.pid = 11
+        source.emit(sample.bytes)
+        monitor.stop()
+        XCTAssertEqual(box.all.map(\.pid), [10, 11])
+        XCTAssertEqual(monitor.statistics.malformedSamples, 0, "a flush is not malformed")
+    }
+
+    func testFilteredClosesAreSkippedAndEveryOtherCloseIsReported() throws {
+        let source = MockSampleSource()
+        let monitor = try UDPMonitor(source: source)
+        let box = Box()
+        try monitor.start { box.add($0) }
+        var filtered = UDPCloseSample()
+        filtered.pid = 1
+        filtered.filtered = 1
+        source.emit(filtered.bytes)
+        // A pair that never moved data (FlowLedger: "a close is always reported").
+        var empty = UDPCloseSample()
+        empty.pid = 2
+        empty.txBytes = 0
+        empty.rxBytes = 0
+        empty.txPackets = 0
+        empty.rxPackets = 0
+        source.emit(empty.bytes)
+        monitor.stop()
+        let events = box.all
+        XCTAssertEqual(events.map(\.pid), [2], "\(events)")
+        XCTAssertEqual(events.first?.reason, .close)
+        XCTAssertEqual(events.first?.deltaCounts, UDPFlow.Counts())
+        XCTAssertEqual(monitor.statistics.malformedSamples, 0)
+    }
+
+    func testStatisticsBeforeStartAreZero() throws {
+        let monitor = try UDPMonitor(source: MockSampleSource())
+        XCTAssertEqual(monitor.statistics, UDPMonitor.Statistics())
+        XCTAssertNil(monitor.report)
+    }
+
+    func testStartingTwiceIsAnError() throws {
+        let monitor = try UDPMonitor(source: MockSampleSource())
+        try monitor.start { _ in }
+        XCTAssertThrowsError(try monitor.start { _ in }) { error in
+            guard case BPFError.invalidArgument = error else { return XCTFail("\(error)") }
+        }
+        monitor.stop()
+        monitor.stop()
+        XCTAssertThrowsError(try monitor.start { _ in }, "a stopped monitor cannot be restarted")
+    }
+
+    func testTheSourceInitializerValidatesTheConfiguration() {
+        var configuration = UDPMonitor.Configuration()
+        configuration.maxFlows = 1
+        XCTAssertThrowsError(try UDPMonitor(source: MockSampleSource(), configuration: configuration)) { error in
+            guard case BPFError.invalidArgument(let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("maxFlows"), message)
+        }
+    }
+}
+
+/// A failed `events()` once crashed the process (`Recursive call to lock Mutex`: finishing the
+/// stream ran its termination handler, which stopped the monitor under the start lock). A crash
+/// would take the whole test run down, so each case runs in a child process (this test bundle,
+/// filtered to ``UDPMonitorCrashProbe``) and the test checks that the child exited normally.
+final class UDPMonitorFailedStartTests: XCTestCase {
+    /// `start` then `events()`: the second call must throw and leave the running monitor alone.
+    func testEventsOnARunningMonitorThrowsAndKeepsItRunning() throws {
+        try UDPMonitorCrashProbe.expectNoCrash("events-after-start")
+    }
+
+    /// `events()` twice: the second must throw and the first stream keep delivering.
+    func testSecondEventsCallThrowsAndKeepsTheFirstStream() throws {
+        try UDPMonitorCrashProbe.expectNoCrash("events-twice")
+    }
+
+    /// `events()` whose start fails (here the source cannot start, as any attach failure, e.g.
+    /// without privileges) must throw, not crash.
+    func testEventsWhoseStartFailsThrows() throws {
+        try UDPMonitorCrashProbe.expectNoCrash("events-start-fails")
+    }
+}
+
+/// The scenarios of ``UDPMonitorFailedStartTests``; does nothing unless the environment names one.
+final class UDPMonitorCrashProbe: XCTestCase {
+    static let variable = "UDP_EVENT_TESTS_CRASH_PROBE"
+
+    func testProbe() async throws {
+        guard let scenario = ProcessInfo.processInfo.environment[Self.variable] else { return }
+        switch scenario {
+        case "events-after-start":
+            let source = MockSampleSource()
+            let monitor = try UDPMonitor(source: source)
+            let box = UDPMonitorMockTests.Box()
+            try monitor.start { box.add($0) }
+            XCTAssertThrowsError(try monitor.events())
+            XCTAssertTrue(source.isRunning, "the first start is still running")
+            source.emit(UDPCloseSample().bytes)
+            monitor.stop()
+            XCTAssertEqual(box.all.count, 1, "the running monitor still delivers")
+        case "events-twice":
+            let source = MockSampleSource()
+            let monitor = try UDPMonitor(source: source)
+            let stream = try monitor.events()
+            XCTAssertThrowsError(try monitor.events())
+            source.emit(UDPCloseSample().bytes)
+            monitor.stop()
+            var count = 0
+            for await _ in stream { count += 1 }
+            XCTAssertEqual(count, 1, "the first stream still gets the sample emitted after the failed call")
+        case "events-start-fails":
+            let source = MockSampleSource()
+            try source.start(SampleHandler(onSample: { _ in }))  // taken: start will throw
+            let monitor = try UDPMonitor(source: source)
+            XCTAssertThrowsError(try monitor.events())
+            monitor.stop()
+        default:
+            XCTFail("unknown scenario \(scenario)")
+        }
+    }
+
+    /// Runs `scenario` in a child process and fails unless it exits 0.
+    static func expectNoCrash(_ scenario: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+        process.arguments = ["UDPEventTests.UDPMonitorCrashProbe/testProbe"]
+        var environment = ProcessInfo.processInfo.environment
+        environment[variable] = scenario
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let signaled = process.terminationReason == .uncaughtSignal
+        let summary = text.split(separator: "\n").filter {
+            $0.contains("Fatal error") || $0.contains("error:") || $0.contains("Executed")
+        }.prefix(8).joined(separator: "\n")
+        if signaled {
+            XCTFail("\(scenario): the child died of signal \(process.terminationStatus)\n\(summary)", file: file, line: line)
+        } else {
+            XCTAssertEqual(process.terminationStatus, 0, "\(scenario):\n\(summary)", file: file, line: line)
+        }
+    }
+}
