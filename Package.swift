@@ -46,7 +46,10 @@ let package = Package(
         ),
 
         // What the example executables share: JSON lines, tables, signal handling.
-        .target(name: "EventOutput", dependencies: ["TCPEvent", "UDPEvent"]),
+        .target(
+            name: "EventOutput",
+            dependencies: ["TCPEvent", "UDPEvent", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
 
         .executableTarget(
             name: "tcp-events",

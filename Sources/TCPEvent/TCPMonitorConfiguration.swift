@@ -19,22 +19,11 @@ extension TCPMonitor {
         }
     }
 
-    /// How samples travel from the kernel.
-    public enum Transport: String, Sendable, CaseIterable {
-        /// One shared, ordered ring. Minimum kernel: 5.8.
-        case ringBuffer
-        /// One perf ring per CPU. Minimum kernel: 4.4.
-        case perfBuffer
-    }
+    /// How samples travel from the kernel (``BCCRuntime/SampleTransport``).
+    public typealias Transport = SampleTransport
 
-    /// Where the struct offsets the program reads come from.
-    public enum OffsetSource: String, Sendable, CaseIterable {
-        /// The running kernel's BTF: always right for this kernel.
-        case btf
-        /// `offsetof` in the kernel headers BCC compiles against: right only when the headers are the
-        /// running kernel's own; used when the kernel has no BTF.
-        case headers
-    }
+    /// Where the struct offsets the program reads come from (``BCCRuntime/OffsetSource``).
+    public typealias OffsetSource = BCCRuntime.OffsetSource
 
     /// What to trace and how. Every filter is applied in the kernel.
     public struct Configuration: Sendable, Equatable {

@@ -10,45 +10,34 @@ enum TCPProgram {
     }
 
     /// Every struct member the program reads, with the size it reads it as.
-    static let offsets: [(macro: String, path: String, size: Int)] = [
-        ("OFF_TCP_BYTES_RECEIVED", "tcp_sock.bytes_received", 8),
-        ("OFF_TCP_BYTES_ACKED", "tcp_sock.bytes_acked", 8),
-        ("OFF_TCP_SEGS_IN", "tcp_sock.segs_in", 4),
-        ("OFF_TCP_SEGS_OUT", "tcp_sock.segs_out", 4),
-        ("OFF_TCP_DATA_SEGS_IN", "tcp_sock.data_segs_in", 4),
-        ("OFF_TCP_DATA_SEGS_OUT", "tcp_sock.data_segs_out", 4),
-        ("OFF_SKC_FAMILY", "sock.__sk_common.skc_family", 2),
-        ("OFF_SKC_STATE", "sock.__sk_common.skc_state", 1),
-        ("OFF_SKC_NUM", "sock.__sk_common.skc_num", 2),
-        ("OFF_SKC_DPORT", "sock.__sk_common.skc_dport", 2),
-        ("OFF_SKC_RCV_SADDR", "sock.__sk_common.skc_rcv_saddr", 4),
-        ("OFF_SKC_DADDR", "sock.__sk_common.skc_daddr", 4),
-        ("OFF_SKC_V6_RCV_SADDR", "sock.__sk_common.skc_v6_rcv_saddr", 16),
-        ("OFF_SKC_V6_DADDR", "sock.__sk_common.skc_v6_daddr", 16),
-        ("OFF_SKC_NET", "sock.__sk_common.skc_net", 8),
-        ("OFF_NET_NS_INUM", "net.ns.inum", 4),
+    static let offsets: [MemberOffset] = [
+        .init("OFF_TCP_BYTES_RECEIVED", "tcp_sock.bytes_received", size: 8),
+        .init("OFF_TCP_BYTES_ACKED", "tcp_sock.bytes_acked", size: 8),
+        .init("OFF_TCP_SEGS_IN", "tcp_sock.segs_in", size: 4),
+        .init("OFF_TCP_SEGS_OUT", "tcp_sock.segs_out", size: 4),
+        .init("OFF_TCP_DATA_SEGS_IN", "tcp_sock.data_segs_in", size: 4),
+        .init("OFF_TCP_DATA_SEGS_OUT", "tcp_sock.data_segs_out", size: 4),
+        .init("OFF_SKC_FAMILY", "sock.__sk_common.skc_family", size: 2),
+        .init("OFF_SKC_STATE", "sock.__sk_common.skc_state", size: 1),
+        .init("OFF_SKC_NUM", "sock.__sk_common.skc_num", size: 2),
+        .init("OFF_SKC_DPORT", "sock.__sk_common.skc_dport", size: 2),
+        .init("OFF_SKC_RCV_SADDR", "sock.__sk_common.skc_rcv_saddr", size: 4),
+        .init("OFF_SKC_DADDR", "sock.__sk_common.skc_daddr", size: 4),
+        .init("OFF_SKC_V6_RCV_SADDR", "sock.__sk_common.skc_v6_rcv_saddr", size: 16),
+        .init("OFF_SKC_V6_DADDR", "sock.__sk_common.skc_v6_daddr", size: 16),
+        .init("OFF_SKC_NET", "sock.__sk_common.skc_net", size: 8),
+        .init("OFF_NET_NS_INUM", "net.ns.inum", size: 4),
     ]
 
     /// Members followed from a task to the socket `accept(2)` returned.
-    static let acceptOffsets: [(macro: String, path: String, size: Int)] = [
-        ("OFF_TASK_FILES", "task_struct.files", 8),
-        ("OFF_FILES_FDT", "files_struct.fdt", 8),
-        ("OFF_FDTABLE_FD", "fdtable.fd", 8),
-        ("OFF_FDTABLE_MAX_FDS", "fdtable.max_fds", 4),
-        ("OFF_FILE_PRIVATE_DATA", "file.private_data", 8),
-        ("OFF_SOCKET_SK", "socket.sk", 8),
+    static let acceptOffsets: [MemberOffset] = [
+        .init("OFF_TASK_FILES", "task_struct.files", size: 8),
+        .init("OFF_FILES_FDT", "files_struct.fdt", size: 8),
+        .init("OFF_FDTABLE_FD", "fdtable.fd", size: 8),
+        .init("OFF_FDTABLE_MAX_FDS", "fdtable.max_fds", size: 4),
+        .init("OFF_FILE_PRIVATE_DATA", "file.private_data", size: 8),
+        .init("OFF_SOCKET_SK", "socket.sk", size: 8),
     ]
-
-    /// `-D` flags for offsets resolved from `btf`.
-    static func offsetDefines(_ list: [(macro: String, path: String, size: Int)], btf: KernelBTF) throws -> [String] {
-        try list.map { entry in
-            let layout = try btf.member(entry.path)
-            guard layout.size == entry.size else {
-                throw BPFError.btf("\(entry.path) is \(layout.size) bytes in this kernel; the program reads \(entry.size)")
-            }
-            return "-D\(entry.macro)=\(layout.offset)"
-        }
-    }
 
     /// Picks the hook: the configured one, or the best the kernel supports.
     static func chooseHook(_ configuration: TCPMonitor.Configuration, features: KernelFeatures, notes: inout [String]) throws
@@ -71,7 +60,7 @@ enum TCPProgram {
 
     /// The compiler flags for a configuration (everything but offsets).
     static func flags(
-        _ configuration: TCPMonitor.Configuration, hook: TCPMonitor.Hook, transport: TCPMonitor.Transport,
+        _ configuration: TCPMonitor.Configuration, hook: TCPMonitor.Hook, transport: SampleTransport,
         tracksAccept: Bool, tracksIO: Bool
     ) -> [String] {
         var flags = ["-DMAX_SOCKETS=\(configuration.maxTrackedSockets)"]
@@ -95,8 +84,8 @@ enum TCPProgram {
         try SystemChecks.requireTracefs()
         var notes: [String] = []
         let hook = try chooseHook(configuration, features: features, notes: &notes)
-        let transport = configuration.transport ?? (features.ringBuffer.isYes ? .ringBuffer : .perfBuffer)
-        let offsetSource = configuration.offsetSource ?? (features.btf.isYes ? .btf : .headers)
+        let transport = configuration.transport ?? .best(features)
+        let offsetSource = configuration.offsetSource ?? .best(features)
 
         var tracksAccept = configuration.tracksAccept
         if tracksAccept && !(features.tracepoint("syscalls", "sys_exit_accept4").isYes && features.tracepoint("syscalls", "sys_exit_accept").isYes) {
@@ -111,10 +100,10 @@ enum TCPProgram {
         switch offsetSource {
         case .btf:
             let btf = try KernelBTF.vmlinux()
-            cflags += try offsetDefines(offsets, btf: btf)
+            cflags += try btf.defines(for: offsets)
             if tracksAccept {
                 do {
-                    cflags += try offsetDefines(acceptOffsets, btf: btf)
+                    cflags += try btf.defines(for: acceptOffsets)
                 } catch {
                     cflags.removeAll { $0 == "-DTRACK_ACCEPT" }
                     tracksAccept = false
@@ -155,12 +144,7 @@ enum TCPProgram {
             links.append(try BPFLink.kfunc(program))
         }
 
-        let events = try module.table("events")
-        let source: any SampleSource =
-            switch transport {
-            case .ringBuffer: try RingBuffer(table: events)
-            case .perfBuffer: try PerfBuffer(table: events, pageCount: configuration.bufferPages)
-            }
+        let source = try transport.reader(for: module.table("events"), pages: configuration.bufferPages)
         let report = TCPMonitor.AttachReport(
             hook: hook, transport: transport, offsetSource: offsetSource, headers: module.headers,
             attachments: links.map(\.target), notes: notes)

@@ -101,19 +101,11 @@ extension UDPMonitor {
         }
     }
 
-    /// How close samples travel from the kernel.
-    public enum Transport: String, Sendable, CaseIterable {
-        /// Minimum kernel: 5.8.
-        case ringBuffer
-        /// Minimum kernel: 4.4.
-        case perfBuffer
-    }
+    /// How close samples travel from the kernel (``BCCRuntime/SampleTransport``).
+    public typealias Transport = SampleTransport
 
-    /// Where the struct offsets the program reads come from.
-    public enum OffsetSource: String, Sendable, CaseIterable {
-        case btf
-        case headers
-    }
+    /// Where the struct offsets the program reads come from (``BCCRuntime/OffsetSource``).
+    public typealias OffsetSource = BCCRuntime.OffsetSource
 
     /// What was chosen at start.
     public struct AttachReport: Sendable, CustomStringConvertible {

@@ -9,16 +9,16 @@ enum UDPProgram {
         var report: UDPMonitor.AttachReport
     }
 
-    static let offsets: [(macro: String, path: String, size: Int)] = [
-        ("OFF_SKC_FAMILY", "sock.__sk_common.skc_family", 2),
-        ("OFF_SKC_NUM", "sock.__sk_common.skc_num", 2),
-        ("OFF_SKC_DPORT", "sock.__sk_common.skc_dport", 2),
-        ("OFF_SKC_RCV_SADDR", "sock.__sk_common.skc_rcv_saddr", 4),
-        ("OFF_SKC_DADDR", "sock.__sk_common.skc_daddr", 4),
-        ("OFF_SKC_V6_RCV_SADDR", "sock.__sk_common.skc_v6_rcv_saddr", 16),
-        ("OFF_SKC_V6_DADDR", "sock.__sk_common.skc_v6_daddr", 16),
-        ("OFF_SKC_NET", "sock.__sk_common.skc_net", 8),
-        ("OFF_NET_NS_INUM", "net.ns.inum", 4),
+    static let offsets: [MemberOffset] = [
+        .init("OFF_SKC_FAMILY", "sock.__sk_common.skc_family", size: 2),
+        .init("OFF_SKC_NUM", "sock.__sk_common.skc_num", size: 2),
+        .init("OFF_SKC_DPORT", "sock.__sk_common.skc_dport", size: 2),
+        .init("OFF_SKC_RCV_SADDR", "sock.__sk_common.skc_rcv_saddr", size: 4),
+        .init("OFF_SKC_DADDR", "sock.__sk_common.skc_daddr", size: 4),
+        .init("OFF_SKC_V6_RCV_SADDR", "sock.__sk_common.skc_v6_rcv_saddr", size: 16),
+        .init("OFF_SKC_V6_DADDR", "sock.__sk_common.skc_v6_daddr", size: 16),
+        .init("OFF_SKC_NET", "sock.__sk_common.skc_net", size: 8),
+        .init("OFF_NET_NS_INUM", "net.ns.inum", size: 4),
     ]
 
     /// The functions the kprobe and fentry hooks count on.
@@ -63,7 +63,7 @@ enum UDPProgram {
 
     static func flags(
         _ configuration: UDPMonitor.Configuration, hook: UDPMonitor.Hook, closeHook: UDPMonitor.CloseHook,
-        transport: UDPMonitor.Transport
+        transport: SampleTransport
     ) -> [String] {
         var flags = ["-DMAX_FLOWS=\(configuration.maxFlows)", "-DRECVMSG_FLAGS_ARG=\(receiveFlagsArgument())"]
         switch hook {
@@ -90,20 +90,13 @@ enum UDPProgram {
         var notes: [String] = []
         let hook = try chooseHook(configuration, features: features, notes: &notes)
         let closeHook = chooseCloseHook(configuration, features: features, notes: &notes)
-        let transport = configuration.transport ?? (features.ringBuffer.isYes ? .ringBuffer : .perfBuffer)
-        let offsetSource = configuration.offsetSource ?? (features.btf.isYes ? .btf : .headers)
+        let transport = configuration.transport ?? .best(features)
+        let offsetSource = configuration.offsetSource ?? .best(features)
 
         var cflags = flags(configuration, hook: hook, closeHook: closeHook, transport: transport)
         switch offsetSource {
         case .btf:
-            let btf = try KernelBTF.vmlinux()
-            cflags += try offsets.map { entry in
-                let layout = try btf.member(entry.path)
-                guard layout.size == entry.size else {
-                    throw BPFError.btf("\(entry.path) is \(layout.size) bytes in this kernel; the program reads \(entry.size)")
-                }
-                return "-D\(entry.macro)=\(layout.offset)"
-            }
+            cflags += try KernelBTF.vmlinux().defines(for: offsets)
         case .headers:
             cflags.append("-DOFFSETS_FROM_HEADERS")
         }
@@ -156,12 +149,7 @@ enum UDPProgram {
             }
         }
 
-        let closes = try module.table("closes")
-        let source: any SampleSource =
-            switch transport {
-            case .ringBuffer: try RingBuffer(table: closes)
-            case .perfBuffer: try PerfBuffer(table: closes, pageCount: configuration.bufferPages)
-            }
+        let source = try transport.reader(for: module.table("closes"), pages: configuration.bufferPages)
         let report = UDPMonitor.AttachReport(
             hook: hook, closeHook: closeHook, transport: transport, offsetSource: offsetSource, headers: module.headers,
             attachments: links.map(\.target), notes: notes)

@@ -14,29 +14,10 @@ struct UDPEventsCommand: ParsableCommand {
             to standard error once attached; SIGINT or SIGTERM reports what is left and exits 0.
             """)
 
-    @Flag(name: .long, help: "Print one JSON object per line.")
-    var json = false
-
-    @Option(name: .long, help: "Only traffic of this process id.")
-    var pid: Int32?
-
-    @Option(name: .long, help: "Only traffic of this user id.")
-    var uid: UInt32?
-
-    @Option(name: .long, help: "Only sockets with this local port, or connected to this remote port.")
-    var port: UInt16?
-
-    @Flag(name: .customShort("4"), help: "Only IPv4.")
-    var ipv4Only = false
-
-    @Flag(name: .customShort("6"), help: "Only IPv6.")
-    var ipv6Only = false
+    @OptionGroup var options: TracerOptions
 
     @Option(name: .long, help: "Seconds between reports of sockets that moved data.")
     var interval: Double = 1
-
-    @Option(name: .long, help: "Stop after this many seconds.")
-    var duration: Double?
 
     @Option(name: .long, help: "Force the counting hook: tracepoint, fentry or kprobe.")
     var hook: UDPMonitor.Hook?
@@ -44,16 +25,11 @@ struct UDPEventsCommand: ParsableCommand {
     @Option(name: .customLong("close-hook"), help: "Force the close hook: cgroup, kprobe or none.")
     var closeHook: UDPMonitor.CloseHook?
 
-    func validate() throws {
-        if ipv4Only && ipv6Only { throw ValidationError("-4 and -6 exclude each other") }
-        if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
-    }
-
     func run() throws {
         let configuration = UDPMonitor.Configuration(
-            pid: pid, uid: uid, port: port, family: ipv4Only ? .ipv4 : ipv6Only ? .ipv6 : nil, interval: interval,
+            pid: options.pid, uid: options.uid, port: options.port, family: options.family, interval: interval,
             hook: hook, closeHook: closeHook)
-        let printer = UDPEventPrinter(json: json)
+        let printer = UDPEventPrinter(json: options.json)
         let monitor: UDPMonitor
         do {
             monitor = try UDPMonitor(configuration: configuration)
@@ -61,10 +37,10 @@ struct UDPEventsCommand: ParsableCommand {
             TracerRun.fail("udp-events", error)
         }
         TracerRun.run(
-            name: "udp-events", what: "UDP traffic", duration: duration,
+            name: "udp-events", what: "UDP traffic", duration: options.duration,
             start: {
                 try monitor.start { printer.print($0) }
-                if !json { StandardOutput.writeLine(printer.header) }
+                if !options.json { StandardOutput.writeLine(printer.header) }
                 return monitor.report.map(String.init(describing:)) ?? ""
             },
             stop: monitor.stop,

@@ -120,7 +120,7 @@ final class TCPConfigurationTests: XCTestCase {
     func testEveryOffsetTheProgramReadsResolvesFromThisKernelsBTF() throws {
         guard KernelFeatures.shared.btf.isYes else { throw XCTSkip("this kernel has no BTF") }
         let btf = try KernelBTF.vmlinux()
-        let defines = try TCPProgram.offsetDefines(TCPProgram.offsets + TCPProgram.acceptOffsets, btf: btf)
+        let defines = try btf.defines(for: TCPProgram.offsets + TCPProgram.acceptOffsets)
         XCTAssertEqual(defines.count, TCPProgram.offsets.count + TCPProgram.acceptOffsets.count)
         // Every macro the C program uses is passed.
         for entry in TCPProgram.offsets + TCPProgram.acceptOffsets {

@@ -1,0 +1,207 @@
+import BCCRuntime
+import Dispatch
+import Glibc
+import Synchronization
+import TCPEvent
+
+/// `decode`: how many raw TCP samples per second one core turns into delivered events.
+///
+/// Every configuration feeds the same 128-byte sample `count` times from the main thread and
+/// counts what the consumer receives. The producer keeps at most `window` events in flight (less
+/// than the monitor's delivery capacity), as a real reader would be paced by the kernel, so the
+/// figures are for events delivered, never for events dropped (drops are reported and must be 0).
+/// The process is pinned to one CPU by default, so producer, delivery thread and consumer share a
+/// core and events per wall-clock second are events per second per core.
+enum DecodeBenchmark {
+    struct Options {
+        var count = 2_000_000
+        var runs = 3
+        var pinned = true
+        var window = 16_384
+        /// Run only the configurations with these keys (for profiling), e.g. `callback_mock`.
+        var only: [String] = []
+    }
+
+    struct Measurement {
+        var name: String
+        var events: Int
+        var seconds: Double
+        var cpuSeconds: Double
+        var dropped: UInt64
+
+        var rate: Double { Double(events) / seconds }
+        var nanosecondsPerEvent: Double { seconds * 1e9 / Double(events) }
+        var cpuNanosecondsPerEvent: Double { cpuSeconds * 1e9 / Double(events) }
+    }
+
+    /// The offsets of `struct tcp_event_t` in `bpf/tcp_events.c` (TCPEventDecoder.Offset is internal).
+    static func sample(ipv6: Bool) -> [UInt8] {
+        var raw = [UInt8](repeating: 0, count: TCPEventDecoder.sampleSize)
+        func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+            withUnsafeBytes(of: value.littleEndian) { raw.replaceSubrange(offset..<offset + $0.count, with: $0) }
+        }
+        put(UInt64(5_000_000_000), at: 0)  // ts_ns
+        put(UInt64(4_000_000_000), at: 8)  // start_ns
+        put(UInt64(77), at: 16)  // cgroup_id
+        put(UInt64(778), at: 24)  // rx_bytes
+        put(UInt64(12_347), at: 32)  // tx_bytes
+        put(UInt32(5), at: 40)
+        put(UInt32(6), at: 44)
+        put(UInt32(1), at: 48)
+        put(UInt32(2), at: 52)
+        put(UInt32(4242), at: 56)  // pid
+        put(UInt32(1000), at: 60)  // uid
+        put(UInt32(4_026_531_840), at: 64)  // netns
+        put(UInt16(ipv6 ? AF_INET6 : AF_INET), at: 68)
+        put(UInt16(40_000), at: 70)
+        put(UInt16(443), at: 72)
+        raw[74] = 1  // ESTABLISHED
+        raw[75] = 1  // owner: connect
+        if ipv6 {
+            raw[76 + 15] = 1  // ::1
+            raw[92 + 15] = 1
+        } else {
+            raw.replaceSubrange(76..<80, with: [127, 0, 0, 1])
+            raw.replaceSubrange(92..<96, with: [10, 1, 2, 3])
+        }
+        raw.replaceSubrange(108..<112, with: Array("curl".utf8))
+        return raw
+    }
+
+    /// A source that calls the handler straight from `emit`, with no lock: what ``PerfBuffer`` and
+    /// ``RingBuffer`` do from their C callbacks. It isolates the cost of ``MockSampleSource``'s mutex.
+    final class DirectSource: SampleSource, @unchecked Sendable {
+        // Set once in `start`, before `emit` is called on the same thread.
+        private var handler: SampleHandler?
+        func start(_ handler: SampleHandler) throws { self.handler = handler }
+        func emit(_ raw: UnsafeRawBufferPointer) { handler?.onSample(raw) }
+        func close() {}
+        var lostSamples: UInt64 { 0 }
+    }
+
+    final class Counter: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    /// Emits `count` samples in batches, waiting whenever more than `window` are undelivered;
+    /// returns when all are delivered (or after 120 s).
+    static func produce(count: Int, window: Int, delivered: Counter, emit: () -> Void) {
+        var emitted = 0
+        while emitted < count {
+            let batchEnd = min(count, emitted + 256)
+            while emitted < batchEnd {
+                emit()
+                emitted += 1
+            }
+            var waits = 0
+            while emitted - delivered.value.load(ordering: .relaxed) > window {
+                waits += 1
+                if waits < 64 { sched_yield() } else { usleep(20) }
+            }
+        }
+        let deadline = Clock.now() + 120
+        while delivered.value.load(ordering: .relaxed) < count && Clock.now() < deadline { sched_yield() }
+    }
+
+    enum Path { case decodeOnly, callback, stream }
+    enum Feed { case mock, direct }
+
+    static func measure(_ path: Path, feed: Feed, ipv6: Bool, options: Options) throws -> Measurement {
+        let bytes = sample(ipv6: ipv6)
+        let name =
+            switch path {
+            case .decodeOnly: "decode only (TCPEventDecoder.decode in a loop)"
+            case .callback: "decode + deliver, callback, \(feed == .mock ? "MockSampleSource" : "lock-free source")"
+            case .stream: "decode + deliver, AsyncStream, \(feed == .mock ? "MockSampleSource" : "lock-free source")"
+            }
+        let label = name + (ipv6 ? ", IPv6" : "")
+        let count = options.count
+
+        if path == .decodeOnly {
+            let clock = WallClock()
+            var checksum: UInt64 = 0
+            let cpu0 = Clock.processCPU()
+            let t0 = Clock.now()
+            try bytes.withUnsafeBytes { raw in
+                for _ in 0..<count {
+                    let event = try TCPEventDecoder.decode(raw, clock: clock)
+                    checksum &+= event.sentBytes &+ UInt64(event.command.utf8.count)
+                }
+            }
+            let seconds = Clock.now() - t0
+            let cpu = Clock.processCPU() - cpu0
+            guard checksum == UInt64(count) * (12_347 + 4) else { throw BenchError("decode produced wrong values") }
+            return Measurement(name: label, events: count, seconds: seconds, cpuSeconds: cpu, dropped: 0)
+        }
+
+        let mock = MockSampleSource()
+        let direct = DirectSource()
+        let source: any SampleSource = feed == .mock ? mock : direct
+        let monitor = try TCPMonitor(source: source)
+        let delivered = Counter()
+        let finished = DispatchSemaphore(value: 0)
+        switch path {
+        case .callback:
+            try monitor.start { _ in delivered.value.add(1, ordering: .relaxed) }
+        case .stream:
+            let stream = try monitor.events()
+            Task.detached {
+                for await _ in stream { delivered.value.add(1, ordering: .relaxed) }
+                finished.signal()
+            }
+        case .decodeOnly:
+            break
+        }
+        let emit: () -> Void
+        switch feed {
+        case .mock: emit = { mock.emit(bytes) }
+        case .direct: emit = { bytes.withUnsafeBytes { direct.emit($0) } }
+        }
+        let cpu0 = Clock.processCPU()
+        let t0 = Clock.now()
+        produce(count: count, window: options.window, delivered: delivered, emit: emit)
+        let seconds = Clock.now() - t0
+        let cpu = Clock.processCPU() - cpu0
+        let statistics = monitor.statistics
+        monitor.stop()
+        if path == .stream { _ = finished.wait(timeout: .now() + 10) }
+        let got = delivered.value.load(ordering: .relaxed)
+        guard got == count else {
+            throw BenchError("\(label): delivered \(got) of \(count) (dropped \(statistics.droppedEvents), malformed \(statistics.malformedSamples))")
+        }
+        return Measurement(name: label, events: count, seconds: seconds, cpuSeconds: cpu, dropped: statistics.droppedEvents)
+    }
+
+    static func run(_ options: Options) throws {
+        say("## decode")
+        say("")
+        say("\(options.count) samples of \(TCPEventDecoder.sampleSize) bytes per run, median of \(options.runs) runs; "
+            + (options.pinned ? "process pinned to CPU 0 (all threads share one core)" : "not pinned") + "; in flight ≤ \(options.window)")
+        say("")
+        say("| path | events/s | ns/event (wall) | CPU ns/event | dropped |")
+        say("| --- | ---: | ---: | ---: | ---: |")
+        let configurations: [(Path, Feed, Bool, String)] = [
+            (.decodeOnly, .direct, false, "decode_only"),
+            (.callback, .mock, false, "callback_mock"),
+            (.stream, .mock, false, "stream_mock"),
+            (.callback, .direct, false, "callback_direct"),
+            (.stream, .direct, false, "stream_direct"),
+            (.decodeOnly, .direct, true, "decode_only_v6"),
+            (.callback, .mock, true, "callback_mock_v6"),
+        ]
+        var results: [(String, Double)] = []
+        for (path, feed, ipv6, key) in configurations where options.only.isEmpty || options.only.contains(key) {
+            var runs: [Measurement] = []
+            for _ in 0..<options.runs { runs.append(try measure(path, feed: feed, ipv6: ipv6, options: options)) }
+            let rate = median(runs.map(\.rate))
+            let cpuPerEvent = median(runs.map(\.cpuNanosecondsPerEvent))
+            let dropped = runs.map(\.dropped).reduce(0, +)
+            say("| \(runs[0].name) | \(format(rate / 1e6, 2)) M | \(format(1e9 / rate, 0)) | \(format(cpuPerEvent, 0)) | \(dropped) |")
+            results.append((key, rate))
+        }
+        say("")
+        var line = "RESULT section=decode pinned=\(options.pinned) count=\(options.count)"
+        for (key, rate) in results { line += " \(key)=\(Int(rate))" }
+        say(line)
+    }
+}

@@ -1,0 +1,249 @@
+import BCCRuntime
+import Foundation
+import Glibc
+import Synchronization
+import TCPEvent
+
+/// `startup`: time from `TCPMonitor.start` to attached and to the first event of a loopback
+/// connection made right after, plus peak and steady RSS; and what BCC's `bcc_free_memory`,
+/// glibc's `malloc_trim` and dropping LLVM's text pages do to the steady RSS.
+///
+/// Each measurement runs in a fresh process (`startup --once ...`), since peak RSS is a
+/// high-water mark and BCC keeps state between compiles.
+enum StartupBenchmark {
+    struct Options {
+        var runs = 3
+        var once = false
+        var freeBCCMemory = false
+        var mallocTrim = false
+        var dropLLVMText = false
+        /// Print the mappings that hold the most resident memory, 1 s after start.
+        var showMappings = false
+        /// Instead of a monitor, time BCC compiling an empty program: its fixed cost.
+        var emptyCompile = false
+    }
+
+    final class FirstEvent: Sendable {
+        let port = Atomic<Int32>(-1)
+        let time = Mutex<Double?>(nil)
+    }
+
+    /// One measurement, in this process; prints a RESULT line.
+    static func once(_ options: Options) throws {
+        if options.emptyCompile {
+            let t0 = Clock.now()
+            let module = try BPFModule(source: "int empty(void *ctx) { return 0; }")
+            let seconds = Clock.now() - t0
+            say("BCC compiled an empty program in \(format(seconds * 1000, 1)) ms: \(MemoryStatus.current().summary)")
+            _ = module
+            sayResult("startup_once", ["empty_compile_ms": format(seconds * 1000, 1), "peak_kb": String(MemoryStatus.current().peakRSS)])
+            return
+        }
+        let before = MemoryStatus.current()
+        let monitor = try TCPMonitor()
+        let first = FirstEvent()
+        let t0 = Clock.now()
+        try monitor.start { event in
+            let port = first.port.load(ordering: .relaxed)
+            if port >= 0 && (Int32(event.sourcePort) == port || Int32(event.destinationPort) == port) {
+                first.time.withLock { if $0 == nil { $0 = Clock.now() } }
+            }
+        }
+        let attached = Clock.now() - t0
+        let afterStart = MemoryStatus.current()
+
+        // One loopback connection, opened and closed right after start returns.
+        let port = try loopbackConnection { first.port.store(Int32($0), ordering: .relaxed) }
+        let deadline = Clock.now() + 10
+        while first.time.withLock({ $0 }) == nil && Clock.now() < deadline { usleep(200) }
+        guard let firstTime = first.time.withLock({ $0 }) else {
+            throw BenchError("no event for the loopback connection on port \(port) within 10 s")
+        }
+        let toFirstEvent = firstTime - t0
+
+        var freed: Int32 = 0
+        if options.freeBCCMemory { freed = try callFreeBCCMemory() }
+        if options.mallocTrim, let symbol = libcSymbol("malloc_trim") {
+            // malloc_trim is a GNU extension the Glibc module does not import.
+            typealias Trim = @convention(c) (Int) -> Int32
+            _ = unsafeBitCast(symbol, to: Trim.self)(0)
+        }
+        var dropped = 0
+        if options.dropLLVMText { dropped = dropTextPages(matching: ["libLLVM", "libclang-cpp"]) }
+        let afterFree = MemoryStatus.current()
+        // Steady state: a second after start.
+        Clock.sleep(max(0, 1 - (Clock.now() - t0)))
+        let steady = MemoryStatus.current()
+        if options.showMappings { printLargestMappings() }
+        monitor.stop()
+
+        say("before start: \(before.summary)")
+        say("start returned (attached) after \(format(attached * 1000, 1)) ms: \(afterStart.summary)")
+        say("first event of the loopback connection after \(format(toFirstEvent * 1000, 1)) ms")
+        if options.freeBCCMemory { say("bcc_free_memory() returned \(freed): \(afterFree.summary)") }
+        if options.mallocTrim { say("malloc_trim(0): \(afterFree.summary)") }
+        if options.dropLLVMText { say("MADV_DONTNEED on LLVM/clang text (\(dropped / 1024) kB of mappings): \(afterFree.summary)") }
+        say("1 s after start: \(steady.summary)")
+        sayResult("startup_once", [
+            "attach_ms": format(attached * 1000, 1), "first_event_ms": format(toFirstEvent * 1000, 1),
+            "rss_before_kb": String(before.rss), "rss_after_start_kb": String(afterStart.rss),
+            "peak_kb": String(steady.peakRSS), "steady_kb": String(steady.rss),
+            "steady_anon_kb": String(steady.anonymous), "steady_file_kb": String(steady.file),
+        ])
+    }
+
+    /// Listens on an ephemeral loopback port, tells `announce` the port, connects, accepts,
+    /// exchanges a byte and closes both ends.
+    static func loopbackConnection(announce: (UInt16) -> Void) throws -> UInt16 {
+        func check(_ result: Int32, _ what: String) throws -> Int32 {
+            guard result >= 0 else { throw BenchError("\(what): \(String(cString: strerror(errno)))") }
+            return result
+        }
+        let listener = try check(socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0), "socket")
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                _ = try check(bind(listener, raw, length), "bind")
+                _ = try check(listen(listener, 4), "listen")
+                return try check(getsockname(listener, raw, &length), "getsockname")
+            }
+        }
+        let port = UInt16(bigEndian: address.sin_port)
+        announce(port)
+        let client = try check(socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0), "socket")
+        _ = try withUnsafePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                try check(connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)), "connect")
+            }
+        }
+        let server = try check(accept(listener, nil, nil), "accept")
+        var byte: UInt8 = 1
+        _ = send(client, &byte, 1, Int32(MSG_NOSIGNAL))
+        _ = recv(server, &byte, 1, 0)
+        close(client)
+        close(server)
+        return port
+    }
+
+    /// Calls libbcc's C function `bcc_free_memory()` (declared in `bcc/bcc_elf.h`, which CBCC does
+    /// not include) through `dlsym`: it `madvise(MADV_DONTNEED)`s the `.text` of `libbcc.so`.
+    static func callFreeBCCMemory() throws -> Int32 {
+        guard let symbol = libcSymbol("bcc_free_memory") else {
+            throw BenchError("bcc_free_memory not found in the loaded libbcc")
+        }
+        typealias Function = @convention(c) () -> Int32
+        return unsafeBitCast(symbol, to: Function.self)()
+    }
+
+    /// Experiment: `madvise(MADV_DONTNEED)` every read-only file mapping whose path contains one
+    /// of `names` and that holds no anonymous (copy-on-write) page: code and constants, whose pages
+    /// are clean and come back from the page cache on use. Mappings with anonymous pages (RELRO:
+    /// relocated, then made read-only) must keep them, or pointers revert to the file's bytes.
+    /// Returns the bytes of mappings advised.
+    static func dropTextPages(matching names: [String]) -> Int {
+        guard let smaps = readProcFile("/proc/self/smaps") else { return 0 }
+        var candidates: [(start: UInt, end: UInt, anonymous: Int)] = []
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 5, fields[0].contains("-"), !fields[0].hasSuffix(":") {
+                candidates.append((0, 0, -1))  // not ours unless all checks pass below
+                guard fields.count >= 6, fields[1].hasPrefix("r"), !fields[1].contains("w"),
+                    names.contains(where: { fields[5].contains($0) })
+                else { continue }
+                let range = fields[0].split(separator: "-")
+                guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16) else { continue }
+                candidates[candidates.count - 1] = (start, end, 0)
+            } else if fields.count >= 2, fields[0] == "Anonymous:", let kB = Int(fields[1]), !candidates.isEmpty,
+                candidates[candidates.count - 1].anonymous >= 0
+            {
+                candidates[candidates.count - 1].anonymous = kB
+            }
+        }
+        var total = 0
+        for mapping in candidates where mapping.anonymous == 0 && mapping.end > mapping.start {
+            if madvise(UnsafeMutableRawPointer(bitPattern: mapping.start), Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 {
+                total += Int(mapping.end - mapping.start)
+            }
+        }
+        return total
+    }
+
+    /// The mappings of this process with the most resident memory, summed per file (from
+    /// `/proc/self/smaps`): where the steady RSS lives.
+    static func printLargestMappings(limit: Int = 15) {
+        guard let smaps = readProcFile("/proc/self/smaps") else { return }
+        var perName: [String: (rss: Int, anonymous: Int)] = [:]
+        var current = ""
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let first = fields.first, first.contains("-"), fields.count >= 5, !first.hasSuffix(":") {
+                current = fields.count >= 6 ? fields[5...].joined(separator: " ") : "[anonymous]"
+            } else if fields.count >= 2, let kB = Int(fields[1]) {
+                if fields[0] == "Rss:" { perName[current, default: (0, 0)].rss += kB }
+                if fields[0] == "Anonymous:" { perName[current, default: (0, 0)].anonymous += kB }
+            }
+        }
+        say("largest resident mappings (Rss kB, of which Anonymous kB):")
+        for (name, value) in perName.sorted(by: { $0.value.rss > $1.value.rss }).prefix(limit) {
+            say("  \(value.rss)\t\(value.anonymous)\t\(name)")
+        }
+    }
+
+    /// Runs `once` in fresh processes: plain `runs` times, then once with each memory experiment.
+    static func run(_ options: Options) throws {
+        if options.once { return try once(options) }
+        let me = try siblingExecutable("netevents-bench")
+        say("## startup")
+        say("")
+        let variants: [(String, [String], Int, String)] = [
+            ("as shipped", [], options.runs, "plain"),
+            ("+ bcc_free_memory()", ["--free-bcc-memory"], 1, "free_bcc_memory"),
+            ("+ malloc_trim(0)", ["--malloc-trim"], 1, "malloc_trim"),
+            ("+ MADV_DONTNEED on libLLVM/libclang-cpp text", ["--drop-llvm-text"], 1, "drop_llvm_text"),
+            ("+ all three", ["--free-bcc-memory", "--malloc-trim", "--drop-llvm-text"], 1, "all_three"),
+        ]
+        say("| variant | runs | start → attached | start → first event | peak RSS (VmHWM) | steady RSS 1 s after start | of which anon / file |")
+        say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        var plain: [String: Double] = [:]
+        var experiments: [String: Int] = [:]
+        for (index, (name, flags, runs, key)) in variants.enumerated() {
+            var results: [[String: String]] = []
+            for _ in 0..<runs {
+                let child = try Child(me, ["startup", "--once"] + flags)
+                child.output.waitForEnd(timeout: 120)
+                let status = child.wait(timeout: 10)
+                guard let line = child.output.allKeptLines.first(where: { $0.hasPrefix("RESULT section=startup_once") }) else {
+                    throw BenchError("startup --once failed (status \(status)): \(child.output.lastLines.joined(separator: " | "))")
+                }
+                results.append(keyValues(line))
+            }
+            func value(_ key: String) -> Double { median(results.compactMap { $0[key].flatMap(Double.init) }) }
+            say("| \(name) | \(runs) | \(format(value("attach_ms"), 0)) ms | \(format(value("first_event_ms"), 0)) ms | "
+                + "\(megabytes(Int(value("peak_kb")))) MB | \(megabytes(Int(value("steady_kb")))) MB | "
+                + "\(megabytes(Int(value("steady_anon_kb")))) / \(megabytes(Int(value("steady_file_kb")))) MB |")
+            if index == 0 {
+                for key in ["attach_ms", "first_event_ms", "peak_kb", "steady_kb", "steady_anon_kb", "steady_file_kb", "rss_before_kb"] {
+                    plain[key] = value(key)
+                }
+            } else {
+                experiments[key] = Int(value("steady_kb"))
+            }
+        }
+        let empty = try Child(me, ["startup", "--once", "--empty-compile"])
+        empty.output.waitForEnd(timeout: 120)
+        empty.wait(timeout: 10)
+        let emptyValues = empty.output.allKeptLines.first(where: { $0.hasPrefix("RESULT section=startup_once") }).map(keyValues) ?? [:]
+        let emptyMilliseconds = emptyValues["empty_compile_ms"] ?? "?"
+        say("| BCC fixed cost: compile `int empty(void *ctx) { return 0; }` | 1 | \(emptyMilliseconds) ms (compile only) | - | "
+            + "\(megabytes(Int(emptyValues["peak_kb"] ?? "0") ?? 0)) MB | - | - |")
+        say("")
+        var line = "RESULT section=startup empty_compile_ms=\(emptyMilliseconds)"
+        for key in plain.keys.sorted() { line += " \(key)=\(format(plain[key]!, 1))" }
+        for key in experiments.keys.sorted() { line += " steady_kb_\(key)=\(experiments[key]!)" }
+        say(line)
+    }
+}

@@ -1,0 +1,328 @@
+import Foundation
+import Glibc
+import Synchronization
+
+// Clocks, CPU time, memory figures, child processes and small statistics for the benchmarks.
+
+/// Monotonic time and process CPU time.
+enum Clock {
+    /// `CLOCK_MONOTONIC` in seconds.
+    static func now() -> Double {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+    }
+
+    /// User + system CPU time of this process (every thread), in seconds: `getrusage(RUSAGE_SELF)`.
+    static func processCPU() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    private static func seconds(_ value: timeval) -> Double { Double(value.tv_sec) + Double(value.tv_usec) / 1e6 }
+
+    /// User + system CPU time of another process from `/proc/PID/stat` (fields 14 and 15, in clock
+    /// ticks), in seconds; nil when the process is gone.
+    static func processCPU(pid: pid_t) -> Double? {
+        guard let text = readProcFile("/proc/\(pid)/stat"),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // After "pid (comm) ": field 3 (state) is index 0, so utime (14) is 11 and stime (15) is 12.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    static func sleep(_ seconds: Double) { usleep(UInt32(max(0, seconds) * 1e6)) }
+}
+
+/// The whole text of a file read with read(2) until end of file (procfs files report size 0,
+/// and Foundation's whole-file readers may stop early on them).
+func readProcFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if got < 0 && errno == EINTR { continue }
+        if got <= 0 { break }
+        bytes += buffer[..<got]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// Memory figures of this process from `/proc/self/status`, in kB.
+struct MemoryStatus {
+    var peakRSS = 0  // VmHWM
+    var rss = 0  // VmRSS
+    var anonymous = 0  // RssAnon
+    var file = 0  // RssFile
+
+    static func current() -> MemoryStatus {
+        var status = MemoryStatus()
+        guard let text = readProcFile("/proc/self/status") else { return status }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard parts.count >= 2, let kB = Int(parts[1]) else { continue }
+            switch parts[0] {
+            case "VmHWM:": status.peakRSS = kB
+            case "VmRSS:": status.rss = kB
+            case "RssAnon:": status.anonymous = kB
+            case "RssFile:": status.file = kB
+            default: break
+            }
+        }
+        return status
+    }
+
+    var summary: String {
+        "VmRSS \(megabytes(rss)) MB (anon \(megabytes(anonymous)), file \(megabytes(file))), VmHWM \(megabytes(peakRSS)) MB"
+    }
+}
+
+func megabytes(_ kB: Int) -> String { String(format: "%.1f", Double(kB) / 1024) }
+
+/// The median (the mean of the middle two for an even count); 0 for none.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return 0 }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+func format(_ value: Double, _ decimals: Int = 2) -> String { String(format: "%.\(decimals)f", value) }
+
+/// Prints a line at once (the `all` command reads children through pipes).
+func say(_ line: String) {
+    var text = line
+    text.append("\n")
+    text.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(1, bytes.baseAddress! + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += written
+        }
+    }
+}
+
+/// Prints the machine-readable summary line the `all` command collects: `RESULT key=value ...`.
+func sayResult(_ section: String, _ values: KeyValuePairs<String, String>) {
+    say("RESULT section=\(section) " + values.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Pins this thread, and every thread it creates later, to one CPU. Call before any thread starts.
+func pinToCPU(_ cpu: Int) throws {
+    // sched_setaffinity is a GNU extension the Glibc module does not import.
+    typealias SetAffinity = @convention(c) (pid_t, Int, UnsafeRawPointer) -> Int32
+    guard let symbol = libcSymbol("sched_setaffinity") else { throw BenchError("sched_setaffinity not found") }
+    var set = cpu_set_t()
+    withUnsafeMutableBytes(of: &set) { $0[cpu / 8] = UInt8(1 << (cpu % 8)) }
+    guard withUnsafeBytes(of: &set, { unsafeBitCast(symbol, to: SetAffinity.self)(0, $0.count, $0.baseAddress!) }) == 0 else {
+        throw BenchError("sched_setaffinity(cpu \(cpu)): \(String(cString: strerror(errno)))")
+    }
+}
+
+/// A function already loaded in this process (libc's GNU extensions, libbcc's C API), by name.
+func libcSymbol(_ name: String) -> UnsafeMutableRawPointer? {
+    guard let handle = dlopen(nil, RTLD_NOW) else { return nil }
+    return dlsym(handle, name)
+}
+
+/// A pipe whose both ends are close-on-exec (pipe2 is a GNU extension the Glibc module lacks;
+/// only the main thread spawns children, so the window before fcntl is harmless).
+func closeOnExecPipe(_ fds: inout [Int32]) -> Bool {
+    guard pipe(&fds) == 0 else { return false }
+    for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+    return true
+}
+
+/// Reads a descriptor line by line on its own thread until end of file.
+///
+/// Keeps the first 200 lines (for waiting on a header or a status line) and the last 40 (for
+/// error messages); `onLine` sees every line, on the reader thread.
+final class LineReader: Sendable {
+    private struct State {
+        var head: [String] = []
+        var tail: [String] = []
+        var count = 0
+        var ended = false
+    }
+    private let state = Mutex(State())
+
+    init(fd: Int32, onLine: (@Sendable (Substring) -> Void)? = nil) {
+        let thread = Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            var partial: [UInt8] = []
+            func deliver(_ bytes: ArraySlice<UInt8>) {
+                let line = String(decoding: bytes, as: UTF8.self)
+                onLine?(Substring(line))
+                self.state.withLock { state in
+                    state.count += 1
+                    if state.head.count < 200 { state.head.append(line) }
+                    state.tail.append(line)
+                    if state.tail.count > 40 { state.tail.removeFirst() }
+                }
+            }
+            while true {
+                let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if got < 0 && errno == EINTR { continue }
+                if got <= 0 { break }
+                var start = 0
+                for index in 0..<got where buffer[index] == 10 {
+                    if partial.isEmpty {
+                        deliver(buffer[start..<index])
+                    } else {
+                        partial += buffer[start..<index]
+                        deliver(partial[...])
+                        partial.removeAll(keepingCapacity: true)
+                    }
+                    start = index + 1
+                }
+                partial += buffer[start..<got]
+            }
+            if !partial.isEmpty { deliver(partial[...]) }
+            Glibc.close(fd)
+            self.state.withLock { $0.ended = true }
+        }
+        thread.name = "line reader"
+        thread.start()
+    }
+
+    /// Waits for a line among the first 200 that satisfies `predicate`; nil on timeout or end of file.
+    func waitForLine(timeout: Double, where predicate: (String) -> Bool) -> String? {
+        let deadline = Clock.now() + timeout
+        var checked = 0
+        while Clock.now() < deadline {
+            let (lines, ended) = state.withLock { ($0.head, $0.ended) }
+            if let match = lines[checked...].first(where: predicate) { return match }
+            checked = lines.count
+            if ended { return nil }
+            usleep(2000)
+        }
+        return nil
+    }
+
+    /// Waits (bounded) for end of file.
+    func waitForEnd(timeout: Double) {
+        let deadline = Clock.now() + timeout
+        while Clock.now() < deadline && !state.withLock({ $0.ended }) { usleep(5000) }
+    }
+
+    var lastLines: [String] { state.withLock { $0.tail } }
+    var allKeptLines: [String] { state.withLock { $0.head } }
+}
+
+/// A child process started with `posix_spawn`, its standard output (and optionally standard
+/// error) read by a ``LineReader``, its standard input an optional pipe.
+final class Child: Sendable {
+    let pid: pid_t
+    let output: LineReader
+    private let stdinFD: Int32
+
+    init(
+        _ path: String, _ arguments: [String], environment overrides: [String: String] = [:], stdin: Bool = false,
+        mergeStandardError: Bool = true, onLine: (@Sendable (Substring) -> Void)? = nil
+    ) throws {
+        var outPipe: [Int32] = [-1, -1]
+        var inPipe: [Int32] = [-1, -1]
+        guard closeOnExecPipe(&outPipe) else { throw BenchError("pipe: \(String(cString: strerror(errno)))") }
+        if stdin {
+            guard closeOnExecPipe(&inPipe) else { throw BenchError("pipe: \(String(cString: strerror(errno)))") }
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        // The pipes are close-on-exec: dup2 makes the child's own copies, which are not.
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        if mergeStandardError { posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2) }
+        if stdin {
+            posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        }
+
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in overrides { environment[key] = value }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        close(outPipe[1])
+        if stdin { close(inPipe[0]) }
+        guard result == 0 else {
+            close(outPipe[0])
+            if stdin { close(inPipe[1]) }
+            throw BenchError("cannot start \(path): \(String(cString: strerror(result)))")
+        }
+        self.pid = pid
+        self.stdinFD = stdin ? inPipe[1] : -1
+        self.output = LineReader(fd: outPipe[0], onLine: onLine)
+    }
+
+    /// Writes a line to the child's standard input.
+    func send(_ line: String) {
+        guard stdinFD >= 0 else { return }
+        let text = line + "\n"
+        _ = text.withCString { write(stdinFD, $0, strlen($0)) }
+    }
+
+    func signal(_ number: Int32) { kill(pid, number) }
+
+    /// Waits for the child to exit, up to `timeout` seconds, then kills it. Returns the wait status.
+    @discardableResult
+    func wait(timeout: Double) -> Int32 {
+        let deadline = Clock.now() + timeout
+        var status: Int32 = 0
+        while true {
+            let done = waitpid(pid, &status, WNOHANG)
+            if done == pid || (done < 0 && errno != EINTR) { break }
+            if Clock.now() > deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                break
+            }
+            usleep(5000)
+        }
+        if stdinFD >= 0 { close(stdinFD) }
+        return status
+    }
+}
+
+/// The executable next to this one (`.build/release/netevents-traffic`).
+func siblingExecutable(_ name: String) throws -> String {
+    var buffer = [CChar](repeating: 0, count: 4096)
+    let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+    guard length > 0 else { throw BenchError("cannot read /proc/self/exe") }
+    let me = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let path = (me as NSString).deletingLastPathComponent + "/" + name
+    guard access(path, X_OK) == 0 else {
+        throw BenchError("\(path) not found: build it with `swift build -c release --product \(name)`")
+    }
+    return path
+}
+
+/// `key=value` words of a line, as the traffic generator and the RESULT lines print them.
+func keyValues(_ line: some StringProtocol) -> [String: String] {
+    var values: [String: String] = [:]
+    for word in line.split(separator: " ") {
+        guard let equals = word.firstIndex(of: "=") else { continue }
+        values[String(word[..<equals])] = String(word[word.index(after: equals)...])
+    }
+    return values
+}
