@@ -26,12 +26,15 @@ let package = Package(
             providers: [.apt(["libbpf-dev"])]
         ),
 
-        // Embeds bpf/*.c into the targets that run them.
+        // glibc's malloc.h (malloc_trim), which Swift's Glibc module leaves out.
+        .systemLibrary(name: "CMalloc"),
+
+        // Embeds bpf/*.c and bpf/*.h into the targets that run them.
         .executableTarget(name: "EmbedBPFTool"),
         .plugin(name: "EmbedBPF", capability: .buildTool(), dependencies: ["EmbedBPFTool"]),
 
         // Compile, load, attach, read; BTF, features, headers, errors.
-        .target(name: "BCCRuntime", dependencies: ["CBCC", "CLibBPF"]),
+        .target(name: "BCCRuntime", dependencies: ["CBCC", "CLibBPF", "CMalloc"]),
 
         .target(
             name: "TCPEvent",

@@ -13,11 +13,10 @@
 //
 // Every kernel struct field is read with bpf_probe_read_kernel at an OFF_* offset, because the
 // header tree BCC compiles against may belong to another kernel version.
+#ifdef OFFSETS_FROM_HEADERS
 #include <linux/sched.h>
 #include <linux/in.h>
 #include <linux/socket.h>
-
-#ifdef OFFSETS_FROM_HEADERS
 #include <net/sock.h>
 #include <linux/tcp.h>
 #include <linux/fdtable.h>
@@ -44,6 +43,12 @@
 #define OFF_FDTABLE_MAX_FDS offsetof(struct fdtable, max_fds)
 #define OFF_FILE_PRIVATE_DATA offsetof(struct file, private_data)
 #define OFF_SOCKET_SK offsetof(struct socket, sk)
+#else
+// abi_constants.h is prepended here by the TCPEvent module.
+#endif
+
+#ifdef HOOK_KPROBE
+#include <uapi/linux/ptrace.h>
 #endif
 
 #ifndef MAX_SOCKETS

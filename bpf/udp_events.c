@@ -12,11 +12,10 @@
 //   FILTER_PID, FILTER_UID, FILTER_PORT, FILTER_FAMILY   in-kernel filters
 //   OFF_*                                            struct member offsets resolved from kernel BTF
 //   OFFSETS_FROM_HEADERS                             no BTF: take offsets from the kernel headers
+#ifdef OFFSETS_FROM_HEADERS
 #include <linux/sched.h>
 #include <linux/in.h>
 #include <linux/socket.h>
-
-#ifdef OFFSETS_FROM_HEADERS
 #include <net/sock.h>
 #define OFF_SKC_FAMILY offsetof(struct sock_common, skc_family)
 #define OFF_SKC_NUM offsetof(struct sock_common, skc_num)
@@ -27,6 +26,12 @@
 #define OFF_SKC_V6_DADDR offsetof(struct sock_common, skc_v6_daddr)
 #define OFF_SKC_NET offsetof(struct sock_common, skc_net)
 #define OFF_NET_NS_INUM (offsetof(struct net, ns) + offsetof(struct ns_common, inum))
+#else
+// abi_constants.h is prepended here by the UDPEvent module.
+#endif
+
+#if defined(COUNT_KPROBE) || defined(CLOSE_KPROBE)
+#include <uapi/linux/ptrace.h>
 #endif
 
 #ifndef MAX_FLOWS

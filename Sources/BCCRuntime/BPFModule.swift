@@ -44,6 +44,8 @@ public final class BPFModule: @unchecked Sendable {
         }
         handle = created
         compilerOutput = output
+        // Clang's leftovers would otherwise stay resident for the life of the tracer.
+        CompilerMemory.release()
     }
 
     deinit { bpf_module_destroy(handle) }

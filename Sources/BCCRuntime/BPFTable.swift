@@ -181,7 +181,7 @@ public enum CPUs {
 
     /// Parses a list like `0-3,5`.
     static func parse(_ path: String) -> [Int32] {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [0] }
+        guard let text = SystemChecks.readKernelFile(path) else { return [0] }
         return parseList(text)
     }
 

@@ -87,6 +87,33 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         }
     }
 
+    /// Queues a batch with one lock and at most one wakeup, emptying `events`; never blocks.
+    /// Events beyond the free room are dropped and counted.
+    public func push(contentsOf events: inout [Event]) {
+        guard !events.isEmpty else { return }
+        switch consumer {
+        case .stream(let continuation):
+            for event in events {
+                if case .dropped = continuation.yield(event) { droppedCount.add(1, ordering: .relaxed) }
+            }
+        case .callback:
+            guard let queue else { return }
+            queue.condition.lock()
+            let room = queue.finished ? 0 : max(0, capacity - queue.items.count)
+            let taken = min(room, events.count)
+            let wasEmpty = queue.items.isEmpty
+            if wasEmpty && taken == events.count {
+                swap(&queue.items, &events)  // hand over the storage, no copy
+            } else {
+                queue.items.append(contentsOf: events[..<taken])
+            }
+            if wasEmpty && taken > 0 { queue.condition.signal() }
+            queue.condition.unlock()
+            if taken < events.count { droppedCount.add(UInt64(events.count - taken), ordering: .relaxed) }
+        }
+        events.removeAll(keepingCapacity: true)
+    }
+
     /// Delivers everything queued, then ends: the callback thread exits (this waits for it) or the
     /// stream finishes. Safe to call more than once.
     public func finish() {

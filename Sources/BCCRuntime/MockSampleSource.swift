@@ -28,6 +28,7 @@ public final class MockSampleSource: SampleSource {
             return state.pending
         }
         for sample in pending { sample.withUnsafeBytes { handler.onSample($0) } }
+        handler.onBatchEnd()
     }
 
     /// Delivers one raw sample (or queues it until `start`). Ignored after `close`.
@@ -38,6 +39,17 @@ public final class MockSampleSource: SampleSource {
             return state.handler
         }
         bytes.withUnsafeBytes { handler?.onSample($0) }
+        handler?.onBatchEnd()
+    }
+
+    /// Delivers `count` copies of one sample as a single batch, as a reader draining a full ring
+    /// would (for benchmarks of decoding and delivery).
+    public func emit(_ bytes: [UInt8], count: Int) {
+        guard let handler = state.withLock({ $0.closed ? nil : $0.handler }) else { return }
+        bytes.withUnsafeBytes { raw in
+            for _ in 0..<count { handler.onSample(raw) }
+        }
+        handler.onBatchEnd()
     }
 
     /// Reports `count` lost samples, as the kernel would.

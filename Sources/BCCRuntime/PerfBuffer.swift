@@ -16,6 +16,8 @@ public final class PerfBuffer: SampleSource {
     public let pageCount: Int
     /// Samples a CPU's ring collects before it wakes the reader (1: every sample).
     public let wakeupEvents: Int
+    /// The shortest time between two drains (see ``init(table:pageCount:wakeupEvents:minimumDrainInterval:)``).
+    public let minimumDrainInterval: Duration
 
     private let lost = LostCount()
     private let state = Mutex<State?>(nil)
@@ -46,7 +48,9 @@ public final class PerfBuffer: SampleSource {
     ///   - pageCount: pages per CPU ring, a power of two (BCC's default is 8; 64 absorbs bursts).
     ///   - wakeupEvents: samples per wakeup; above 1 trades latency (bounded by a 100 ms poll
     ///     timeout) for fewer wakeups.
-    public init(table: BPFTable, pageCount: Int = 64, wakeupEvents: Int = 1) throws {
+    ///   - minimumDrainInterval: the shortest time between two drains: a burst is then read in
+    ///     batches, at the cost of up to this much latency. Zero reads every sample at once.
+    public init(table: BPFTable, pageCount: Int = 64, wakeupEvents: Int = 1, minimumDrainInterval: Duration = .zero) throws {
         guard table.type == .perfEventArray else {
             throw BPFError.invalidArgument("\(table.name) is a \(table.type) map, not a perf event array (BPF_PERF_OUTPUT)")
         }
@@ -57,6 +61,7 @@ public final class PerfBuffer: SampleSource {
         self.table = table
         self.pageCount = pageCount
         self.wakeupEvents = wakeupEvents
+        self.minimumDrainInterval = minimumDrainInterval
     }
 
     public var lostSamples: UInt64 { lost.value.load(ordering: .relaxed) }
@@ -95,9 +100,10 @@ public final class PerfBuffer: SampleSource {
             let all = readers
             let drain: ([Int]) -> Void = { indices in
                 for index in indices { perf_reader_event_read(all[index]) }
+                handler.onBatchEnd()
             }
             let thread = try PollThread(
-                fds: readers.map { perf_reader_fd($0) }, timeoutMilliseconds: 100,
+                fds: readers.map { perf_reader_fd($0) }, timeoutMilliseconds: 100, minimumDrainInterval: minimumDrainInterval,
                 onReadable: drain, onStop: { drain(Array(all.indices)) })
             state = State(readers: readers, context: context, thread: thread)
             succeeded = true

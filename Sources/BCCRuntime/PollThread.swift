@@ -13,12 +13,17 @@ final class PollThread: Sendable {
         // Immutable after init; read only by the thread.
         let fds: [Int32]
         let timeoutMilliseconds: Int32
+        let minimumDrainNanoseconds: Int64
         let onReadable: ([Int]) -> Void
         let onStop: () -> Void
         unowned(unsafe) let owner: PollThread
-        init(fds: [Int32], timeout: Int32, owner: PollThread, onReadable: @escaping ([Int]) -> Void, onStop: @escaping () -> Void) {
+        init(
+            fds: [Int32], timeout: Int32, minimumDrain: Int64, owner: PollThread, onReadable: @escaping ([Int]) -> Void,
+            onStop: @escaping () -> Void
+        ) {
             self.fds = fds
             self.timeoutMilliseconds = timeout
+            self.minimumDrainNanoseconds = minimumDrain
             self.owner = owner
             self.onReadable = onReadable
             self.onStop = onStop
@@ -30,9 +35,15 @@ final class PollThread: Sendable {
     ///   - fds: descriptors to wait on.
     ///   - timeoutMilliseconds: after this long without activity, `onReadable` runs with every index
     ///     (so buffers with a wakeup threshold are still drained).
+    ///   - minimumDrainInterval: after a drain, wait this long before the next, so a burst is read
+    ///     in one batch instead of one wakeup per sample (the kernel keeps buffering meanwhile).
+    ///     It bounds the added latency; zero drains as soon as anything is readable.
     ///   - onReadable: called with the indices into `fds` that are readable.
     ///   - onStop: called once on the thread after `stop()`, to drain what is left.
-    init(fds: [Int32], timeoutMilliseconds: Int32, onReadable: @escaping ([Int]) -> Void, onStop: @escaping () -> Void) throws {
+    init(
+        fds: [Int32], timeoutMilliseconds: Int32, minimumDrainInterval: Duration = .zero,
+        onReadable: @escaping ([Int]) -> Void, onStop: @escaping () -> Void
+    ) throws {
         var pipeFDs: [Int32] = [-1, -1]
         guard pipe(&pipeFDs) == 0 else { throw BPFError.bufferFailed(map: "wake pipe", errno: errno) }
         for fd in pipeFDs {
@@ -42,7 +53,11 @@ final class PollThread: Sendable {
         wakeFD = pipeFDs[0]
         wakeWriteFD = pipeFDs[1]
         thread = Mutex(nil)
-        let body = Body(fds: fds, timeout: timeoutMilliseconds, owner: self, onReadable: onReadable, onStop: onStop)
+        let (seconds, attoseconds) = minimumDrainInterval.components
+        let minimumDrain = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let body = Body(
+            fds: fds, timeout: timeoutMilliseconds, minimumDrain: minimumDrain, owner: self, onReadable: onReadable,
+            onStop: onStop)
         var handle = pthread_t()
         let context = Unmanaged.passRetained(body).toOpaque()
         let result = pthread_create(&handle, nil, { raw in
@@ -62,7 +77,15 @@ final class PollThread: Sendable {
     private func run(_ body: Body) {
         var pollFDs = (body.fds + [wakeFD]).map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
         let all = Array(body.fds.indices)
+        var wakeOnly = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+        var lastDrain: Int64 = 0
         while !stopping.load(ordering: .acquiring) {
+            if body.minimumDrainNanoseconds > 0 {
+                // Let samples gather until the interval since the last drain has passed; a stop
+                // still wakes this wait at once.
+                let wait = lastDrain + body.minimumDrainNanoseconds - WallClock.now(CLOCK_MONOTONIC)
+                if wait > 0 && poll(&wakeOnly, 1, Int32((wait + 999_999) / 1_000_000)) > 0 { break }
+            }
             let ready = poll(&pollFDs, nfds_t(pollFDs.count), body.timeoutMilliseconds)
             if ready < 0 {
                 if errno == EINTR { continue }
@@ -74,6 +97,7 @@ final class PollThread: Sendable {
             }
             if pollFDs[pollFDs.count - 1].revents != 0 { break }
             let readable = all.filter { pollFDs[$0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 }
+            if body.minimumDrainNanoseconds > 0 { lastDrain = WallClock.now(CLOCK_MONOTONIC) }
             body.onReadable(readable)
         }
         body.onStop()

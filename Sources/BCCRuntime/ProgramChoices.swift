@@ -12,11 +12,13 @@ public enum SampleTransport: String, Sendable, CaseIterable {
 
     /// The reader for `table`, declared in C as `BPF_RINGBUF_OUTPUT` with `-DUSE_RINGBUF` or as
     /// `BPF_PERF_OUTPUT` otherwise.
-    /// - Parameter pages: perf buffer pages per CPU (the ring's size is fixed in C).
-    public func reader(for table: BPFTable, pages: Int) throws -> any SampleSource {
+    /// - Parameters:
+    ///   - pages: perf buffer pages per CPU (the ring's size is fixed in C).
+    ///   - minimumDrainInterval: the shortest time between two drains (batching).
+    public func reader(for table: BPFTable, pages: Int, minimumDrainInterval: Duration) throws -> any SampleSource {
         switch self {
-        case .ringBuffer: try RingBuffer(table: table)
-        case .perfBuffer: try PerfBuffer(table: table, pageCount: pages)
+        case .ringBuffer: try RingBuffer(table: table, minimumDrainInterval: minimumDrainInterval)
+        case .perfBuffer: try PerfBuffer(table: table, pageCount: pages, minimumDrainInterval: minimumDrainInterval)
         }
     }
 }

@@ -15,6 +15,8 @@ public final class RingBuffer: SampleSource {
     /// The table being read.
     public let table: BPFTable
     private let lost: LostCounter?
+    /// The shortest time between two drains (see ``init(table:lostCounter:minimumDrainInterval:)``).
+    public let minimumDrainInterval: Duration
     private let state = Mutex<State?>(nil)
 
     private struct State: @unchecked Sendable {
@@ -31,12 +33,15 @@ public final class RingBuffer: SampleSource {
     /// - Parameters:
     ///   - table: a `BPF_RINGBUF_OUTPUT` table.
     ///   - lostCounter: the program's count of samples the ring refused.
-    public init(table: BPFTable, lostCounter: BPFTable? = nil) throws {
+    ///   - minimumDrainInterval: the shortest time between two drains: a burst is then read in
+    ///     batches, at the cost of up to this much latency. Zero reads every sample at once.
+    public init(table: BPFTable, lostCounter: BPFTable? = nil, minimumDrainInterval: Duration = .zero) throws {
         guard table.type == .ringBuffer else {
             throw BPFError.invalidArgument("\(table.name) is a \(table.type) map, not a ring buffer (BPF_RINGBUF_OUTPUT)")
         }
         self.table = table
         self.lost = try lostCounter.map { LostCounter(map: try BPFMap(table: $0)) }
+        self.minimumDrainInterval = minimumDrainInterval
     }
 
     public var lostSamples: UInt64 { lost?.total ?? 0 }
@@ -71,14 +76,16 @@ public final class RingBuffer: SampleSource {
             let thread: PollThread
             do {
                 thread = try PollThread(
-                    fds: [ring_buffer__epoll_fd(ring)], timeoutMilliseconds: 100,
+                    fds: [ring_buffer__epoll_fd(ring)], timeoutMilliseconds: 100, minimumDrainInterval: minimumDrainInterval,
                     onReadable: { _ in
                         _ = ring_buffer__consume(ring)
                         reportLost()
+                        handler.onBatchEnd()
                     },
                     onStop: {
                         _ = ring_buffer__consume(ring)
                         reportLost()
+                        handler.onBatchEnd()
                     })
             } catch {
                 ring_buffer__free(ring)

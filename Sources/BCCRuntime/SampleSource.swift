@@ -5,13 +5,18 @@ public struct SampleHandler: Sendable {
     public var onSample: @Sendable (UnsafeRawBufferPointer) -> Void
     /// The kernel (or the program) dropped this many samples since the last report.
     public var onLost: @Sendable (UInt64) -> Void
+    /// The source has handed over everything it had for now (the end of one drain), so work per
+    /// batch, such as waking a consumer, can be done once instead of once per sample.
+    public var onBatchEnd: @Sendable () -> Void
 
     public init(
         onSample: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
-        onLost: @escaping @Sendable (UInt64) -> Void = { _ in }
+        onLost: @escaping @Sendable (UInt64) -> Void = { _ in },
+        onBatchEnd: @escaping @Sendable () -> Void = {}
     ) {
         self.onSample = onSample
         self.onLost = onLost
+        self.onBatchEnd = onBatchEnd
     }
 }
 
@@ -20,7 +25,8 @@ public struct SampleHandler: Sendable {
 /// Decoders and delivery are written against this protocol, so they run in unit tests without
 /// privileges through ``MockSampleSource``.
 public protocol SampleSource: AnyObject, Sendable {
-    /// Starts delivering samples to `handler` on the source's own thread.
+    /// Starts delivering samples to `handler` on the source's own thread (one thread: the
+    /// handler's calls never overlap).
     /// - Throws: when the source cannot start; nothing stays open then.
     func start(_ handler: SampleHandler) throws
     /// Delivers every sample still buffered, then stops the thread and releases the buffers.

@@ -19,7 +19,7 @@ public enum SystemChecks {
     public static func requirePrivileges(for operation: String) throws {
         if geteuid() == 0 { return }
         // CAP_SYS_ADMIN (21) or CAP_BPF (39) in the effective set, from /proc/self/status.
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+        if let status = readKernelFile("/proc/self/status"),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
             let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16),
             mask & (1 << 21) != 0 || mask & (1 << 39) != 0
@@ -32,12 +32,23 @@ public enum SystemChecks {
     /// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on unified systems,
     /// `/sys/fs/cgroup/unified` on hybrid ones. Nil when there is none.
     public static var cgroup2Path: String? {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return nil }
+        guard let mounts = readKernelFile("/proc/self/mounts") else { return nil }
         let paths = mounts.split(separator: "\n").compactMap { line -> String? in
             let fields = line.split(separator: " ")
             return fields.count > 2 && fields[2] == "cgroup2" ? String(fields[1]) : nil
         }
         // Prefer the conventional locations over bind mounts elsewhere.
         return paths.first { $0 == "/sys/fs/cgroup" } ?? paths.first { $0 == "/sys/fs/cgroup/unified" } ?? paths.first
+    }
+
+    /// The whole text of a kernel pseudo-file (`/proc`, `/sys`), or nil if it cannot be read.
+    ///
+    /// `String(contentsOfFile:)` trusts the file size, which such files report as 0 or 4096, and
+    /// returns only the first read: 4 KB of `/proc/self/smaps` or of a long `/proc/self/mounts`.
+    /// This reads to the end.
+    public static func readKernelFile(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        return String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
     }
 }

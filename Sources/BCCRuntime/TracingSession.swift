@@ -31,15 +31,19 @@ public final class TracingSession<Event: Sendable>: Sendable {
         self.source = source
         self.delivery = delivery
         self.finalFlush = finalFlush
+        let batch = Batch<Event>()
+        batch.events.reserveCapacity(1024)
         do {
-            try source.start(SampleHandler(onSample: { [weak self] raw in
-                guard let self else { return }
-                do throws(BPFError) {
-                    if let event = try decode(raw) { delivery.push(event) }
-                } catch {
-                    self.recordMalformed(error)
-                }
-            }))
+            try source.start(
+                SampleHandler(
+                    onSample: { [weak self] raw in
+                        do throws(BPFError) {
+                            if let event = try decode(raw) { batch.events.append(event) }
+                        } catch {
+                            self?.recordMalformed(error)
+                        }
+                    },
+                    onBatchEnd: { delivery.push(contentsOf: &batch.events) }))
         } catch {
             links.forEach { $0.close() }
             delivery.finish()
@@ -74,4 +78,10 @@ public final class TracingSession<Event: Sendable>: Sendable {
     }
 
     deinit { stop() }
+}
+
+/// The events of one drain, handed to delivery together at its end. Only the source's thread
+/// touches it (a source's handler calls never overlap).
+private final class Batch<Event>: @unchecked Sendable {
+    var events: [Event] = []
 }

@@ -5,3 +5,6 @@
 #include <bcc/bcc_common.h>
 #include <bcc/libbpf.h>
 #include <bcc/perf_reader.h>
+// bcc_free_memory(): releases memory BCC holds for its compiler (the C++ API calls it
+// free_bcc_memory; it is plain C here).
+#include <bcc/bcc_elf.h>

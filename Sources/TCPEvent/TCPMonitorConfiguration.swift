@@ -48,6 +48,11 @@ extension TCPMonitor {
         public var bufferPages: Int = 256
         /// Events that may wait for a slow consumer before new ones are dropped (counted).
         public var deliveryCapacity: Int = 65_536
+        /// The shortest time between two reads of the kernel buffer. Samples that arrive meanwhile
+        /// are read and delivered as one batch: one wakeup per batch instead of per sample, which is
+        /// most of the tracer's cost under load (see BENCHMARKS.md). It is also the most latency
+        /// it adds. Zero reads every sample at once.
+        public var drainInterval: Duration = .milliseconds(2)
         /// Claim passive sockets at `accept(2)` (needs the syscalls tracepoints).
         public var tracksAccept = true
         /// Claim unowned sockets at their first send or receive (needs `sock:sock_send_length`, 6.3+).
@@ -78,6 +83,9 @@ extension TCPMonitor {
             }
             guard deliveryCapacity >= 1 else {
                 throw .invalidArgument("deliveryCapacity must be at least 1, got \(deliveryCapacity)")
+            }
+            guard drainInterval >= .zero, drainInterval <= .seconds(1) else {
+                throw .invalidArgument("drainInterval must be between 0 and 1 second, got \(drainInterval)")
             }
         }
     }

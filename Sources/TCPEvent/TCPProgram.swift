@@ -114,7 +114,9 @@ enum TCPProgram {
             cflags.append("-DOFFSETS_FROM_HEADERS")
         }
 
-        let module = try BPFModule(source: EmbeddedBPF.tcpEvents, cflags: cflags)
+        // With BTF offsets the program needs no kernel struct definitions, only a few constants.
+        let text = offsetSource == .btf ? EmbeddedBPF.abiConstantsHeader + EmbeddedBPF.tcpEvents : EmbeddedBPF.tcpEvents
+        let module = try BPFModule(source: text, cflags: cflags)
         var links: [BPFLink] = []
         var succeeded = false
         defer { if !succeeded { links.forEach { $0.close() } } }
@@ -144,10 +146,12 @@ enum TCPProgram {
             links.append(try BPFLink.kfunc(program))
         }
 
-        let source = try transport.reader(for: module.table("events"), pages: configuration.bufferPages)
+        let source = try transport.reader(for: module.table("events"), pages: configuration.bufferPages, minimumDrainInterval: configuration.drainInterval)
         let report = TCPMonitor.AttachReport(
             hook: hook, transport: transport, offsetSource: offsetSource, headers: module.headers,
             attachments: links.map(\.target), notes: notes)
+        // Loading touches the compiler's code again: release it once everything is in the kernel.
+        CompilerMemory.release()
         succeeded = true
         return Attached(module: module, links: links, source: source, report: report)
     }

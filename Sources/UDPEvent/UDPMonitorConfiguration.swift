@@ -67,6 +67,11 @@ extension UDPMonitor {
         public var bufferPages: Int = 64
         /// Events that may wait for a slow consumer before new ones are dropped (counted).
         public var deliveryCapacity: Int = 65_536
+        /// The shortest time between two reads of the kernel buffer. Samples that arrive meanwhile
+        /// are read and delivered as one batch: one wakeup per batch instead of per sample, which is
+        /// most of the tracer's cost under load (see BENCHMARKS.md). It is also the most latency
+        /// it adds. Zero reads every sample at once.
+        public var drainInterval: Duration = .milliseconds(2)
 
         public init(
             pid: Int32? = nil, uid: UInt32? = nil, port: UInt16? = nil, family: AddressFamily? = nil,
@@ -97,6 +102,9 @@ extension UDPMonitor {
             }
             guard deliveryCapacity >= 1 else {
                 throw .invalidArgument("deliveryCapacity must be at least 1, got \(deliveryCapacity)")
+            }
+            guard drainInterval >= .zero, drainInterval <= .seconds(1) else {
+                throw .invalidArgument("drainInterval must be between 0 and 1 second, got \(drainInterval)")
             }
         }
     }

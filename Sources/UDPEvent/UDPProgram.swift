@@ -101,7 +101,9 @@ enum UDPProgram {
             cflags.append("-DOFFSETS_FROM_HEADERS")
         }
 
-        let module = try BPFModule(source: EmbeddedBPF.udpEvents, cflags: cflags)
+        // With BTF offsets the program needs no kernel struct definitions, only a few constants.
+        let text = offsetSource == .btf ? EmbeddedBPF.abiConstantsHeader + EmbeddedBPF.udpEvents : EmbeddedBPF.udpEvents
+        let module = try BPFModule(source: text, cflags: cflags)
         var links: [BPFLink] = []
         var succeeded = false
         defer { if !succeeded { links.forEach { $0.close() } } }
@@ -149,10 +151,12 @@ enum UDPProgram {
             }
         }
 
-        let source = try transport.reader(for: module.table("closes"), pages: configuration.bufferPages)
+        let source = try transport.reader(for: module.table("closes"), pages: configuration.bufferPages, minimumDrainInterval: configuration.drainInterval)
         let report = UDPMonitor.AttachReport(
             hook: hook, closeHook: closeHook, transport: transport, offsetSource: offsetSource, headers: module.headers,
             attachments: links.map(\.target), notes: notes)
+        // Loading touches the compiler's code again: release it once everything is in the kernel.
+        CompilerMemory.release()
         succeeded = true
         return Attached(module: module, links: links, source: source, report: report)
     }

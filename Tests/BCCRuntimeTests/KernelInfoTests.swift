@@ -239,3 +239,40 @@ final class KernelFeatureAnswerTests: XCTestCase {
         XCTAssertFalse(features.summary.isEmpty)
     }
 }
+
+final class CompilerMemoryTests: XCTestCase {
+    func testParsesSmapsHeadersAndAnonymousSizes() {
+        let text = """
+            7f0000000000-7f0000100000 r-xp 00000000 08:01 123 /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1
+            Size:               1024 kB
+            Anonymous:             0 kB
+            7f0000100000-7f0000200000 r--p 00100000 08:01 123 /usr/lib/x86_64-linux-gnu/libLLVM-14.so.1
+            Anonymous:            12 kB
+            7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]
+            Anonymous:           132 kB
+            """
+        let mappings = CompilerMemory.parseMappings(text)
+        XCTAssertEqual(mappings.count, 3)
+        XCTAssertEqual(mappings[0].start, 0x7f00_0000_0000)
+        XCTAssertEqual(mappings[0].end, 0x7f00_0010_0000)
+        XCTAssertEqual(mappings[0].permissions, "r-xp")
+        XCTAssertEqual(mappings[0].anonymousKilobytes, 0)
+        XCTAssertEqual(mappings[1].anonymousKilobytes, 12, "a RELRO mapping with relocated pages")
+        XCTAssertEqual(mappings[2].path, "[stack]")
+    }
+
+    func testDroppingPagesOfALibraryNotLoadedDoesNothing() {
+        XCTAssertEqual(CompilerMemory.dropCodePages(of: ["libdoes-not-exist"]), 0)
+    }
+}
+
+final class KernelFileTests: XCTestCase {
+    /// /proc files report size 0; the whole file must still be read, not its first 4 KB.
+    func testReadsAProcFileToItsEnd() throws {
+        let text = try XCTUnwrap(SystemChecks.readKernelFile("/proc/self/smaps"))
+        XCTAssertGreaterThan(text.utf8.count, 4096, "smaps of a Swift test process is far longer than one page")
+        XCTAssertTrue(text.hasSuffix("\n"))
+        XCTAssertEqual(text.split(separator: "\n").first { $0.contains("[stack]") }.map { _ in true }, true, "reaches the stack mapping near the end")
+        XCTAssertNil(SystemChecks.readKernelFile("/proc/self/does-not-exist"))
+    }
+}
