@@ -2,15 +2,18 @@ import Foundation
 import Synchronization
 
 /// Hands decoded events from a reader's poll thread to the consumer without ever blocking the
-/// reader: a bounded queue drained by a delivery thread (for callbacks) or an `AsyncStream` with a
-/// bounded buffer. Events that find the queue full are dropped and counted in ``dropped``.
+/// reader: a bounded queue drained by a delivery thread (for callbacks), or a bounded
+/// ``EventSequence`` (or `AsyncStream`) for `for await` loops. Events that find the queue full are dropped and counted in ``dropped``.
 public final class EventDelivery<Event: Sendable>: Sendable {
     /// Where events go.
     public enum Consumer: Sendable {
         /// Called on the delivery thread, in order.
         case callback(@Sendable (Event) -> Void)
-        /// Yielded to the stream, whose buffer holds at most `capacity` undelivered events.
+        /// Yielded to the stream one by one, whose buffer holds at most `capacity` undelivered events.
         case stream(AsyncStream<Event>.Continuation)
+        /// Yielded a batch at a time to an ``EventSequence`` (made with
+        /// ``EventSequence/make(capacity:)``; it bounds what waits for the consumer itself).
+        case sequence(EventSequence<Event>.Feed)
     }
 
     private let consumer: Consumer
@@ -73,6 +76,9 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         switch consumer {
         case .stream(let continuation):
             if case .dropped = continuation.yield(event) { droppedCount.add(1, ordering: .relaxed) }
+        case .sequence(let feed):
+            let refused = feed.yield([event])
+            if refused > 0 { droppedCount.add(UInt64(refused), ordering: .relaxed) }
         case .callback:
             guard let queue else { return }
             queue.condition.lock()
@@ -96,6 +102,9 @@ public final class EventDelivery<Event: Sendable>: Sendable {
             for event in events {
                 if case .dropped = continuation.yield(event) { droppedCount.add(1, ordering: .relaxed) }
             }
+        case .sequence(let feed):
+            let refused = feed.yield(events)
+            if refused > 0 { droppedCount.add(UInt64(refused), ordering: .relaxed) }
         case .callback:
             guard let queue else { return }
             queue.condition.lock()
@@ -120,6 +129,8 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         switch consumer {
         case .stream(let continuation):
             continuation.finish()
+        case .sequence(let feed):
+            feed.finish()
         case .callback:
             guard let queue else { return }
             queue.condition.lock()

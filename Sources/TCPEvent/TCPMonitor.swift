@@ -57,18 +57,12 @@ public final class TCPMonitor: Sendable {
 
     /// Starts tracing and returns the events as an asynchronous sequence, which ends after
     /// ``stop()``. Ending the iteration early stops the monitor.
-    public func events() throws -> AsyncStream<TCPConnectionEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(
-            of: TCPConnectionEvent.self, bufferingPolicy: .bufferingOldest(configuration.deliveryCapacity))
-        do {
-            try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .stream(continuation)))
-        } catch {
-            continuation.finish()
-            throw error
-        }
-        // Only once started: a stream that failed to start must not stop a monitor that runs.
-        continuation.onTermination = { [weak self] _ in self?.stop() }
-        return stream
+    public func events() throws -> EventSequence<TCPConnectionEvent> {
+        let (sequence, feed) = EventSequence<TCPConnectionEvent>.make(capacity: configuration.deliveryCapacity)
+        try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .sequence(feed)))
+        // Only once started: a sequence that failed to start must not stop a monitor that runs.
+        feed.onTermination { [weak self] in self?.stop() }
+        return sequence
     }
 
     /// Detaches, delivers every event still buffered, and ends delivery. Safe to call twice.

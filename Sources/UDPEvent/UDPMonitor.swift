@@ -73,18 +73,12 @@ public final class UDPMonitor: Sendable {
 
     /// Starts tracing and returns the events as an asynchronous sequence, which ends after
     /// ``stop()``. Ending the iteration early stops the monitor.
-    public func events() throws -> AsyncStream<UDPTrafficEvent> {
-        let (stream, continuation) = AsyncStream.makeStream(
-            of: UDPTrafficEvent.self, bufferingPolicy: .bufferingOldest(configuration.deliveryCapacity))
-        do {
-            try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .stream(continuation)))
-        } catch {
-            continuation.finish()
-            throw error
-        }
-        // Only once started: a stream that failed to start must not stop a monitor that runs.
-        continuation.onTermination = { [weak self] _ in self?.stop() }
-        return stream
+    public func events() throws -> EventSequence<UDPTrafficEvent> {
+        let (sequence, feed) = EventSequence<UDPTrafficEvent>.make(capacity: configuration.deliveryCapacity)
+        try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .sequence(feed)))
+        // Only once started: a sequence that failed to start must not stop a monitor that runs.
+        feed.onTermination { [weak self] in self?.stop() }
+        return sequence
     }
 
     /// Detaches, reports every pair's remaining counts (as `.stop`), and ends delivery. Safe to call twice.
@@ -172,6 +166,7 @@ public final class UDPMonitor: Sendable {
         guard let keys = try? kernel.flows.keys() else { return }
         let time = UInt64(WallClock.now(CLOCK_REALTIME))
         let idleLimit = reason == .interval ? configuration.idleReportsBeforeEviction : nil
+        var events: [UDPTrafficEvent] = []
         for key in Set(keys.map { Key($0) }) {
             let event = ledger.scan(
                 reason: reason, at: time, idleLimit: idleLimit,
@@ -181,9 +176,10 @@ public final class UDPMonitor: Sendable {
                     if flow != nil { self.idleEvictions.add(1, ordering: .relaxed) }
                     return flow
                 })
-            if let event { delivery.push(event) }
+            if let event { events.append(event) }
         }
         ledger.endScan()
+        delivery.push(contentsOf: &events)
     }
 
     /// Final reports of every pair of one socket.
