@@ -16,6 +16,10 @@ public enum TracerRun {
         name: String, what: String, duration: Double?, start: () throws -> String, stop: () -> Void, summary: () -> String
     ) -> Never {
         signal(SIGPIPE, SIG_IGN)
+        // Trap the signals before the (slow) start, so one that arrives while compiling still
+        // ends in a clean stop and exit 0.
+        let done = DispatchSemaphore(value: 0)
+        let trap = SignalTrap { _ in done.signal() }
         let report: String
         do {
             report = try start()
@@ -23,8 +27,6 @@ public enum TracerRun {
             fail(name, error)
         }
         writeError("Tracing \(what) (\(report)). Ctrl-C to end.")
-        let done = DispatchSemaphore(value: 0)
-        let trap = SignalTrap { _ in done.signal() }
         if let duration {
             DispatchQueue.global().asyncAfter(deadline: .now() + duration) { done.signal() }
         }

@@ -106,42 +106,42 @@ enum UDPBenchmark {
         say("`netevents-traffic udp-flood --count \(options.datagrams) --size \(options.size)` (sendto to a loopback sink), "
             + "\(options.runs) runs per configuration, interleaved; median reported")
         var untraced: [Run] = []
-        var traced: [Run] = []
+        var underMonitor: [Run] = []
         for index in 1...options.runs {
             let plain = try flood(traffic, options) { _ in }
             untraced.append(plain)
             say("run \(index) none: \(Int(plain.rate)) datagrams/s (\(plain.sentPackets) in \(format(plain.seconds, 3)) s)")
             let run = try traced(traffic, options, showReport: index == 1)
-            traced.append(run)
+            underMonitor.append(run)
             say("run \(index) UDPMonitor: \(Int(run.rate)) datagrams/s (\(run.sentPackets) in \(format(run.seconds, 3)) s), "
                 + "counted \(run.countedPackets)/\(run.sentPackets) datagrams, \(run.countedBytes)/\(run.sentBytes) bytes in \(run.events) events, "
                 + "CPU \(format(run.cpuSeconds, 3)) s over \(format(run.windowSeconds, 2)) s (\(format(run.cpuPercent, 1))% of a core), "
                 + "lost \(run.lost), dropped \(run.dropped)")
         }
         let baseline = median(untraced.map(\.rate))
-        let rate = median(traced.map(\.rate))
-        let ratio = median(traced.map { $0.rate / baseline })
-        let cpuPercent = median(traced.map(\.cpuPercent))
-        let cpuPerDatagram = median(traced.map(\.cpuNanosecondsPerDatagram))
-        let cpuSeconds = median(traced.map(\.cpuSeconds))
-        let countedRuns = traced.filter(\.counted).count
-        let middle = traced.sorted { $0.rate < $1.rate }[traced.count / 2]
+        let rate = median(underMonitor.map(\.rate))
+        let ratio = median(underMonitor.map { $0.rate / baseline })
+        let cpuPercent = median(underMonitor.map(\.cpuPercent))
+        let cpuPerDatagram = median(underMonitor.map(\.cpuNanosecondsPerDatagram))
+        let cpuSeconds = median(underMonitor.map(\.cpuSeconds))
+        let countedRuns = underMonitor.filter(\.counted).count
+        let middle = underMonitor.sorted { $0.rate < $1.rate }[underMonitor.count / 2]
         say("")
         say("| tracer | datagrams/s | traced / untraced | counted / sent (datagrams; bytes) | tracer CPU |")
         say("| --- | ---: | ---: | ---: | ---: |")
         say("| none | \(Int(baseline)) | 1.00 | - | - |")
         say("| UDPMonitor (in-process, no filter) | \(Int(rate)) | \(format(ratio)) | "
-            + "\(countedRuns) of \(traced.count) runs exact (median run: \(middle.countedPackets) / \(middle.sentPackets); \(middle.countedBytes) / \(middle.sentBytes)) | "
+            + "\(countedRuns) of \(underMonitor.count) runs exact (median run: \(middle.countedPackets) / \(middle.sentPackets); \(middle.countedBytes) / \(middle.sentBytes)) | "
             + "\(format(cpuSeconds, 3)) s = \(format(cpuPercent, 2))% of a core, \(format(cpuPerDatagram, 1)) ns/datagram |")
         say("")
         sayResult("udp", [
             "datagrams": String(options.datagrams), "size": String(options.size),
             "untraced_rate": String(Int(baseline)), "traced_rate": String(Int(rate)), "ratio": format(ratio, 3),
-            "counted_runs": String(countedRuns), "runs": String(traced.count),
+            "counted_runs": String(countedRuns), "runs": String(underMonitor.count),
             "counted_packets": String(middle.countedPackets), "sent_packets": String(middle.sentPackets),
             "counted_bytes": String(middle.countedBytes), "sent_bytes": String(middle.sentBytes),
             "cpu_s": format(cpuSeconds, 4), "cpu_percent": format(cpuPercent, 3), "cpu_ns_per_datagram": format(cpuPerDatagram, 2),
-            "lost": String(traced.map(\.lost).reduce(0, +)), "dropped": String(traced.map(\.dropped).reduce(0, +)),
+            "lost": String(underMonitor.map(\.lost).reduce(0, +)), "dropped": String(underMonitor.map(\.dropped).reduce(0, +)),
         ])
     }
 }
