@@ -13,14 +13,21 @@ import TCPEvent
 /// every event it handled in that window (all processes, since nothing is filtered). Our CPU is
 /// `getrusage(RUSAGE_SELF)` of this process (poll thread, decoding, delivery thread, callback);
 /// tcplife's is `utime + stime` of its Python process from `/proc/PID/stat`. Kernel-side BPF time
-/// runs in the generator's context and shows in the rate, not in either CPU figure.
+/// runs in the generator's context and shows in the rate, not in either CPU figure. For our
+/// tracer, each of the generator's events also gives a latency: from the close (the kernel's
+/// timestamp, in wall-clock time) to the callback, which the drain interval bounds from below.
+///
+/// tcplife comes from Debian's bpfcc-tools. Where it is missing, its column is skipped with the
+/// reason printed (or, with `--install-tcplife`, installed with apt-get first).
 enum ChurnBenchmark {
     struct Options {
         var connections = 20_000
         var runs = 3
         var tcplife = true
-        /// Also run TCPMonitor without accept tracking, without accept and first-I/O tracking, and
-        /// over a perf buffer, to see where the kernel-side cost goes.
+        /// When tcplife is missing, install it (apt-get) instead of skipping its column.
+        var installTCPLife = false
+        /// Also run TCPMonitor with other drain intervals (0 and 5 ms: the latency / CPU trade-off),
+        /// without accept tracking, without accept and first-I/O tracking, and over a perf buffer.
         var variants = false
     }
 
@@ -31,6 +38,9 @@ enum ChurnBenchmark {
         var cpuSeconds: Double = 0
         var lost: UInt64 = 0
         var dropped: UInt64 = 0
+        /// From the close (the kernel's timestamp) to the callback, for the generator's events; ms.
+        var latencyMedian: Double?
+        var latencyP99: Double?
 
         var cpuMicrosecondsPerEvent: Double { events > 0 ? cpuSeconds * 1e6 / Double(events) : 0 }
     }
@@ -80,14 +90,28 @@ enum ChurnBenchmark {
         let target = Atomic<Int32>(-1)
         let total = Atomic<Int>(0)
         let mine = Atomic<Int>(0)
+        /// Delivery latencies of the generator's events, in ns.
+        let latencies = Mutex<[Int64]>([])
+    }
+
+    /// The value below which `fraction` of `values` lie (nearest rank); nil for none.
+    static func percentile(_ values: [Int64], _ fraction: Double) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted()
+        return Double(sorted[min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.up)) - 1)])
     }
 
     static func ours(_ traffic: String, _ options: Options, _ configuration: TCPMonitor.Configuration) throws -> Run {
         let monitor = try TCPMonitor(configuration: configuration)  // no filter: trace every process
         let tally = Tally()
+        tally.latencies.withLock { $0.reserveCapacity(2 * options.connections) }
         try monitor.start { event in
             tally.total.add(1, ordering: .relaxed)
-            if event.pid == tally.target.load(ordering: .relaxed) { tally.mine.add(1, ordering: .relaxed) }
+            if event.pid == tally.target.load(ordering: .relaxed) {
+                let latency = WallClock.now(CLOCK_REALTIME) - Int64(bitPattern: event.timeNanoseconds)
+                tally.latencies.withLock { $0.append(latency) }
+                tally.mine.add(1, ordering: .relaxed)
+            }
         }
         defer { monitor.stop() }
         var cpu0 = 0.0
@@ -102,6 +126,9 @@ enum ChurnBenchmark {
         run.cpuSeconds = Clock.processCPU() - cpu0
         run.events = tally.total.load(ordering: .relaxed) - total0
         run.delivered = tally.mine.load(ordering: .relaxed)
+        let latencies = tally.latencies.withLock { $0 }
+        run.latencyMedian = percentile(latencies, 0.5).map { $0 / 1e6 }
+        run.latencyP99 = percentile(latencies, 0.99).map { $0 / 1e6 }
         let statistics = monitor.statistics
         run.lost = statistics.lostSamples
         run.dropped = statistics.droppedEvents
@@ -114,7 +141,8 @@ enum ChurnBenchmark {
         let total = Atomic<Int>(0)
     }
 
-    static let tcplifePath = "/usr/sbin/tcplife-bpfcc"
+    /// BCC's tcplife as Debian's bpfcc-tools installs it (`NETEVENTS_BENCH_TCPLIFE` overrides it).
+    static let tcplifePath = ProcessInfo.processInfo.environment["NETEVENTS_BENCH_TCPLIFE"] ?? "/usr/sbin/tcplife-bpfcc"
 
     /// The header tree tcplife compiled with last time (BCC 0.26's tcplife fails on some newer
     /// trees, e.g. Debian's 6.12 headers, where our own program compiles).
@@ -130,16 +158,14 @@ enum ChurnBenchmark {
             .map { "\(cache)/\($0)" }
         var candidates: [String?] = []
         if let known = tcplifeHeaders.withLock({ $0 }) { candidates.append(known) }
-        candidates.append(try KernelHeaders.locate().path)
+        if let located = try? KernelHeaders.locate() { candidates.append(located.path) } else { candidates.append(nil) }
         for path in merged where !candidates.contains(path) { candidates.append(path) }
         return candidates
     }
 
     /// Starts tcplife and waits for its header line, trying header trees until one compiles.
     static func startTCPLife(_ tally: LineTally) throws -> Child {
-        guard access(tcplifePath, X_OK) == 0 else {
-            throw BenchError("\(tcplifePath) is missing: apt-get install bpfcc-tools python3-bpfcc")
-        }
+        guard access(tcplifePath, X_OK) == 0 else { throw BenchError("\(tcplifePath) is missing") }
         var failures: [String] = []
         for headers in try headerCandidates() {
             var environment = ["PYTHONUNBUFFERED": "1"]
@@ -167,6 +193,40 @@ enum ChurnBenchmark {
         throw BenchError("tcplife did not start with any header tree: " + failures.joined(separator: "; "))
     }
 
+    /// Makes sure tcplife can run: installs it if asked to, then starts it once (which also finds
+    /// the header tree it compiles with). Returns nil when it runs, else why its column is skipped.
+    static func prepareTCPLife(_ options: Options) -> String? {
+        if access(tcplifePath, X_OK) != 0 {
+            let install = "apt-get install -y bpfcc-tools python3-bpfcc"
+            guard options.installTCPLife else {
+                return "\(tcplifePath) not found; install it with `\(install)` (Debian/Ubuntu) or run with --install-tcplife"
+            }
+            say("tcplife: \(tcplifePath) not found; installing it: \(install)")
+            guard getuid() == 0, access("/usr/bin/apt-get", X_OK) == 0 else {
+                return "\(tcplifePath) not found and cannot install it (needs root and /usr/bin/apt-get)"
+            }
+            do {
+                let apt = try Child(
+                    "/usr/bin/apt-get", ["install", "-y", "bpfcc-tools", "python3-bpfcc"],
+                    environment: ["DEBIAN_FRONTEND": "noninteractive"]) { line in say("  apt-get: \(line)") }
+                apt.output.waitForEnd(timeout: 900)
+                let status = apt.wait(timeout: 10)
+                if status != 0 { return "`\(install)` failed (wait status \(status)); tcplife skipped" }
+            } catch {
+                return "`\(install)` could not run: \(error)"
+            }
+            guard access(tcplifePath, X_OK) == 0 else { return "\(install) did not provide \(tcplifePath)" }
+        }
+        do {
+            let tracer = try startTCPLife(LineTally())
+            tracer.signal(SIGINT)
+            tracer.wait(timeout: 10)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     static func tcplife(_ traffic: String, _ options: Options) throws -> Run {
         let tally = LineTally()
         let tracer = try startTCPLife(tally)
@@ -191,6 +251,13 @@ enum ChurnBenchmark {
         return run
     }
 
+    /// "2 ms" for a whole number of milliseconds.
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let value = Double(seconds) * 1000 + Double(attoseconds) / 1e15
+        return value == value.rounded() ? "\(Int(value)) ms" : "\(format(value, 3)) ms"
+    }
+
     struct Tracer {
         var name: String
         var key: String
@@ -202,22 +269,43 @@ enum ChurnBenchmark {
         say("## tcp-churn")
         say("")
         say("`netevents-traffic tcp-burst --count \(options.connections)`, \(options.runs) runs per configuration, interleaved; median reported")
+        let defaults = TCPMonitor.Configuration()
         var tracers = [
             Tracer(name: "none", key: "untraced") { try untraced(traffic, options) },
-            Tracer(name: "TCPMonitor (in-process, no filter)", key: "ours") { try ours(traffic, options, .init()) },
+            Tracer(name: "TCPMonitor (in-process, no filter, drainInterval \(milliseconds(defaults.drainInterval)))", key: "ours") {
+                try ours(traffic, options, defaults)
+            },
         ]
+        var tcplifeSkipped: String?
         if options.tcplife {
-            tracers.append(Tracer(name: "BCC tcplife (Python)", key: "tcplife") { try tcplife(traffic, options) })
+            if let reason = prepareTCPLife(options) {
+                // A short form for the RESULT line (one word); the reason itself is printed here.
+                tcplifeSkipped = access(tcplifePath, X_OK) != 0 ? "not_installed" : "did_not_start"
+                say("tcplife column skipped: \(reason)")
+            } else {
+                tracers.append(Tracer(name: "BCC tcplife (Python)", key: "tcplife") { try tcplife(traffic, options) })
+            }
+        } else {
+            tcplifeSkipped = "--no-tcplife"
+            say("tcplife column skipped: --no-tcplife")
         }
         if options.variants {
-            var noAccept = TCPMonitor.Configuration()
+            var drainNone = defaults
+            drainNone.drainInterval = .zero
+            var drainFive = defaults
+            drainFive.drainInterval = .milliseconds(5)
+            var noAccept = defaults
             noAccept.tracksAccept = false
             var noClaims = noAccept
             noClaims.tracksFirstIO = false
+            var perf = defaults
+            perf.transport = .perfBuffer
             tracers += [
+                Tracer(name: "TCPMonitor, drainInterval 0 (a drain per wakeup)", key: "ours_drain0") { try ours(traffic, options, drainNone) },
+                Tracer(name: "TCPMonitor, drainInterval 5 ms", key: "ours_drain5") { try ours(traffic, options, drainFive) },
                 Tracer(name: "TCPMonitor, tracksAccept off", key: "ours_noaccept") { try ours(traffic, options, noAccept) },
                 Tracer(name: "TCPMonitor, tracksAccept and tracksFirstIO off", key: "ours_noclaims") { try ours(traffic, options, noClaims) },
-                Tracer(name: "TCPMonitor, perf buffer", key: "ours_perf") { try ours(traffic, options, .init(transport: .perfBuffer)) },
+                Tracer(name: "TCPMonitor, perf buffer", key: "ours_perf") { try ours(traffic, options, perf) },
             ]
         }
         var runs = [[Run]](repeating: [], count: tracers.count)
@@ -230,6 +318,9 @@ enum ChurnBenchmark {
                     line += ", delivered \(run.delivered)/\(2 * options.connections), \(run.events) events, "
                         + "CPU \(format(run.cpuSeconds, 3)) s = \(format(run.cpuMicrosecondsPerEvent)) µs/event"
                     if tracer.key != "tcplife" { line += ", lost \(run.lost), dropped \(run.dropped)" }
+                    if let p50 = run.latencyMedian, let p99 = run.latencyP99 {
+                        line += ", latency median \(format(p50, 2)) ms, p99 \(format(p99, 2)) ms"
+                    }
                 }
                 say(line)
             }
@@ -237,20 +328,25 @@ enum ChurnBenchmark {
         let baseline = median(runs[0].map(\.rate))
         let expected = Double(2 * options.connections)
         say("")
-        say("| tracer | conn/s | traced / untraced | ends delivered (of \(Int(expected))) | tracer CPU µs/event |")
-        say("| --- | ---: | ---: | ---: | ---: |")
-        say("| none | \(Int(baseline)) | 1.00 | - | - |")
+        say("| tracer | conn/s | traced / untraced | ends delivered (of \(Int(expected))) | tracer CPU µs/event | close → callback median / p99 |")
+        say("| --- | ---: | ---: | ---: | ---: | ---: |")
+        say("| none | \(Int(baseline)) | 1.00 | - | - | - |")
         var result = "RESULT section=churn connections=\(options.connections) untraced_rate=\(Int(baseline))"
+        if let tcplifeSkipped { result += " tcplife_skipped=" + tcplifeSkipped }
         for (slot, tracer) in tracers.enumerated().dropFirst() {
             let rate = median(runs[slot].map(\.rate))
             let ratio = median(runs[slot].map { $0.rate / baseline })
             let delivered = median(runs[slot].map { Double($0.delivered) / expected })
             let cpu = median(runs[slot].map(\.cpuMicrosecondsPerEvent))
-            say("| \(tracer.name) | \(Int(rate)) | \(format(ratio)) | \(format(delivered * 100, 2))% | \(format(cpu)) |")
+            let p50 = runs[slot].compactMap(\.latencyMedian)
+            let p99 = runs[slot].compactMap(\.latencyP99)
+            let latency = p50.isEmpty ? "-" : "\(format(median(p50), 2)) / \(format(median(p99), 2)) ms"
+            say("| \(tracer.name) | \(Int(rate)) | \(format(ratio)) | \(format(delivered * 100, 2))% | \(format(cpu)) | \(latency) |")
             result += " \(tracer.key)_rate=\(Int(rate)) \(tracer.key)_ratio=\(format(ratio, 3))"
                 + " \(tracer.key)_delivered=\(format(delivered, 5)) \(tracer.key)_cpu_us=\(format(cpu, 3))"
             if tracer.key.hasPrefix("ours") {
                 result += " \(tracer.key)_lost=\(runs[slot].map(\.lost).reduce(0, +)) \(tracer.key)_dropped=\(runs[slot].map(\.dropped).reduce(0, +))"
+                if !p50.isEmpty { result += " \(tracer.key)_latency_p50_ms=\(format(median(p50), 3)) \(tracer.key)_latency_p99_ms=\(format(median(p99), 3))" }
             }
         }
         say("")

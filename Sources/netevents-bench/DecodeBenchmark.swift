@@ -6,10 +6,13 @@ import TCPEvent
 
 /// `decode`: how many raw TCP samples per second one core turns into delivered events.
 ///
-/// Every configuration feeds the same 128-byte sample `count` times from the main thread and
-/// counts what the consumer receives. The producer keeps at most `window` events in flight (less
-/// than the monitor's delivery capacity), as a real reader would be paced by the kernel, so the
-/// figures are for events delivered, never for events dropped (drops are reported and must be 0).
+/// Every configuration feeds the same 128-byte sample `count` times from the main thread through
+/// ``MockSampleSource``, in batches of `batch` samples (`emit(_:count:)`: one handler call per
+/// sample, then one `onBatchEnd`, as a reader draining its ring buffer does), and counts what the
+/// consumer receives. A batch of 1 is a reader woken for every sample. The producer keeps at most
+/// `window` events in flight (less than the monitor's delivery capacity), as a real reader would be
+/// paced by the kernel, so the figures are for events delivered, never for events dropped (drops
+/// are reported and must be 0).
 /// The process is pinned to one CPU by default, so producer, delivery thread and consumer share a
 /// core and events per wall-clock second are events per second per core.
 enum DecodeBenchmark {
@@ -18,6 +21,8 @@ enum DecodeBenchmark {
         var runs = 3
         var pinned = true
         var window = 16_384
+        /// Samples per drain; each size gets its own callback and `events()` rows.
+        var batches = [1, 256]
         /// Run only the configurations with these keys (for profiling), e.g. `callback_mock`.
         var only: [String] = []
     }
@@ -68,31 +73,19 @@ enum DecodeBenchmark {
         return raw
     }
 
-    /// A source that calls the handler straight from `emit`, with no lock: what ``PerfBuffer`` and
-    /// ``RingBuffer`` do from their C callbacks. It isolates the cost of ``MockSampleSource``'s mutex.
-    final class DirectSource: SampleSource, @unchecked Sendable {
-        // Set once in `start`, before `emit` is called on the same thread.
-        private var handler: SampleHandler?
-        func start(_ handler: SampleHandler) throws { self.handler = handler }
-        func emit(_ raw: UnsafeRawBufferPointer) { handler?.onSample(raw) }
-        func close() {}
-        var lostSamples: UInt64 { 0 }
-    }
-
     final class Counter: Sendable {
         let value = Atomic<Int>(0)
     }
 
-    /// Emits `count` samples in batches, waiting whenever more than `window` are undelivered;
-    /// returns when all are delivered (or after 120 s).
-    static func produce(count: Int, window: Int, delivered: Counter, emit: () -> Void) {
+    /// Emits `count` samples in batches of `batch` (each one `emit` call, ended by one
+    /// `onBatchEnd`, as a reader's drain of the kernel buffer), waiting whenever more than `window`
+    /// are undelivered; returns when all are delivered (or after 120 s).
+    static func produce(count: Int, batch: Int, window: Int, delivered: Counter, emit: (Int) -> Void) {
         var emitted = 0
         while emitted < count {
-            let batchEnd = min(count, emitted + 256)
-            while emitted < batchEnd {
-                emit()
-                emitted += 1
-            }
+            let size = min(batch, count - emitted)
+            emit(size)
+            emitted += size
             var waits = 0
             while emitted - delivered.value.load(ordering: .relaxed) > window {
                 waits += 1
@@ -104,15 +97,14 @@ enum DecodeBenchmark {
     }
 
     enum Path { case decodeOnly, callback, stream }
-    enum Feed { case mock, direct }
 
-    static func measure(_ path: Path, feed: Feed, ipv6: Bool, options: Options) throws -> Measurement {
+    static func measure(_ path: Path, batch: Int, ipv6: Bool, options: Options) throws -> Measurement {
         let bytes = sample(ipv6: ipv6)
         let name =
             switch path {
-            case .decodeOnly: "decode only (TCPEventDecoder.decode in a loop)"
-            case .callback: "decode + deliver, callback, \(feed == .mock ? "MockSampleSource" : "lock-free source")"
-            case .stream: "decode + deliver, AsyncStream, \(feed == .mock ? "MockSampleSource" : "lock-free source")"
+            case .decodeOnly: "decode only (`TCPEventDecoder.decode` in a loop)"
+            case .callback: "decode + deliver, `start(callback)`, batches of \(batch)"
+            case .stream: "decode + deliver, `events()`, batches of \(batch)"
             }
         let label = name + (ipv6 ? ", IPv6" : "")
         let count = options.count
@@ -135,9 +127,7 @@ enum DecodeBenchmark {
         }
 
         let mock = MockSampleSource()
-        let direct = DirectSource()
-        let source: any SampleSource = feed == .mock ? mock : direct
-        let monitor = try TCPMonitor(source: source)
+        let monitor = try TCPMonitor(source: mock)
         let delivered = Counter()
         let finished = DispatchSemaphore(value: 0)
         switch path {
@@ -152,14 +142,12 @@ enum DecodeBenchmark {
         case .decodeOnly:
             break
         }
-        let emit: () -> Void
-        switch feed {
-        case .mock: emit = { mock.emit(bytes) }
-        case .direct: emit = { bytes.withUnsafeBytes { direct.emit($0) } }
-        }
         let cpu0 = Clock.processCPU()
         let t0 = Clock.now()
-        produce(count: count, window: options.window, delivered: delivered, emit: emit)
+        produce(count: count, batch: batch, window: options.window, delivered: delivered) { size in
+            // A batch of one is the single-sample `emit`, as a reader woken for every sample.
+            if size == 1 { mock.emit(bytes) } else { mock.emit(bytes, count: size) }
+        }
         let seconds = Clock.now() - t0
         let cpu = Clock.processCPU() - cpu0
         let statistics = monitor.statistics
@@ -176,23 +164,23 @@ enum DecodeBenchmark {
         say("## decode")
         say("")
         say("\(options.count) samples of \(TCPEventDecoder.sampleSize) bytes per run, median of \(options.runs) runs; "
-            + (options.pinned ? "process pinned to CPU 0 (all threads share one core)" : "not pinned") + "; in flight ≤ \(options.window)")
+            + (options.pinned ? "process pinned to CPU 0 (all threads share one core)" : "not pinned") + "; in flight ≤ \(options.window); "
+            + "MockSampleSource batches of \(options.batches.map(String.init).joined(separator: ", "))")
+        guard let largest = options.batches.max(), options.batches.allSatisfy({ $0 >= 1 }), largest <= options.window else {
+            throw BenchError("--batch sizes must be between 1 and the in-flight window (\(options.window))")
+        }
         say("")
         say("| path | events/s | ns/event (wall) | CPU ns/event | dropped |")
         say("| --- | ---: | ---: | ---: | ---: |")
-        let configurations: [(Path, Feed, Bool, String)] = [
-            (.decodeOnly, .direct, false, "decode_only"),
-            (.callback, .mock, false, "callback_mock"),
-            (.stream, .mock, false, "stream_mock"),
-            (.callback, .direct, false, "callback_direct"),
-            (.stream, .direct, false, "stream_direct"),
-            (.decodeOnly, .direct, true, "decode_only_v6"),
-            (.callback, .mock, true, "callback_mock_v6"),
-        ]
+        var configurations: [(Path, Int, Bool, String)] = [(.decodeOnly, 1, false, "decode_only")]
+        for batch in options.batches {
+            configurations += [(.callback, batch, false, "callback_b\(batch)"), (.stream, batch, false, "stream_b\(batch)")]
+        }
+        configurations += [(.decodeOnly, 1, true, "decode_only_v6"), (.callback, largest, true, "callback_v6_b\(largest)")]
         var results: [(String, Double)] = []
-        for (path, feed, ipv6, key) in configurations where options.only.isEmpty || options.only.contains(key) {
+        for (path, batch, ipv6, key) in configurations where options.only.isEmpty || options.only.contains(key) {
             var runs: [Measurement] = []
-            for _ in 0..<options.runs { runs.append(try measure(path, feed: feed, ipv6: ipv6, options: options)) }
+            for _ in 0..<options.runs { runs.append(try measure(path, batch: batch, ipv6: ipv6, options: options)) }
             let rate = median(runs.map(\.rate))
             let cpuPerEvent = median(runs.map(\.cpuNanosecondsPerEvent))
             let dropped = runs.map(\.dropped).reduce(0, +)
@@ -200,7 +188,7 @@ enum DecodeBenchmark {
             results.append((key, rate))
         }
         say("")
-        var line = "RESULT section=decode pinned=\(options.pinned) count=\(options.count)"
+        var line = "RESULT section=decode pinned=\(options.pinned) count=\(options.count) batches=\(options.batches.map(String.init).joined(separator: ","))"
         for (key, rate) in results { line += " \(key)=\(Int(rate))" }
         say(line)
     }

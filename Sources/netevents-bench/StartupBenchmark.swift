@@ -5,8 +5,10 @@ import Synchronization
 import TCPEvent
 
 /// `startup`: time from `TCPMonitor.start` to attached and to the first event of a loopback
-/// connection made right after, plus peak and steady RSS; and what BCC's `bcc_free_memory`,
-/// glibc's `malloc_trim` and dropping LLVM's text pages do to the steady RSS.
+/// connection made right after, plus peak and steady RSS. The runtime gives back the compiler's
+/// memory itself after every compile (`CompilerMemory.release()`: `bcc_free_memory`,
+/// `malloc_trim`, dropping libLLVM/libclang-cpp code pages), so "as shipped" includes it; the
+/// bench's own experiments with those calls were removed once they changed nothing (< 0.5 MB).
 ///
 /// Each measurement runs in a fresh process (`startup --once ...`), since peak RSS is a
 /// high-water mark and BCC keeps state between compiles.
@@ -14,9 +16,6 @@ enum StartupBenchmark {
     struct Options {
         var runs = 3
         var once = false
-        var freeBCCMemory = false
-        var mallocTrim = false
-        var dropLLVMText = false
         /// Print the mappings that hold the most resident memory, 1 s after start.
         var showMappings = false
         /// Instead of a monitor, time BCC compiling an empty program: its fixed cost.
@@ -61,16 +60,6 @@ enum StartupBenchmark {
         }
         let toFirstEvent = firstTime - t0
 
-        var freed: Int32 = 0
-        if options.freeBCCMemory { freed = try callFreeBCCMemory() }
-        if options.mallocTrim, let symbol = libcSymbol("malloc_trim") {
-            // malloc_trim is a GNU extension the Glibc module does not import.
-            typealias Trim = @convention(c) (Int) -> Int32
-            _ = unsafeBitCast(symbol, to: Trim.self)(0)
-        }
-        var dropped = 0
-        if options.dropLLVMText { dropped = dropTextPages(matching: ["libLLVM", "libclang-cpp"]) }
-        let afterFree = MemoryStatus.current()
         // Steady state: a second after start.
         Clock.sleep(max(0, 1 - (Clock.now() - t0)))
         let steady = MemoryStatus.current()
@@ -80,9 +69,6 @@ enum StartupBenchmark {
         say("before start: \(before.summary)")
         say("start returned (attached) after \(format(attached * 1000, 1)) ms: \(afterStart.summary)")
         say("first event of the loopback connection after \(format(toFirstEvent * 1000, 1)) ms")
-        if options.freeBCCMemory { say("bcc_free_memory() returned \(freed): \(afterFree.summary)") }
-        if options.mallocTrim { say("malloc_trim(0): \(afterFree.summary)") }
-        if options.dropLLVMText { say("MADV_DONTNEED on LLVM/clang text (\(dropped / 1024) kB of mappings): \(afterFree.summary)") }
         say("1 s after start: \(steady.summary)")
         sayResult("startup_once", [
             "attach_ms": format(attached * 1000, 1), "first_event_ms": format(toFirstEvent * 1000, 1),
@@ -129,49 +115,6 @@ enum StartupBenchmark {
         return port
     }
 
-    /// Calls libbcc's C function `bcc_free_memory()` (declared in `bcc/bcc_elf.h`, which CBCC does
-    /// not include) through `dlsym`: it `madvise(MADV_DONTNEED)`s the `.text` of `libbcc.so`.
-    static func callFreeBCCMemory() throws -> Int32 {
-        guard let symbol = libcSymbol("bcc_free_memory") else {
-            throw BenchError("bcc_free_memory not found in the loaded libbcc")
-        }
-        typealias Function = @convention(c) () -> Int32
-        return unsafeBitCast(symbol, to: Function.self)()
-    }
-
-    /// Experiment: `madvise(MADV_DONTNEED)` every read-only file mapping whose path contains one
-    /// of `names` and that holds no anonymous (copy-on-write) page: code and constants, whose pages
-    /// are clean and come back from the page cache on use. Mappings with anonymous pages (RELRO:
-    /// relocated, then made read-only) must keep them, or pointers revert to the file's bytes.
-    /// Returns the bytes of mappings advised.
-    static func dropTextPages(matching names: [String]) -> Int {
-        guard let smaps = readProcFile("/proc/self/smaps") else { return 0 }
-        var candidates: [(start: UInt, end: UInt, anonymous: Int)] = []
-        for line in smaps.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            if fields.count >= 5, fields[0].contains("-"), !fields[0].hasSuffix(":") {
-                candidates.append((0, 0, -1))  // not ours unless all checks pass below
-                guard fields.count >= 6, fields[1].hasPrefix("r"), !fields[1].contains("w"),
-                    names.contains(where: { fields[5].contains($0) })
-                else { continue }
-                let range = fields[0].split(separator: "-")
-                guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16) else { continue }
-                candidates[candidates.count - 1] = (start, end, 0)
-            } else if fields.count >= 2, fields[0] == "Anonymous:", let kB = Int(fields[1]), !candidates.isEmpty,
-                candidates[candidates.count - 1].anonymous >= 0
-            {
-                candidates[candidates.count - 1].anonymous = kB
-            }
-        }
-        var total = 0
-        for mapping in candidates where mapping.anonymous == 0 && mapping.end > mapping.start {
-            if madvise(UnsafeMutableRawPointer(bitPattern: mapping.start), Int(mapping.end - mapping.start), MADV_DONTNEED) == 0 {
-                total += Int(mapping.end - mapping.start)
-            }
-        }
-        return total
-    }
-
     /// The mappings of this process with the most resident memory, summed per file (from
     /// `/proc/self/smaps`): where the steady RSS lives.
     static func printLargestMappings(limit: Int = 15) {
@@ -193,27 +136,21 @@ enum StartupBenchmark {
         }
     }
 
-    /// Runs `once` in fresh processes: plain `runs` times, then once with each memory experiment.
+    /// Runs `once` in fresh processes, `runs` times, then times an empty compile.
     static func run(_ options: Options) throws {
         if options.once { return try once(options) }
         let me = try siblingExecutable("netevents-bench")
         say("## startup")
         say("")
-        let variants: [(String, [String], Int, String)] = [
-            ("as shipped", [], options.runs, "plain"),
-            ("+ bcc_free_memory()", ["--free-bcc-memory"], 1, "free_bcc_memory"),
-            ("+ malloc_trim(0)", ["--malloc-trim"], 1, "malloc_trim"),
-            ("+ MADV_DONTNEED on libLLVM/libclang-cpp text", ["--drop-llvm-text"], 1, "drop_llvm_text"),
-            ("+ all three", ["--free-bcc-memory", "--malloc-trim", "--drop-llvm-text"], 1, "all_three"),
-        ]
         say("| variant | runs | start → attached | start → first event | peak RSS (VmHWM) | steady RSS 1 s after start | of which anon / file |")
         say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         var plain: [String: Double] = [:]
-        var experiments: [String: Int] = [:]
-        for (index, (name, flags, runs, key)) in variants.enumerated() {
+        do {
+            let name = "as shipped (TCPMonitor(), CompilerMemory.release() after load)"
+            let runs = options.runs
             var results: [[String: String]] = []
             for _ in 0..<runs {
-                let child = try Child(me, ["startup", "--once"] + flags)
+                let child = try Child(me, ["startup", "--once"])
                 child.output.waitForEnd(timeout: 120)
                 let status = child.wait(timeout: 10)
                 guard let line = child.output.allKeptLines.first(where: { $0.hasPrefix("RESULT section=startup_once") }) else {
@@ -225,13 +162,10 @@ enum StartupBenchmark {
             say("| \(name) | \(runs) | \(format(value("attach_ms"), 0)) ms | \(format(value("first_event_ms"), 0)) ms | "
                 + "\(megabytes(Int(value("peak_kb")))) MB | \(megabytes(Int(value("steady_kb")))) MB | "
                 + "\(megabytes(Int(value("steady_anon_kb")))) / \(megabytes(Int(value("steady_file_kb")))) MB |")
-            if index == 0 {
-                for key in ["attach_ms", "first_event_ms", "peak_kb", "steady_kb", "steady_anon_kb", "steady_file_kb", "rss_before_kb"] {
-                    plain[key] = value(key)
-                }
-            } else {
-                experiments[key] = Int(value("steady_kb"))
+            for key in ["attach_ms", "first_event_ms", "peak_kb", "steady_kb", "steady_anon_kb", "steady_file_kb", "rss_before_kb"] {
+                plain[key] = value(key)
             }
+            say("| before `start` (libraries loaded) | \(runs) | - | - | - | \(megabytes(Int(value("rss_before_kb")))) MB | - |")
         }
         let empty = try Child(me, ["startup", "--once", "--empty-compile"])
         empty.output.waitForEnd(timeout: 120)
@@ -243,7 +177,6 @@ enum StartupBenchmark {
         say("")
         var line = "RESULT section=startup empty_compile_ms=\(emptyMilliseconds)"
         for key in plain.keys.sorted() { line += " \(key)=\(format(plain[key]!, 1))" }
-        for key in experiments.keys.sorted() { line += " steady_kb_\(key)=\(experiments[key]!)" }
         say(line)
     }
 }

@@ -1,12 +1,13 @@
-// netevents-bench: throughput, loss, overhead and footprint of the TCP tracer (BENCHMARKS.md).
+// netevents-bench: throughput, loss, overhead and footprint of the TCP and UDP tracers (BENCHMARKS.md).
 // Run as root from a release build:
 //
-//   swift run -c release netevents-bench decode    [--count N] [--runs R] [--no-pin]
-//   swift run -c release netevents-bench tcp-churn [--connections N] [--runs R] [--no-tcplife] [--variants]
-//   swift run -c release netevents-bench startup   [--runs R]
-//   swift run -c release netevents-bench all       [--count N] [--connections N] [--runs R] [--no-tcplife] [--variants]
+//   .build/release/netevents-bench decode    [--count N] [--batch B,...] [--runs R] [--no-pin]
+//   .build/release/netevents-bench tcp-churn [--connections N] [--runs R] [--no-tcplife | --install-tcplife] [--variants]
+//   .build/release/netevents-bench udp       [--datagrams N] [--runs R]
+//   .build/release/netevents-bench startup   [--runs R]
+//   .build/release/netevents-bench all       [every option above]
 //
-// `tcp-churn` runs `netevents-traffic` from the same build directory:
+// `tcp-churn` and `udp` run `netevents-traffic` from the same build directory:
 // `swift build -c release --product netevents-traffic` first.
 import Glibc
 
@@ -14,6 +15,15 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 let command = arguments.first ?? "help"
 
 func flag(_ name: String) -> Bool { arguments.contains(name) }
+func numbers(_ name: String, default fallback: [Int]) -> [Int] {
+    guard let index = arguments.firstIndex(of: name) else { return fallback }
+    let values = index + 1 < arguments.count ? arguments[index + 1].split(separator: ",").compactMap { Int($0) } : []
+    guard !values.isEmpty, values.allSatisfy({ $0 > 0 }) else {
+        say("netevents-bench: \(name) needs positive numbers separated by commas")
+        exit(2)
+    }
+    return values
+}
 func number(_ name: String, default fallback: Int) -> Int {
     guard let index = arguments.firstIndex(of: name) else { return fallback }
     guard index + 1 < arguments.count, let value = Int(arguments[index + 1].replacingOccurrences(of: "_", with: "")), value > 0
@@ -25,13 +35,17 @@ func number(_ name: String, default fallback: Int) -> Int {
 }
 
 let usage = """
-    usage: netevents-bench decode | tcp-churn | startup | all  [options]
-      decode     [--count N (2000000)] [--runs R (3)] [--no-pin] [--only KEY,...]
-                 keys: decode_only callback_mock stream_mock callback_direct stream_direct
-                       decode_only_v6 callback_mock_v6
-      tcp-churn  [--connections N (20000)] [--runs R (3)] [--no-tcplife] [--variants]
-      startup    [--runs R (3)]
-      all        [--count N] [--connections N] [--runs R] [--no-tcplife] [--variants]
+    usage: netevents-bench decode | tcp-churn | udp | startup | all  [options]
+      decode     [--count N (2000000)] [--batch B,... (1,256)] [--runs R (3)] [--no-pin] [--only KEY,...]
+                 samples per MockSampleSource drain; keys: decode_only callback_bB stream_bB
+                 decode_only_v6 callback_v6_bB (B the largest batch)
+      tcp-churn  [--connections N (20000)] [--runs R (3)] [--no-tcplife | --install-tcplife] [--variants]
+                 without /usr/sbin/tcplife-bpfcc the tcplife column is skipped (with the reason),
+                 unless --install-tcplife: apt-get install -y bpfcc-tools python3-bpfcc
+                 --variants: drainInterval 0 and 5 ms, tracksAccept/tracksFirstIO off, perf buffer
+      udp        [--datagrams N (1000000)] [--runs R (3)]
+      startup    [--runs R (3)] | --once [--show-mappings] [--empty-compile]
+      all        [every option above]
                  every benchmark, each in a fresh process, then one markdown table
     """
 
@@ -43,6 +57,7 @@ do {
         options.count = number("--count", default: options.count)
         options.runs = number("--runs", default: options.runs)
         options.pinned = !flag("--no-pin")
+        options.batches = numbers("--batch", default: options.batches)
         if let index = arguments.firstIndex(of: "--only"), index + 1 < arguments.count {
             options.only = arguments[index + 1].split(separator: ",").map(String.init)
         }
@@ -54,22 +69,21 @@ do {
         options.connections = number("--connections", default: options.connections)
         options.runs = number("--runs", default: options.runs)
         options.tcplife = !flag("--no-tcplife")
+        options.installTCPLife = flag("--install-tcplife")
         options.variants = flag("--variants")
         try ChurnBenchmark.run(options)
     case "startup":
         var options = StartupBenchmark.Options()
         options.runs = number("--runs", default: options.runs)
         options.once = flag("--once")
-        options.freeBCCMemory = flag("--free-bcc-memory")
-        options.mallocTrim = flag("--malloc-trim")
-        options.dropLLVMText = flag("--drop-llvm-text")
         options.showMappings = flag("--show-mappings")
         options.emptyCompile = flag("--empty-compile")
         try StartupBenchmark.run(options)
-    // TODO(UDP): `udp-loop [--packets N]`: 64-byte datagrams through netevents-traffic
-    // udp-sender/udp-receiver, untraced and under UDPMonitor (target: traced / untraced ≥ 0.9, every
-    // datagram counted). The UDPEvent module is in progress; AllBenchmarks.summary has the
-    // matching TODO row and BENCHMARKS.md the matching TODO section.
+    case "udp":
+        var options = UDPBenchmark.Options()
+        options.datagrams = number("--datagrams", default: options.datagrams)
+        options.runs = number("--runs", default: options.runs)
+        try UDPBenchmark.run(options)
     case "all":
         try AllBenchmarks.run(arguments: Array(arguments.dropFirst()))
     case "help", "-h", "--help":

@@ -1,0 +1,147 @@
+import BCCRuntime
+import Glibc
+import Synchronization
+import UDPEvent
+
+/// `udp`: the traffic generator's `udp-flood` (N datagrams of 64 bytes sent with `sendto` to a
+/// loopback sink as fast as one thread can) run untraced and under an in-process ``UDPMonitor``
+/// with no filter.
+///
+/// Per run: the generator's own rate (datagrams/s); for the traced runs, the sum of `sentPackets`
+/// and `sentBytes` over the events with the generator's pid (interval reports, then the close of its
+/// socket), which must equal what it sent, and the CPU time of this process (`getrusage`) from the
+/// moment the flood starts until the last datagram is counted. The kernel counts in a map, so
+/// user space only sees the periodic scans and the close: the tracer's cost is almost entirely the
+/// kernel program, which runs in the generator's context and shows in its rate.
+enum UDPBenchmark {
+    struct Options {
+        var datagrams = 1_000_000
+        var size = 64
+        var runs = 3
+    }
+
+    struct Run {
+        var rate: Double
+        var seconds: Double
+        var sentPackets: Int
+        var sentBytes: Int
+        var countedPackets: UInt64 = 0
+        var countedBytes: UInt64 = 0
+        var events = 0  // events with the generator's pid
+        var cpuSeconds: Double = 0
+        var windowSeconds: Double = 0
+        var lost: UInt64 = 0
+        var dropped: UInt64 = 0
+
+        var counted: Bool { countedPackets == UInt64(sentPackets) && countedBytes == UInt64(sentBytes) }
+        var cpuPercent: Double { windowSeconds > 0 ? cpuSeconds / windowSeconds * 100 : 0 }
+        var cpuNanosecondsPerDatagram: Double { sentPackets > 0 ? cpuSeconds * 1e9 / Double(sentPackets) : 0 }
+    }
+
+    /// Runs one flood: start it paused, call `ready(pid)`, let it go, return what it reports.
+    static func flood(_ traffic: String, _ options: Options, ready: (Int32) -> Void) throws -> Run {
+        let child = try Child(
+            traffic, ["udp-flood", "--count", String(options.datagrams), "--size", String(options.size), "--wait"], stdin: true)
+        guard let line = child.output.waitForLine(timeout: 10, where: { $0.hasPrefix("ready") }),
+            let pid = keyValues(line)["pid"].flatMap({ Int32($0) })
+        else {
+            child.wait(timeout: 1)
+            throw BenchError("udp-flood did not start: \(child.output.lastLines.joined(separator: " | "))")
+        }
+        ready(pid)
+        child.send("go")
+        let sent = child.output.waitForLine(timeout: Double(options.datagrams) / 20_000 + 60, where: { $0.hasPrefix("sent") })
+        child.wait(timeout: 10)
+        guard let sent else { throw BenchError("udp-flood failed: \(child.output.lastLines.joined(separator: " | "))") }
+        let values = keyValues(sent)
+        guard let rate = values["rate"].flatMap(Double.init), let packets = values["packets"].flatMap(Int.init),
+            let bytes = values["bytes"].flatMap(Int.init), let seconds = values["seconds"].flatMap(Double.init)
+        else { throw BenchError("cannot read udp-flood's line: \(sent)") }
+        return Run(rate: rate, seconds: seconds, sentPackets: packets, sentBytes: bytes)
+    }
+
+    final class Tally: Sendable {
+        let target = Atomic<Int32>(-1)
+        let packets = Atomic<UInt64>(0)
+        let bytes = Atomic<UInt64>(0)
+        let events = Atomic<Int>(0)
+    }
+
+    static func traced(_ traffic: String, _ options: Options, showReport: Bool) throws -> Run {
+        let monitor = try UDPMonitor()  // no filter: every process is counted
+        let tally = Tally()
+        try monitor.start { event in
+            guard event.pid == tally.target.load(ordering: .relaxed) else { return }
+            tally.packets.add(event.sentPackets, ordering: .relaxed)
+            tally.bytes.add(event.sentBytes, ordering: .relaxed)
+            tally.events.add(1, ordering: .relaxed)
+        }
+        defer { monitor.stop() }
+        var cpu0 = 0.0
+        var t0 = 0.0
+        var run = try flood(traffic, options) { pid in
+            tally.target.store(pid, ordering: .relaxed)
+            cpu0 = Clock.processCPU()
+            t0 = Clock.now()
+        }
+        // The close of the generator's socket carries the last counts; an interval report (1 s)
+        // comes even if that close were missed.
+        ChurnBenchmark.settle(target: run.sentPackets, quiet: 2.5) { Int(tally.packets.load(ordering: .relaxed)) }
+        run.cpuSeconds = Clock.processCPU() - cpu0
+        run.windowSeconds = Clock.now() - t0
+        run.countedPackets = tally.packets.load(ordering: .relaxed)
+        run.countedBytes = tally.bytes.load(ordering: .relaxed)
+        run.events = tally.events.load(ordering: .relaxed)
+        let statistics = monitor.statistics
+        run.lost = statistics.lostSamples
+        run.dropped = statistics.droppedEvents
+        if showReport || run.events == 0, let report = monitor.report { say("UDPMonitor: \(report)") }
+        return run
+    }
+
+    static func run(_ options: Options) throws {
+        let traffic = try siblingExecutable("netevents-traffic")
+        say("## udp")
+        say("")
+        say("`netevents-traffic udp-flood --count \(options.datagrams) --size \(options.size)` (sendto to a loopback sink), "
+            + "\(options.runs) runs per configuration, interleaved; median reported")
+        var untraced: [Run] = []
+        var underMonitor: [Run] = []
+        for index in 1...options.runs {
+            let plain = try flood(traffic, options) { _ in }
+            untraced.append(plain)
+            say("run \(index) none: \(Int(plain.rate)) datagrams/s (\(plain.sentPackets) in \(format(plain.seconds, 3)) s)")
+            let run = try traced(traffic, options, showReport: index == 1)
+            underMonitor.append(run)
+            say("run \(index) UDPMonitor: \(Int(run.rate)) datagrams/s (\(run.sentPackets) in \(format(run.seconds, 3)) s), "
+                + "counted \(run.countedPackets)/\(run.sentPackets) datagrams, \(run.countedBytes)/\(run.sentBytes) bytes in \(run.events) events, "
+                + "CPU \(format(run.cpuSeconds, 3)) s over \(format(run.windowSeconds, 2)) s (\(format(run.cpuPercent, 1))% of a core), "
+                + "lost \(run.lost), dropped \(run.dropped)")
+        }
+        let baseline = median(untraced.map(\.rate))
+        let rate = median(underMonitor.map(\.rate))
+        let ratio = median(underMonitor.map { $0.rate / baseline })
+        let cpuPercent = median(underMonitor.map(\.cpuPercent))
+        let cpuPerDatagram = median(underMonitor.map(\.cpuNanosecondsPerDatagram))
+        let cpuSeconds = median(underMonitor.map(\.cpuSeconds))
+        let countedRuns = underMonitor.filter(\.counted).count
+        let middle = underMonitor.sorted { $0.rate < $1.rate }[underMonitor.count / 2]
+        say("")
+        say("| tracer | datagrams/s | traced / untraced | counted / sent (datagrams; bytes) | tracer CPU |")
+        say("| --- | ---: | ---: | ---: | ---: |")
+        say("| none | \(Int(baseline)) | 1.00 | - | - |")
+        say("| UDPMonitor (in-process, no filter) | \(Int(rate)) | \(format(ratio)) | "
+            + "\(countedRuns) of \(underMonitor.count) runs exact (median run: \(middle.countedPackets) / \(middle.sentPackets); \(middle.countedBytes) / \(middle.sentBytes)) | "
+            + "\(format(cpuSeconds, 3)) s = \(format(cpuPercent, 2))% of a core, \(format(cpuPerDatagram, 1)) ns/datagram |")
+        say("")
+        sayResult("udp", [
+            "datagrams": String(options.datagrams), "size": String(options.size),
+            "untraced_rate": String(Int(baseline)), "traced_rate": String(Int(rate)), "ratio": format(ratio, 3),
+            "counted_runs": String(countedRuns), "runs": String(underMonitor.count),
+            "counted_packets": String(middle.countedPackets), "sent_packets": String(middle.sentPackets),
+            "counted_bytes": String(middle.countedBytes), "sent_bytes": String(middle.sentBytes),
+            "cpu_s": format(cpuSeconds, 4), "cpu_percent": format(cpuPercent, 3), "cpu_ns_per_datagram": format(cpuPerDatagram, 2),
+            "lost": String(underMonitor.map(\.lost).reduce(0, +)), "dropped": String(underMonitor.map(\.dropped).reduce(0, +)),
+        ])
+    }
+}
