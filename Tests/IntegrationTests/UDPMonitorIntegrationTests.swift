@@ -249,8 +249,9 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         for hook in forcedHook.map({ [$0] }) ?? UDPMonitor.Hook.allCases {
             for closeHook in forcedClose.map({ [$0] }) ?? UDPMonitor.CloseHook.allCases {
                 guard expectedToWork(hook, closeHook) else {
-                    print("not applicable here: \(hook) + \(closeHook)")
-                    if forcedHook != nil || forcedClose != nil { throw XCTSkip("not applicable: \(hook) + \(closeHook) on this kernel") }
+                    let why = unavailability(hook, closeHook)
+                    print("not applicable here: \(hook) + \(closeHook): \(why)")
+                    if forcedHook != nil || forcedClose != nil { throw XCTSkip("not applicable: \(hook) + \(closeHook): \(why)") }
                     continue
                 }
                 for (ipv6, connected) in [(false, false), (true, true)] {
@@ -298,6 +299,23 @@ final class UDPMonitorIntegrationTests: XCTestCase {
                 $0.offsetSource = .headers
             }
         }
+    }
+
+    /// What the feature probes said of the parts of this combination that are missing.
+    func unavailability(_ hook: UDPMonitor.Hook, _ closeHook: UDPMonitor.CloseHook) -> String {
+        let features = KernelFeatures.shared
+        var reasons: [String] = []
+        switch hook {
+        case .tracepoint: reasons.append("sock:sock_send_length: \(features.tracepoint("sock", "sock_send_length"))")
+        case .kprobe: reasons.append("kprobes: \(features.kprobes)")
+        case .fentry: reasons.append("fentry: \(features.fentry("udp_sendmsg"))")
+        }
+        switch closeHook {
+        case .cgroup: reasons.append("cgroup sock_release: kernel \(KernelVersion.running), cgroup v2 at \(SystemChecks.cgroup2Path ?? "none")")
+        case .kprobe: reasons.append("kprobes: \(features.kprobes)")
+        case .none: break
+        }
+        return reasons.joined(separator: "; ")
     }
 
     /// Whether the feature probes say this combination is available on this kernel.
