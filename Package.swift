@@ -12,6 +12,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
     ],
     targets: [
         // C APIs, as system libraries resolved through pkg-config.
@@ -34,7 +35,10 @@ let package = Package(
         .plugin(name: "EmbedBPF", capability: .buildTool(), dependencies: ["EmbedBPFTool"]),
 
         // Compile, load, attach, read; BTF, features, headers, errors.
-        .target(name: "BCCRuntime", dependencies: ["CBCC", "CLibBPF", "CMalloc"]),
+        .target(
+            name: "BCCRuntime",
+            dependencies: ["CBCC", "CLibBPF", "CMalloc", .product(name: "SystemPackage", package: "swift-system")]
+        ),
 
         .target(
             name: "TCPEvent",
