@@ -2,6 +2,7 @@ import CBCC
 import CLibBPF
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// An attached program. `close()` detaches it; it is safe to call twice and also runs on deinit.
 ///
@@ -38,25 +39,26 @@ public final class BPFLink: Sendable {
     /// Attaches a ``ProgramType/tracepoint`` program to `category:name`.
     ///
     /// Minimum kernel: 4.7.
-    /// - Throws: `.tracefsNotMounted`, `.notSupported` when the tracepoint does not exist, or
-    ///   `.attachFailed`.
-    public static func tracepoint(_ program: BPFProgram, category: String, name: String) throws -> BPFLink {
+    /// - Throws: `BPFError.tracefsNotMounted`, `.notSupported` when the tracepoint does not exist,
+    ///   `.notPrivileged`, or `.attachFailed`.
+    public static func tracepoint(_ program: BPFProgram, category: String, name: String) throws(BPFError) -> BPFLink {
         let target = "tracepoint \(category):\(name)"
         guard let tracefs = SystemChecks.tracefsPath else { throw BPFError.tracefsNotMounted }
         guard access("\(tracefs)/events/\(category)/\(name)", F_OK) == 0 else {
             throw BPFError.notSupported(feature: target, minimumKernel: nil, reason: "this kernel has no such tracepoint")
         }
         let fd = bpf_attach_tracepoint(program.fd, category, name)
-        guard fd >= 0 else { throw attachError(target, errno) }
+        guard fd >= 0 else { throw attachError(target, .current) }
         return BPFLink(target: target, program: program, fd: fd)
     }
 
     /// Attaches a ``ProgramType/rawTracepoint`` program to the raw tracepoint `name`.
     ///
     /// Minimum kernel: 4.17.
-    public static func rawTracepoint(_ program: BPFProgram, name: String) throws -> BPFLink {
+    /// - Throws: `BPFError.notPrivileged` or `.attachFailed`.
+    public static func rawTracepoint(_ program: BPFProgram, name: String) throws(BPFError) -> BPFLink {
         let fd = bpf_attach_raw_tracepoint(program.fd, name)
-        guard fd >= 0 else { throw attachError("raw tracepoint \(name)", errno) }
+        guard fd >= 0 else { throw attachError("raw tracepoint \(name)", .current) }
         return BPFLink(target: "raw tracepoint \(name)", program: program, fd: fd)
     }
 
@@ -66,8 +68,9 @@ public final class BPFLink: Sendable {
     /// the kernel function `function`.
     ///
     /// Minimum kernel: 4.1, built with `CONFIG_KPROBES`.
-    /// - Throws: `.notSupported` when the kernel has no kprobes, `.attachFailed` otherwise.
-    public static func kprobe(_ program: BPFProgram, function: String, isReturn: Bool = false) throws -> BPFLink {
+    /// - Throws: `BPFError.notSupported` when the kernel has no kprobes, `.notPrivileged`, or
+    ///   `.attachFailed` (for instance when the function does not exist or is not traceable).
+    public static func kprobe(_ program: BPFProgram, function: String, isReturn: Bool = false) throws(BPFError) -> BPFLink {
         let target = "\(isReturn ? "kretprobe" : "kprobe") \(function)"
         if KernelFeatures.shared.kprobes == .no {
             throw BPFError.notSupported(feature: target, minimumKernel: "4.1", reason: "the kernel was built without CONFIG_KPROBES")
@@ -76,19 +79,21 @@ public final class BPFLink: Sendable {
         let eventName = "\(isReturn ? "r" : "p")_\(function)_\(getpid())_\(serial)"
         let fd = bpf_attach_kprobe(
             program.fd, isReturn ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY, eventName, function, 0, 0)
-        guard fd >= 0 else { throw attachError(target, errno) }
+        guard fd >= 0 else { throw attachError(target, .current) }
         return BPFLink(target: target, program: program, fd: fd, eventName: eventName)
     }
 
     /// Attaches a ``ProgramType/tracing`` program (BCC's `KFUNC_PROBE`/`KRETFUNC_PROBE`, the
     /// kernel's fentry/fexit) to the function it was loaded for.
     ///
-    /// Minimum kernel: 5.5, x86-64, with BTF.
-    public static func kfunc(_ program: BPFProgram) throws -> BPFLink {
+    /// Minimum kernel: 5.5, x86-64, with BTF. ``KernelFeatures/fentry(_:)`` tells beforehand
+    /// whether this kernel lets such a program load and attach.
+    /// - Throws: `BPFError.notPrivileged` or `.attachFailed`.
+    public static func kfunc(_ program: BPFProgram) throws(BPFError) -> BPFLink {
         let function = program.name.split(separator: "__", maxSplits: 1).last.map(String.init) ?? program.name
         let target = "\(program.name.hasPrefix("kretfunc__") ? "fexit" : "fentry") \(function)"
         let fd = bpf_attach_kfunc(program.fd)
-        guard fd >= 0 else { throw attachError(target, errno) }
+        guard fd >= 0 else { throw attachError(target, .current) }
         return BPFLink(target: target, program: program, fd: fd)
     }
 
@@ -96,18 +101,24 @@ public final class BPFLink: Sendable {
     /// to every cgroup below it), through a BPF link that detaches when closed or when the process
     /// exits.
     ///
-    /// Minimum kernel: 5.7 for cgroup links; ``CgroupAttachType/socketRelease`` needs 5.9.
-    public static func cgroup(_ program: BPFProgram, path cgroupPath: String, type: CgroupAttachType) throws -> BPFLink {
+    /// Minimum kernel: 5.7 for cgroup links; ``CgroupAttachType/socketRelease`` needs 5.9
+    /// (``KernelFeatures/cgroupSocketRelease`` probes for it).
+    /// - Throws: `BPFError.fileSystemFailed` when `cgroupPath` cannot be opened as a directory,
+    ///   `.notPrivileged`, or `.attachFailed`.
+    public static func cgroup(_ program: BPFProgram, path cgroupPath: String, type: CgroupAttachType) throws(BPFError) -> BPFLink {
         let target = "cgroup \(type) \(cgroupPath)"
         let cgroup = open(cgroupPath, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard cgroup >= 0 else { throw BPFError.attachFailed(target: target, errno: errno) }
+        guard cgroup >= 0 else {
+            throw BPFError.fileSystemFailed(path: cgroupPath, operation: "open the cgroup directory", errno: .current)
+        }
         defer { Glibc.close(cgroup) }
+        // libbpf sets errno as well as returning -errno, in its 0.x and 1.x modes alike.
         let fd = bpf_link_create(program.fd, cgroup, bpf_attach_type(rawValue: UInt32(type.rawValue)), nil)
-        guard fd >= 0 else { throw attachError(target, fd < -1 ? -fd : errno) }
+        guard fd >= 0 else { throw attachError(target, .current) }
         return BPFLink(target: target, program: program, fd: fd)
     }
 
-    private static func attachError(_ target: String, _ code: Int32) -> BPFError {
+    private static func attachError(_ target: String, _ code: Errno) -> BPFError {
         BPFError.privileged(code, operation: "attaching to \(target)") { .attachFailed(target: target, errno: $0) }
     }
 }
@@ -119,6 +130,7 @@ public enum CgroupAttachType: Int32, Sendable, CustomStringConvertible {
     /// When the socket is released (`BPF_CGROUP_INET_SOCK_RELEASE`). Linux 5.9+.
     case socketRelease = 34
 
+    /// The name the kernel's documentation uses, e.g. `sock_release`.
     public var description: String {
         switch self {
         case .socketCreate: return "sock_create"

@@ -1,6 +1,7 @@
 import CBCC
 import Foundation
 import Synchronization
+import SystemPackage
 
 /// A compiled eBPF C program: its functions, ready to load, and its maps, already created.
 ///
@@ -23,16 +24,21 @@ public final class BPFModule: @unchecked Sendable {
     ///   - source: the eBPF C text.
     ///   - cflags: extra compiler flags, typically `-DNAME=value` constants.
     ///   - headers: the header tree to use; by default ``KernelHeaders/locate(cacheDirectory:sourcesDirectory:)``.
-    /// - Throws: `BPFError.notPrivileged`, `.headersMissing`, `.tracefsNotMounted` (for
-    ///   `TRACEPOINT_PROBE` programs), or `.compileFailed` carrying clang's diagnostics.
-    public init(source: String, cflags: [String] = [], headers: KernelHeaders? = nil) throws {
+    /// - Throws: `BPFError.notPrivileged`, `.tracefsNotMounted` (for `TRACEPOINT_PROBE`
+    ///   programs), what ``KernelHeaders/locate(cacheDirectory:sourcesDirectory:)`` throws
+    ///   (`.headersMissing`, ...), or `.compileFailed` carrying clang's diagnostics.
+    public init(source: String, cflags: [String] = [], headers: KernelHeaders? = nil) throws(BPFError) {
         try SystemChecks.requirePrivileges(for: "compiling and loading eBPF programs")
         if source.contains("TRACEPOINT_PROBE") {
             // BCC reads each tracepoint's format file from tracefs while compiling.
             try SystemChecks.requireTracefs()
         }
-        let headers = try headers ?? KernelHeaders.locate()
-        self.headers = headers
+        // Not `??`: its autoclosure rethrows as `any Error`, which would lose the typed error.
+        if let headers {
+            self.headers = headers
+        } else {
+            self.headers = try KernelHeaders.locate()
+        }
         var output = ""
         let created: UnsafeMutableRawPointer? = capturingStandardError(into: &output) {
             withCStringArray(cflags) { flags in
@@ -62,11 +68,15 @@ public final class BPFModule: @unchecked Sendable {
     /// For ``ProgramType/tracing`` (fentry/fexit) the function must be named `kfunc__FUNCTION` or
     /// `kretfunc__FUNCTION` (BCC's `KFUNC_PROBE`/`KRETFUNC_PROBE`), so BCC can find the kernel
     /// function's BTF id.
-    /// - Throws: `BPFError.noSuchObject` for an unknown name, `.loadFailed` with the verifier log.
-    /// - Parameter expectedAttachType: the kernel's `expected_attach_type`, for program types that
-    ///   need one at load (cgroup socket programs: ``CgroupAttachType``).
-    public func loadProgram(_ name: String, type: ProgramType, expectedAttachType: Int32? = nil) throws -> BPFProgram {
-        try withHandle { handle in
+    /// - Parameters:
+    ///   - name: the function's name in the C source.
+    ///   - type: the program type to load it as.
+    ///   - expectedAttachType: the kernel's `expected_attach_type`, for program types that need
+    ///     one at load (cgroup socket programs: ``CgroupAttachType``).
+    /// - Throws: `BPFError.noSuchObject` for an unknown name, `.notPrivileged`, or `.loadFailed`
+    ///   with the errno of the first attempt and the verifier log.
+    public func loadProgram(_ name: String, type: ProgramType, expectedAttachType: Int32? = nil) throws(BPFError) -> BPFProgram {
+        try withHandle { handle throws(BPFError) in
             guard let start = bpf_function_start(handle, name) else {
                 throw BPFError.noSuchObject(kind: "function", name: name)
             }
@@ -79,10 +89,10 @@ public final class BPFModule: @unchecked Sendable {
             let attachType = expectedAttachType ?? type.expectedAttachType(for: name)
             // BCC prints failures to stderr itself; capture that, the error below carries it.
             var printed = ""
-            var code: Int32 = 0
+            var code = Errno(rawValue: 0)
             var fd = capturingStandardError(into: &printed) {
                 let fd = bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 0, nil, 0, nil, attachType)
-                code = errno
+                code = .current
                 return fd
             }
             if fd >= 0 { return BPFProgram(fd: fd, name: name, type: type) }
@@ -104,8 +114,8 @@ public final class BPFModule: @unchecked Sendable {
 
     /// A map the program declared (`BPF_HASH`, `BPF_PERF_OUTPUT`, ...), by name.
     /// - Throws: `BPFError.noSuchObject` when there is none.
-    public func table(_ name: String) throws -> BPFTable {
-        try withHandle { handle in
+    public func table(_ name: String) throws(BPFError) -> BPFTable {
+        try withHandle { handle throws(BPFError) in
             let fd = bpf_table_fd(handle, name)
             guard fd >= 0 else { throw BPFError.noSuchObject(kind: "table", name: name) }
             return BPFTable(
@@ -115,7 +125,7 @@ public final class BPFModule: @unchecked Sendable {
         }
     }
 
-    private func withHandle<T>(_ body: (UnsafeMutableRawPointer) throws -> T) rethrows -> T {
+    private func withHandle<T, Failure: Error>(_ body: (UnsafeMutableRawPointer) throws(Failure) -> T) throws(Failure) -> T {
         lock.lock()
         defer { lock.unlock() }
         return try body(handle)

@@ -2,6 +2,7 @@ import CBCC
 import CLibBPF
 import Foundation
 import Glibc
+import SystemPackage
 
 /// The kernel map types the runtime names; others are carried by their raw number.
 public struct BPFMapType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
@@ -39,11 +40,17 @@ public struct BPFMapType: RawRepresentable, Hashable, Sendable, CustomStringConv
 /// A map a compiled program declared. Its file descriptor belongs to the ``BPFModule``, which this
 /// value keeps alive.
 public struct BPFTable: Sendable {
+    /// The map's name in the C source.
     public let name: String
+    /// The map's file descriptor, valid while the module lives.
     public let fd: Int32
+    /// The kind of map.
     public let type: BPFMapType
+    /// Bytes per key, as declared in C.
     public let keySize: Int
+    /// Bytes per value (per CPU, for per-CPU maps), as declared in C.
     public let valueSize: Int
+    /// The most entries the map holds (for ring buffers: its size in bytes).
     public let maxEntries: Int
     let module: BPFModule
 
@@ -51,7 +58,7 @@ public struct BPFTable: Sendable {
     /// - Throws: `BPFError.invalidArgument` when a size differs.
     public func typed<Key: BitwiseCopyable, Value: BitwiseCopyable>(
         key: Key.Type = Key.self, value: Value.Type = Value.self
-    ) throws -> BPFMap<Key, Value> {
+    ) throws(BPFError) -> BPFMap<Key, Value> {
         try BPFMap(table: self)
     }
 }
@@ -65,7 +72,7 @@ public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
     /// Number of values per key: 1, or the number of possible CPUs for per-CPU maps.
     public let valuesPerKey: Int
 
-    init(table: BPFTable) throws {
+    init(table: BPFTable) throws(BPFError) {
         guard MemoryLayout<Key>.size == table.keySize else {
             throw BPFError.invalidArgument(
                 "map \(table.name): key is \(table.keySize) bytes in C, \(MemoryLayout<Key>.size) in Swift (\(Key.self))")
@@ -88,19 +95,24 @@ public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
 
     /// The value for `key`, or nil when absent. For per-CPU maps, the value on CPU 0; use
     /// ``lookupPerCPU(_:)`` for all of them.
-    public func lookup(_ key: Key) throws -> Value? { try lookupPerCPU(key)?.first }
+    /// - Throws: `BPFError.mapOperationFailed` for any failure but absence.
+    public func lookup(_ key: Key) throws(BPFError) -> Value? { try lookupPerCPU(key)?.first }
 
     /// Every CPU's value for `key` (one element for maps that are not per-CPU).
-    public func lookupPerCPU(_ key: Key) throws -> [Value]? {
+    /// - Returns: nil when the key is absent.
+    /// - Throws: `BPFError.mapOperationFailed` for any failure but absence.
+    public func lookupPerCPU(_ key: Key) throws(BPFError) -> [Value]? {
         var key = key
         var values = [Value](unsafeUninitializedCapacity: valuesPerKey) { buffer, count in
             memset(buffer.baseAddress!, 0, MemoryLayout<Value>.stride * valuesPerKey)
             count = valuesPerKey
         }
-        let result = values.withUnsafeMutableBytes { bpf_lookup_elem(table.fd, &key, $0.baseAddress) }
+        let (result, code) = values.withUnsafeMutableBytes { bytes in
+            (bpf_lookup_elem(table.fd, &key, bytes.baseAddress), Errno.current)
+        }
         if result == 0 { return values }
-        if errno == ENOENT { return nil }
-        throw BPFError.mapOperationFailed(map: table.name, operation: "lookup", errno: errno)
+        if code == .noSuchFileOrDirectory { return nil }
+        throw BPFError.mapOperationFailed(map: table.name, operation: "lookup", errno: code)
     }
 
     /// How ``update(_:_:flags:)`` treats an existing key.
@@ -114,51 +126,62 @@ public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
     }
 
     /// Sets `key` to `value` (on every CPU, for per-CPU maps).
-    public func update(_ key: Key, _ value: Value, flags: UpdateFlags = .any) throws {
+    /// - Throws: `BPFError.mapOperationFailed`: `EEXIST` or `ENOENT` when `flags` forbid the
+    ///   update, `E2BIG` when a hash map is full.
+    public func update(_ key: Key, _ value: Value, flags: UpdateFlags = .any) throws(BPFError) {
         var key = key
         var values = [Value](repeating: value, count: valuesPerKey)
-        let result = values.withUnsafeMutableBytes { bpf_update_elem(table.fd, &key, $0.baseAddress, flags.rawValue) }
-        guard result == 0 else { throw BPFError.mapOperationFailed(map: table.name, operation: "update", errno: errno) }
+        let (result, code) = values.withUnsafeMutableBytes { bytes in
+            (bpf_update_elem(table.fd, &key, bytes.baseAddress, flags.rawValue), Errno.current)
+        }
+        guard result == 0 else { throw BPFError.mapOperationFailed(map: table.name, operation: "update", errno: code) }
     }
 
-    /// Removes `key`; returns whether it was present. Array maps cannot delete (EINVAL).
+    /// Removes `key`; returns whether it was present.
+    /// - Throws: `BPFError.mapOperationFailed`, with `EINVAL` for array maps, which cannot delete.
     @discardableResult
-    public func delete(_ key: Key) throws -> Bool {
+    public func delete(_ key: Key) throws(BPFError) -> Bool {
         var key = key
         if bpf_delete_elem(table.fd, &key) == 0 { return true }
-        if errno == ENOENT { return false }
-        throw BPFError.mapOperationFailed(map: table.name, operation: "delete", errno: errno)
+        let code = Errno.current
+        if code == .noSuchFileOrDirectory { return false }
+        throw BPFError.mapOperationFailed(map: table.name, operation: "delete", errno: code)
     }
 
     /// Removes `key` and returns the value it held, in one step, so no update in between is lost.
     /// Hash maps only. Minimum kernel: 5.14 (for hash maps).
     /// - Returns: nil when the key was absent.
-    public func lookupAndDelete(_ key: Key) throws -> Value? {
+    /// - Throws: `BPFError.mapOperationFailed`, with `EINVAL` or `ENOTSUPP` where the kernel
+    ///   cannot do it for this map type.
+    public func lookupAndDelete(_ key: Key) throws(BPFError) -> Value? {
         var key = key
         var value = [UInt8](repeating: 0, count: MemoryLayout<Value>.stride * valuesPerKey)
-        let result = value.withUnsafeMutableBytes { bpf_map_lookup_and_delete_elem(table.fd, &key, $0.baseAddress) }
+        // libbpf sets errno as well as returning -errno.
+        let (result, code) = value.withUnsafeMutableBytes { bytes in
+            (bpf_map_lookup_and_delete_elem(table.fd, &key, bytes.baseAddress), Errno.current)
+        }
         if result == 0 { return value.withUnsafeBytes { $0.loadUnaligned(as: Value.self) } }
-        let code = result < -1 ? -result : errno
-        if code == ENOENT { return nil }
+        if code == .noSuchFileOrDirectory { return nil }
         throw BPFError.mapOperationFailed(map: table.name, operation: "lookup and delete", errno: code)
     }
 
     /// Every key present now. Keys inserted or deleted while iterating may be missed or repeated,
     /// as with any walk of a live kernel map.
-    public func keys() throws -> [Key] {
+    /// - Throws: `BPFError.mapOperationFailed` when the walk fails other than by reaching the end.
+    public func keys() throws(BPFError) -> [Key] {
         var keys: [Key] = []
         var current: Key? = nil
         while true {
             var next = [UInt8](repeating: 0, count: table.keySize)
-            let result: Int32 = next.withUnsafeMutableBytes { nextBytes in
+            let (result, code): (Int32, Errno) = next.withUnsafeMutableBytes { nextBytes in
                 if var key = current {
-                    return bpf_get_next_key(table.fd, &key, nextBytes.baseAddress)
+                    return (bpf_get_next_key(table.fd, &key, nextBytes.baseAddress), Errno.current)
                 }
-                return bpf_get_next_key(table.fd, nil, nextBytes.baseAddress)
+                return (bpf_get_next_key(table.fd, nil, nextBytes.baseAddress), Errno.current)
             }
             if result != 0 {
-                if errno == ENOENT { return keys }
-                throw BPFError.mapOperationFailed(map: table.name, operation: "iterate", errno: errno)
+                if code == .noSuchFileOrDirectory { return keys }
+                throw BPFError.mapOperationFailed(map: table.name, operation: "iterate", errno: code)
             }
             let key = next.withUnsafeBytes { $0.loadUnaligned(as: Key.self) }
             keys.append(key)
@@ -167,8 +190,14 @@ public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
     }
 
     /// Every (key, value) pair present now; values summed over CPUs are up to the caller.
-    public func entries() throws -> [(key: Key, values: [Value])] {
-        try keys().compactMap { key in try lookupPerCPU(key).map { (key, $0) } }
+    /// - Throws: `BPFError.mapOperationFailed` from the walk or a lookup.
+    public func entries() throws(BPFError) -> [(key: Key, values: [Value])] {
+        var entries: [(key: Key, values: [Value])] = []
+        // A loop, not `compactMap`: that rethrows as `any Error`.
+        for key in try keys() {
+            if let values = try lookupPerCPU(key) { entries.append((key, values)) }
+        }
+        return entries
     }
 }
 

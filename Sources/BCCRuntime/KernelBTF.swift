@@ -1,6 +1,7 @@
 import CLibBPF
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// Where a member of a kernel struct sits, as BTF describes it.
 public struct MemberLayout: Sendable, Equatable {
@@ -22,7 +23,12 @@ public struct MemberLayout: Sendable, Equatable {
 /// Requires a kernel built with `CONFIG_DEBUG_INFO_BTF` (Linux 5.4 or later), which exposes
 /// `/sys/kernel/btf/vmlinux`; reading it needs no privileges.
 ///
-/// The corresponding C API is libbpf's `btf__parse`, `btf__find_by_name_kind` and `btf_members`.
+/// The same BTF answers questions about kernel functions: whether one exists (``hasFunction(_:)``)
+/// and where a parameter sits in its prototype (``parameterIndex(_:ofFunction:)``), which differs
+/// between kernel versions.
+///
+/// The corresponding C API is libbpf's `btf__parse`, `btf__find_by_name_kind`, `btf_members` and
+/// `btf_params`.
 public final class KernelBTF: @unchecked Sendable {
     // libbpf's `struct btf` is immutable once parsed, so reads from several threads are safe.
     private let btf: OpaquePointer
@@ -35,9 +41,10 @@ public final class KernelBTF: @unchecked Sendable {
     private static let shared = Mutex<KernelBTF?>(nil)
 
     /// The running kernel's BTF, parsed once per process.
-    /// - Throws: `BPFError.notSupported` when the kernel exposes no BTF.
-    public static func vmlinux() throws -> KernelBTF {
-        try shared.withLock { cached in
+    /// - Throws: `BPFError.notSupported` when the kernel exposes no BTF, `.btf` when it cannot be
+    ///   parsed.
+    public static func vmlinux() throws(BPFError) -> KernelBTF {
+        try shared.withLock { (cached) throws(BPFError) in
             if let cached { return cached }
             let btf = try KernelBTF(path: vmlinuxPath)
             cached = btf
@@ -47,14 +54,20 @@ public final class KernelBTF: @unchecked Sendable {
 
     /// Parses a BTF file (raw BTF such as `/sys/kernel/btf/vmlinux`, or an ELF file with a
     /// `.BTF` section).
-    public init(path: String) throws {
+    /// - Parameter path: the file to read.
+    /// - Throws: `BPFError.notSupported` when the file cannot be read (a kernel without
+    ///   `CONFIG_DEBUG_INFO_BTF`), `.btf` with libbpf's errno when it is not BTF.
+    public init(path: String) throws(BPFError) {
         guard access(path, R_OK) == 0 else {
             throw BPFError.notSupported(
                 feature: "kernel BTF (\(path))", minimumKernel: "5.4",
                 reason: "the kernel was built without CONFIG_DEBUG_INFO_BTF; struct offsets must then come from headers")
         }
-        guard let parsed = btf__parse(path, nil), libbpf_get_error(UnsafeRawPointer(parsed)) == 0 else {
-            throw BPFError.btf("libbpf could not parse \(path): \(errnoName(errno))")
+        let parsed = btf__parse(path, nil)
+        // libbpf 1.x returns NULL and sets errno; 0.x may return an encoded error pointer instead.
+        let code = Errno.current
+        guard let parsed, libbpf_get_error(UnsafeRawPointer(parsed)) == 0 else {
+            throw BPFError.btf("libbpf could not parse \(path): \(code.withNumber)")
         }
         self.btf = parsed
         self.path = path
@@ -67,8 +80,10 @@ public final class KernelBTF: @unchecked Sendable {
     ///
     /// Members of anonymous unions and structs are found as if they were direct members, so
     /// `"sock_common.skc_daddr"` works though the kernel nests it in an anonymous union.
-    /// - Throws: `BPFError.btf` when the type or a member is missing, or is a bit field.
-    public func member(_ path: String) throws -> MemberLayout {
+    /// - Parameter path: `struct.member`, with more `.member` steps into nested structs.
+    /// - Throws: `BPFError.btf` when the type or a member is missing, or is a bit field;
+    ///   `.invalidArgument` when `path` names no member.
+    public func member(_ path: String) throws(BPFError) -> MemberLayout {
         let parts = path.split(separator: ".").map(String.init)
         guard parts.count >= 2 else {
             throw BPFError.invalidArgument("a member path needs a type and a member: \(path)")
@@ -106,15 +121,51 @@ public final class KernelBTF: @unchecked Sendable {
         return id > 0 ? id : nil
     }
 
+    /// The names of a kernel function's parameters, in order, from its BTF prototype.
+    ///
+    /// Parameter lists change between kernel versions (`udp_recvmsg` lost its `noblock` parameter
+    /// in Linux 5.19), so a program that reads a parameter by position asks here instead of
+    /// guessing from the version.
+    /// - Parameter function: the kernel function, e.g. `udp_recvmsg`.
+    /// - Returns: nil when the kernel's BTF has no such function.
+    public func parameterNames(ofFunction function: String) -> [String]? {
+        let id = btf__find_by_name_kind(btf, function, BTFKind.function)
+        guard id > 0, let type = btf__type_by_id(btf, UInt32(id)) else { return nil }
+        // A FUNC's `type` is its FUNC_PROTO, whose entries are the parameters.
+        guard let proto = btf__type_by_id(btf, type.pointee.type), UInt32(btf_kind(proto)) == BTFKind.functionPrototype
+        else { return nil }
+        let count = Int(btf_vlen(proto))
+        guard count > 0, let parameters = btf_params(proto) else { return [] }
+        return (0..<count).map { index in
+            btf__name_by_offset(btf, parameters[index].name_off).map { String(cString: $0) } ?? ""
+        }
+    }
+
+    /// Where a parameter sits in a kernel function's prototype, found by name in BTF.
+    ///
+    /// For example `flags` of `udp_recvmsg` is parameter 4 from Linux 5.19 and 5 before (after
+    /// `noblock`); a kprobe reads it from `PT_REGS_PARM4` or `PT_REGS_PARM5` accordingly.
+    /// - Parameters:
+    ///   - name: the parameter's name in the kernel source, e.g. `flags`.
+    ///   - function: the kernel function, e.g. `udp_recvmsg`.
+    /// - Returns: the 1-based position (as in `PT_REGS_PARMn`), or nil when the function or the
+    ///   parameter is absent.
+    public func parameterIndex(_ name: String, ofFunction function: String) -> Int? {
+        parameterNames(ofFunction: function)?.firstIndex(of: name).map { $0 + 1 }
+    }
+
     /// Resolves each member path and returns `-DNAME=offset` compiler flags.
     /// - Parameter offsets: macro name to member path, e.g. `"OFF_TCP_BYTES_RECEIVED": "tcp_sock.bytes_received"`.
-    public func offsetDefines(_ offsets: KeyValuePairs<String, String>) throws -> [String] {
-        try offsets.map { macro, path in "-D\(macro)=\(try member(path).offset)" }
+    /// - Throws: what ``member(_:)`` throws for the first path that does not resolve.
+    public func offsetDefines(_ offsets: KeyValuePairs<String, String>) throws(BPFError) -> [String] {
+        var flags: [String] = []
+        for (macro, path) in offsets { flags.append("-D\(macro)=\(try member(path).offset)") }
+        return flags
     }
 
     // MARK: - Walking types
 
-    private func structID(named name: String) throws -> Int32 {
+    private func structID(named name: String) throws(BPFError) -> Int32 {
         for kind in [BTFKind.structure, BTFKind.union] {
             let id = btf__find_by_name_kind(btf, name, kind)
             if id > 0 { return id }
@@ -182,5 +233,6 @@ private enum BTFKind {
     static let const: UInt32 = 10
     static let restrict: UInt32 = 11
     static let function: UInt32 = 12
+    static let functionPrototype: UInt32 = 13
     static let typeTag: UInt32 = 18
 }

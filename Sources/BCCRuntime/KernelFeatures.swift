@@ -1,9 +1,14 @@
 import CLibBPF
 import Foundation
 import Synchronization
+import SystemPackage
 
 /// Probes of what the running kernel supports. Conclusive answers are cached; "could not tell"
 /// (for example, when not privileged enough to try) is asked again next time.
+///
+/// Hooks are chosen by what these probes find, never by the kernel's version: distributions
+/// backport features and disable others (kprobes, BPF trampolines under lockdown), so a version
+/// says little about what loads.
 public final class KernelFeatures: Sendable {
     /// The answer to a probe.
     public enum Answer: Sendable, Equatable, CustomStringConvertible {
@@ -82,34 +87,101 @@ public final class KernelFeatures: Sendable {
             let result = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nil)
             if result == 1 { return .yes }
             if result == 0 { return .no(reason: "the kernel has no BPF_MAP_TYPE_RINGBUF (Linux 5.8+)") }
-            return .unknown(reason: "probe failed: \(errnoName(-result))")
+            return .unknown(reason: "probe failed: \(Errno(rawValue: -result).withNumber)")
         }
     }
 
-    /// Whether an fentry program on `function` loads, by loading a two-instruction one.
+    /// Whether an fentry program on `function` loads and attaches, by loading a two-instruction
+    /// one and attaching it through a BPF trampoline, then detaching it at once.
     ///
-    /// fentry needs Linux 5.5+ on x86-64 with BTF, and some kernels (locked down, or with
-    /// restricted BPF trampolines) still refuse it with EPERM even for root.
+    /// fentry needs Linux 5.5+ on x86-64 (later on other architectures) with BTF, and some kernels still refuse
+    /// it with `EPERM` even to root: kernel lockdown, or a security module restricting BPF
+    /// tracing. Loading alone is not enough to tell: a kernel may accept the program and then
+    /// fail to build the trampoline (`ENOTSUPP`), so the probe attaches it as
+    /// ``BPFLink/kfunc(_:)`` would (`BPF_RAW_TRACEPOINT_OPEN`).
+    /// - Parameter function: the kernel function to probe, one the caller means to hook.
+    /// - Returns: `.yes`; `.no` naming the step that failed, its errno and what to do about it;
+    ///   `.unknown` when not root.
     public func fentry(_ function: String = "tcp_set_state") -> Answer {
         cached("fentry:\(function)") {
             guard geteuid() == 0 else { return .unknown(reason: "probing fentry needs root") }
             guard let btf = try? KernelBTF.vmlinux() else { return .no(reason: "no kernel BTF") }
             guard let id = btf.functionID(function) else { return .no(reason: "no BTF for function \(function)") }
-            // r0 = 0; exit
-            var instructions = [bpf_insn](repeating: bpf_insn(), count: 2)
-            instructions[0].code = 0xb7
-            instructions[1].code = 0x95
             var options = bpf_prog_load_opts()
             options.sz = MemoryLayout<bpf_prog_load_opts>.size
             options.expected_attach_type = BPF_TRACE_FENTRY
             options.attach_btf_id = UInt32(id)
-            let fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "probe_fentry", "GPL", &instructions, 2, &options)
-            if fd >= 0 {
-                close(fd)
-                return .yes
+            let (program, loadError) = Self.loadTrivialProgram(BPF_PROG_TYPE_TRACING, name: "probe_fentry", options: &options)
+            guard program >= 0 else {
+                return .no(reason: "loading an fentry program on \(function) failed: \(loadError.withNumber)\(Self.fentryHint(loadError))")
             }
-            return .no(reason: "loading an fentry program on \(function) failed: \(errnoName(-fd == 0 ? errno : -fd))")
+            defer { close(program) }
+            let link = bpf_raw_tracepoint_open(nil, program)
+            let attachError = Errno.current
+            guard link >= 0 else {
+                return .no(reason: "attaching an fentry program to \(function) failed: \(attachError.withNumber)\(Self.fentryHint(attachError))")
+            }
+            close(link)
+            return .yes
         }
+    }
+
+    /// What to do about an fentry failure, for the probe's reason.
+    private static func fentryHint(_ code: Errno) -> String {
+        switch code.rawValue {
+        case EPERM, EACCES:
+            return "; the kernel refuses BPF trampolines even to root (kernel lockdown, see dmesg and "
+                + "/sys/kernel/security/lockdown, or a security module restricting BPF tracing): use the tracepoint or kprobe hook"
+        case 524:  // ENOTSUPP, kernel-internal: no trampoline for this architecture or function.
+            return "; this kernel cannot build BPF trampolines here (needs CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS): "
+                + "use the tracepoint or kprobe hook"
+        case EINVAL:
+            return "; the kernel does not support fentry (Linux 5.5+ with BTF) or cannot trace this function"
+        default:
+            return ""
+        }
+    }
+
+    /// Whether a cgroup `sock_release` program can run: a cgroup v2 hierarchy is mounted
+    /// (``SystemChecks/cgroup2Path``) and a `BPF_PROG_TYPE_CGROUP_SOCK` program with expected
+    /// attach type `BPF_CGROUP_INET_SOCK_RELEASE` loads (a two-instruction one: `r0 = 1; exit`).
+    ///
+    /// Minimum kernel: 5.9. Only the loading half is cached: a hierarchy may be mounted later.
+    /// The probe does not attach, which would briefly run the program on every socket release.
+    /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` when not root.
+    public var cgroupSocketRelease: Answer {
+        guard SystemChecks.cgroup2Path != nil else {
+            return .no(reason: "no cgroup v2 hierarchy is mounted (mount one: `mount -t cgroup2 none /sys/fs/cgroup/unified`)")
+        }
+        return cached("cgroupSockRelease") {
+            guard geteuid() == 0 else { return .unknown(reason: "probing cgroup sock_release programs needs root") }
+            var options = bpf_prog_load_opts()
+            options.sz = MemoryLayout<bpf_prog_load_opts>.size
+            options.expected_attach_type = BPF_CGROUP_INET_SOCK_RELEASE
+            let (program, code) = Self.loadTrivialProgram(
+                BPF_PROG_TYPE_CGROUP_SOCK, name: "probe_sk_release", returning: 1, options: &options)
+            guard program >= 0 else {
+                // Kernels before 5.9 do not know the attach type and answer EINVAL.
+                return .no(reason: "loading a cgroup sock_release program failed: \(code.withNumber) (needs Linux 5.9+)")
+            }
+            close(program)
+            return .yes
+        }
+    }
+
+    /// Loads `r0 = value; exit` as a program of `type`.
+    /// - Returns: the program's descriptor (negative on failure) and errno, read right after the load.
+    private static func loadTrivialProgram(
+        _ type: bpf_prog_type, name: String, returning value: Int32 = 0, options: inout bpf_prog_load_opts
+    ) -> (fd: Int32, errno: Errno) {
+        var instructions = [bpf_insn](repeating: bpf_insn(), count: 2)
+        instructions[0].code = 0xb7  // BPF_ALU64 | BPF_MOV | BPF_K: r0 = imm
+        instructions[0].imm = value
+        instructions[1].code = 0x95  // BPF_JMP | BPF_EXIT
+        // libbpf sets errno as well as returning -errno.
+        let fd = bpf_prog_load(type, name, "GPL", &instructions, 2, &options)
+        let code = Errno.current
+        return (fd, code)
     }
 
     /// A one-line summary of every probe, for attach reports and bug reports.
@@ -120,6 +192,7 @@ public final class KernelFeatures: Sendable {
             "kprobes: \(kprobes)",
             "ringbuf: \(ringBuffer)",
             "fentry: \(fentry())",
+            "cgroup sock_release: \(cgroupSocketRelease)",
         ].joined(separator: ", ")
     }
 }

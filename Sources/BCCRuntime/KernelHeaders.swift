@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import SystemPackage
 
 /// The kernel header tree BCC compiles programs against, and how it was found.
 ///
@@ -37,12 +38,16 @@ public struct KernelHeaders: Sendable, Equatable {
 
     /// Finds a header tree, merging distribution headers when that is the only way, and points BCC
     /// at it (sets `BCC_KERNEL_SOURCE` for this process).
-    /// - Parameter cacheDirectory: where a merged tree is kept between runs.
-    /// - Throws: `BPFError.headersMissing` with the fix when nothing usable exists.
+    /// - Parameters:
+    ///   - cacheDirectory: where a merged tree is kept between runs.
+    ///   - sourcesDirectory: where distribution header packages are installed.
+    /// - Throws: `BPFError.headersMissing` with the fix when nothing usable exists,
+    ///   `.invalidArgument` when `BCC_KERNEL_SOURCE` names no header tree, `.fileSystemFailed`
+    ///   when the merged tree cannot be made in `cacheDirectory`.
     public static func locate(
         cacheDirectory: String = "/var/cache/swift-net-events",
         sourcesDirectory: String = "/usr/src"
-    ) throws -> KernelHeaders {
+    ) throws(BPFError) -> KernelHeaders {
         try find(cacheDirectory: cacheDirectory, sourcesDirectory: sourcesDirectory)
     }
 
@@ -50,7 +55,7 @@ public struct KernelHeaders: Sendable, Equatable {
     /// mistake our own setting for the caller's.
     private static let merged = Mutex<KernelHeaders?>(nil)
 
-    private static func find(cacheDirectory: String, sourcesDirectory: String) throws -> KernelHeaders {
+    private static func find(cacheDirectory: String, sourcesDirectory: String) throws(BPFError) -> KernelHeaders {
         let fm = FileManager.default
         let release = KernelVersion.running.release
         if let value = ProcessInfo.processInfo.environment["BCC_KERNEL_SOURCE"], !value.isEmpty {
@@ -112,29 +117,63 @@ public struct KernelHeaders: Sendable, Equatable {
     }
 
     /// `cp -rs common/. DIR && cp -rs --remove-destination arch/. DIR`, done once per release.
-    static func merge(_ candidate: Candidate, into cacheDirectory: String) throws -> String {
+    /// - Throws: `BPFError.fileSystemFailed` when the directory cannot be made or `cp` fails.
+    static func merge(_ candidate: Candidate, into cacheDirectory: String) throws(BPFError) -> String {
         guard let common = candidate.commonDirectory else { return candidate.archDirectory }
         let target = "\(cacheDirectory)/kernel-headers-\(candidate.release)"
         let stamp = target + "/.merged"
         if FileManager.default.fileExists(atPath: stamp) { return target }
         try? FileManager.default.removeItem(atPath: target)
-        do {
-            try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-        } catch {
-            throw BPFError.invalidArgument("cannot create \(target) for the merged kernel headers: \(error)")
+        if let failed = makeDirectories(target) {
+            throw BPFError.fileSystemFailed(
+                path: failed.path, operation: "create the directory for the merged kernel headers", errno: failed.errno)
         }
         for (source, extra) in [(common, [String]()), (candidate.archDirectory, ["--remove-destination"])] {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/cp")
             process.arguments = ["-rs"] + extra + [source + "/.", target + "/"]
-            try process.run()
+            do {
+                try process.run()
+            } catch {
+                throw BPFError.fileSystemFailed(path: "/bin/cp", operation: "run", errno: posixCode(of: error))
+            }
             process.waitUntilExit()
             guard process.terminationStatus == 0 else {
-                throw BPFError.invalidArgument("merging \(source) into \(target) failed (cp exited \(process.terminationStatus))")
+                // cp printed its reason to standard error; only its exit status reaches us.
+                throw BPFError.fileSystemFailed(
+                    path: target, operation: "merge \(source) (cp -rs exited \(process.terminationStatus)) into", errno: nil)
             }
         }
         _ = FileManager.default.createFile(atPath: stamp, contents: Data())
         return target
+    }
+
+    /// `mkdir -p`, with the errno of the step that failed (which `FileManager` only wraps).
+    /// - Returns: nil when `path` is a directory now, else the path that could not be made and why.
+    static func makeDirectories(_ path: String) -> (path: String, errno: Errno)? {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 {
+                let code = Errno.current
+                if code != .fileExists { return (prefix, code) }
+            }
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return (path, .notDirectory)
+        }
+        return nil
+    }
+
+    /// The errno behind a Foundation error, when it carries one (directly or as its underlying error).
+    static func posixCode(of error: any Error) -> Errno? {
+        let error = error as NSError
+        if error.domain == NSPOSIXErrorDomain { return Errno(rawValue: Int32(error.code)) }
+        if let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return Errno(rawValue: Int32(underlying.code))
+        }
+        return nil
     }
 
     static var debianArchitecture: String {

@@ -20,9 +20,9 @@ public final class MockSampleSource: SampleSource {
     /// Whether `start` has been called and `close` has not.
     public var isRunning: Bool { state.withLock { $0.handler != nil && !$0.closed } }
 
-    public func start(_ handler: SampleHandler) throws {
-        let pending = try state.withLock { state -> [[UInt8]] in
-            guard state.handler == nil else { throw BPFError.invalidArgument("mock source is already started") }
+    public func start(_ handler: SampleHandler) throws(BPFError) {
+        let pending = try state.withLock { (state) throws(BPFError) -> [[UInt8]] in
+            guard state.handler == nil else { throw BPFError.alreadyStarted("mock source") }
             state.handler = handler
             defer { state.pending = [] }
             return state.pending

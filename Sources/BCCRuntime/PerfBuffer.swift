@@ -1,6 +1,7 @@
 import CBCC
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// Reads a `BPF_PERF_OUTPUT` table: one perf ring per online CPU, polled on its own thread.
 ///
@@ -50,7 +51,11 @@ public final class PerfBuffer: SampleSource {
     ///     timeout) for fewer wakeups.
     ///   - minimumDrainInterval: the shortest time between two drains: a burst is then read in
     ///     batches, at the cost of up to this much latency. Zero reads every sample at once.
-    public init(table: BPFTable, pageCount: Int = 64, wakeupEvents: Int = 1, minimumDrainInterval: Duration = .zero) throws {
+    /// - Throws: `BPFError.invalidArgument` when `table` is not a perf event array or a count is
+    ///   out of range.
+    public init(
+        table: BPFTable, pageCount: Int = 64, wakeupEvents: Int = 1, minimumDrainInterval: Duration = .zero
+    ) throws(BPFError) {
         guard table.type == .perfEventArray else {
             throw BPFError.invalidArgument("\(table.name) is a \(table.type) map, not a perf event array (BPF_PERF_OUTPUT)")
         }
@@ -64,11 +69,20 @@ public final class PerfBuffer: SampleSource {
         self.minimumDrainInterval = minimumDrainInterval
     }
 
+    /// Samples the kernel dropped because a CPU's ring was full, summed since the first start.
     public var lostSamples: UInt64 { lost.value.load(ordering: .relaxed) }
 
-    public func start(_ handler: SampleHandler) throws {
-        try state.withLock { state in
-            guard state == nil else { throw BPFError.invalidArgument("perf buffer \(table.name) is already started") }
+    /// Opens one ring per online CPU, enters them in the table, and starts the poll thread.
+    ///
+    /// A closed buffer can be started again.
+    /// - Parameter handler: receives the samples and lost reports on the poll thread.
+    /// - Throws: `BPFError.alreadyStarted` when it runs already, `.notPrivileged`,
+    ///   `.bufferFailed` when a ring cannot be opened, `.mapOperationFailed` when it cannot be
+    ///   entered in the table, `.systemCallFailed` when the poll thread cannot start. Nothing
+    ///   stays open then.
+    public func start(_ handler: SampleHandler) throws(BPFError) {
+        try state.withLock { (state) throws(BPFError) in
+            guard state == nil else { throw BPFError.alreadyStarted("perf buffer \(table.name)") }
             let context = Unmanaged.passRetained(Context(handler: handler, lost: lost))
             var readers: [OpaquePointer] = []
             // Undo everything opened so far if a later CPU fails.
@@ -84,7 +98,7 @@ public final class PerfBuffer: SampleSource {
                 guard let raw = bpf_open_perf_buffer_opts(
                     perfRawCallback, perfLostCallback, context.toOpaque(), Int32(pageCount), &options)
                 else {
-                    let code = errno
+                    let code = Errno.current
                     throw BPFError.privileged(code, operation: "opening perf buffer \(table.name)") {
                         .bufferFailed(map: table.name, errno: $0)
                     }
@@ -94,7 +108,7 @@ public final class PerfBuffer: SampleSource {
                 var key = cpu
                 var fd = perf_reader_fd(reader)
                 guard bpf_update_elem(table.fd, &key, &fd, 0) == 0 else {
-                    throw BPFError.mapOperationFailed(map: table.name, operation: "update", errno: errno)
+                    throw BPFError.mapOperationFailed(map: table.name, operation: "update", errno: .current)
                 }
             }
             let all = readers
@@ -103,6 +117,7 @@ public final class PerfBuffer: SampleSource {
                 handler.onBatchEnd()
             }
             let thread = try PollThread(
+                purpose: "the poll thread of perf buffer \(table.name)",
                 fds: readers.map { perf_reader_fd($0) }, timeoutMilliseconds: 100, minimumDrainInterval: minimumDrainInterval,
                 onReadable: drain, onStop: { drain(Array(all.indices)) })
             state = State(readers: readers, context: context, thread: thread)
@@ -110,6 +125,8 @@ public final class PerfBuffer: SampleSource {
         }
     }
 
+    /// Drains what is buffered, stops the poll thread, removes the rings from the table and frees
+    /// them. Safe to call more than once, and before ``start(_:)``.
     public func close() {
         guard let old = state.withLock({ state -> State? in
             defer { state = nil }

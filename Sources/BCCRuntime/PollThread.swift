@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// A thread that waits on file descriptors with `poll(2)`, runs a handler for the readable ones,
 /// and stops promptly when asked: `stop()` writes to a pipe the loop also waits on.
@@ -32,6 +33,7 @@ final class PollThread: Sendable {
 
     /// Starts the thread.
     /// - Parameters:
+    ///   - purpose: what the thread is for, for errors (`the poll thread of perf buffer events`).
     ///   - fds: descriptors to wait on.
     ///   - timeoutMilliseconds: after this long without activity, `onReadable` runs with every index
     ///     (so buffers with a wakeup threshold are still drained).
@@ -40,12 +42,16 @@ final class PollThread: Sendable {
     ///     It bounds the added latency; zero drains as soon as anything is readable.
     ///   - onReadable: called with the indices into `fds` that are readable.
     ///   - onStop: called once on the thread after `stop()`, to drain what is left.
+    /// - Throws: `BPFError.systemCallFailed` when `pipe` or `pthread_create` fails; nothing stays
+    ///   open then.
     init(
-        fds: [Int32], timeoutMilliseconds: Int32, minimumDrainInterval: Duration = .zero,
+        purpose: String, fds: [Int32], timeoutMilliseconds: Int32, minimumDrainInterval: Duration = .zero,
         onReadable: @escaping ([Int]) -> Void, onStop: @escaping () -> Void
-    ) throws {
+    ) throws(BPFError) {
         var pipeFDs: [Int32] = [-1, -1]
-        guard pipe(&pipeFDs) == 0 else { throw BPFError.bufferFailed(map: "wake pipe", errno: errno) }
+        guard pipe(&pipeFDs) == 0 else {
+            throw BPFError.systemCallFailed(call: "pipe", purpose: "waking \(purpose)", errno: .current)
+        }
         for fd in pipeFDs {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(fd, F_SETFL, O_NONBLOCK)
@@ -69,7 +75,8 @@ final class PollThread: Sendable {
             Unmanaged<Body>.fromOpaque(context).release()
             close(wakeFD)
             close(wakeWriteFD)
-            throw BPFError.bufferFailed(map: "poll thread", errno: result)
+            // pthread_create returns its error number rather than setting errno.
+            throw BPFError.systemCallFailed(call: "pthread_create", purpose: purpose, errno: Errno(rawValue: result))
         }
         thread.withLock { $0 = handle }
     }

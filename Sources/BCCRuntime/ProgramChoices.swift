@@ -13,9 +13,12 @@ public enum SampleTransport: String, Sendable, CaseIterable {
     /// The reader for `table`, declared in C as `BPF_RINGBUF_OUTPUT` with `-DUSE_RINGBUF` or as
     /// `BPF_PERF_OUTPUT` otherwise.
     /// - Parameters:
+    ///   - table: the program's output table.
     ///   - pages: perf buffer pages per CPU (the ring's size is fixed in C).
     ///   - minimumDrainInterval: the shortest time between two drains (batching).
-    public func reader(for table: BPFTable, pages: Int, minimumDrainInterval: Duration) throws -> any SampleSource {
+    /// - Throws: `BPFError.invalidArgument` when `table` is not of this transport's map type or
+    ///   `pages` is not a power of two.
+    public func reader(for table: BPFTable, pages: Int, minimumDrainInterval: Duration) throws(BPFError) -> any SampleSource {
         switch self {
         case .ringBuffer: try RingBuffer(table: table, minimumDrainInterval: minimumDrainInterval)
         case .perfBuffer: try PerfBuffer(table: table, pageCount: pages, minimumDrainInterval: minimumDrainInterval)
@@ -56,13 +59,15 @@ public struct MemberOffset: Sendable, Hashable {
 extension KernelBTF {
     /// `-D<macro>=<offset>` for each member, after checking each has the size the program reads.
     /// - Throws: `BPFError.btf` naming a missing member or one whose size changed.
-    public func defines(for members: [MemberOffset]) throws -> [String] {
-        try members.map { entry in
+    public func defines(for members: [MemberOffset]) throws(BPFError) -> [String] {
+        var flags: [String] = []
+        for entry in members {
             let layout = try member(entry.path)
             guard layout.size == entry.size else {
                 throw BPFError.btf("\(entry.path) is \(layout.size) bytes in this kernel; the program reads \(entry.size)")
             }
-            return "-D\(entry.macro)=\(layout.offset)"
+            flags.append("-D\(entry.macro)=\(layout.offset)")
         }
+        return flags
     }
 }

@@ -1,6 +1,7 @@
 import CLibBPF
 import Glibc
 import Synchronization
+import SystemPackage
 
 /// Reads a `BPF_RINGBUF_OUTPUT` table: one ring shared by all CPUs, in order, polled on its own
 /// thread.
@@ -35,15 +36,18 @@ public final class RingBuffer: SampleSource {
     ///   - lostCounter: the program's count of samples the ring refused.
     ///   - minimumDrainInterval: the shortest time between two drains: a burst is then read in
     ///     batches, at the cost of up to this much latency. Zero reads every sample at once.
-    public init(table: BPFTable, lostCounter: BPFTable? = nil, minimumDrainInterval: Duration = .zero) throws {
+    /// - Throws: `BPFError.invalidArgument` when `table` is not a ring buffer or `lostCounter` is
+    ///   not a map of `u32` keys and `u64` values.
+    public init(table: BPFTable, lostCounter: BPFTable? = nil, minimumDrainInterval: Duration = .zero) throws(BPFError) {
         guard table.type == .ringBuffer else {
             throw BPFError.invalidArgument("\(table.name) is a \(table.type) map, not a ring buffer (BPF_RINGBUF_OUTPUT)")
         }
         self.table = table
-        self.lost = try lostCounter.map { LostCounter(map: try BPFMap(table: $0)) }
+        self.lost = try lostCounter.map { (counter) throws(BPFError) in LostCounter(map: try BPFMap(table: counter)) }
         self.minimumDrainInterval = minimumDrainInterval
     }
 
+    /// Samples the program counted as refused by the full ring (0 without a `lostCounter`).
     public var lostSamples: UInt64 { lost?.total ?? 0 }
 
     /// Reads the program's counter and reports growth since the last report.
@@ -61,12 +65,19 @@ public final class RingBuffer: SampleSource {
         }
     }
 
-    public func start(_ handler: SampleHandler) throws {
-        try state.withLock { state in
-            guard state == nil else { throw BPFError.invalidArgument("ring buffer \(table.name) is already started") }
+    /// Opens the ring and starts the poll thread.
+    ///
+    /// A closed buffer can be started again.
+    /// - Parameter handler: receives the samples and lost reports on the poll thread.
+    /// - Throws: `BPFError.alreadyStarted` when it runs already, `.notPrivileged`,
+    ///   `.bufferFailed` when the ring cannot be opened, `.systemCallFailed` when the poll thread
+    ///   cannot start. Nothing stays open then.
+    public func start(_ handler: SampleHandler) throws(BPFError) {
+        try state.withLock { (state) throws(BPFError) in
+            guard state == nil else { throw BPFError.alreadyStarted("ring buffer \(table.name)") }
             let context = Unmanaged.passRetained(Context(handler: handler))
             guard let ring = ring_buffer__new(table.fd, ringSampleCallback, context.toOpaque(), nil) else {
-                let code = errno
+                let code = Errno.current
                 context.release()
                 throw BPFError.privileged(code, operation: "opening ring buffer \(table.name)") {
                     .bufferFailed(map: table.name, errno: $0)
@@ -74,8 +85,9 @@ public final class RingBuffer: SampleSource {
             }
             let reportLost: () -> Void = { [lost] in lost?.report(to: handler) }
             let thread: PollThread
-            do {
+            do throws(BPFError) {
                 thread = try PollThread(
+                    purpose: "the poll thread of ring buffer \(table.name)",
                     fds: [ring_buffer__epoll_fd(ring)], timeoutMilliseconds: 100, minimumDrainInterval: minimumDrainInterval,
                     onReadable: { _ in
                         _ = ring_buffer__consume(ring)
@@ -96,6 +108,8 @@ public final class RingBuffer: SampleSource {
         }
     }
 
+    /// Drains what is buffered, stops the poll thread and frees the ring. Safe to call more than
+    /// once, and before ``start(_:)``.
     public func close() {
         guard let old = state.withLock({ state -> State? in
             defer { state = nil }

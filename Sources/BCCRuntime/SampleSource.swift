@@ -27,8 +27,9 @@ public struct SampleHandler: Sendable {
 public protocol SampleSource: AnyObject, Sendable {
     /// Starts delivering samples to `handler` on the source's own thread (one thread: the
     /// handler's calls never overlap).
-    /// - Throws: when the source cannot start; nothing stays open then.
-    func start(_ handler: SampleHandler) throws
+    /// - Throws: `BPFError.alreadyStarted` when the source runs already, or what opening its
+    ///   buffers or thread failed with; nothing stays open then.
+    func start(_ handler: SampleHandler) throws(BPFError)
     /// Delivers every sample still buffered, then stops the thread and releases the buffers.
     /// Safe to call more than once, and before `start`.
     func close()

@@ -10,13 +10,21 @@ public enum SystemChecks {
         tracefsCandidates.first { access($0 + "/events", F_OK) == 0 }
     }
 
-    /// Throws `BPFError.tracefsNotMounted` when no tracefs is mounted.
-    public static func requireTracefs() throws {
+    /// Checks that tracefs is mounted, before anything that reads tracepoints from it.
+    ///
+    /// BCC reads each tracepoint's format from tracefs while compiling, and attaching looks the
+    /// tracepoint up there; without tracefs both fail with messages that do not say why.
+    /// - Throws: `BPFError.tracefsNotMounted` (whose description gives the `mount` command).
+    public static func requireTracefs() throws(BPFError) {
         guard tracefsPath != nil else { throw BPFError.tracefsNotMounted }
     }
 
-    /// Throws `BPFError.notPrivileged` when the process is neither root nor has `CAP_BPF`/`CAP_SYS_ADMIN`.
-    public static func requirePrivileges(for operation: String) throws {
+    /// Checks that the process may load eBPF programs: it is root, or holds `CAP_BPF` or
+    /// `CAP_SYS_ADMIN` in its effective set.
+    ///
+    /// - Parameter operation: what needs the privilege, for the error message.
+    /// - Throws: `BPFError.notPrivileged` naming `operation`.
+    public static func requirePrivileges(for operation: String) throws(BPFError) {
         if geteuid() == 0 { return }
         // CAP_SYS_ADMIN (21) or CAP_BPF (39) in the effective set, from /proc/self/status.
         if let status = readKernelFile("/proc/self/status"),

@@ -121,6 +121,55 @@ final class KernelBTFTests: XCTestCase {
         XCTAssertNil(btf.functionID("no_such_function_here"))
     }
 
+    /// `udp_recvmsg` lost its `noblock` parameter in Linux 5.19 (commit ec095263a965), which moved
+    /// `flags` from 5th to 4th: the position is read from BTF, and agrees with bpftool's dump.
+    func testParameterIndexOfUDPReceiveFlags() throws {
+        let btf = try vmlinux()
+        let dump = try BpftoolDump.vmlinux()
+        guard let expected = dump.parameterNames(ofFunction: "udp_recvmsg") else {
+            let reason = "this kernel's BTF has no udp_recvmsg"
+            print("skipping: \(reason)")
+            throw XCTSkip(reason)
+        }
+        XCTAssertEqual(btf.parameterNames(ofFunction: "udp_recvmsg"), expected)
+        let flags = try XCTUnwrap(btf.parameterIndex("flags", ofFunction: "udp_recvmsg"))
+        XCTAssertEqual(flags, try XCTUnwrap(expected.firstIndex(of: "flags")) + 1, "1-based, as in PT_REGS_PARMn")
+        XCTAssertEqual(btf.parameterIndex("sk", ofFunction: "udp_recvmsg"), 1)
+        if KernelVersion.running.isAtLeast(5, 19) {
+            XCTAssertEqual(flags, 4, "udp_recvmsg(sk, msg, len, flags) since Linux 5.19")
+            XCTAssertNil(btf.parameterIndex("noblock", ofFunction: "udp_recvmsg"))
+        } else {
+            XCTAssertEqual(flags, 5, "udp_recvmsg(sk, msg, len, noblock, flags) before Linux 5.19")
+            XCTAssertEqual(btf.parameterIndex("noblock", ofFunction: "udp_recvmsg"), 4)
+        }
+    }
+
+    func testParameterNamesMatchBpftool() throws {
+        let btf = try vmlinux()
+        let dump = try BpftoolDump.vmlinux()
+        for function in ["tcp_set_state", "udp_sendmsg", "udpv6_recvmsg", "tcp_v4_connect", "inet_csk_accept"] {
+            let expected = dump.parameterNames(ofFunction: function)
+            XCTAssertEqual(btf.parameterNames(ofFunction: function), expected, function)
+            if let expected {
+                XCTAssertFalse(expected.isEmpty, "\(function) takes parameters")
+                for (position, name) in expected.enumerated() where !name.isEmpty && expected.firstIndex(of: name) == position {
+                    XCTAssertEqual(btf.parameterIndex(name, ofFunction: function), position + 1, "\(function)(\(name))")
+                }
+            }
+        }
+        XCTAssertEqual(btf.parameterIndex("sk", ofFunction: "tcp_set_state"), 1)
+        XCTAssertEqual(btf.parameterIndex("state", ofFunction: "tcp_set_state"), 2)
+    }
+
+    func testParameterIndexOfWhatIsAbsentIsNil() throws {
+        let btf = try vmlinux()
+        XCTAssertNil(btf.parameterIndex("flags", ofFunction: "no_such_function_here"))
+        XCTAssertNil(btf.parameterNames(ofFunction: "no_such_function_here"))
+        XCTAssertNil(btf.parameterIndex("no_such_parameter_here", ofFunction: "udp_recvmsg"))
+        // A struct's name is not a function.
+        XCTAssertNil(btf.parameterNames(ofFunction: "tcp_sock"))
+    }
+
     func testOffsetDefines() throws {
         let btf = try vmlinux()
         let flags = try btf.offsetDefines([
@@ -168,6 +217,8 @@ struct BpftoolDump: Sendable {
         var name: String
         var attributes: [String: Int]
         var members: [Member] = []
+        /// A FUNC_PROTO's parameter names, in order.
+        var parameters: [String] = []
     }
 
     var types: [Int: TypeEntry] = [:]
@@ -221,9 +272,11 @@ struct BpftoolDump: Sendable {
     static func parse(_ text: String) -> BpftoolDump {
         var dump = BpftoolDump()
         var current: Int?
+        var currentPrototype: Int?
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             if line.first == "[" {
                 current = nil
+                currentPrototype = nil
                 guard let close = line.firstIndex(of: "]"), let id = Int(line[line.index(after: line.startIndex)..<close])
                 else { continue }
                 let rest = line[line.index(after: close)...].drop { $0 == " " }
@@ -234,6 +287,11 @@ struct BpftoolDump: Sendable {
                     dump.byName["\(kind) \(name)", default: []].append(id)
                 }
                 if kind == "STRUCT" || kind == "UNION" { current = id }
+                if kind == "FUNC_PROTO" { currentPrototype = id }
+            } else if let id = currentPrototype, line.first == "\t" {
+                // `\t'flags' type_id=21`; a variadic prototype ends with `\t'(anon)' type_id=0`.
+                guard let (name, _) = quotedNameAndAttributes(line.dropFirst()) else { continue }
+                dump.types[id]?.parameters.append(name == "(anon)" ? "" : name)
             } else if let id = current, line.first == "\t" {
                 guard let (name, attributes) = quotedNameAndAttributes(line.dropFirst()),
                     let typeID = attributes["type_id"], let bits = attributes["bits_offset"]
@@ -265,6 +323,14 @@ struct BpftoolDump: Sendable {
     }
 
     func functionID(named name: String) -> Int32? { byName["FUNC \(name)"]?.first.map(Int32.init) }
+
+    /// The parameter names of the first FUNC of this name, from its FUNC_PROTO.
+    func parameterNames(ofFunction name: String) -> [String]? {
+        guard let id = byName["FUNC \(name)"]?.first, let proto = types[id]?.attributes["type_id"],
+            let entry = types[proto], entry.kind == "FUNC_PROTO"
+        else { return nil }
+        return entry.parameters
+    }
 
     /// Follows typedefs and qualifiers.
     func skipModifiers(_ id: Int) -> Int {

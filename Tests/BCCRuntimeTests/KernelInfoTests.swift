@@ -1,5 +1,7 @@
 @testable import BCCRuntime
+import CLibBPF
 import Foundation
+import SystemPackage
 import XCTest
 
 final class CPUsTests: XCTestCase {
@@ -177,6 +179,34 @@ final class KernelHeadersTests: XCTestCase {
         }
     }
 
+    func testMergeIntoAnUnwritablePlaceIsAFileSystemError() throws {
+        try makeTree("linux-headers-6.1.0-56-common")
+        try makeTree("linux-headers-6.1.0-56-\(arch)")
+        let candidate = try XCTUnwrap(KernelHeaders.nearestDistributionHeaders(in: directory, running: "6.18.0"))
+        // A regular file where the cache directory should be: ENOTDIR even for root.
+        let file = directory + "/not-a-directory"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        XCTAssertThrowsError(try KernelHeaders.merge(candidate, into: file + "/cache")) { error in
+            guard case BPFError.fileSystemFailed(let path, let operation, let code) = error else {
+                return XCTFail("expected .fileSystemFailed, got \(error)")
+            }
+            XCTAssertEqual(path, file + "/cache")
+            XCTAssertTrue(operation.contains("merged kernel headers"), operation)
+            XCTAssertEqual(code, .notDirectory)
+        }
+    }
+
+    func testMakeDirectories() throws {
+        XCTAssertNil(KernelHeaders.makeDirectories(directory + "/a/b/c"))
+        var isDirectory: ObjCBool = false
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/a/b/c", isDirectory: &isDirectory) && isDirectory.boolValue)
+        XCTAssertNil(KernelHeaders.makeDirectories(directory + "/a/b/c"), "existing directories are fine")
+        try Data("x".utf8).write(to: URL(fileURLWithPath: directory + "/file"))
+        let failed = try XCTUnwrap(KernelHeaders.makeDirectories(directory + "/file"))
+        XCTAssertEqual(failed.path, directory + "/file")
+        XCTAssertEqual(failed.errno, .notDirectory, "a file is in the way")
+    }
+
     func testMatchesRunningKernel() {
         XCTAssertTrue(KernelHeaders(path: nil, source: .runningKernel).matchesRunningKernel)
         XCTAssertTrue(KernelHeaders(path: nil, source: .kheaders).matchesRunningKernel)
@@ -235,8 +265,100 @@ final class KernelFeatureAnswerTests: XCTestCase {
         }
         if geteuid() != 0 {
             XCTAssertFalse(features.fentry().isConclusive, "probing fentry needs root")
+            if SystemChecks.cgroup2Path != nil {
+                XCTAssertFalse(features.cgroupSocketRelease.isConclusive, "probing sock_release programs needs root")
+            }
+        }
+        if SystemChecks.cgroup2Path == nil {
+            // Without a hierarchy there is nothing to attach to, whoever asks.
+            guard case .no(let reason) = features.cgroupSocketRelease else {
+                return XCTFail("expected no without cgroup v2, got \(features.cgroupSocketRelease)")
+            }
+            XCTAssertTrue(reason.contains("cgroup v2"), reason)
         }
         XCTAssertFalse(features.summary.isEmpty)
+        XCTAssertTrue(features.summary.contains("cgroup sock_release: "), features.summary)
+    }
+}
+
+/// The probes that load programs, as root, against what the kernel itself shows.
+final class KernelFeatureProbeTests: XCTestCase {
+    override func setUpWithError() throws {
+        guard geteuid() != 0 else { return }
+        let reason = "the feature probes load programs, which needs root"
+        if ProcessInfo.processInfo.environment["REQUIRE_BPF"] == "1" {
+            XCTFail("REQUIRE_BPF=1, but \(reason)")
+        }
+        print("skipping: \(reason)")
+        throw XCTSkip(reason)
+    }
+
+    /// `BPF_CGROUP_INET_SOCK_RELEASE` exists from Linux 5.9; with a cgroup v2 hierarchy mounted,
+    /// the probe says yes there (as on the reference host: 6.18, cgroup v2 at /sys/fs/cgroup/unified).
+    func testCgroupSocketRelease() {
+        let answer = KernelFeatures().cgroupSocketRelease
+        print("cgroup sock_release: \(answer)")
+        XCTAssertTrue(answer.isConclusive, "\(answer)")
+        if SystemChecks.cgroup2Path == nil {
+            XCTAssertEqual(answer, .no)
+        } else if KernelVersion.running.isAtLeast(5, 9) {
+            XCTAssertEqual(answer, .yes)
+        } else {
+            guard case .no(let reason) = answer else { return XCTFail("\(answer) before Linux 5.9") }
+            XCTAssertTrue(reason.contains("5.9"), reason)
+        }
+        // Cached: the same answer again.
+        XCTAssertEqual(KernelFeatures.shared.cgroupSocketRelease, KernelFeatures.shared.cgroupSocketRelease)
+    }
+
+    /// fentry is decided by loading and attaching, and a refusal names the errno and a way out.
+    /// libbpf's own program-type probe (what `bpftool feature probe` prints) is the reference: when
+    /// it finds the tracing type unavailable, as on the reference host, the answer is no, and there
+    /// the errno is EPERM.
+    func testFentryNamesTheErrnoAndTheFix() throws {
+        let features = KernelFeatures()
+        let answer = features.fentry("tcp_set_state")
+        print("fentry tcp_set_state: \(answer)")
+        XCTAssertTrue(answer.isConclusive, "\(answer)")
+        let tracingType = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, nil)
+        if tracingType == 0 { XCTAssertEqual(answer, .no, "libbpf finds no tracing programs, the probe said \(answer)") }
+        if case .no(let reason) = answer {
+            XCTAssertTrue(reason.contains("tcp_set_state"), reason)
+            XCTAssertNotNil(reason.range(of: #"\(errno [0-9]+\)"#, options: .regularExpression), "names the errno: \(reason)")
+            if reason.contains(Errno.notPermitted.withNumber) {
+                XCTAssertTrue(reason.contains("lockdown"), reason)
+                XCTAssertTrue(reason.contains("use the tracepoint or kprobe hook"), reason)
+            }
+            if tracingType == 0 {
+                // The tracing type is refused at load, so the load step fails, with the errno a
+                // plain load gets: EPERM on the reference host, which refuses trampolines to root.
+                XCTAssertTrue(reason.hasPrefix("loading an fentry program"), reason)
+                let refused = try XCTUnwrap(loadFentryProgram(on: "tcp_set_state"), "a plain fentry load succeeded")
+                XCTAssertTrue(reason.contains(refused.withNumber), "\(reason) vs \(refused.withNumber)")
+                print("a plain fentry load fails with \(refused.withNumber)")
+            }
+        }
+        XCTAssertEqual(features.fentry("no_such_kernel_function_xyz"), .no)
+        XCTAssertEqual(features.fentry("tcp_set_state"), answer, "cached")
+    }
+
+    /// Loads `r0 = 0; exit` as fentry on `function` through libbpf, here in the test; nil when it
+    /// loads, else the errno.
+    private func loadFentryProgram(on function: String) throws -> Errno? {
+        let id = try XCTUnwrap(KernelBTF.vmlinux().functionID(function))
+        var instructions = [bpf_insn](repeating: bpf_insn(), count: 2)
+        instructions[0].code = 0xb7
+        instructions[1].code = 0x95
+        var options = bpf_prog_load_opts()
+        options.sz = MemoryLayout<bpf_prog_load_opts>.size
+        options.expected_attach_type = BPF_TRACE_FENTRY
+        options.attach_btf_id = UInt32(id)
+        let fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "test_fentry", "GPL", &instructions, 2, &options)
+        guard fd < 0 else {
+            close(fd)
+            return nil
+        }
+        return Errno(rawValue: -fd)
     }
 }
 

@@ -55,7 +55,7 @@ final class MockSampleSourceTests: XCTestCase {
         let source = MockSampleSource()
         try source.start(SampleHandler(onSample: { _ in }))
         XCTAssertThrowsError(try source.start(SampleHandler(onSample: { _ in }))) { error in
-            guard case BPFError.invalidArgument = error else { return XCTFail("expected .invalidArgument, got \(error)") }
+            XCTAssertEqual(error as? BPFError, .alreadyStarted("mock source"))
         }
     }
 

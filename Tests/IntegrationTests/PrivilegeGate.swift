@@ -17,7 +17,7 @@ func requireBPF(file: StaticString = #filePath, line: UInt = #line) throws {
         try SystemChecks.requirePrivileges(for: "the eBPF integration tests")
         try SystemChecks.requireTracefs()
         return
-    } catch let error as BPFError {
+    } catch {
         reason = error.description
     }
     if ProcessInfo.processInfo.environment["REQUIRE_BPF"] == "1" {

@@ -279,7 +279,7 @@ final class RuntimeIntegrationTests: XCTestCase {
                 return XCTFail("expected .loadFailed, got \(error)")
             }
             XCTAssertEqual(name, "probe")
-            XCTAssertEqual(code, EACCES)
+            XCTAssertEqual(code, .permissionDenied, "the verifier's refusal is EACCES")
             XCTAssertTrue(log.contains("invalid mem access"), log)
         }
     }
@@ -324,7 +324,7 @@ final class RuntimeIntegrationTests: XCTestCase {
         let perf = try PerfBuffer(table: module.table("events"))
         try perf.start(SampleHandler(onSample: { _ in }))
         XCTAssertThrowsError(try perf.start(SampleHandler(onSample: { _ in }))) { error in
-            guard case BPFError.invalidArgument = error else { return XCTFail("expected .invalidArgument, got \(error)") }
+            XCTAssertEqual(error as? BPFError, .alreadyStarted("perf buffer events"))
         }
         if let attachedBefore, let attached = try perfAttachments() {
             XCTAssertEqual(attached.subtracting(attachedBefore).count, 1, "bpftool perf show lists the new attachment")
@@ -431,15 +431,15 @@ final class RuntimeIntegrationTests: XCTestCase {
         try counts.update(1, 11, flags: .exist)
         XCTAssertEqual(try counts.lookup(1), 11)
         XCTAssertThrowsError(try counts.update(1, 12, flags: .noExist)) { error in
-            XCTAssertEqual(error as? BPFError, .mapOperationFailed(map: "counts", operation: "update", errno: EEXIST))
+            XCTAssertEqual(error as? BPFError, .mapOperationFailed(map: "counts", operation: "update", errno: .fileExists))
         }
         XCTAssertThrowsError(try counts.update(50, 1, flags: .exist)) { error in
-            XCTAssertEqual(error as? BPFError, .mapOperationFailed(map: "counts", operation: "update", errno: ENOENT))
+            XCTAssertEqual(error as? BPFError, .mapOperationFailed(map: "counts", operation: "update", errno: .noSuchFileOrDirectory))
         }
         for key in UInt32(100)..<UInt32(161) { try counts.update(key, UInt64(key)) }  // 2 + 61 = 63 of 64
         try counts.update(200, 1)
         XCTAssertThrowsError(try counts.update(201, 1)) { error in
-            XCTAssertEqual(error as? BPFError, .mapOperationFailed(map: "counts", operation: "update", errno: E2BIG))
+            XCTAssertEqual(error as? BPFError, .mapOperationFailed(map: "counts", operation: "update", errno: .argListTooLong))
         }
         XCTAssertEqual(try counts.keys().count, 64)
 
@@ -460,7 +460,7 @@ final class RuntimeIntegrationTests: XCTestCase {
         XCTAssertEqual(try slots.lookup(3), 7)
         XCTAssertNil(try slots.lookup(4))
         XCTAssertThrowsError(try slots.delete(0)) { error in
-            XCTAssertEqual(error as? BPFError, .mapOperationFailed(map: "slots", operation: "delete", errno: EINVAL))
+            XCTAssertEqual(error as? BPFError, .mapOperationFailed(map: "slots", operation: "delete", errno: .invalidArgument))
         }
 
         // Per-CPU array: one value per possible CPU.
@@ -530,7 +530,8 @@ final class RuntimeIntegrationTests: XCTestCase {
         XCTAssertTrue(ringBuffer.isConclusive, "\(ringBuffer)")
         if KernelVersion.running.isAtLeast(5, 8) { XCTAssertEqual(ringBuffer, .yes) }
 
-        // fentry: conclusive as root, and in agreement with loading a real KFUNC_PROBE through BCC.
+        // fentry: conclusive as root, and in agreement with loading and attaching a real
+        // KFUNC_PROBE through BCC, errno included (EPERM on the reference host).
         let fentry = features.fentry("tcp_set_state")
         XCTAssertTrue(fentry.isConclusive, "\(fentry)")
         if !KernelVersion.running.isAtLeast(5, 5) { XCTAssertEqual(fentry, .no) }
@@ -542,15 +543,49 @@ final class RuntimeIntegrationTests: XCTestCase {
         let name = try XCTUnwrap(module.functionNames.first { $0.hasPrefix("kfunc__") }, "\(module.functionNames)")
         do {
             let program = try module.loadProgram(name, type: .tracing)
-            program.close()
-            XCTAssertEqual(fentry, .yes, "an fentry program loaded, but the probe said \(fentry)")
-        } catch BPFError.loadFailed(_, let code, _) {
-            XCTAssertEqual(fentry, .no, "loading an fentry program failed (\(code)), but the probe said \(fentry)")
+            defer { program.close() }
+            let link = try BPFLink.kfunc(program)
+            link.close()
+            XCTAssertEqual(fentry, .yes, "an fentry program loaded and attached, but the probe said \(fentry)")
+        } catch {
+            let code: Int32
+            switch error {
+            case .loadFailed(_, let errno, _), .attachFailed(_, let errno): code = errno.rawValue
+            default: throw error
+            }
+            guard case .no(let reason) = fentry else {
+                return XCTFail("BCC's fentry program failed (\(error)), but the probe said \(fentry)")
+            }
+            XCTAssertTrue(reason.contains("(errno \(code))"), "BCC got errno \(code); the probe said \(reason)")
+            print("fentry: BCC's KFUNC_PROBE failed as the probe said: \(error)")
+        }
+
+        // cgroup sock_release: as the probe says, a real program loads and attaches at the root of
+        // the cgroup v2 hierarchy (detached at once).
+        let release = features.cgroupSocketRelease
+        XCTAssertTrue(release.isConclusive, "\(release)")
+        if let cgroup = SystemChecks.cgroup2Path {
+            if KernelVersion.running.isAtLeast(5, 9) { XCTAssertEqual(release, .yes) }
+            let releaseModule = try BPFModule(source: "int on_release(struct bpf_sock *sk) { return 1; }")
+            do {
+                let program = try releaseModule.loadProgram(
+                    "on_release", type: .cgroupSock, expectedAttachType: CgroupAttachType.socketRelease.rawValue)
+                defer { program.close() }
+                let link = try BPFLink.cgroup(program, path: cgroup, type: .socketRelease)
+                XCTAssertTrue(link.isAttached)
+                link.close()
+                XCTAssertEqual(release, .yes, "a sock_release program loaded and attached, but the probe said \(release)")
+            } catch {
+                XCTAssertEqual(release, .no, "a sock_release program failed (\(error)), but the probe said \(release)")
+            }
+        } else {
+            XCTAssertEqual(release, .no, "no cgroup v2 hierarchy")
         }
 
         // Answers are cached: asking again gives the same.
         XCTAssertEqual(features.kprobes, kprobes)
         XCTAssertEqual(features.fentry("tcp_set_state"), fentry)
+        XCTAssertEqual(features.cgroupSocketRelease, release)
     }
 
     // MARK: - Helpers
