@@ -4,15 +4,21 @@ import PackageDescription
 let package = Package(
     name: "swift-net-events",
     products: [
-        .library(name: "BCCRuntime", targets: ["BCCRuntime"]),
+        // The event kinds: each brings the monitor core and the BCC binding with it.
         .library(name: "TCPEvent", targets: ["TCPEvent"]),
         .library(name: "UDPEvent", targets: ["UDPEvent"]),
+        // Mock sample sources and sample builders, for tests of code that consumes events.
+        .library(name: "NetEventsTesting", targets: ["NetEventsTesting"]),
+        // The BCC binding alone (compile, load, attach, read), for programs of one's own.
+        .library(name: "BCCRuntime", targets: ["BCCRuntime"]),
         .executable(name: "tcp-events", targets: ["tcp-events"]),
         .executable(name: "udp-events", targets: ["udp-events"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // `swift package generate-documentation` (CI builds the documentation with it).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         // C APIs, as system libraries resolved through pkg-config.
@@ -40,22 +46,21 @@ let package = Package(
             dependencies: ["CBCC", "CLibBPF", "CMalloc", .product(name: "SystemPackage", package: "swift-system")]
         ),
 
-        .target(
-            name: "TCPEvent",
-            dependencies: ["BCCRuntime"],
-            plugins: ["EmbedBPF"]
-        ),
+        // The kernel/user contract: sample, map and counter layouts, shared by bpf/ and Swift.
+        .target(name: "CNetEventsABI"),
 
-        .target(
-            name: "UDPEvent",
-            dependencies: ["BCCRuntime"],
-            plugins: ["EmbedBPF"]
-        ),
+        // The event machinery every kind plugs into: monitor, delivery, options, reports, JSON.
+        .target(name: "NetEventsCore", dependencies: ["BCCRuntime"]),
 
-        // What the example executables share: JSON lines, tables, signal handling.
+        .target(name: "TCPEvent", dependencies: ["NetEventsCore", "CNetEventsABI"], plugins: ["EmbedBPF"]),
+        .target(name: "UDPEvent", dependencies: ["NetEventsCore", "CNetEventsABI"], plugins: ["EmbedBPF"]),
+
+        .target(name: "NetEventsTesting", dependencies: ["NetEventsCore", "TCPEvent", "UDPEvent", "CNetEventsABI"]),
+
+        // What the command-line tools share: options, the run loop, tables, output. No event kind.
         .target(
             name: "EventOutput",
-            dependencies: ["TCPEvent", "UDPEvent", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["NetEventsCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         .executableTarget(
@@ -79,18 +84,19 @@ let package = Package(
         // Throughput, loss, overhead and footprint (BENCHMARKS.md).
         .executableTarget(
             name: "netevents-bench",
-            dependencies: ["BCCRuntime", "TCPEvent", "UDPEvent", "EventOutput"]
+            dependencies: ["TCPEvent", "UDPEvent", "NetEventsTesting", "EventOutput"]
         ),
 
         // Loopback traffic with known byte counts, for tests, benchmarks and checks by hand.
         .executableTarget(name: "netevents-traffic"),
 
-        .testTarget(name: "BCCRuntimeTests", dependencies: ["BCCRuntime"], plugins: ["EmbedBPF"]),
-        .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "BCCRuntime", "EventOutput"]),
-        .testTarget(name: "UDPEventTests", dependencies: ["UDPEvent", "BCCRuntime", "EventOutput"]),
+        .testTarget(name: "BCCRuntimeTests", dependencies: ["BCCRuntime", "NetEventsTesting"], plugins: ["EmbedBPF"]),
+        .testTarget(name: "NetEventsCoreTests", dependencies: ["NetEventsCore", "NetEventsTesting", "TCPEvent"]),
+        .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "NetEventsTesting", "CNetEventsABI"]),
+        .testTarget(name: "UDPEventTests", dependencies: ["UDPEvent", "NetEventsTesting", "CNetEventsABI"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["BCCRuntime", "TCPEvent", "UDPEvent", "netevents-traffic"],
+            dependencies: ["TCPEvent", "UDPEvent", "NetEventsTesting", "netevents-traffic"],
             plugins: ["EmbedBPF"]
         ),
     ],

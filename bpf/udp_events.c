@@ -3,32 +3,14 @@
 // four atomic adds. User space reads the counters every interval and at stop; a socket's close
 // sends one sample with its final counts.
 //
-// Compile-time switches (passed by the UDPEvent module as -D flags):
+// Compile-time switches (passed by the UDPEvent kind as -D flags), besides netevents_bpf.h's:
 //   COUNT_TRACEPOINT | COUNT_KPROBE | COUNT_FENTRY   which hooks see sends and receives
 //   CLOSE_CGROUP | CLOSE_KPROBE                      which hook sees a socket's release (or none)
 //   RECVMSG_FLAGS_ARG                                position (1-based) of `flags` in udp_recvmsg
-//   USE_RINGBUF, RINGBUF_PAGES                       ring buffer instead of a perf buffer
 //   MAX_FLOWS                                        size of the (socket, process) map
-//   FILTER_PID, FILTER_UID, FILTER_PORT, FILTER_FAMILY   in-kernel filters
-//   OFF_*                                            struct member offsets resolved from kernel BTF
-//   OFFSETS_FROM_HEADERS                             no BTF: take offsets from the kernel headers
-#ifdef OFFSETS_FROM_HEADERS
-#include <linux/sched.h>
-#include <linux/in.h>
-#include <linux/socket.h>
-#include <net/sock.h>
-#define OFF_SKC_FAMILY offsetof(struct sock_common, skc_family)
-#define OFF_SKC_NUM offsetof(struct sock_common, skc_num)
-#define OFF_SKC_DPORT offsetof(struct sock_common, skc_dport)
-#define OFF_SKC_RCV_SADDR offsetof(struct sock_common, skc_rcv_saddr)
-#define OFF_SKC_DADDR offsetof(struct sock_common, skc_daddr)
-#define OFF_SKC_V6_RCV_SADDR offsetof(struct sock_common, skc_v6_rcv_saddr)
-#define OFF_SKC_V6_DADDR offsetof(struct sock_common, skc_v6_daddr)
-#define OFF_SKC_NET offsetof(struct sock_common, skc_net)
-#define OFF_NET_NS_INUM (offsetof(struct net, ns) + offsetof(struct ns_common, inum))
-#else
-// abi_constants.h is prepended here by the UDPEvent module.
-#endif
+#include "udp_events_abi.h"
+#define NE_STAT_COUNT NE_UDP_STAT_COUNT
+#include "netevents_bpf.h"
 
 #if defined(COUNT_KPROBE) || defined(CLOSE_KPROBE)
 #include <uapi/linux/ptrace.h>
@@ -37,86 +19,17 @@
 #ifndef MAX_FLOWS
 #define MAX_FLOWS 65536
 #endif
-#ifndef RINGBUF_PAGES
-#define RINGBUF_PAGES 64
-#endif
 #ifndef RECVMSG_FLAGS_ARG
 #define RECVMSG_FLAGS_ARG 4
 #endif
-#define PIDS_PER_SOCKET 4
 
-// Counters, one slot each in the per-CPU `stats` array; mirrored by UDPMonitor.Statistics.
-#define STAT_LOST 0
-#define STAT_FLOWS 1
-#define STAT_UNTRACKED_TX_PACKETS 2
-#define STAT_UNTRACKED_TX_BYTES 3
-#define STAT_UNTRACKED_RX_PACKETS 4
-#define STAT_UNTRACKED_RX_BYTES 5
-#define STAT_CLOSES 6
-#define STAT_SHARED_OVERFLOW 7
-#define STAT_COUNT 8
-
-struct udp_key_t {
-    u64 sk;
-    u32 pid;
-    u32 pad;
-};
-
-// 120 bytes; UDPFlowDecoder reads it at these offsets.
-struct udp_flow_t {
-    u64 start_ns;       //   0  first packet seen
-    u64 close_ns;       //   8  set in the close sample
-    u64 tx_bytes;       //  16
-    u64 rx_bytes;       //  24
-    u64 tx_packets;     //  32
-    u64 rx_packets;     //  40
-    u64 cgroup_id;      //  48
-    u32 uid;            //  56
-    u32 netns;          //  60
-    u16 family;         //  64
-    u16 sport;          //  66  host order
-    u16 dport;          //  68  host order, 0 unless connected
-    u8 filtered;        //  70  counted by no one: an in-kernel filter rejected it
-    u8 pad;             //  71
-    u8 saddr[16];       //  72
-    u8 daddr[16];       //  88
-    char comm[TASK_COMM_LEN]; // 104
-};
-
-// The close sample: 136 bytes.
-struct udp_close_t {
-    struct udp_key_t key;
-    struct udp_flow_t flow;
-};
-
-// Which processes used a socket, so its close can find every (socket, process) entry.
-struct udp_users_t {
-    u32 pids[PIDS_PER_SOCKET];
-    u32 count;
-    u32 overflow;
-};
-
-BPF_HASH(flows, struct udp_key_t, struct udp_flow_t, MAX_FLOWS);
-BPF_HASH(users, u64, struct udp_users_t, MAX_FLOWS);
-BPF_PERCPU_ARRAY(stats, u64, STAT_COUNT);
-#ifdef USE_RINGBUF
-BPF_RINGBUF_OUTPUT(closes, RINGBUF_PAGES);
-#else
-BPF_PERF_OUTPUT(closes);
-#endif
-
-#define READ(dst, base, off) bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)(base) + (off))
-
-static __always_inline void add_stat(int slot, u64 amount) {
-    u64 *value = stats.lookup(&slot);
-    if (value)
-        *value += amount;
-}
+BPF_HASH(flows, struct ne_udp_key, struct ne_udp_flow, MAX_FLOWS);
+BPF_HASH(users, u64, struct ne_udp_users, MAX_FLOWS);
 
 static __always_inline void remember_user(u64 sk, u32 pid) {
-    struct udp_users_t *known = users.lookup(&sk);
+    struct ne_udp_users *known = users.lookup(&sk);
     if (!known) {
-        struct udp_users_t fresh = {};
+        struct ne_udp_users fresh = {};
         fresh.pids[0] = pid;
         fresh.count = 1;
         if (users.insert(&sk, &fresh) == 0)
@@ -128,81 +41,70 @@ static __always_inline void remember_user(u64 sk, u32 pid) {
     u32 count = known->count;
     // A pair freed when idle comes back with the same pid: keep each pid once.
 #pragma unroll
-    for (int i = 0; i < PIDS_PER_SOCKET; i++) {
+    for (int i = 0; i < NE_UDP_PIDS_PER_SOCKET; i++) {
         if (i < count && known->pids[i] == pid)
             return;
     }
-    if (count < PIDS_PER_SOCKET) {
-        known->pids[count & (PIDS_PER_SOCKET - 1)] = pid;
+    if (count < NE_UDP_PIDS_PER_SOCKET) {
+        known->pids[count & (NE_UDP_PIDS_PER_SOCKET - 1)] = pid;
         known->count = count + 1;
     } else {
         known->overflow = 1;
-        add_stat(STAT_SHARED_OVERFLOW, 1);
+        add_stat(NE_UDP_STAT_SHARED_OVERFLOW, 1);
     }
 }
 
 // The first packet of a (socket, process): everything that does not change per packet.
-static __always_inline struct udp_flow_t *new_flow(struct udp_key_t *key, void *sk) {
-    struct udp_flow_t flow = {};
+static __always_inline struct ne_udp_flow *new_flow(struct ne_udp_key *key, void *sk) {
+    struct ne_udp_flow flow = {};
     flow.start_ns = bpf_ktime_get_ns();
     flow.uid = (u32)bpf_get_current_uid_gid();
     flow.cgroup_id = bpf_get_current_cgroup_id();
     bpf_get_current_comm(&flow.comm, sizeof(flow.comm));
-    READ(flow.family, sk, OFF_SKC_FAMILY);
-    READ(flow.sport, sk, OFF_SKC_NUM);
-    u16 dport = 0;
-    READ(dport, sk, OFF_SKC_DPORT);
-    flow.dport = ntohs(dport);
-    if (flow.family == AF_INET) {
-        bpf_probe_read_kernel(flow.saddr, 4, sk + OFF_SKC_RCV_SADDR);
-        bpf_probe_read_kernel(flow.daddr, 4, sk + OFF_SKC_DADDR);
-    } else {
-        bpf_probe_read_kernel(flow.saddr, 16, sk + OFF_SKC_V6_RCV_SADDR);
-        bpf_probe_read_kernel(flow.daddr, 16, sk + OFF_SKC_V6_DADDR);
-    }
-    void *net = 0;
-    READ(net, sk, OFF_SKC_NET);
-    if (net)
-        READ(flow.netns, net, OFF_NET_NS_INUM);
-#ifdef FILTER_UID
-    if (flow.uid != FILTER_UID) flow.filtered = 1;
-#endif
-#ifdef FILTER_PORT
-    if (flow.sport != FILTER_PORT && flow.dport != FILTER_PORT) flow.filtered = 1;
-#endif
-#ifdef FILTER_FAMILY
-    if (flow.family != FILTER_FAMILY) flow.filtered = 1;
-#endif
+    read_endpoints(sk, &flow.family, &flow.sport, &flow.dport, flow.saddr, flow.daddr);
+    flow.netns = read_netns(sk);
     if (flows.insert(key, &flow) == 0) {
-        add_stat(STAT_FLOWS, 1);
+        add_stat(NE_UDP_STAT_FLOWS, 1);
         remember_user(key->sk, key->pid);
     }
     // Inserted by us or, in a race, by another CPU; nil only when the map is full.
     return flows.lookup(key);
 }
 
+// The in-kernel filters, applied per datagram before any map work, so traffic they reject takes
+// no map slot. Only what a filter needs is read.
+static __always_inline int rejected(u32 pid, void *sk) {
+    u32 uid = 0;
+    u16 family = 0, sport = 0, dport = 0;
+#ifdef FILTER_UID
+    uid = (u32)bpf_get_current_uid_gid();
+#endif
+#ifdef FILTER_NEEDS_ENDPOINTS
+    read_ports(sk, &family, &sport, &dport);
+#endif
+    return filter_rejects(pid, uid, family, sport, dport);
+}
+
 static __always_inline int count_traffic(void *sk, long bytes, int tx) {
     if (bytes <= 0)
         return 0;
-    struct udp_key_t key = {};
+    struct ne_udp_key key = {};
     key.sk = (u64)sk;
     key.pid = bpf_get_current_pid_tgid() >> 32;
-#ifdef FILTER_PID
-    if (key.pid != FILTER_PID)
+    if (rejected(key.pid, sk)) {
+        add_stat(NE_UDP_STAT_FILTERED, 1);
         return 0;
-#endif
-    struct udp_flow_t *flow = flows.lookup(&key);
+    }
+    struct ne_udp_flow *flow = flows.lookup(&key);
     if (!flow) {
         flow = new_flow(&key, sk);
         if (!flow) {
             // The map is full: the traffic is not attributed, but it is counted.
-            add_stat(tx ? STAT_UNTRACKED_TX_PACKETS : STAT_UNTRACKED_RX_PACKETS, 1);
-            add_stat(tx ? STAT_UNTRACKED_TX_BYTES : STAT_UNTRACKED_RX_BYTES, bytes);
+            add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_PACKETS : NE_UDP_STAT_UNTRACKED_RX_PACKETS, 1);
+            add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_BYTES : NE_UDP_STAT_UNTRACKED_RX_BYTES, bytes);
             return 0;
         }
     }
-    if (flow->filtered)
-        return 0;
     if (tx) {
         __sync_fetch_and_add(&flow->tx_packets, 1);
         __sync_fetch_and_add(&flow->tx_bytes, bytes);
@@ -215,48 +117,36 @@ static __always_inline int count_traffic(void *sk, long bytes, int tx) {
 
 // A socket is being released: send the final counts of each (socket, process) and forget them.
 static __always_inline void emit_close(void *ctx, u64 sk, u32 pid) {
-    struct udp_close_t event = {};
+    struct ne_udp_close event = {};
     event.key.sk = sk;
     event.key.pid = pid;
-    struct udp_flow_t *flow = flows.lookup(&event.key);
+    struct ne_udp_flow *flow = flows.lookup(&event.key);
     if (!flow)
         return;
     __builtin_memcpy(&event.flow, flow, sizeof(event.flow));
     event.flow.close_ns = bpf_ktime_get_ns();
     flows.delete(&event.key);
-    if (event.flow.filtered)
-        return;
-#ifdef USE_RINGBUF
-    if (closes.ringbuf_output(&event, sizeof(event), 0) != 0)
-#else
-    if (closes.perf_submit(ctx, &event, sizeof(event)) != 0)
-#endif
-        add_stat(STAT_LOST, 1);
+    submit(ctx, &event, sizeof(event));
 }
 
 static __always_inline void on_release(void *ctx, u64 sk) {
-    struct udp_users_t *known = users.lookup(&sk);
+    struct ne_udp_users *known = users.lookup(&sk);
     if (!known)
         return;
-    struct udp_users_t copy = *known;
+    struct ne_udp_users copy = *known;
     users.delete(&sk);
-    add_stat(STAT_CLOSES, 1);
+    add_stat(NE_UDP_STAT_CLOSES, 1);
 #pragma unroll
-    for (int i = 0; i < PIDS_PER_SOCKET; i++) {
+    for (int i = 0; i < NE_UDP_PIDS_PER_SOCKET; i++) {
         if (i < copy.count)
             emit_close(ctx, sk, copy.pids[i]);
     }
     if (copy.overflow) {
         // More processes than slots: a close sample with pid 0 asks user space to flush the rest.
-        struct udp_close_t event = {};
+        struct ne_udp_close event = {};
         event.key.sk = sk;
         event.flow.close_ns = bpf_ktime_get_ns();
-#ifdef USE_RINGBUF
-        if (closes.ringbuf_output(&event, sizeof(event), 0) != 0)
-#else
-        if (closes.perf_submit(ctx, &event, sizeof(event)) != 0)
-#endif
-            add_stat(STAT_LOST, 1);
+        submit(ctx, &event, sizeof(event));
     }
 }
 

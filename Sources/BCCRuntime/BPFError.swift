@@ -86,7 +86,7 @@ extension BPFError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .notPrivileged(let operation):
-            return "\(operation) needs root (or CAP_BPF and CAP_PERFMON): run with sudo"
+            return "\(operation) needs root (or CAP_BPF and CAP_PERFMON): run it as root"
         case .notSupported(let feature, let minimumKernel, let reason):
             let version = minimumKernel.map { " (needs Linux \($0) or later)" } ?? ""
             return "\(feature) is not supported by this kernel\(version): \(reason)"

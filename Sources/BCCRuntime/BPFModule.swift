@@ -24,10 +24,15 @@ public final class BPFModule: @unchecked Sendable {
     ///   - source: the eBPF C text.
     ///   - cflags: extra compiler flags, typically `-DNAME=value` constants.
     ///   - headers: the header tree to use; by default ``KernelHeaders/locate(cacheDirectory:sourcesDirectory:)``.
+    ///   - releasesCompilerMemory: give back the compiler's memory right after the compile
+    ///     (``CompilerMemory/release()``). A caller that loads programs next, which touches the
+    ///     compiler's code again, passes false and releases once when everything is loaded.
     /// - Throws: `BPFError.notPrivileged`, `.tracefsNotMounted` (for `TRACEPOINT_PROBE`
     ///   programs), what ``KernelHeaders/locate(cacheDirectory:sourcesDirectory:)`` throws
     ///   (`.headersMissing`, ...), or `.compileFailed` carrying clang's diagnostics.
-    public init(source: String, cflags: [String] = [], headers: KernelHeaders? = nil) throws(BPFError) {
+    public init(source: String, cflags: [String] = [], headers: KernelHeaders? = nil, releasesCompilerMemory: Bool = true)
+        throws(BPFError)
+    {
         try SystemChecks.requirePrivileges(for: "compiling and loading eBPF programs")
         if source.contains("TRACEPOINT_PROBE") {
             // BCC reads each tracepoint's format file from tracefs while compiling.
@@ -51,7 +56,7 @@ public final class BPFModule: @unchecked Sendable {
         handle = created
         compilerOutput = output
         // Clang's leftovers would otherwise stay resident for the life of the tracer.
-        CompilerMemory.release()
+        if releasesCompilerMemory { CompilerMemory.release() }
     }
 
     deinit { bpf_module_destroy(handle) }

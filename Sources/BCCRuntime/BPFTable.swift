@@ -9,12 +9,19 @@ public struct BPFMapType: RawRepresentable, Hashable, Sendable, CustomStringConv
     public let rawValue: Int32
     public init(rawValue: Int32) { self.rawValue = rawValue }
 
+    /// `BPF_MAP_TYPE_HASH`.
     public static let hash = BPFMapType(rawValue: 1)
+    /// `BPF_MAP_TYPE_ARRAY`.
     public static let array = BPFMapType(rawValue: 2)
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (`BPF_PERF_OUTPUT`).
     public static let perfEventArray = BPFMapType(rawValue: 4)
+    /// `BPF_MAP_TYPE_PERCPU_HASH`.
     public static let perCPUHash = BPFMapType(rawValue: 5)
+    /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
     public static let perCPUArray = BPFMapType(rawValue: 6)
+    /// `BPF_MAP_TYPE_LRU_HASH`. Linux 4.10+.
     public static let lruHash = BPFMapType(rawValue: 9)
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH`. Linux 4.10+.
     public static let lruPerCPUHash = BPFMapType(rawValue: 10)
     /// Linux 5.8+.
     public static let ringBuffer = BPFMapType(rawValue: 27)
@@ -68,6 +75,7 @@ public struct BPFTable: Sendable {
 /// The corresponding C functions are `bpf_lookup_elem`, `bpf_update_elem`, `bpf_delete_elem` and
 /// `bpf_get_next_key`.
 public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
+    /// The table this map reads and writes.
     public let table: BPFTable
     /// Number of values per key: 1, or the number of possible CPUs for per-CPU maps.
     public let valuesPerKey: Int

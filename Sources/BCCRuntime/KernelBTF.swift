@@ -10,6 +10,7 @@ public struct MemberLayout: Sendable, Equatable {
     /// Size of the member in bytes.
     public var size: Int
 
+    /// A layout of `size` bytes at `offset`.
     public init(offset: Int, size: Int) {
         self.offset = offset
         self.size = size

@@ -12,15 +12,19 @@ import SystemPackage
 public final class KernelFeatures: Sendable {
     /// The answer to a probe.
     public enum Answer: Sendable, Equatable, CustomStringConvertible {
+        /// The kernel has it.
         case yes
+        /// The kernel does not have it; `reason` says what the probe found.
         case no(reason: String)
         /// The probe itself failed (not root, tracefs missing): ask again later.
         case unknown(reason: String)
 
+        /// No, without a reason (for comparisons: answers compare by kind, not reason).
         public static let no = Answer.no(reason: "")
 
         /// Only `.yes` and `.no` are conclusive.
         public var isConclusive: Bool { if case .unknown = self { return false } else { return true } }
+        /// Whether the answer is `.yes`.
         public var isYes: Bool { self == .yes }
 
         public static func == (lhs: Answer, rhs: Answer) -> Bool {
@@ -44,6 +48,7 @@ public final class KernelFeatures: Sendable {
 
     private let cache = Mutex<[String: Answer]>([:])
 
+    /// Probes with an empty cache (``shared`` is the process-wide one).
     public init() {}
 
     private func cached(_ key: String, _ probe: () -> Answer) -> Answer {

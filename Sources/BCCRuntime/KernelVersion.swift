@@ -7,6 +7,7 @@ public struct KernelVersion: Sendable, Comparable, CustomStringConvertible {
     /// Major, minor and patch numbers: `[6, 1, 0]`.
     public let numbers: [Int]
 
+    /// Parses a release string such as `6.1.0-56-amd64`; missing numbers are 0.
     public init(release: String) {
         self.release = release
         var numbers: [Int] = []

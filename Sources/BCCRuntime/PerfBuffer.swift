@@ -128,10 +128,7 @@ public final class PerfBuffer: SampleSource {
     /// Drains what is buffered, stops the poll thread, removes the rings from the table and frees
     /// them. Safe to call more than once, and before ``start(_:)``.
     public func close() {
-        guard let old = state.withLock({ state -> State? in
-            defer { state = nil }
-            return state
-        }) else { return }
+        guard let old = state.withLock({ $0.take() }) else { return }
         old.thread.stop()
         for (cpu, reader) in zip(CPUs.online, old.readers) {
             var key = cpu

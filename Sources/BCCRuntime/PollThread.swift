@@ -90,7 +90,7 @@ final class PollThread: Sendable {
             if body.minimumDrainNanoseconds > 0 {
                 // Let samples gather until the interval since the last drain has passed; a stop
                 // still wakes this wait at once.
-                let wait = lastDrain + body.minimumDrainNanoseconds - WallClock.now(CLOCK_MONOTONIC)
+                let wait = lastDrain + body.minimumDrainNanoseconds - monotonicNanoseconds()
                 if wait > 0 && poll(&wakeOnly, 1, Int32((wait + 999_999) / 1_000_000)) > 0 { break }
             }
             let ready = poll(&pollFDs, nfds_t(pollFDs.count), body.timeoutMilliseconds)
@@ -104,7 +104,7 @@ final class PollThread: Sendable {
             }
             if pollFDs[pollFDs.count - 1].revents != 0 { break }
             let readable = all.filter { pollFDs[$0].revents & Int16(POLLIN | POLLERR | POLLHUP) != 0 }
-            if body.minimumDrainNanoseconds > 0 { lastDrain = WallClock.now(CLOCK_MONOTONIC) }
+            if body.minimumDrainNanoseconds > 0 { lastDrain = monotonicNanoseconds() }
             body.onReadable(readable)
         }
         body.onStop()
@@ -125,4 +125,11 @@ final class PollThread: Sendable {
     }
 
     deinit { stop() }
+}
+
+/// `CLOCK_MONOTONIC` now, in nanoseconds.
+private func monotonicNanoseconds() -> Int64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
 }

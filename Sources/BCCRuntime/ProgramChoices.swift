@@ -49,6 +49,7 @@ public struct MemberOffset: Sendable, Hashable {
     /// The size the program reads it as; a kernel whose member differs is refused.
     public var size: Int
 
+    /// A member read as `size` bytes and passed as `-D<macro>=<offset>`.
     public init(_ macro: String, _ path: String, size: Int) {
         self.macro = macro
         self.path = path

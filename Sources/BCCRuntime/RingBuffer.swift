@@ -111,10 +111,7 @@ public final class RingBuffer: SampleSource {
     /// Drains what is buffered, stops the poll thread and frees the ring. Safe to call more than
     /// once, and before ``start(_:)``.
     public func close() {
-        guard let old = state.withLock({ state -> State? in
-            defer { state = nil }
-            return state
-        }) else { return }
+        guard let old = state.withLock({ $0.take() }) else { return }
         old.thread.stop()
         ring_buffer__free(old.ring)
         old.context.release()

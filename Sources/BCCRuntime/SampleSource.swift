@@ -9,6 +9,7 @@ public struct SampleHandler: Sendable {
     /// batch, such as waking a consumer, can be done once instead of once per sample.
     public var onBatchEnd: @Sendable () -> Void
 
+    /// A handler; `onLost` and `onBatchEnd` do nothing by default.
     public init(
         onSample: @escaping @Sendable (UnsafeRawBufferPointer) -> Void,
         onLost: @escaping @Sendable (UInt64) -> Void = { _ in },
@@ -23,7 +24,7 @@ public struct SampleHandler: Sendable {
 /// A producer of raw samples: a perf buffer, a ring buffer, or a mock in tests.
 ///
 /// Decoders and delivery are written against this protocol, so they run in unit tests without
-/// privileges through ``MockSampleSource``.
+/// privileges through `MockSampleSource` (the `NetEventsTesting` library).
 public protocol SampleSource: AnyObject, Sendable {
     /// Starts delivering samples to `handler` on the source's own thread (one thread: the
     /// handler's calls never overlap).

@@ -27,6 +27,7 @@ var generated = """
     enum EmbeddedBPF {
 
     """
+var headers: [(name: String, identifier: String)] = []
 for path in arguments.dropFirst() {
     let url = URL(fileURLWithPath: path)
     let text = try String(contentsOf: url, encoding: .utf8)
@@ -37,8 +38,12 @@ for path in arguments.dropFirst() {
     generated += "    static let \(identifier(for: url.lastPathComponent)) = \(hashes)\"\"\"\n"
     generated += text + (text.hasSuffix("\n") ? "" : "\n")
     generated += "\"\"\"\(hashes)\n\n"
+    if url.lastPathComponent.hasSuffix(".h") { headers.append((url.lastPathComponent, identifier(for: url.lastPathComponent))) }
 }
-generated += "}\n"
+generated += "    /// Every header by file name, for expanding `#include \"name.h\"` (BCC resolves no relative include).\n"
+generated += "    static let headers: [String: String] = [\n"
+for header in headers { generated += "        \"\(header.name)\": \(header.identifier),\n" }
+generated += "    ]\n}\n"
 
 let outputURL = URL(fileURLWithPath: outputPath)
 if (try? String(contentsOf: outputURL, encoding: .utf8)) != generated {

@@ -1,39 +1,42 @@
 import Dispatch
 import Foundation
+import ArgumentParser
 import Glibc
+import NetEventsCore
 
-/// The life of an example tracer: start, say `Tracing ...` on standard error, wait for SIGINT,
-/// SIGTERM or the duration, stop (which drains), print what was missed, exit 0. Any start error
-/// is one line on standard error and exit status 1.
+/// The life of a tool: trap SIGINT and SIGTERM (before the slow start, so a signal during the
+/// compile still ends in a clean stop), start the monitor, say `Tracing ...` on standard error,
+/// wait for a signal or the duration, stop (which drains), print what was missed, exit 0. A start
+/// error is one line on standard error and exit status 1.
 public enum TracerRun {
+    /// Runs a monitor of `Kind`, printing its events, until a signal or `options.duration`.
     /// - Parameters:
     ///   - name: the executable's name, prefixed to errors.
     ///   - what: completes "Tracing ...", e.g. "TCP connections".
-    ///   - start: compiles and attaches, returning the attach report to print.
-    ///   - stop: detaches and drains.
-    ///   - summary: the counters of what was lost, printed to standard error at the end.
-    public static func run(
-        name: String, what: String, duration: Double?, start: () throws -> String, stop: () -> Void, summary: () -> String
-    ) -> Never {
+    ///   - table: the human table of the events (JSON lines come from their `Codable` keys).
+    ///   - summary: the kind's counters of what was missed, for the line printed at the end.
+    public static func run<Kind: EventKind>(
+        name: String, what: String, options: TracerOptions, configuration: MonitorConfiguration<Kind>,
+        table: EventTable<Kind.Event>, summary: @escaping (Kind.Counters) -> String
+    ) -> Never where Kind.Event: Encodable {
         signal(SIGPIPE, SIG_IGN)
-        // Trap the signals before the (slow) start, so one that arrives while compiling still
-        // ends in a clean stop and exit 0.
-        let done = DispatchSemaphore(value: 0)
-        let trap = SignalTrap { _ in done.signal() }
-        let report: String
+        let signals = TerminationSignals()
+        let printer = EventPrinter(json: options.json, table: table)
+        let monitor: EventMonitor<Kind>
         do {
-            report = try start()
+            monitor = try EventMonitor<Kind>(configuration: configuration)
+            try monitor.start { printer.print($0) }
         } catch {
             fail(name, error)
         }
-        writeError("Tracing \(what) (\(report)). Ctrl-C to end.")
-        if let duration {
-            DispatchQueue.global().asyncAfter(deadline: .now() + duration) { done.signal() }
-        }
-        done.wait()
-        withExtendedLifetime(trap) {}
-        stop()
-        writeError(summary())
+        if let header = printer.header { StandardOutput.writeLine(header) }
+        writeError("Tracing \(what) (\(monitor.report.map(String.init(describing:)) ?? "")). Ctrl-C to end.")
+        _ = signals.wait(timeout: options.duration.map { .milliseconds(Int64(min($0, 1e9) * 1000)) })
+        monitor.stop()
+        let statistics = monitor.statistics
+        writeError(
+            "lost \(statistics.lostSamples), dropped \(statistics.droppedEvents), malformed \(statistics.malformedSamples), "
+                + "filtered \(statistics.filteredEvents), " + summary(statistics.kind))
         exit(0)
     }
 
@@ -46,5 +49,31 @@ public enum TracerRun {
     /// Writes a line to standard error.
     public static func writeError(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+/// A tool that traces one event kind: it names the kind's options, its table and its summary, and
+/// ``TracerRun`` does the rest (`run()` is provided).
+public protocol TracerCommand: ParsableCommand {
+    /// The kind traced.
+    associatedtype Kind: EventKind where Kind.Event: Encodable
+    /// Completes "Tracing ...", e.g. "TCP connections".
+    static var what: String { get }
+    /// The human table of the events.
+    static var table: EventTable<Kind.Event> { get }
+    /// The kind's counters of what was missed, for the line printed at the end.
+    static func summary(_ counters: Kind.Counters) -> String
+    /// The options every tool takes.
+    var options: TracerOptions { get }
+    /// The kind's own options, from the command line.
+    var kindOptions: Kind.Options { get }
+}
+
+extension TracerCommand {
+    /// Runs the monitor until a signal or `--duration`, printing its events.
+    public func run() throws {
+        TracerRun.run(
+            name: Self.configuration.commandName ?? "tracer", what: Self.what, options: options,
+            configuration: options.configuration(of: Kind.self, kindOptions), table: Self.table, summary: Self.summary)
     }
 }

@@ -1,4 +1,3 @@
-import BCCRuntime
 
 /// One TCP socket that reached `TCP_CLOSE`: who owned it, between which endpoints, and what it moved.
 ///
@@ -6,32 +5,34 @@ import BCCRuntime
 /// (`tcp_info`'s `tcpi_bytes_received` and `tcpi_bytes_acked`), which count the SYN and FIN
 /// sequence numbers: a client that sent 12,345 bytes and received 777 shows `sentBytes` 12,347 and
 /// `receivedBytes` 778.
-public struct TCPConnectionEvent: Sendable, Hashable {
+///
+/// The owner's ``process`` and the socket's ``endpoints`` read as the event's own members
+/// (`event.pid`, `event.sourcePort`).
+///
+/// `Codable`: encoded (by `JSONEncoder`, or by `EventJSONEncoder` as the
+/// `tcp-events` tool prints it) with the keys `event` (`close`), `time_ns`, `pid`, `uid`, `comm`,
+/// `family`, `saddr`, `sport`, `daddr`, `dport`, `rx_bytes`, `tx_bytes`, `segs_in`, `segs_out`,
+/// `data_segs_in`, `data_segs_out`, `duration_ns`, `cgroup_id`, `netns`, `owner`, `prev_state`.
+public struct TCPConnectionEvent: NetworkEvent {
     /// Wall-clock time of the close, in nanoseconds since the Unix epoch.
     public var timeNanoseconds: UInt64
-    /// Process id (thread group id) of the owner.
-    public var pid: Int32
-    /// Real user id of the owner.
-    public var uid: UInt32
-    /// The owner's command name (`comm`, at most 15 bytes).
-    public var command: String
+    /// The owner: the process that connected or accepted the socket (see ``ownerSource``).
+    public var process: EventProcess
     /// How the owner was found.
     public var ownerSource: OwnerSource
-    /// Address family, as the kernel reports it (a v4-mapped address on an IPv6 socket is IPv6).
-    public var family: AddressFamily
-    public var sourceAddress: IPAddress
-    public var sourcePort: UInt16
-    public var destinationAddress: IPAddress
-    public var destinationPort: UInt16
+    /// The socket's family, addresses and ports.
+    public var endpoints: SocketEndpoints
     /// `tcp_sock.bytes_received`.
     public var receivedBytes: UInt64
     /// `tcp_sock.bytes_acked`: bytes sent and acknowledged by the peer.
     public var sentBytes: UInt64
-    /// `tcp_sock.segs_in` / `segs_out`: all segments, including pure ACKs.
+    /// `tcp_sock.segs_in`: all segments received, including pure ACKs.
     public var segmentsIn: UInt32
+    /// `tcp_sock.segs_out`: all segments sent, including pure ACKs.
     public var segmentsOut: UInt32
-    /// `tcp_sock.data_segs_in` / `data_segs_out`: segments that carried payload.
+    /// `tcp_sock.data_segs_in`: segments received that carried payload.
     public var dataSegmentsIn: UInt32
+    /// `tcp_sock.data_segs_out`: segments sent that carried payload.
     public var dataSegmentsOut: UInt32
     /// Time from the socket's first state change (connect, or the passive open) to its close;
     /// nil when the socket opened before tracing began.
@@ -44,7 +45,7 @@ public struct TCPConnectionEvent: Sendable, Hashable {
     public var previousState: TCPState
 
     /// How an event's owner was established, most reliable first.
-    public enum OwnerSource: UInt8, Sendable, Hashable, Codable {
+    public enum OwnerSource: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
         /// The process that called `connect(2)`.
         case connect = 1
         /// The process that `accept(2)`ed the socket.
@@ -54,43 +55,55 @@ public struct TCPConnectionEvent: Sendable, Hashable {
         /// Nobody claimed the socket while traced: the task that ran the close, which for closes
         /// processed in softirq may be another process.
         case closingTask = 4
+
+        /// The name in JSON and tables: `connect`, `accept`, `io`, `close`.
+        public var description: String { ["none", "connect", "accept", "io", "close"][Int(rawValue)] }
     }
 
+    /// An event with every field given (decoders and tests make them).
     public init(
-        timeNanoseconds: UInt64, pid: Int32, uid: UInt32, command: String, ownerSource: OwnerSource,
-        family: AddressFamily, sourceAddress: IPAddress, sourcePort: UInt16, destinationAddress: IPAddress,
-        destinationPort: UInt16, receivedBytes: UInt64, sentBytes: UInt64, segmentsIn: UInt32, segmentsOut: UInt32,
-        dataSegmentsIn: UInt32, dataSegmentsOut: UInt32, durationNanoseconds: UInt64?, cgroupID: UInt64,
-        networkNamespace: UInt32, previousState: TCPState
+        timeNanoseconds: UInt64, process: EventProcess, ownerSource: OwnerSource, endpoints: SocketEndpoints,
+        receivedBytes: UInt64, sentBytes: UInt64, segmentsIn: UInt32, segmentsOut: UInt32, dataSegmentsIn: UInt32,
+        dataSegmentsOut: UInt32, durationNanoseconds: UInt64?, cgroupID: UInt64, networkNamespace: UInt32,
+        previousState: TCPState
     ) {
-        self.timeNanoseconds = timeNanoseconds
-        self.pid = pid
-        self.uid = uid
-        self.command = command
-        self.ownerSource = ownerSource
-        self.family = family
-        self.sourceAddress = sourceAddress
-        self.sourcePort = sourcePort
-        self.destinationAddress = destinationAddress
-        self.destinationPort = destinationPort
-        self.receivedBytes = receivedBytes
-        self.sentBytes = sentBytes
-        self.segmentsIn = segmentsIn
-        self.segmentsOut = segmentsOut
-        self.dataSegmentsIn = dataSegmentsIn
-        self.dataSegmentsOut = dataSegmentsOut
-        self.durationNanoseconds = durationNanoseconds
-        self.cgroupID = cgroupID
-        self.networkNamespace = networkNamespace
-        self.previousState = previousState
+        self.timeNanoseconds = timeNanoseconds; self.process = process; self.ownerSource = ownerSource
+        self.endpoints = endpoints; self.receivedBytes = receivedBytes; self.sentBytes = sentBytes
+        self.segmentsIn = segmentsIn; self.segmentsOut = segmentsOut
+        self.dataSegmentsIn = dataSegmentsIn; self.dataSegmentsOut = dataSegmentsOut
+        self.durationNanoseconds = durationNanoseconds; self.cgroupID = cgroupID
+        self.networkNamespace = networkNamespace; self.previousState = previousState
     }
 }
 
 /// TCP states, numbered as in the kernel's `include/net/tcp_states.h`.
-public enum TCPState: UInt8, Sendable, Hashable, Codable, CustomStringConvertible {
-    case established = 1, synSent, synReceived, finWait1, finWait2, timeWait, close, closeWait, lastAck, listen,
-        closing, newSynReceived
+public enum TCPState: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// `TCP_ESTABLISHED` (1).
+    case established = 1
+    /// `TCP_SYN_SENT`.
+    case synSent
+    /// `TCP_SYN_RECV`.
+    case synReceived
+    /// `TCP_FIN_WAIT1`.
+    case finWait1
+    /// `TCP_FIN_WAIT2`.
+    case finWait2
+    /// `TCP_TIME_WAIT`.
+    case timeWait
+    /// `TCP_CLOSE`.
+    case close
+    /// `TCP_CLOSE_WAIT`.
+    case closeWait
+    /// `TCP_LAST_ACK`.
+    case lastAck
+    /// `TCP_LISTEN`.
+    case listen
+    /// `TCP_CLOSING`.
+    case closing
+    /// `TCP_NEW_SYN_RECV` (12).
+    case newSynReceived
 
+    /// The kernel's name, e.g. `ESTABLISHED`.
     public var description: String {
         switch self {
         case .established: return "ESTABLISHED"
@@ -106,5 +119,45 @@ public enum TCPState: UInt8, Sendable, Hashable, Codable, CustomStringConvertibl
         case .closing: return "CLOSING"
         case .newSynReceived: return "NEW_SYN_RECV"
         }
+    }
+}
+
+extension TCPConnectionEvent {
+    /// Writes the keys every event starts with (DESIGN.md), then the TCP ones.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: EventCodingKey.self)
+        try container.encodeHeader(event: "close", time: timeNanoseconds, process: process, endpoints: endpoints)
+        try container.encode(receivedBytes, forKey: "rx_bytes")
+        try container.encode(sentBytes, forKey: "tx_bytes")
+        try container.encode(segmentsIn, forKey: "segs_in")
+        try container.encode(segmentsOut, forKey: "segs_out")
+        try container.encode(dataSegmentsIn, forKey: "data_segs_in")
+        try container.encode(dataSegmentsOut, forKey: "data_segs_out")
+        try container.encode(durationNanoseconds, forKey: "duration_ns")
+        try container.encode(cgroupID, forKey: "cgroup_id")
+        try container.encode(networkNamespace, forKey: "netns")
+        try container.encode(ownerSource.description, forKey: "owner")
+        try container.encode(previousState.description, forKey: "prev_state")
+    }
+
+    /// Reads what ``encode(to:)`` wrote (a line of `tcp-events --json`).
+    /// - Throws: `DecodingError` for a missing key or a value out of range.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: EventCodingKey.self)
+        self.init(
+            timeNanoseconds: try container.decode(UInt64.self, forKey: "time_ns"),
+            process: try container.decodeProcess(),
+            ownerSource: try container.decodeNamed(OwnerSource.self, forKey: "owner"),
+            endpoints: try container.decodeEndpoints(),
+            receivedBytes: try container.decode(UInt64.self, forKey: "rx_bytes"),
+            sentBytes: try container.decode(UInt64.self, forKey: "tx_bytes"),
+            segmentsIn: try container.decode(UInt32.self, forKey: "segs_in"),
+            segmentsOut: try container.decode(UInt32.self, forKey: "segs_out"),
+            dataSegmentsIn: try container.decode(UInt32.self, forKey: "data_segs_in"),
+            dataSegmentsOut: try container.decode(UInt32.self, forKey: "data_segs_out"),
+            durationNanoseconds: try container.decodeIfPresent(UInt64.self, forKey: "duration_ns"),
+            cgroupID: try container.decode(UInt64.self, forKey: "cgroup_id"),
+            networkNamespace: try container.decode(UInt32.self, forKey: "netns"),
+            previousState: try container.decodeNamed(TCPState.self, forKey: "prev_state"))
     }
 }

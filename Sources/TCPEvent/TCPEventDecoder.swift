@@ -1,72 +1,52 @@
-import BCCRuntime
+internal import CNetEventsABI
 
-/// Decodes the raw samples of `bpf/tcp_events.c` (`struct tcp_event_t`, 128 bytes).
+/// Decodes the samples of `bpf/tcp_events.c` (`struct ne_tcp_event` of the `tcp_events_abi.h`
+/// contract header).
 public enum TCPEventDecoder {
     /// The size of one sample.
-    public static let sampleSize = 128
-
-    // Field offsets in `struct tcp_event_t`; the C file lists the same numbers.
-    enum Offset {
-        static let timestamp = 0, start = 8, cgroup = 16, rxBytes = 24, txBytes = 32
-        static let segsIn = 40, segsOut = 44, dataSegsIn = 48, dataSegsOut = 52
-        static let pid = 56, uid = 60, netns = 64, family = 68, sport = 70, dport = 72
-        static let oldState = 74, ownerSource = 75, saddr = 76, daddr = 92, comm = 108
-    }
+    public static let sampleSize = MemoryLayout<ne_tcp_event>.size
 
     /// Decodes one sample.
-    /// - Parameter clock: maps the kernel's monotonic timestamps to wall-clock time.
+    /// - Parameters:
+    ///   - raw: one sample, as the kernel wrote it.
+    ///   - clock: maps the kernel's monotonic timestamps to wall-clock time.
     /// - Throws: `BPFError.malformedSample` for a short sample or values no kernel writes.
     public static func decode(_ raw: UnsafeRawBufferPointer, clock: WallClock) throws(BPFError) -> TCPConnectionEvent {
         guard raw.count >= sampleSize else {
             throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "short TCP sample")
         }
-        func load<T: FixedWidthInteger>(_ offset: Int, as _: T.Type = T.self) -> T {
-            raw.loadUnaligned(fromByteOffset: offset, as: T.self)
+        var sample = raw.loadUnaligned(as: ne_tcp_event.self)
+        guard let family = AddressFamily(rawFamily: sample.family) else {
+            throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown address family \(sample.family)")
         }
-        let rawFamily: UInt16 = load(Offset.family)
-        guard let family = AddressFamily(rawFamily: rawFamily) else {
-            throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown address family \(rawFamily)")
+        guard let ownerSource = TCPConnectionEvent.OwnerSource(rawValue: sample.owner_source) else {
+            throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown owner source \(sample.owner_source)")
         }
-        let rawSource: UInt8 = load(Offset.ownerSource)
-        guard let ownerSource = TCPConnectionEvent.OwnerSource(rawValue: rawSource) else {
-            throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown owner source \(rawSource)")
+        guard let previousState = TCPState(rawValue: sample.oldstate) else {
+            throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown TCP state \(sample.oldstate)")
         }
-        let rawState: UInt8 = load(Offset.oldState)
-        guard let previousState = TCPState(rawValue: rawState) else {
-            throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown TCP state \(rawState)")
-        }
-        let addressLength = family == .ipv4 ? 4 : 16
-        let source = IPAddress(family: family, bytes: UnsafeRawBufferPointer(rebasing: raw[Offset.saddr..<Offset.saddr + addressLength]))!
-        let destination = IPAddress(family: family, bytes: UnsafeRawBufferPointer(rebasing: raw[Offset.daddr..<Offset.daddr + addressLength]))!
-        let timestamp: UInt64 = load(Offset.timestamp)
-        let start: UInt64 = load(Offset.start)
         return TCPConnectionEvent(
-            timeNanoseconds: clock.wallClock(fromMonotonic: timestamp),
-            pid: load(Offset.pid),
-            uid: load(Offset.uid),
-            command: decodeCommand(UnsafeRawBufferPointer(rebasing: raw[Offset.comm..<Offset.comm + 16])),
+            timeNanoseconds: clock.wallClock(fromMonotonic: sample.ts_ns),
+            process: EventProcess(
+                pid: Int32(bitPattern: sample.pid), uid: sample.uid,
+                command: withUnsafeBytes(of: &sample.comm) { SampleText.command($0) }),
             ownerSource: ownerSource,
-            family: family,
-            sourceAddress: source,
-            sourcePort: load(Offset.sport),
-            destinationAddress: destination,
-            destinationPort: load(Offset.dport),
-            receivedBytes: load(Offset.rxBytes),
-            sentBytes: load(Offset.txBytes),
-            segmentsIn: load(Offset.segsIn),
-            segmentsOut: load(Offset.segsOut),
-            dataSegmentsIn: load(Offset.dataSegsIn),
-            dataSegmentsOut: load(Offset.dataSegsOut),
-            durationNanoseconds: start != 0 && start <= timestamp ? timestamp - start : nil,
-            cgroupID: load(Offset.cgroup),
-            networkNamespace: load(Offset.netns),
+            endpoints: SocketEndpoints(
+                family: family,
+                sourceAddress: withUnsafeBytes(of: &sample.saddr) { IPAddress(family: family, bytes: $0)! },
+                sourcePort: sample.sport,
+                destinationAddress: withUnsafeBytes(of: &sample.daddr) { IPAddress(family: family, bytes: $0)! },
+                destinationPort: sample.dport),
+            receivedBytes: sample.rx_bytes,
+            sentBytes: sample.tx_bytes,
+            segmentsIn: sample.segs_in,
+            segmentsOut: sample.segs_out,
+            dataSegmentsIn: sample.data_segs_in,
+            dataSegmentsOut: sample.data_segs_out,
+            durationNanoseconds: sample.start_ns != 0 && sample.start_ns <= sample.ts_ns ? sample.ts_ns - sample.start_ns : nil,
+            cgroupID: sample.cgroup_id,
+            networkNamespace: sample.netns,
             previousState: previousState
         )
-    }
-
-    /// A NUL-terminated `comm`, decoded as UTF-8 with invalid bytes replaced.
-    static func decodeCommand(_ bytes: UnsafeRawBufferPointer) -> String {
-        let length = bytes.firstIndex(of: 0) ?? bytes.count
-        return String(decoding: bytes[..<length], as: UTF8.self)
     }
 }

@@ -1,4 +1,3 @@
-import BCCRuntime
 import Foundation
 
 /// What has been reported for each (socket, process) pair, so every report carries exactly the
@@ -32,15 +31,13 @@ final class FlowLedger: @unchecked Sendable {
         guard let flow = fetch() else { return nil }
         lastSeen[flow.key] = scanNumber
         let previous = reported[flow.key] ?? UDPFlow.Counts()
-        // A filtered pair never moves and is never reported; it is only freed when idle.
-        if flow.counts == previous || flow.filtered, reason == .interval, let idleLimit {
+        if flow.counts == previous, reason == .interval, let idleLimit {
             let idle = (idleScans[flow.key] ?? 0) + 1
             idleScans[flow.key] = idle
             guard idle >= idleLimit, let last = evict() else { return nil }
             return finishLocked(last, reason: .idle, time: time)
         }
         idleScans[flow.key] = nil
-        if flow.filtered { return nil }
         reported[flow.key] = flow.counts
         return event(flow, previous: previous, reason: reason, time: time)
     }
@@ -85,11 +82,13 @@ final class FlowLedger: @unchecked Sendable {
         let delta = flow.counts - previous
         // A close is always reported (it tells the consumer the socket is gone); other reports
         // only when something moved.
-        if flow.filtered || (delta.isZero && reason != .close) { return nil }
+        if delta.isZero && reason != .close { return nil }
         return UDPTrafficEvent(
-            timeNanoseconds: time, reason: reason, pid: Int32(bitPattern: flow.key.pid), uid: flow.uid, command: flow.command,
-            family: flow.family, sourceAddress: flow.sourceAddress, sourcePort: flow.sourcePort,
-            destinationAddress: flow.destinationAddress, destinationPort: flow.destinationPort,
+            timeNanoseconds: time, reason: reason,
+            process: EventProcess(pid: Int32(bitPattern: flow.key.pid), uid: flow.uid, command: flow.command),
+            endpoints: SocketEndpoints(
+                family: flow.family, sourceAddress: flow.sourceAddress, sourcePort: flow.sourcePort,
+                destinationAddress: flow.destinationAddress, destinationPort: flow.destinationPort),
             receivedBytes: delta.rxBytes, sentBytes: delta.txBytes, receivedPackets: delta.rxPackets, sentPackets: delta.txPackets,
             cgroupID: flow.cgroupID, networkNamespace: flow.networkNamespace, socketID: flow.key.socket,
             socketFirstSeenNanoseconds: clock.wallClock(fromMonotonic: flow.key.startNanoseconds))

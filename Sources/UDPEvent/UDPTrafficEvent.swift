@@ -1,12 +1,18 @@
-import BCCRuntime
-
 /// UDP traffic of one socket in one process since the previous report of that pair.
 ///
 /// The kernel counts every datagram a process sends or receives on a UDP socket; events carry
 /// the counts since the last event for the same (socket, process), so the sum of a socket's events
 /// is exactly its traffic. A pair is reported every interval while it moves data, when the socket
 /// closes, and when the monitor stops.
-public struct UDPTrafficEvent: Sendable, Hashable {
+///
+/// The process's and the socket's fields read as the event's own members (`event.pid`,
+/// `event.sourcePort`).
+///
+/// `Codable`: encoded (by `JSONEncoder`, or by `EventJSONEncoder` as the
+/// `udp-events` tool prints it) with the keys `event` (the ``Reason``), `time_ns`, `pid`, `uid`,
+/// `comm`, `family`, `saddr`, `sport`, `daddr`, `dport`, `rx_bytes`, `tx_bytes`, `rx_packets`,
+/// `tx_packets`, `reason`, `cgroup_id`, `netns`, `socket_id`, `first_seen_ns`.
+public struct UDPTrafficEvent: NetworkEvent {
     /// Why this report was made.
     public enum Reason: String, Sendable, Hashable, Codable {
         /// The periodic report of a pair that moved data.
@@ -23,23 +29,20 @@ public struct UDPTrafficEvent: Sendable, Hashable {
 
     /// Wall-clock time of the report (of the close, for `.close`), nanoseconds since the epoch.
     public var timeNanoseconds: UInt64
+    /// Why this report was made.
     public var reason: Reason
-    public var pid: Int32
-    /// Real user id of the process at its first packet on this socket.
-    public var uid: UInt32
-    /// The process's command name at its first packet on this socket.
-    public var command: String
-    public var family: AddressFamily
-    /// The socket's local address and port.
-    public var sourceAddress: IPAddress
-    public var sourcePort: UInt16
-    /// The peer of a connected socket; the unspecified address and port 0 otherwise.
-    public var destinationAddress: IPAddress
-    public var destinationPort: UInt16
-    /// Payload bytes received and sent, as the calls returned them.
+    /// The process, with its user id and command name at its first packet on this socket.
+    public var process: EventProcess
+    /// The socket's local address and port, and its peer's when it is connected (else the
+    /// unspecified address and port 0).
+    public var endpoints: SocketEndpoints
+    /// Payload bytes received, as the receive calls returned them.
     public var receivedBytes: UInt64
+    /// Payload bytes sent, as the send calls returned them.
     public var sentBytes: UInt64
+    /// Datagrams received.
     public var receivedPackets: UInt64
+    /// Datagrams sent.
     public var sentPackets: UInt64
     /// The process's cgroup v2 id.
     public var cgroupID: UInt64
@@ -51,6 +54,55 @@ public struct UDPTrafficEvent: Sendable, Hashable {
     /// Wall-clock time of the pair's first packet.
     public var socketFirstSeenNanoseconds: UInt64
 
+    /// An event with every field given (the monitor and tests make them).
+    public init(
+        timeNanoseconds: UInt64, reason: Reason, process: EventProcess, endpoints: SocketEndpoints,
+        receivedBytes: UInt64, sentBytes: UInt64, receivedPackets: UInt64, sentPackets: UInt64, cgroupID: UInt64,
+        networkNamespace: UInt32, socketID: UInt64, socketFirstSeenNanoseconds: UInt64
+    ) {
+        self.timeNanoseconds = timeNanoseconds; self.reason = reason; self.process = process; self.endpoints = endpoints
+        self.receivedBytes = receivedBytes; self.sentBytes = sentBytes
+        self.receivedPackets = receivedPackets; self.sentPackets = sentPackets
+        self.cgroupID = cgroupID; self.networkNamespace = networkNamespace
+        self.socketID = socketID; self.socketFirstSeenNanoseconds = socketFirstSeenNanoseconds
+    }
+
     /// Whether the socket is connected (has a fixed peer).
-    public var isConnected: Bool { destinationPort != 0 }
+    public var isConnected: Bool { endpoints.destinationPort != 0 }
+}
+
+extension UDPTrafficEvent {
+    /// Writes the keys every event starts with (DESIGN.md), then the UDP ones.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: EventCodingKey.self)
+        try container.encodeHeader(event: reason.rawValue, time: timeNanoseconds, process: process, endpoints: endpoints)
+        try container.encode(receivedBytes, forKey: "rx_bytes")
+        try container.encode(sentBytes, forKey: "tx_bytes")
+        try container.encode(receivedPackets, forKey: "rx_packets")
+        try container.encode(sentPackets, forKey: "tx_packets")
+        try container.encode(reason.rawValue, forKey: "reason")
+        try container.encode(cgroupID, forKey: "cgroup_id")
+        try container.encode(networkNamespace, forKey: "netns")
+        try container.encode(socketID, forKey: "socket_id")
+        try container.encode(socketFirstSeenNanoseconds, forKey: "first_seen_ns")
+    }
+
+    /// Reads what ``encode(to:)`` wrote (a line of `udp-events --json`).
+    /// - Throws: `DecodingError` for a missing key or a value out of range.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: EventCodingKey.self)
+        self.init(
+            timeNanoseconds: try container.decode(UInt64.self, forKey: "time_ns"),
+            reason: try container.decode(Reason.self, forKey: "reason"),
+            process: try container.decodeProcess(),
+            endpoints: try container.decodeEndpoints(),
+            receivedBytes: try container.decode(UInt64.self, forKey: "rx_bytes"),
+            sentBytes: try container.decode(UInt64.self, forKey: "tx_bytes"),
+            receivedPackets: try container.decode(UInt64.self, forKey: "rx_packets"),
+            sentPackets: try container.decode(UInt64.self, forKey: "tx_packets"),
+            cgroupID: try container.decode(UInt64.self, forKey: "cgroup_id"),
+            networkNamespace: try container.decode(UInt32.self, forKey: "netns"),
+            socketID: try container.decode(UInt64.self, forKey: "socket_id"),
+            socketFirstSeenNanoseconds: try container.decode(UInt64.self, forKey: "first_seen_ns"))
+    }
 }

@@ -1,4 +1,3 @@
-import BCCRuntime
 import Foundation
 import Glibc
 import Synchronization
@@ -47,15 +46,8 @@ enum ChurnBenchmark {
 
     /// Runs one burst: start it paused, call `ready(pid)`, let it go, return its rate.
     static func burst(_ traffic: String, connections: Int, ready: (Int32) -> Void) throws -> Double {
-        let child = try Child(traffic, ["tcp-burst", "--count", String(connections), "--wait"], stdin: true)
-        guard let listening = child.output.waitForLine(timeout: 10, where: { $0.hasPrefix("listening") }),
-            let pid = keyValues(listening)["pid"].flatMap({ Int32($0) })
-        else {
-            child.wait(timeout: 1)
-            throw BenchError("tcp-burst did not start: \(child.output.lastLines.joined(separator: " | "))")
-        }
-        ready(pid)
-        child.send("go")
+        let child = try Child.paused(
+            traffic, ["tcp-burst", "--count", String(connections), "--wait"], readyLine: "listening", ready: ready)
         let done = child.output.waitForLine(timeout: Double(connections) / 500 + 60, where: { $0.hasPrefix("done") })
         child.wait(timeout: 10)
         guard let done, let rate = keyValues(done)["rate"].flatMap({ Double($0) }) else {

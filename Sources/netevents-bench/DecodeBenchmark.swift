@@ -1,4 +1,4 @@
-import BCCRuntime
+import NetEventsTesting
 import Dispatch
 import Glibc
 import Synchronization
@@ -39,38 +39,16 @@ enum DecodeBenchmark {
         var cpuNanosecondsPerEvent: Double { cpuSeconds * 1e9 / Double(events) }
     }
 
-    /// The offsets of `struct tcp_event_t` in `bpf/tcp_events.c` (TCPEventDecoder.Offset is internal).
+    /// A sample as the kernel writes it, built from the contract header's struct.
     static func sample(ipv6: Bool) -> [UInt8] {
-        var raw = [UInt8](repeating: 0, count: TCPEventDecoder.sampleSize)
-        func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-            withUnsafeBytes(of: value.littleEndian) { raw.replaceSubrange(offset..<offset + $0.count, with: $0) }
-        }
-        put(UInt64(5_000_000_000), at: 0)  // ts_ns
-        put(UInt64(4_000_000_000), at: 8)  // start_ns
-        put(UInt64(77), at: 16)  // cgroup_id
-        put(UInt64(778), at: 24)  // rx_bytes
-        put(UInt64(12_347), at: 32)  // tx_bytes
-        put(UInt32(5), at: 40)
-        put(UInt32(6), at: 44)
-        put(UInt32(1), at: 48)
-        put(UInt32(2), at: 52)
-        put(UInt32(4242), at: 56)  // pid
-        put(UInt32(1000), at: 60)  // uid
-        put(UInt32(4_026_531_840), at: 64)  // netns
-        put(UInt16(ipv6 ? AF_INET6 : AF_INET), at: 68)
-        put(UInt16(40_000), at: 70)
-        put(UInt16(443), at: 72)
-        raw[74] = 1  // ESTABLISHED
-        raw[75] = 1  // owner: connect
+        var sample = TCPSample()
+        sample.uid = 1000
         if ipv6 {
-            raw[76 + 15] = 1  // ::1
-            raw[92 + 15] = 1
-        } else {
-            raw.replaceSubrange(76..<80, with: [127, 0, 0, 1])
-            raw.replaceSubrange(92..<96, with: [10, 1, 2, 3])
+            sample.family = UInt16(AF_INET6)
+            sample.saddr = Array(repeating: 0, count: 15) + [1]  // ::1
+            sample.daddr = sample.saddr
         }
-        raw.replaceSubrange(108..<112, with: Array("curl".utf8))
-        return raw
+        return sample.bytes
     }
 
     final class Counter: Sendable {

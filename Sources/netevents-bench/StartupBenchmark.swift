@@ -1,4 +1,3 @@
-import BCCRuntime
 import Foundation
 import Glibc
 import Synchronization

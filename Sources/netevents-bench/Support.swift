@@ -227,6 +227,21 @@ final class LineReader: Sendable {
 /// A child process started with `posix_spawn`, its standard output (and optionally standard
 /// error) read by a ``LineReader``, its standard input an optional pipe.
 final class Child: Sendable {
+    /// Starts a generator that waits on standard input: waits for its line starting with `prefix`
+    /// (which carries `pid=`), calls `ready` with that pid, then lets it go.
+    static func paused(_ path: String, _ arguments: [String], readyLine prefix: String, ready: (Int32) -> Void) throws -> Child {
+        let child = try Child(path, arguments, stdin: true)
+        guard let line = child.output.waitForLine(timeout: 10, where: { $0.hasPrefix(prefix) }),
+            let pid = keyValues(line)["pid"].flatMap({ Int32($0) })
+        else {
+            child.wait(timeout: 1)
+            throw BenchError("\(arguments[0]) did not start: \(child.output.lastLines.joined(separator: " | "))")
+        }
+        ready(pid)
+        child.send("go")
+        return child
+    }
+
     let pid: pid_t
     let output: LineReader
     private let stdinFD: Int32

@@ -1,4 +1,3 @@
-import BCCRuntime
 import Glibc
 import Synchronization
 import UDPEvent
@@ -40,16 +39,9 @@ enum UDPBenchmark {
 
     /// Runs one flood: start it paused, call `ready(pid)`, let it go, return what it reports.
     static func flood(_ traffic: String, _ options: Options, ready: (Int32) -> Void) throws -> Run {
-        let child = try Child(
-            traffic, ["udp-flood", "--count", String(options.datagrams), "--size", String(options.size), "--wait"], stdin: true)
-        guard let line = child.output.waitForLine(timeout: 10, where: { $0.hasPrefix("ready") }),
-            let pid = keyValues(line)["pid"].flatMap({ Int32($0) })
-        else {
-            child.wait(timeout: 1)
-            throw BenchError("udp-flood did not start: \(child.output.lastLines.joined(separator: " | "))")
-        }
-        ready(pid)
-        child.send("go")
+        let child = try Child.paused(
+            traffic, ["udp-flood", "--count", String(options.datagrams), "--size", String(options.size), "--wait"],
+            readyLine: "ready", ready: ready)
         let sent = child.output.waitForLine(timeout: Double(options.datagrams) / 20_000 + 60, where: { $0.hasPrefix("sent") })
         child.wait(timeout: 10)
         guard let sent else { throw BenchError("udp-flood failed: \(child.output.lastLines.joined(separator: " | "))") }

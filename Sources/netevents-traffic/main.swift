@@ -23,6 +23,14 @@ guard let command = arguments.first else {
     return Int(arguments[index + 1])
 }
 
+/// Says what a UDP command did, holds the socket open if asked (`--hold`), closes it and says so.
+@MainActor func finishUDP(_ verb: String, fd: Int32, packets: Int, bytes: Int) {
+    say("\(verb) pid=\(getpid()) port=\(Sockets.localPort(fd)) packets=\(packets) bytes=\(bytes)")
+    if flag("--hold") { waitForLine() }
+    close(fd)
+    say("closed pid=\(getpid())")
+}
+
 let family = flag("-6") ? AF_INET6 : AF_INET
 let port = UInt16(value("--port") ?? 0)
 let uid = value("--uid").map(UInt32.init)
@@ -115,10 +123,7 @@ case "udp-receiver":
         packets += 1
         bytes += got
     }
-    say("received pid=\(getpid()) port=\(Sockets.localPort(fd)) packets=\(packets) bytes=\(bytes)")
-    if flag("--hold") { waitForLine() }
-    close(fd)
-    say("closed pid=\(getpid())")
+    finishUDP("received", fd: fd, packets: packets, bytes: bytes)
 
 case "udp-sender":
     Sockets.become(uid: uid)
@@ -139,10 +144,7 @@ case "udp-sender":
         packets += 1
         bytes += sent
     }
-    say("sent pid=\(getpid()) port=\(Sockets.localPort(fd)) packets=\(packets) bytes=\(bytes)")
-    if flag("--hold") { waitForLine() }
-    close(fd)
-    say("closed pid=\(getpid())")
+    finishUDP("sent", fd: fd, packets: packets, bytes: bytes)
 
 case "udp-flood":
     // 64-byte datagrams to a loopback sink that never reads (the kernel drops what overflows it).

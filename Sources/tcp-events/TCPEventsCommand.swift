@@ -1,11 +1,12 @@
 import ArgumentParser
-import BCCRuntime
 import EventOutput
 import Foundation
 import TCPEvent
 
 @main
-struct TCPEventsCommand: ParsableCommand {
+struct TCPEventsCommand: TracerCommand {
+    typealias Kind = TCPKind
+    static let what = "TCP connections"
     static let configuration = CommandConfiguration(
         commandName: "tcp-events",
         abstract: "Print one line per TCP connection as it closes: owner, endpoints, bytes, segments, duration.",
@@ -20,36 +21,23 @@ struct TCPEventsCommand: ParsableCommand {
     @Option(name: .long, help: "Force the kernel hook: tracepoint, fentry or kprobe.")
     var hook: TCPMonitor.Hook?
 
-    @Option(name: .long, help: "Force the transport: ringBuffer or perfBuffer.")
-    var transport: TCPMonitor.Transport?
+    var kindOptions: TCPKind.Options { .init(hook: hook) }
 
-    func run() throws {
-        let configuration = TCPMonitor.Configuration(
-            pid: options.pid, uid: options.uid, port: options.port, family: options.family,
-            hook: hook, transport: transport)
-        let printer = TCPEventPrinter(json: options.json)
-        let monitor: TCPMonitor
-        do {
-            monitor = try TCPMonitor(configuration: configuration)
-        } catch {
-            TracerRun.fail("tcp-events", error)
-        }
-        TracerRun.run(
-            name: "tcp-events", what: "TCP connections", duration: options.duration,
-            start: {
-                try monitor.start { printer.print($0) }
-                if !options.json { StandardOutput.writeLine(printer.header) }
-                return monitor.report.map(String.init(describing:)) ?? ""
-            },
-            stop: monitor.stop,
-            summary: {
-                let s = monitor.statistics
-                return "lost \(s.lostSamples), dropped \(s.droppedEvents), malformed \(s.malformedSamples), "
-                    + "evicted \(s.evictedSockets), untracked closes \(s.untrackedCloses)"
-            })
+    static func summary(_ counters: TCPKind.Counters) -> String {
+        "evicted \(counters.evictedSockets), untracked closes \(counters.untrackedCloses)"
     }
-}
 
-extension TCPMonitor.Hook: ExpressibleByArgument {}
-extension TCPMonitor.Transport: ExpressibleByArgument {}
+    static let table = EventTable<TCPConnectionEvent>.network(
+        columns: [
+            TextColumn("TX_BYTES", width: 10, rightAligned: true), TextColumn("RX_BYTES", width: 10, rightAligned: true),
+            TextColumn("SEGS_OUT", width: 8, rightAligned: true), TextColumn("SEGS_IN", width: 8, rightAligned: true),
+            TextColumn("MS", width: 9, rightAligned: true), TextColumn("OWNER", width: 7),
+        ],
+        values: { event in
+            [
+                String(event.sentBytes), String(event.receivedBytes), String(event.segmentsOut), String(event.segmentsIn),
+                event.durationNanoseconds.map { String(format: "%.2f", Double($0) / 1e6) } ?? "-", event.ownerSource.description,
+            ]
+        })
+}
 

@@ -1,10 +1,9 @@
 import ArgumentParser
-import BCCRuntime
 import EventOutput
 import UDPEvent
 
 @main
-struct UDPEventsCommand: ParsableCommand {
+struct UDPEventsCommand: TracerCommand {
     static let configuration = CommandConfiguration(
         commandName: "udp-events",
         abstract: "Print UDP packet and byte counts per socket and process: every interval, at close, and at exit.",
@@ -13,6 +12,9 @@ struct UDPEventsCommand: ParsableCommand {
             previous line for the same socket and process, so they add up exactly. Prints `Tracing ...` \
             to standard error once attached; SIGINT or SIGTERM reports what is left and exits 0.
             """)
+
+    typealias Kind = UDPKind
+    static let what = "UDP traffic"
 
     @OptionGroup var options: TracerOptions
 
@@ -25,32 +27,26 @@ struct UDPEventsCommand: ParsableCommand {
     @Option(name: .customLong("close-hook"), help: "Force the close hook: cgroup, kprobe or none.")
     var closeHook: UDPMonitor.CloseHook?
 
-    func run() throws {
-        let configuration = UDPMonitor.Configuration(
-            pid: options.pid, uid: options.uid, port: options.port, family: options.family, interval: interval,
-            hook: hook, closeHook: closeHook)
-        let printer = UDPEventPrinter(json: options.json)
-        let monitor: UDPMonitor
-        do {
-            monitor = try UDPMonitor(configuration: configuration)
-        } catch {
-            TracerRun.fail("udp-events", error)
-        }
-        TracerRun.run(
-            name: "udp-events", what: "UDP traffic", duration: options.duration,
-            start: {
-                try monitor.start { printer.print($0) }
-                if !options.json { StandardOutput.writeLine(printer.header) }
-                return monitor.report.map(String.init(describing:)) ?? ""
-            },
-            stop: monitor.stop,
-            summary: {
-                let s = monitor.statistics
-                return "lost \(s.lostSamples), dropped \(s.droppedEvents), malformed \(s.malformedSamples), "
-                    + "unattributed \(s.unattributedPackets) packets / \(s.unattributedBytes) bytes, idle evictions \(s.idleEvictions)"
-            })
+    var kindOptions: UDPKind.Options { .init(interval: interval, hook: hook, closeHook: closeHook) }
+
+    static func summary(_ counters: UDPKind.Counters) -> String {
+        "unattributed \(counters.unattributedPackets) packets / \(counters.unattributedBytes) bytes, "
+            + "idle evictions \(counters.idleEvictions)"
     }
+
+    static let table = EventTable<UDPTrafficEvent>.network(
+        remote: "PEER", hasRemote: \.isConnected,
+        columns: [
+            TextColumn("TX_PKTS", width: 8, rightAligned: true), TextColumn("TX_BYTES", width: 10, rightAligned: true),
+            TextColumn("RX_PKTS", width: 8, rightAligned: true), TextColumn("RX_BYTES", width: 10, rightAligned: true),
+            TextColumn("WHY", width: 8),
+        ],
+        values: { event in
+            [
+                String(event.sentPackets), String(event.sentBytes), String(event.receivedPackets), String(event.receivedBytes),
+                event.reason.rawValue,
+            ]
+        })
 }
 
-extension UDPMonitor.Hook: ExpressibleByArgument {}
-extension UDPMonitor.CloseHook: ExpressibleByArgument {}
+extension UDPKind.CloseHook: ExpressibleByArgument {}

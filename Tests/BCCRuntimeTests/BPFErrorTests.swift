@@ -15,7 +15,7 @@ final class BPFErrorTests: XCTestCase {
     }
 
     func testNotPrivilegedSaysSudo() {
-        assertDescription(.notPrivileged(operation: "loading eBPF programs"), contains: ["loading eBPF programs", "sudo", "CAP_BPF"])
+        assertDescription(.notPrivileged(operation: "loading eBPF programs"), contains: ["loading eBPF programs", "as root", "CAP_BPF"])
     }
 
     func testNotSupportedNamesFeatureKernelAndReason() {

@@ -29,7 +29,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     ) throws -> Exchange {
         try requireBPF()
         let port = freePort()
-        var configuration = TCPMonitor.Configuration(port: port)
+        var configuration = TCPMonitor.Configuration(filter: .init(port: port))
         configure(&configuration)
         let monitor = try TCPMonitor(configuration: configuration)
         let collector = Collector<TCPConnectionEvent>()
@@ -149,7 +149,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testBurstOfTenThousandConnectionsDeliversEveryEnd() throws {
         try requireBPF()
         let port = freePort()
-        let monitor = try TCPMonitor(configuration: .init(port: port))
+        let monitor = try TCPMonitor(configuration: .init(filter: .init(port: port)))
         let collector = Collector<TCPConnectionEvent>()
         try monitor.start { collector.add($0) }
         defer { monitor.stop() }
@@ -177,7 +177,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testInKernelUIDFilterKeepsOnlyThatUsersEnd() throws {
         try requireBPF()
         let port = freePort()
-        let monitor = try TCPMonitor(configuration: .init(uid: otherUID, port: port))
+        let monitor = try TCPMonitor(configuration: .init(filter: .init(uid: otherUID, port: port)))
         let collector = Collector<TCPConnectionEvent>()
         try monitor.start { collector.add($0) }
         let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "10", "--send", "10", "--uid", "\(otherUID)"])
@@ -202,7 +202,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testAsyncSequenceDeliversAndEndsAtStop() async throws {
         try requireBPF()
         let port = freePort()
-        let monitor = try TCPMonitor(configuration: .init(port: port))
+        let monitor = try TCPMonitor(configuration: .init(filter: .init(port: port)))
         let stream = try monitor.events()
         let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "100", "--send", "200"])
         _ = try server.nextLine()
@@ -222,15 +222,17 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     /// hook, and otherwise fail with a typed error, not a crash.
     func testEveryHookCompilesAndAttachesOrFailsTyped() throws {
         try requireBPF()
-        for hook in TCPMonitor.Hook.allCases {
-            let monitor = try TCPMonitor(configuration: .init(port: freePort(), hook: hook))
+        for hook in TCPKind.Hook.allCases {
+            let monitor = try TCPMonitor(configuration: .init(filter: .init(port: freePort()), options: .init(hook: hook)))
             let available = Self.availability(of: hook)
-            do {
+            do throws(BPFError) {
                 try monitor.start { _ in }
                 monitor.stop()
                 XCTAssertTrue(available.isYes, "\(hook) attached though the probe said \(available)")
                 XCTAssertEqual(monitor.report?.hook, hook)
-            } catch let error as BPFError {
+                XCTAssertEqual(monitor.report?.hooks.hook, hook)
+                XCTAssertTrue(monitor.report?.description.contains(hook.description) ?? false, "\(monitor.report.map(String.init(describing:)) ?? "no report")")
+            } catch {
                 XCTAssertFalse(available.isYes, "\(hook) failed though the probe said yes: \(error)")
                 switch error {
                 case .notSupported, .attachFailed, .loadFailed: print("\(hook): \(error)")
@@ -244,7 +246,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testEvictionsFromAFullSocketMapAreCounted() throws {
         try requireBPF()
         let port = freePort()
-        var configuration = TCPMonitor.Configuration(port: port)
+        var configuration = TCPMonitor.Configuration(filter: .init(port: port))
         configuration.maxTrackedSockets = 64
         let monitor = try TCPMonitor(configuration: configuration)
         try monitor.start { _ in }
@@ -280,9 +282,9 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     /// and skips as not applicable where the kernel lacks it.
     func testExchangeThroughEachAvailableHook() throws {
         try requireBPF()
-        let forced = ProcessInfo.processInfo.environment["NETEVENTS_TCP_HOOK"].flatMap(TCPMonitor.Hook.init(rawValue:))
-        var ran: [TCPMonitor.Hook] = []
-        for hook in forced.map({ [$0] }) ?? TCPMonitor.Hook.allCases {
+        let forced = ProcessInfo.processInfo.environment["NETEVENTS_TCP_HOOK"].flatMap(TCPKind.Hook.init(rawValue:))
+        var ran: [TCPKind.Hook] = []
+        for hook in forced.map({ [$0] }) ?? TCPKind.Hook.allCases {
             let available = Self.availability(of: hook)
             guard available.isYes else {
                 print("not applicable here: \(hook) (\(available))")
@@ -337,7 +339,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
         }
     }
 
-    static func availability(of hook: TCPMonitor.Hook) -> KernelFeatures.Answer {
+    static func availability(of hook: TCPKind.Hook) -> KernelFeatures.Answer {
         switch hook {
         case .tracepoint: KernelFeatures.shared.tracepoint("sock", "inet_sock_set_state")
         case .kprobe: KernelFeatures.shared.kprobes

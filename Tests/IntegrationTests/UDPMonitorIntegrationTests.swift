@@ -37,7 +37,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         ipv6: Bool, connected: Bool, senderUID: UInt32?, receiverUID: UInt32?, packets: Int, sizes: [Int],
         configure: (inout UDPMonitor.Configuration) -> Void = { _ in }
     ) throws {
-        var configuration = UDPMonitor.Configuration(interval: 0.5)
+        var configuration = UDPMonitor.Configuration(options: .init(interval: 0.5))
         configure(&configuration)
         let (monitor, collector) = try start(configuration)
         defer { monitor.stop() }
@@ -63,7 +63,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
 
         // Both sockets closed: each is reported at once by the close hook, or (without one) its
         // counts arrive with the next interval.
-        let hasCloseHook = monitor.report?.closeHook != UDPMonitor.CloseHook.none
+        let hasCloseHook = monitor.report?.closeHook != UDPKind.CloseHook.none
         let events = collector.wait { events in
             if hasCloseHook {
                 return events.contains { $0.pid == sender.pid && $0.reason == .close } && events.contains { $0.pid == receiver.pid && $0.reason == .close }
@@ -118,7 +118,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
 
     /// An open socket is reported every interval; its close comes within one more, with the rest.
     func testIntervalReportsThenCloseAddUpExactly() throws {
-        let (monitor, collector) = try start(.init(interval: 0.3))
+        let (monitor, collector) = try start(.init(options: .init(interval: 0.3)))
         defer { monitor.stop() }
         let receiver = try TrafficProcess(["udp-receiver", "--packets", "20"])
         let port = try XCTUnwrap(receiver.nextLine()["port"])
@@ -142,8 +142,8 @@ final class UDPMonitorIntegrationTests: XCTestCase {
 
     /// Without a close hook, the socket is still reported within one interval.
     func testWithoutCloseHookIntervalReportsCarryEverything() throws {
-        var configuration = UDPMonitor.Configuration(interval: 0.3)
-        configuration.closeHook = UDPMonitor.CloseHook.none
+        var configuration = UDPMonitor.Configuration(options: .init(interval: 0.3))
+        configuration.closeHook = UDPKind.CloseHook.none
         let (monitor, collector) = try start(configuration)
         defer { monitor.stop() }
         let receiver = try TrafficProcess(["udp-receiver", "--packets", "15"])
@@ -159,7 +159,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
 
     /// Stop reports what was never reported, for sockets still open.
     func testStopFlushesOpenSockets() throws {
-        let (monitor, collector) = try start(.init(interval: 3_600))
+        let (monitor, collector) = try start(.init(options: .init(interval: 3_600)))
         let receiver = try TrafficProcess(["udp-receiver", "--packets", "30", "--hold"])
         let port = try XCTUnwrap(receiver.nextLine()["port"])
         let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "30", "--sizes", "99", "--hold"])
@@ -177,7 +177,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     }
 
     func testOneMillionDatagramsAreAllCountedOnTheSendingSide() throws {
-        let (monitor, collector) = try start(.init(interval: 1))
+        let (monitor, collector) = try start(.init(options: .init(interval: 1)))
         let flood = try TrafficProcess(["udp-flood", "--count", "1000000", "--size", "64"])
         _ = try flood.nextLine()
         let sent = try flood.nextLine(timeout: 120)
@@ -196,8 +196,8 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     func testInKernelPIDAndUIDFilters() throws {
         let receiver = try TrafficProcess(["udp-receiver", "--packets", "10", "--hold"])
         let port = try XCTUnwrap(receiver.nextLine()["port"])
-        let (byUID, uidEvents) = try start(.init(uid: otherUID, interval: 0.2))
-        let (byPID, pidEvents) = try start(.init(pid: receiver.pid, interval: 0.2))
+        let (byUID, uidEvents) = try start(.init(filter: .init(uid: otherUID), options: .init(interval: 0.2)))
+        let (byPID, pidEvents) = try start(.init(filter: .init(pid: receiver.pid), options: .init(interval: 0.2)))
         let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "10", "--sizes", "40", "--uid", "\(otherUID)"])
         _ = try sender.nextLine()
         _ = try receiver.nextLine()
@@ -206,8 +206,16 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         receiver.waitForSuccess()
         uidEvents.wait { $0.contains { $0.reason == .close } }
         pidEvents.wait { $0.contains { $0.reason == .close } }
+        // The traffic each filter excluded (the receiver's for the uid filter, the sender's for the
+        // pid filter) was counted and dropped in the kernel, per datagram.
+        let uidFiltered = byUID.statistics.filteredEvents
+        let pidFiltered = byPID.statistics.filteredEvents
         byUID.stop()
         byPID.stop()
+        XCTAssertGreaterThan(uidFiltered, 0, "the receiver's datagrams were filtered out by uid: \(byUID.statistics)")
+        XCTAssertGreaterThan(pidFiltered, 0, "the sender's datagrams were filtered out by pid: \(byPID.statistics)")
+        XCTAssertGreaterThanOrEqual(uidFiltered, 10, "at least the 10 datagrams the root-owned receiver took")
+        XCTAssertGreaterThanOrEqual(pidFiltered, 10, "at least the 10 datagrams the other process sent")
         XCTAssertEqual(Set(uidEvents.events.map(\.pid)), [sender.pid], "only the other user's process")
         XCTAssertEqual(Totals(uidEvents.events), Totals(tx: 10, bytes: 400))
         XCTAssertEqual(Set(pidEvents.events.map(\.pid)), [receiver.pid], "only that process")
@@ -218,15 +226,15 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     /// fails with a typed error.
     func testEveryHookAttachesOrFailsTyped() throws {
         try requireBPF()
-        for hook in UDPMonitor.Hook.allCases {
-            for closeHook in UDPMonitor.CloseHook.allCases {
-                let monitor = try UDPMonitor(configuration: .init(hook: hook, closeHook: closeHook))
-                do {
+        for hook in UDPKind.Hook.allCases {
+            for closeHook in UDPKind.CloseHook.allCases {
+                let monitor = try UDPMonitor(configuration: .init(options: .init(hook: hook, closeHook: closeHook)))
+                do throws(BPFError) {
                     try monitor.start { _ in }
                     monitor.stop()
                     XCTAssertEqual(monitor.report?.hook, hook)
                     XCTAssertEqual(monitor.report?.closeHook, closeHook)
-                } catch let error as BPFError {
+                } catch {
                     switch error {
                     case .notSupported, .attachFailed, .loadFailed: print("\(hook) + \(closeHook): \(error)")
                     default: XCTFail("\(hook) + \(closeHook): unexpected \(error)")
@@ -243,11 +251,11 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     func testExchangeThroughEachAvailableHook() throws {
         try requireBPF()
         let environment = ProcessInfo.processInfo.environment
-        let forcedHook = environment["NETEVENTS_UDP_HOOK"].flatMap(UDPMonitor.Hook.init(rawValue:))
-        let forcedClose = environment["NETEVENTS_UDP_CLOSE_HOOK"].flatMap(UDPMonitor.CloseHook.init(rawValue:))
+        let forcedHook = environment["NETEVENTS_UDP_HOOK"].flatMap(UDPKind.Hook.init(rawValue:))
+        let forcedClose = environment["NETEVENTS_UDP_CLOSE_HOOK"].flatMap(UDPKind.CloseHook.init(rawValue:))
         var ran: [String] = []
-        for hook in forcedHook.map({ [$0] }) ?? UDPMonitor.Hook.allCases {
-            for closeHook in forcedClose.map({ [$0] }) ?? UDPMonitor.CloseHook.allCases {
+        for hook in forcedHook.map({ [$0] }) ?? UDPKind.Hook.allCases {
+            for closeHook in forcedClose.map({ [$0] }) ?? UDPKind.CloseHook.allCases {
                 guard expectedToWork(hook, closeHook) else {
                     let why = unavailability(hook, closeHook)
                     print("not applicable here: \(hook) + \(closeHook): \(why)")
@@ -302,7 +310,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     }
 
     /// What the feature probes said of the parts of this combination that are missing.
-    func unavailability(_ hook: UDPMonitor.Hook, _ closeHook: UDPMonitor.CloseHook) -> String {
+    func unavailability(_ hook: UDPKind.Hook, _ closeHook: UDPKind.CloseHook) -> String {
         let features = KernelFeatures.shared
         var reasons: [String] = []
         switch hook {
@@ -319,7 +327,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     }
 
     /// Whether the feature probes say this combination is available on this kernel.
-    func expectedToWork(_ hook: UDPMonitor.Hook, _ closeHook: UDPMonitor.CloseHook) -> Bool {
+    func expectedToWork(_ hook: UDPKind.Hook, _ closeHook: UDPKind.CloseHook) -> Bool {
         let features = KernelFeatures.shared
         let counting: Bool =
             switch hook {

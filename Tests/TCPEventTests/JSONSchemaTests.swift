@@ -1,37 +1,144 @@
-import BCCRuntime
-import EventOutput
 import Foundation
+import NetEventsTesting
 import XCTest
 @testable import TCPEvent
 
+/// The JSON of `tcp-events --json`: one line per event from ``EventJSONEncoder``, whose keys are
+/// the event's `Codable` keys, the same as `JSONEncoder` writes.
 final class JSONSchemaTests: XCTestCase {
+    /// Every key of a TCP event line, in the order the line writes them.
+    static let keys = [
+        "event", "time_ns", "pid", "uid", "comm", "family", "saddr", "sport", "daddr", "dport", "rx_bytes", "tx_bytes",
+        "segs_in", "segs_out", "data_segs_in", "data_segs_out", "duration_ns", "cgroup_id", "netns", "owner", "prev_state",
+    ]
+
+    func event(_ sample: TCPSample) throws -> TCPConnectionEvent {
+        try sample.bytes.withUnsafeBytes { try TCPEventDecoder.decode($0, clock: WallClock(offsetNanoseconds: 0)) }
+    }
+
+    func object(_ line: String) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+    }
+
     func testJSONLineHasTheDesignKeysAndParses() throws {
         var sample = TCPSample()
         sample.comm = "we\"ird\\name"
-        let event = try sample.bytes.withUnsafeBytes { try TCPEventDecoder.decode($0, clock: WallClock(offsetNanoseconds: 0)) }
-        let line = TCPEventPrinter(json: true).jsonLine(event)
+        let event = try event(sample)
+        let line = try EventJSONEncoder().encode(event)
         XCTAssertFalse(line.contains("\n"))
-        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertTrue(line.hasPrefix("{\"event\":\"close\",\"time_ns\":"), line)
+        let object = try object(line)
         for key in ["time_ns", "pid", "uid", "comm", "family", "saddr", "sport", "daddr", "dport", "rx_bytes", "tx_bytes", "segs_in", "segs_out", "duration_ns"] {
             XCTAssertNotNil(object[key], "key \(key)")
         }
+        XCTAssertEqual(Set(object.keys), Set(Self.keys))
+        XCTAssertEqual(object["event"] as? String, "close")
         XCTAssertEqual(object["comm"] as? String, "we\"ird\\name")
         XCTAssertEqual(object["family"] as? String, "ipv4")
         XCTAssertEqual(object["saddr"] as? String, "127.0.0.1")
+        XCTAssertEqual(object["daddr"] as? String, "10.1.2.3")
+        XCTAssertEqual((object["sport"] as? NSNumber)?.intValue, 40_000)
+        XCTAssertEqual((object["dport"] as? NSNumber)?.intValue, 443)
+        XCTAssertEqual((object["pid"] as? NSNumber)?.intValue, 4242)
+        XCTAssertEqual((object["uid"] as? NSNumber)?.intValue, 65_534)
+        XCTAssertEqual((object["rx_bytes"] as? NSNumber)?.uint64Value, 778)
         XCTAssertEqual((object["tx_bytes"] as? NSNumber)?.uint64Value, 12_347)
+        XCTAssertEqual((object["segs_in"] as? NSNumber)?.intValue, 5)
+        XCTAssertEqual((object["segs_out"] as? NSNumber)?.intValue, 6)
+        XCTAssertEqual((object["data_segs_in"] as? NSNumber)?.intValue, 1)
+        XCTAssertEqual((object["data_segs_out"] as? NSNumber)?.intValue, 2)
         XCTAssertEqual((object["time_ns"] as? NSNumber)?.uint64Value, 5_000_000_000)
         XCTAssertEqual((object["duration_ns"] as? NSNumber)?.uint64Value, 1_000_000_000)
+        XCTAssertEqual((object["cgroup_id"] as? NSNumber)?.uint64Value, 77)
+        XCTAssertEqual((object["netns"] as? NSNumber)?.uint64Value, 4_026_531_840)
+        XCTAssertEqual(object["owner"] as? String, "connect")
+        XCTAssertEqual(object["prev_state"] as? String, "ESTABLISHED")
+        XCTAssertTrue(line.contains("\"comm\":\"we\\\"ird\\\\name\""), line)
+    }
+
+    /// The keys are written in the order of DESIGN.md, then the extra ones.
+    func testKeysComeInTheDesignOrder() throws {
+        let line = try EventJSONEncoder().encode(try event(TCPSample()))
+        var positions: [Int] = []
+        for key in Self.keys {
+            let range = try XCTUnwrap(line.range(of: "\"\(key)\":"), "\(key) in \(line)")
+            positions.append(line.distance(from: line.startIndex, to: range.lowerBound))
+        }
+        XCTAssertEqual(positions, positions.sorted(), line)
     }
 
     func testUnknownDurationIsNull() throws {
         var sample = TCPSample()
         sample.start = 0
-        let event = try sample.bytes.withUnsafeBytes { try TCPEventDecoder.decode($0, clock: WallClock(offsetNanoseconds: 0)) }
-        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(TCPEventPrinter(json: true).jsonLine(event).utf8)) as? [String: Any])
+        let line = try EventJSONEncoder().encode(try event(sample))
+        let object = try object(line)
         XCTAssertTrue(object["duration_ns"] is NSNull)
+        XCTAssertTrue(line.contains("\"duration_ns\":null"), line)
     }
 
-    func testControlCharactersAreEscaped() {
-        XCTAssertEqual(JSONLine.quoted("a\u{1}b\nc"), "\"a\\u0001b\\nc\"")
+    /// `JSONEncoder` writes the same keys (the `Codable` conformance is their one definition), and
+    /// a line decodes back to the event it came from.
+    func testJSONEncoderAgreesAndLinesRoundTrip() throws {
+        var ipv6 = TCPSample()
+        ipv6.family = 10
+        ipv6.saddr = Array(repeating: 0, count: 15) + [1]
+        ipv6.daddr = Array(repeating: 0, count: 10) + [0xff, 0xff, 192, 0, 2, 7]
+        ipv6.comm = "a\u{1}b\tc"
+        ipv6.ownerSource = 4
+        ipv6.oldState = 12
+        var noDuration = TCPSample()
+        noDuration.start = 0
+        noDuration.ownerSource = 2
+        noDuration.oldState = 10
+        var large = TCPSample()
+        large.timestamp = UInt64.max
+        large.rxBytes = UInt64.max
+        large.cgroup = 0xffff_ffff_ffff_fff0
+        large.pid = UInt32.max  // -1 as a pid
+        large.uid = UInt32.max
+        for sample in [TCPSample(), ipv6, noDuration, large] {
+            let event = try event(sample)
+            let line = try EventJSONEncoder().encode(event)
+            let foundation = try JSONEncoder().encode(event)
+            let foundationObject = try XCTUnwrap(JSONSerialization.jsonObject(with: foundation) as? [String: Any])
+            XCTAssertEqual(Set(foundationObject.keys), Set(try object(line).keys), line)
+            XCTAssertEqual(Set(foundationObject.keys), Set(Self.keys))
+            XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(line.utf8)), event, line)
+            XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: foundation), event)
+        }
+    }
+
+    func testEveryOwnerAndStateNameDecodes() throws {
+        for owner in TCPConnectionEvent.OwnerSource.allCases {
+            for state in TCPState.allCases {
+                var sample = TCPSample()
+                sample.ownerSource = owner.rawValue
+                sample.oldState = state.rawValue
+                let event = try event(sample)
+                let line = try EventJSONEncoder().encode(event)
+                XCTAssertEqual(try object(line)["owner"] as? String, owner.description)
+                XCTAssertEqual(try object(line)["prev_state"] as? String, state.description)
+                XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(line.utf8)), event)
+            }
+        }
+    }
+
+    func testUnknownNamesAndMissingKeysDoNotDecode() throws {
+        let line = try EventJSONEncoder().encode(try event(TCPSample()))
+        for (from, to) in [("\"owner\":\"connect\"", "\"owner\":\"telepathy\""), ("\"prev_state\":\"ESTABLISHED\"", "\"prev_state\":\"NAP\""),
+                           ("\"saddr\":\"127.0.0.1\"", "\"saddr\":\"localhost\""), ("\"pid\":4242,", "")] {
+            let broken = line.replacingOccurrences(of: from, with: to)
+            XCTAssertNotEqual(broken, line, from)
+            XCTAssertThrowsError(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(broken.utf8)), broken)
+        }
+    }
+
+    func testControlCharactersAreEscaped() throws {
+        XCTAssertEqual(try EventJSONEncoder().encode("a\u{1}b\nc"), "\"a\\u0001b\\nc\"")
+        var sample = TCPSample()
+        sample.comm = "a\u{1}b\nc"
+        let line = try EventJSONEncoder().encode(try event(sample))
+        XCTAssertTrue(line.contains("\"comm\":\"a\\u0001b\\nc\""), line)
+        XCTAssertEqual(try object(line)["comm"] as? String, "a\u{1}b\nc")
     }
 }

@@ -1,4 +1,5 @@
-import BCCRuntime
+import CNetEventsABI
+import NetEventsTesting
 import XCTest
 @testable import TCPEvent
 
@@ -58,7 +59,7 @@ final class TCPEventDecoderTests: XCTestCase {
         sample.comm = "a-very-long-command-name"
         XCTAssertEqual(try decode(sample).command, "a-very-long-com")
         var raw = TCPSample().bytes
-        raw[TCPEventDecoder.Offset.comm] = 0xff
+        raw[try XCTUnwrap(MemoryLayout<ne_tcp_event>.offset(of: \.comm))] = 0xff
         let event = try raw.withUnsafeBytes { try TCPEventDecoder.decode($0, clock: clock) }
         XCTAssertEqual(event.command, "\u{FFFD}url")
     }
@@ -88,5 +89,53 @@ final class TCPEventDecoderTests: XCTestCase {
                 XCTAssertFalse(detail.isEmpty)
             }
         }
+    }
+
+    /// The sample is `struct ne_tcp_event` of the contract header, which the program compiles
+    /// against too; its size and field offsets are the kernel/user ABI and must not drift.
+    func testTheSampleLayoutIsTheContractHeaders() throws {
+        XCTAssertEqual(MemoryLayout<ne_tcp_event>.size, 128)
+        XCTAssertEqual(TCPEventDecoder.sampleSize, 128)
+        XCTAssertEqual(TCPSample().bytes.count, 128)
+        let offsets: [(String, Int?, Int)] = [
+            ("ts_ns", MemoryLayout<ne_tcp_event>.offset(of: \.ts_ns), 0),
+            ("start_ns", MemoryLayout<ne_tcp_event>.offset(of: \.start_ns), 8),
+            ("cgroup_id", MemoryLayout<ne_tcp_event>.offset(of: \.cgroup_id), 16),
+            ("rx_bytes", MemoryLayout<ne_tcp_event>.offset(of: \.rx_bytes), 24),
+            ("tx_bytes", MemoryLayout<ne_tcp_event>.offset(of: \.tx_bytes), 32),
+            ("segs_in", MemoryLayout<ne_tcp_event>.offset(of: \.segs_in), 40),
+            ("segs_out", MemoryLayout<ne_tcp_event>.offset(of: \.segs_out), 44),
+            ("data_segs_in", MemoryLayout<ne_tcp_event>.offset(of: \.data_segs_in), 48),
+            ("data_segs_out", MemoryLayout<ne_tcp_event>.offset(of: \.data_segs_out), 52),
+            ("pid", MemoryLayout<ne_tcp_event>.offset(of: \.pid), 56),
+            ("uid", MemoryLayout<ne_tcp_event>.offset(of: \.uid), 60),
+            ("netns", MemoryLayout<ne_tcp_event>.offset(of: \.netns), 64),
+            ("family", MemoryLayout<ne_tcp_event>.offset(of: \.family), 68),
+            ("sport", MemoryLayout<ne_tcp_event>.offset(of: \.sport), 70),
+            ("dport", MemoryLayout<ne_tcp_event>.offset(of: \.dport), 72),
+            ("oldstate", MemoryLayout<ne_tcp_event>.offset(of: \.oldstate), 74),
+            ("owner_source", MemoryLayout<ne_tcp_event>.offset(of: \.owner_source), 75),
+            ("saddr", MemoryLayout<ne_tcp_event>.offset(of: \.saddr), 76),
+            ("daddr", MemoryLayout<ne_tcp_event>.offset(of: \.daddr), 92),
+            ("comm", MemoryLayout<ne_tcp_event>.offset(of: \.comm), 108),
+            ("pad", MemoryLayout<ne_tcp_event>.offset(of: \.pad), 124),
+        ]
+        for (name, offset, expected) in offsets {
+            XCTAssertEqual(offset, expected, name)
+        }
+        XCTAssertEqual(MemoryLayout<ne_tcp_owner>.size, 48, "the owners map value")
+    }
+
+    /// Bytes the decoder does not read (the trailing pad, the unused 12 bytes of an IPv4
+    /// address) change nothing.
+    func testPaddingAndUnusedAddressBytesAreIgnored() throws {
+        let plain = try decode(TCPSample())
+        var raw = TCPSample().bytes
+        let pad = try XCTUnwrap(MemoryLayout<ne_tcp_event>.offset(of: \.pad))
+        for index in pad..<pad + 4 { raw[index] = 0xee }
+        let saddr = try XCTUnwrap(MemoryLayout<ne_tcp_event>.offset(of: \.saddr))
+        for index in saddr + 4..<saddr + 16 { raw[index] = 0xdd }
+        let event = try raw.withUnsafeBytes { try TCPEventDecoder.decode($0, clock: clock) }
+        XCTAssertEqual(event, plain)
     }
 }

@@ -1,4 +1,5 @@
-import BCCRuntime
+import Foundation
+import NetEventsTesting
 import XCTest
 @testable import TCPEvent
 
@@ -73,58 +74,17 @@ final class TCPMonitorMockTests: XCTestCase {
     func testStartingTwiceIsAnError() throws {
         let monitor = try TCPMonitor(source: MockSampleSource())
         try monitor.start { _ in }
-        XCTAssertThrowsError(try monitor.start { _ in })
+        XCTAssertThrowsError(try monitor.start { _ in }) { error in
+            guard case BPFError.alreadyStarted = error else { return XCTFail("expected .alreadyStarted, got \(error)") }
+        }
+        XCTAssertThrowsError(try monitor.events()) { error in
+            guard case BPFError.alreadyStarted = error else { return XCTFail("expected .alreadyStarted, got \(error)") }
+        }
         monitor.stop()
         monitor.stop()
+        XCTAssertThrowsError(try monitor.start { _ in }, "a stopped monitor cannot be restarted") { error in
+            guard case BPFError.alreadyStarted = error else { return XCTFail("expected .alreadyStarted, got \(error)") }
+        }
     }
 }
 
-final class TCPConfigurationTests: XCTestCase {
-    func testValidConfigurations() throws {
-        XCTAssertNoThrow(try TCPMonitor.Configuration().validate())
-        XCTAssertNoThrow(try TCPMonitor.Configuration(pid: 1, uid: 0, port: 65_535, family: .ipv6).validate())
-    }
-
-    func testInvalidOptionsAreNamed() {
-        var cases: [(TCPMonitor.Configuration, String)] = [
-            (.init(pid: 0), "pid"), (.init(pid: -5), "pid"), (.init(port: 0), "port"),
-        ]
-        var pages = TCPMonitor.Configuration()
-        pages.bufferPages = 3
-        cases.append((pages, "bufferPages"))
-        var sockets = TCPMonitor.Configuration()
-        sockets.maxTrackedSockets = 1
-        cases.append((sockets, "maxTrackedSockets"))
-        var capacity = TCPMonitor.Configuration()
-        capacity.deliveryCapacity = 0
-        cases.append((capacity, "deliveryCapacity"))
-        for (configuration, name) in cases {
-            XCTAssertThrowsError(try configuration.validate(), name) { error in
-                guard case BPFError.invalidArgument(let message) = error else { return XCTFail("\(error)") }
-                XCTAssertTrue(message.contains(name), "\(message) names \(name)")
-            }
-            XCTAssertThrowsError(try TCPMonitor(configuration: configuration), "the initializer validates \(name)")
-        }
-    }
-
-    func testFiltersBecomeCompilerFlags() {
-        let configuration = TCPMonitor.Configuration(pid: 42, uid: 1000, port: 8080, family: .ipv6)
-        let flags = TCPProgram.flags(configuration, hook: .kprobe, transport: .perfBuffer, tracksAccept: true, tracksIO: false)
-        for flag in ["-DFILTER_PID=42", "-DFILTER_UID=1000", "-DFILTER_PORT=8080", "-DFILTER_FAMILY=10", "-DHOOK_KPROBE", "-DTRACK_ACCEPT"] {
-            XCTAssertTrue(flags.contains(flag), "\(flag) in \(flags)")
-        }
-        XCTAssertFalse(flags.contains("-DUSE_RINGBUF"))
-        XCTAssertFalse(flags.contains("-DTRACK_IO"))
-    }
-
-    func testEveryOffsetTheProgramReadsResolvesFromThisKernelsBTF() throws {
-        guard KernelFeatures.shared.btf.isYes else { throw XCTSkip("this kernel has no BTF") }
-        let btf = try KernelBTF.vmlinux()
-        let defines = try btf.defines(for: TCPProgram.offsets + TCPProgram.acceptOffsets)
-        XCTAssertEqual(defines.count, TCPProgram.offsets.count + TCPProgram.acceptOffsets.count)
-        // Every macro the C program uses is passed.
-        for entry in TCPProgram.offsets + TCPProgram.acceptOffsets {
-            XCTAssertTrue(EmbeddedBPF.tcpEvents.contains(entry.macro), "\(entry.macro) is used by tcp_events.c")
-        }
-    }
-}

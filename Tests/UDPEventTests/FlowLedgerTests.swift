@@ -1,4 +1,3 @@
-import BCCRuntime
 import XCTest
 @testable import UDPEvent
 
@@ -61,19 +60,6 @@ final class FlowLedgerTests: XCTestCase {
         XCTAssertNil(scan(ledger, flow, idleLimit: 100))
         // A fresh entry nothing was counted in yet.
         XCTAssertNil(scan(ledger, makeFlow(pid: 5, counts: .init())))
-    }
-
-    func testFilteredFlowsNeverProduceEvents() {
-        let ledger = FlowLedger(clock: clock)
-        let filtered = makeFlow(counts: counts(tx: 10, rx: 20, txPackets: 1, rxPackets: 2), filtered: true)
-        XCTAssertNil(scan(ledger, filtered))
-        XCTAssertNil(scan(ledger, filtered, reason: .stop))
-        var more = filtered
-        more.counts = counts(tx: 11, rx: 20, txPackets: 2, rxPackets: 2)
-        XCTAssertNil(scan(ledger, more))
-        XCTAssertNil(ledger.finish(more, reason: .close, at: 1))
-        XCTAssertNil(ledger.finish(filtered, reason: .close, at: 1))
-        XCTAssertNil(scan(ledger, filtered, idleLimit: 1, evictions: Evictions(filtered)))
     }
 
     func testFinishAfterAScanReportsOnlyTheRemainderThenForgetsThePair() throws {
@@ -313,20 +299,6 @@ final class FlowLedgerTests: XCTestCase {
         }
         XCTAssertGreaterThan(totalEvents, 1000)
         XCTAssertEqual(reasonsSeen, [.interval, .close, .stop, .idle], "the loop exercised every kind of report")
-    }
-}
-
-final class FlowLedgerFilteredPairTests: XCTestCase {
-    /// The kernel deletes a filtered pair at close without a sample, so nothing would call
-    /// `finish` for it: the ledger must not keep a record of filtered pairs at all.
-    func testFilteredPairsLeaveNoRecord() {
-        let ledger = FlowLedger(clock: WallClock(offsetNanoseconds: 0))
-        for socket in UInt64(1)...100 {
-            let filtered = makeFlow(socket: socket, counts: .init(), filtered: true)
-            XCTAssertNil(ledger.scan(reason: .interval, at: 0, idleLimit: nil, fetch: { filtered }, evict: { nil }))
-        }
-        // The kernel entries are gone now (closed, no sample): nothing can remove them from the ledger.
-        XCTAssertEqual(ledger.count, 0, "filtered pairs have no report on record")
     }
 }
 

@@ -1,13 +1,15 @@
-import BCCRuntime
+import CNetEventsABI
 import Foundation
+import NetEventsTesting
 import XCTest
+@testable import NetEventsCore
 @testable import UDPEvent
 
 final class UDPConfigurationTests: XCTestCase {
     func testDefaultsAndEdgesAreValid() throws {
         XCTAssertNoThrow(try UDPMonitor.Configuration().validate())
-        XCTAssertNoThrow(try UDPMonitor.Configuration(pid: 1, uid: 0, port: 65_535, family: .ipv6, interval: 0.01).validate())
-        var edges = UDPMonitor.Configuration(port: 1, interval: 86_400)
+        XCTAssertNoThrow(try UDPMonitor.Configuration(filter: .init(pid: 1, uid: 0, port: 65_535, family: .ipv6), options: .init(interval: 0.01)).validate())
+        var edges = UDPMonitor.Configuration(filter: .init(port: 1), options: .init(interval: 86_400))
         edges.idleReportsBeforeEviction = 1
         edges.maxFlows = 64
         edges.bufferPages = 1
@@ -34,6 +36,32 @@ final class UDPConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.maxFlows, 65_536)
         XCTAssertEqual(configuration.bufferPages, 64)
         XCTAssertEqual(configuration.deliveryCapacity, 65_536)
+        XCTAssertEqual(configuration.drainInterval, .milliseconds(2))
+        XCTAssertEqual(configuration.filter, EventFilter())
+        XCTAssertEqual(configuration.options, UDPMonitor.Options())
+    }
+
+    /// The kind's options and the filter's fields read and write as the configuration's own.
+    func testOptionsAndFilterFieldsAreTheConfigurationsOwn() {
+        var configuration = UDPMonitor.Configuration()
+        configuration.interval = 0.5
+        configuration.hook = .kprobe
+        configuration.closeHook = UDPMonitor.CloseHook.none
+        configuration.maxFlows = 128
+        configuration.idleReportsBeforeEviction = nil
+        configuration.port = 5
+        configuration.uid = 0
+        XCTAssertEqual(configuration.options.interval, 0.5)
+        XCTAssertEqual(configuration.options.hook, .kprobe)
+        XCTAssertEqual(configuration.options.closeHook, UDPMonitor.CloseHook.none)
+        XCTAssertEqual(configuration.options.maxFlows, 128)
+        XCTAssertNil(configuration.options.idleReportsBeforeEviction)
+        XCTAssertEqual(configuration.filter, EventFilter(uid: 0, port: 5))
+        let options = UDPMonitor.Options(interval: 2, hook: .fentry, closeHook: .kprobe)
+        XCTAssertEqual(options.interval, 2)
+        XCTAssertEqual(options.hook, .fentry)
+        XCTAssertEqual(options.closeHook, .kprobe)
+        XCTAssertEqual(UDPMonitor.Options(), UDPMonitor.Options(interval: 1, hook: nil, closeHook: nil))
     }
 
     func testInvalidOptionsAreNamed() {
@@ -43,17 +71,18 @@ final class UDPConfigurationTests: XCTestCase {
             return configuration
         }
         let cases: [(UDPMonitor.Configuration, String)] = [
-            (.init(pid: 0), "pid"), (.init(pid: -5), "pid"), (.init(pid: Int32.min), "pid"),
-            (.init(port: 0), "port"),
-            (.init(interval: 0), "interval"), (.init(interval: -1), "interval"), (.init(interval: .nan), "interval"),
-            (.init(interval: 0.009), "interval"), (.init(interval: 86_400.5), "interval"),
-            (.init(interval: .infinity), "interval"),
+            (.init(filter: .init(pid: 0)), "pid"), (.init(filter: .init(pid: -5)), "pid"), (.init(filter: .init(pid: Int32.min)), "pid"),
+            (.init(filter: .init(port: 0)), "port"),
+            (.init(options: .init(interval: 0)), "interval"), (.init(options: .init(interval: -1)), "interval"), (.init(options: .init(interval: .nan)), "interval"),
+            (.init(options: .init(interval: 0.009)), "interval"), (.init(options: .init(interval: 86_400.5)), "interval"),
+            (.init(options: .init(interval: .infinity)), "interval"), (with { $0.interval = 0 }, "interval"),
             (with { $0.idleReportsBeforeEviction = 0 }, "idleReportsBeforeEviction"),
             (with { $0.idleReportsBeforeEviction = -1 }, "idleReportsBeforeEviction"),
             (with { $0.maxFlows = 63 }, "maxFlows"), (with { $0.maxFlows = 0 }, "maxFlows"),
             (with { $0.bufferPages = 3 }, "bufferPages"), (with { $0.bufferPages = 0 }, "bufferPages"),
             (with { $0.bufferPages = -4 }, "bufferPages"), (with { $0.bufferPages = 96 }, "bufferPages"),
             (with { $0.deliveryCapacity = 0 }, "deliveryCapacity"), (with { $0.deliveryCapacity = -1 }, "deliveryCapacity"),
+            (with { $0.drainInterval = .milliseconds(-1) }, "drainInterval"), (with { $0.drainInterval = .seconds(2) }, "drainInterval"),
         ]
         for (configuration, name) in cases {
             XCTAssertThrowsError(try configuration.validate(), name) { error in
@@ -69,7 +98,7 @@ final class UDPConfigurationTests: XCTestCase {
     }
 
     func testTheMessageShowsTheBadValue() {
-        XCTAssertThrowsError(try UDPMonitor.Configuration(pid: -5).validate()) { error in
+        XCTAssertThrowsError(try UDPMonitor.Configuration(filter: .init(pid: -5)).validate()) { error in
             XCTAssertTrue("\(error)".contains("-5"), "\(error)")
         }
         var pages = UDPMonitor.Configuration()
@@ -82,96 +111,158 @@ final class UDPConfigurationTests: XCTestCase {
 }
 
 final class UDPProgramFlagsTests: XCTestCase {
-    let source = EmbeddedBPF.udpEvents
+    /// A plan for forced hooks; `.headers` offsets, as the plan does not depend on them.
+    func plan(
+        _ configuration: UDPMonitor.Configuration = .init(), hook: UDPMonitor.Hook = .tracepoint,
+        closeHook: UDPMonitor.CloseHook = .cgroup, offsetSource: OffsetSource = .headers, transport: SampleTransport = .ringBuffer
+    ) throws -> (ProgramPlan, UDPKind.Hooks) {
+        var configuration = configuration
+        configuration.hook = hook
+        configuration.closeHook = closeHook
+        var plan = ProgramPlan(offsetSource: offsetSource, transport: transport)
+        let hooks = try UDPKind.plan(configuration, features: .shared, into: &plan)
+        return (plan, hooks)
+    }
 
     func flags(
         _ configuration: UDPMonitor.Configuration = .init(), hook: UDPMonitor.Hook = .tracepoint,
-        closeHook: UDPMonitor.CloseHook = .cgroup, transport: UDPMonitor.Transport = .ringBuffer
-    ) -> [String] {
-        UDPProgram.flags(configuration, hook: hook, closeHook: closeHook, transport: transport)
+        closeHook: UDPMonitor.CloseHook = .cgroup
+    ) throws -> [String] {
+        try plan(configuration, hook: hook, closeHook: closeHook).0.flags
     }
 
-    func testFiltersBecomeCompilerFlags() {
-        let configuration = UDPMonitor.Configuration(pid: 42, uid: 1000, port: 8080, family: .ipv6)
-        let all = flags(configuration)
+    func testFiltersBecomeCompilerFlags() throws {
+        let filter = EventFilter(pid: 42, uid: 1000, port: 8080, family: .ipv6)
         for flag in ["-DFILTER_PID=42", "-DFILTER_UID=1000", "-DFILTER_PORT=8080", "-DFILTER_FAMILY=10"] {
-            XCTAssertTrue(all.contains(flag), "\(flag) in \(all)")
+            XCTAssertTrue(filter.compilerFlags.contains(flag), "\(flag) in \(filter.compilerFlags)")
         }
-        XCTAssertTrue(flags(.init(uid: 0, family: .ipv4)).contains("-DFILTER_UID=0"), "uid 0 is a filter too")
-        XCTAssertTrue(flags(.init(family: .ipv4)).contains("-DFILTER_FAMILY=2"))
-        XCTAssertFalse(flags().contains { $0.hasPrefix("-DFILTER_") }, "no filter, no flag")
+        XCTAssertTrue(EventFilter(uid: 0, family: .ipv4).compilerFlags.contains("-DFILTER_UID=0"), "uid 0 is a filter too")
+        XCTAssertTrue(EventFilter(family: .ipv4).compilerFlags.contains("-DFILTER_FAMILY=2"))
+        XCTAssertEqual(EventFilter().compilerFlags, [], "no filter, no flag")
+        // The filters are the core's, the same for every kind: the kind adds none of its own.
+        XCTAssertFalse(try flags(.init(filter: filter)).contains { $0.hasPrefix("-DFILTER_") })
     }
 
-    func testCountingHooks() {
+    func testCountingHooks() throws {
         let expected: [UDPMonitor.Hook: String] = [.tracepoint: "-DCOUNT_TRACEPOINT", .kprobe: "-DCOUNT_KPROBE", .fentry: "-DCOUNT_FENTRY"]
         for hook in UDPMonitor.Hook.allCases {
-            let counting = flags(hook: hook).filter { $0.hasPrefix("-DCOUNT_") }
-            XCTAssertEqual(counting, [expected[hook]!], "\(hook)")
+            let (plan, hooks) = try plan(hook: hook)
+            XCTAssertEqual(plan.flags.filter { $0.hasPrefix("-DCOUNT_") }, [expected[hook]!], "\(hook)")
+            XCTAssertEqual(hooks.hook, hook)
         }
     }
 
-    func testCloseHooks() {
-        XCTAssertEqual(flags(closeHook: .cgroup).filter { $0.hasPrefix("-DCLOSE_") }, ["-DCLOSE_CGROUP"])
-        XCTAssertEqual(flags(closeHook: .kprobe).filter { $0.hasPrefix("-DCLOSE_") }, ["-DCLOSE_KPROBE"])
-        XCTAssertEqual(flags(closeHook: .none).filter { $0.hasPrefix("-DCLOSE_") }, [])
+    func testCloseHooks() throws {
+        XCTAssertEqual(try flags(closeHook: .cgroup).filter { $0.hasPrefix("-DCLOSE_") }, ["-DCLOSE_CGROUP"])
+        XCTAssertEqual(try flags(closeHook: .kprobe).filter { $0.hasPrefix("-DCLOSE_") }, ["-DCLOSE_KPROBE"])
+        XCTAssertEqual(try flags(closeHook: .none).filter { $0.hasPrefix("-DCLOSE_") }, [])
+        for closeHook in UDPMonitor.CloseHook.allCases {
+            XCTAssertEqual(try plan(closeHook: closeHook).1.closeHook, closeHook)
+        }
     }
 
-    func testRingBufferOrPerfBuffer() {
+    /// The plan is the same for either transport and offset source: those flags are the core's.
+    func testTransportAndOffsetsAreTheCoresNotTheKinds() throws {
         var configuration = UDPMonitor.Configuration()
         configuration.bufferPages = 128
-        let ring = flags(configuration, transport: .ringBuffer)
-        XCTAssertTrue(ring.contains("-DUSE_RINGBUF"))
-        XCTAssertTrue(ring.contains("-DRINGBUF_PAGES=128"))
-        let perf = flags(configuration, transport: .perfBuffer)
-        XCTAssertFalse(perf.contains("-DUSE_RINGBUF"))
-        XCTAssertFalse(perf.contains { $0.hasPrefix("-DRINGBUF_PAGES") })
+        let (ring, _) = try plan(configuration, transport: .ringBuffer)
+        let (perf, _) = try plan(configuration, transport: .perfBuffer)
+        XCTAssertEqual(ring.flags, perf.flags)
+        XCTAssertEqual(ring.transport, .ringBuffer)
+        XCTAssertEqual(perf.transport, .perfBuffer)
+        for flags in [ring.flags, perf.flags] {
+            XCTAssertFalse(flags.contains { $0.hasPrefix("-DUSE_RINGBUF") || $0.hasPrefix("-DRINGBUF_PAGES") || $0.hasPrefix("-DOFF") }, "\(flags)")
+        }
+        XCTAssertEqual(ring.offsets, MemberOffset.socketEndpoints)
+        XCTAssertEqual(ring.text, EmbeddedBPF.udpEvents)
+        XCTAssertEqual(ring.headers, EmbeddedBPF.headers)
+        XCTAssertEqual(ring.offsetSource, .headers)
     }
 
-    func testMapSizeAndReceiveFlagsArgument() {
+    func testMapSizeAndReceiveFlagsArgument() throws {
         var configuration = UDPMonitor.Configuration()
         configuration.maxFlows = 4096
-        let all = flags(configuration)
+        let all = try flags(configuration)
         XCTAssertTrue(all.contains("-DMAX_FLOWS=4096"), "\(all)")
-        let expected = KernelVersion.running.isAtLeast(5, 19) ? 4 : 5
-        XCTAssertEqual(UDPProgram.receiveFlagsArgument(), expected)
-        XCTAssertEqual(all.filter { $0.hasPrefix("-DRECVMSG_FLAGS_ARG=") }, ["-DRECVMSG_FLAGS_ARG=\(expected)"])
+        // The tracepoints carry no flags: the argument is fixed.
+        XCTAssertEqual(try plan(hook: .tracepoint).1.receiveFlagsArgument, 4)
+        XCTAssertEqual(try flags(hook: .tracepoint).filter { $0.hasPrefix("-DRECVMSG_FLAGS_ARG=") }, ["-DRECVMSG_FLAGS_ARG=4"])
+        // kprobes and fexit read it from udp_recvmsg's parameters: 4th since 5.19, 5th before.
+        let expected: Int
+        var notes: [String] = []
+        if KernelFeatures.shared.btf.isYes {
+            expected = KernelVersion.running.isAtLeast(5, 19) ? 4 : 5
+            XCTAssertEqual(UDPKind.receiveFlagsArgument(notes: &notes), expected)
+            XCTAssertEqual(notes, [])
+        } else {
+            expected = 4
+            XCTAssertEqual(UDPKind.receiveFlagsArgument(notes: &notes), expected)
+            XCTAssertTrue(notes.contains { $0.contains("flags position unknown") }, "\(notes)")
+        }
+        for hook in [UDPMonitor.Hook.kprobe, .fentry] {
+            let (plan, hooks) = try plan(configuration, hook: hook)
+            XCTAssertEqual(hooks.receiveFlagsArgument, expected)
+            XCTAssertEqual(plan.flags.filter { $0.hasPrefix("-DRECVMSG_FLAGS_ARG=") }, ["-DRECVMSG_FLAGS_ARG=\(expected)"])
+        }
     }
 
-    func testEveryFlagIsAMacroTheProgramKnows() {
-        let configuration = UDPMonitor.Configuration(pid: 1, uid: 2, port: 3, family: .ipv4)
+    func testEveryFlagIsAMacroTheProgramKnows() throws {
+        let filter = EventFilter(pid: 1, uid: 2, port: 3, family: .ipv4)
         var names = Set<String>()
         for hook in UDPMonitor.Hook.allCases {
             for closeHook in UDPMonitor.CloseHook.allCases {
-                for transport in UDPMonitor.Transport.allCases {
-                    for flag in flags(configuration, hook: hook, closeHook: closeHook, transport: transport) {
-                        XCTAssertTrue(flag.hasPrefix("-D"), flag)
-                        names.insert(String(flag.dropFirst(2).prefix { $0 != "=" }))
-                    }
+                for flag in try flags(.init(filter: filter), hook: hook, closeHook: closeHook) + filter.compilerFlags {
+                    XCTAssertTrue(flag.hasPrefix("-D"), flag)
+                    names.insert(String(flag.dropFirst(2).prefix { $0 != "=" }))
                 }
             }
         }
-        XCTAssertTrue(names.isSuperset(of: ["COUNT_TRACEPOINT", "CLOSE_CGROUP", "USE_RINGBUF", "FILTER_PID"]))
+        names.formUnion(["USE_RINGBUF", "RINGBUF_PAGES", "OFFSETS_FROM_HEADERS"])  // the core's
+        XCTAssertTrue(names.isSuperset(of: ["COUNT_TRACEPOINT", "CLOSE_CGROUP", "USE_RINGBUF", "FILTER_PID", "MAX_FLOWS", "RECVMSG_FLAGS_ARG"]))
+        let program = try plan().0.expandedText()
         for name in names {
-            XCTAssertTrue(source.contains(name), "\(name) is used by udp_events.c")
+            XCTAssertTrue(program.contains(name), "\(name) is used by udp_events.c or the headers it includes")
         }
     }
 
     func testForcedHooksNeedNoProbing() throws {
         var notes: [String] = []
         for hook in UDPMonitor.Hook.allCases {
-            XCTAssertEqual(try UDPProgram.chooseHook(.init(hook: hook), features: .shared, notes: &notes), hook)
+            XCTAssertEqual(try UDPKind.chooseHook(hook, features: .shared, notes: &notes), hook)
         }
         for closeHook in UDPMonitor.CloseHook.allCases {
-            XCTAssertEqual(UDPProgram.chooseCloseHook(.init(closeHook: closeHook), features: .shared, notes: &notes), closeHook)
+            XCTAssertEqual(UDPKind.chooseCloseHook(closeHook, features: .shared, notes: &notes), closeHook)
         }
         XCTAssertEqual(notes, [])
     }
+
+    /// The program's `#include "..."` lines all name embedded headers, and expand once each.
+    func testTheProgramExpandsItsIncludes() throws {
+        let (plan, _) = try plan()
+        XCTAssertTrue(plan.text.contains("#include \"udp_events_abi.h\""))
+        XCTAssertTrue(plan.text.contains("#include \"netevents_bpf.h\""))
+        let program = plan.expandedText()
+        XCTAssertFalse(program.contains("#include \""), "every quoted include is an embedded header")
+        XCTAssertEqual(program.components(separatedBy: "struct ne_udp_flow {").count, 2, "the contract is expanded once")
+        XCTAssertEqual(program.components(separatedBy: "#define NETEVENTS_BPF_H").count, 2)
+        XCTAssertEqual(program.components(separatedBy: "#define NETEVENTS_COMMON_H").count, 2)
+    }
 }
 
-/// The struct offsets the program reads, against this machine's kernel, and the C structs the
-/// decoder reads, against the decoder.
+/// The struct offsets the program reads, against this machine's kernel, and the contract structs
+/// the decoder reads.
 final class UDPLayoutTests: XCTestCase {
-    let source = EmbeddedBPF.udpEvents
+    /// `bpf/udp_events.c` with its headers expanded, as BCC compiles it.
+    var program: String {
+        get throws {
+            var plan = ProgramPlan(offsetSource: .headers, transport: .ringBuffer)
+            var configuration = UDPMonitor.Configuration()
+            configuration.hook = .tracepoint
+            configuration.closeHook = UDPMonitor.CloseHook.none
+            _ = try UDPKind.plan(configuration, features: .shared, into: &plan)
+            return plan.expandedText()
+        }
+    }
 
     func testEveryOffsetTheProgramReadsResolvesFromThisKernelsBTF() throws {
         guard FileManager.default.fileExists(atPath: KernelBTF.vmlinuxPath) else {
@@ -180,13 +271,14 @@ final class UDPLayoutTests: XCTestCase {
         }
         let btf = try KernelBTF.vmlinux()
         var offsets: [String: Int] = [:]
-        for entry in UDPProgram.offsets {
+        for entry in MemberOffset.socketEndpoints {
             let layout = try btf.member(entry.path)
-            XCTAssertEqual(layout.size, entry.size, "\(entry.path): the size UDPProgram.attach insists on")
+            XCTAssertEqual(layout.size, entry.size, "\(entry.path): the size KernelBTF.defines insists on")
             XCTAssertGreaterThanOrEqual(layout.offset, 0)
             offsets[entry.macro] = layout.offset
         }
-        XCTAssertEqual(offsets.count, UDPProgram.offsets.count, "macros are unique")
+        XCTAssertEqual(offsets.count, MemberOffset.socketEndpoints.count, "macros are unique")
+        XCTAssertEqual(try btf.defines(for: MemberOffset.socketEndpoints).count, MemberOffset.socketEndpoints.count)
         // IPv4 address fields and ports sit in struct sock_common, within its first cache lines.
         for macro in ["OFF_SKC_FAMILY", "OFF_SKC_NUM", "OFF_SKC_DPORT", "OFF_SKC_RCV_SADDR", "OFF_SKC_DADDR"] {
             XCTAssertLessThan(offsets[macro] ?? .max, 64, macro)
@@ -195,97 +287,65 @@ final class UDPLayoutTests: XCTestCase {
         XCTAssertNotEqual(offsets["OFF_SKC_V6_RCV_SADDR"], offsets["OFF_SKC_V6_DADDR"])
     }
 
+    /// The `OFF_*` macros the program (with `netevents_bpf.h`, where the socket reads live) uses
+    /// are exactly the ones the kind passes, and each has a header fallback.
     func testEveryOffsetMacroIsUsedAndEveryUsedOneIsPassed() throws {
-        let passed = Set(UDPProgram.offsets.map(\.macro))
+        let program = try program
+        let passed = Set(MemberOffset.socketEndpoints.map(\.macro))
         var used = Set<String>()
-        let pattern = try NSRegularExpression(pattern: "\\bOFF_[A-Z0-9_]+\\b")
-        let range = NSRange(source.startIndex..., in: source)
-        for match in pattern.matches(in: source, range: range) {
-            used.insert(String(source[Range(match.range, in: source)!]))
+        let pattern = try NSRegularExpression(pattern: "(?<!#define )\\bOFF_[A-Z0-9_]+\\b")
+        for match in pattern.matches(in: program, range: NSRange(program.startIndex..., in: program)) {
+            used.insert(String(program[Range(match.range, in: program)!]))
         }
-        XCTAssertEqual(used, passed, "OFF_* macros in udp_events.c vs UDPProgram.offsets")
+        XCTAssertEqual(used, passed, "OFF_* macros read by udp_events.c and its headers vs MemberOffset.socketEndpoints")
         for macro in passed {
-            XCTAssertTrue(source.contains("#define \(macro) "), "\(macro) also has a header fallback")
+            XCTAssertTrue(program.contains("#define \(macro) "), "\(macro) also has a header fallback")
         }
     }
 
-    /// Parses `struct udp_flow_t` from the embedded source: each member's natural offset, the
-    /// offset its comment states, and the decoder's offset must agree.
-    func testTheDecoderOffsetsMatchTheCStruct() throws {
-        let members = try Self.members(of: "udp_flow_t", in: source)
-        typealias O = UDPFlowDecoder.Offset
-        let decoder: [String: Int] = [
-            "start_ns": O.start, "close_ns": O.close, "tx_bytes": O.txBytes, "rx_bytes": O.rxBytes,
-            "tx_packets": O.txPackets, "rx_packets": O.rxPackets, "cgroup_id": O.cgroup, "uid": O.uid, "netns": O.netns,
-            "family": O.family, "sport": O.sport, "dport": O.dport, "filtered": O.filtered, "saddr": O.saddr,
-            "daddr": O.daddr, "comm": O.comm,
+    /// The decoder reads `struct ne_udp_key`, `struct ne_udp_flow` and `struct ne_udp_close` of the
+    /// contract header, which the program compiles against too: their sizes and offsets are the
+    /// kernel/user ABI (the map value's layout as before the `filtered` byte became padding).
+    func testTheContractStructsHaveTheirLayout() throws {
+        let flow: [(String, Int?, Int)] = [
+            ("start_ns", MemoryLayout<ne_udp_flow>.offset(of: \.start_ns), 0),
+            ("close_ns", MemoryLayout<ne_udp_flow>.offset(of: \.close_ns), 8),
+            ("tx_bytes", MemoryLayout<ne_udp_flow>.offset(of: \.tx_bytes), 16),
+            ("rx_bytes", MemoryLayout<ne_udp_flow>.offset(of: \.rx_bytes), 24),
+            ("tx_packets", MemoryLayout<ne_udp_flow>.offset(of: \.tx_packets), 32),
+            ("rx_packets", MemoryLayout<ne_udp_flow>.offset(of: \.rx_packets), 40),
+            ("cgroup_id", MemoryLayout<ne_udp_flow>.offset(of: \.cgroup_id), 48),
+            ("uid", MemoryLayout<ne_udp_flow>.offset(of: \.uid), 56),
+            ("netns", MemoryLayout<ne_udp_flow>.offset(of: \.netns), 60),
+            ("family", MemoryLayout<ne_udp_flow>.offset(of: \.family), 64),
+            ("sport", MemoryLayout<ne_udp_flow>.offset(of: \.sport), 66),
+            ("dport", MemoryLayout<ne_udp_flow>.offset(of: \.dport), 68),
+            ("pad", MemoryLayout<ne_udp_flow>.offset(of: \.pad), 70),
+            ("saddr", MemoryLayout<ne_udp_flow>.offset(of: \.saddr), 72),
+            ("daddr", MemoryLayout<ne_udp_flow>.offset(of: \.daddr), 88),
+            ("comm", MemoryLayout<ne_udp_flow>.offset(of: \.comm), 104),
         ]
-        var offset = 0
-        var alignment = 1
-        for member in members {
-            offset = (offset + member.elementSize - 1) / member.elementSize * member.elementSize
-            alignment = max(alignment, member.elementSize)
-            if let stated = member.commentOffset {
-                XCTAssertEqual(stated, offset, "the comment of \(member.name)")
-            }
-            if let expected = decoder[member.name] {
-                XCTAssertEqual(expected, offset, "UDPFlowDecoder.Offset of \(member.name)")
-            } else {
-                XCTAssertEqual(member.name, "pad", "a member the decoder does not read")
-            }
-            offset += member.elementSize * member.count
+        for (name, offset, expected) in flow {
+            XCTAssertEqual(offset, expected, "ne_udp_flow.\(name)")
         }
-        let size = (offset + alignment - 1) / alignment * alignment
-        XCTAssertEqual(size, UDPFlowDecoder.flowSize)
-        XCTAssertEqual(Set(members.map(\.name)).subtracting(["pad"]), Set(decoder.keys))
+        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 120)
+        XCTAssertEqual(UDPFlowDecoder.flowSize, 120)
 
-        let key = try Self.members(of: "udp_key_t", in: source)
-        XCTAssertEqual(key.map(\.name), ["sk", "pid", "pad"])
-        XCTAssertEqual(key.reduce(0) { $0 + $1.elementSize * $1.count }, UDPFlowDecoder.keySize)
+        XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.sk), 0)
+        XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.pid), 8)
+        XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.pad), 12)
+        XCTAssertEqual(MemoryLayout<ne_udp_key>.size, UDPFlowDecoder.keySize)
+        XCTAssertEqual(UDPFlowDecoder.keySize, 16)
 
-        let close = try Self.members(of: "udp_close_t", in: source, structMembers: true)
-        XCTAssertEqual(close.map(\.name), ["key", "flow"], "a close sample is the key, then the flow")
-    }
+        // A close sample is the key, then the flow.
+        XCTAssertEqual(MemoryLayout<ne_udp_close>.offset(of: \.key), 0)
+        XCTAssertEqual(MemoryLayout<ne_udp_close>.offset(of: \.flow), 16)
+        XCTAssertEqual(MemoryLayout<ne_udp_close>.size, UDPFlowDecoder.closeSampleSize)
+        XCTAssertEqual(UDPCloseSample().bytes, UDPCloseSample().keyBytes + UDPCloseSample().flowBytes)
 
-    struct Member {
-        var name: String
-        var elementSize: Int
-        var count: Int
-        var commentOffset: Int?
-    }
-
-    static func members(of name: String, in source: String, structMembers: Bool = false) throws -> [Member] {
-        guard let start = source.range(of: "struct \(name) {") else { throw XCTSkip("no struct \(name) in the source") }
-        guard let end = source[start.upperBound...].range(of: "};") else { throw XCTSkip("unterminated struct \(name)") }
-        let body = source[start.upperBound..<end.lowerBound]
-        let sizes = ["u64": 8, "u32": 4, "u16": 2, "u8": 1, "char": 1]
-        var members: [Member] = []
-        for line in body.split(separator: "\n") {
-            let text = line.trimmingCharacters(in: .whitespaces)
-            if text.isEmpty || text.hasPrefix("//") { continue }
-            let parts = text.split(separator: "//", maxSplits: 1)
-            let declaration = parts[0].trimmingCharacters(in: .whitespaces)
-            let comment = parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
-            var words = declaration.dropLast().split(separator: " ").map(String.init)  // drop ";"
-            if structMembers {
-                if words.first == "struct" { words.removeFirst() }
-                members.append(Member(name: words.last ?? "", elementSize: 0, count: 0, commentOffset: nil))
-                continue
-            }
-            guard words.count == 2, let size = sizes[words[0]] else {
-                XCTFail("unexpected member of \(name): \(text)")
-                continue
-            }
-            var memberName = words[1]
-            var count = 1
-            if let bracket = memberName.firstIndex(of: "[") {
-                let length = memberName[memberName.index(after: bracket)...].dropLast()
-                count = length == "TASK_COMM_LEN" ? 16 : Int(length) ?? -1
-                memberName = String(memberName[..<bracket])
-            }
-            let number = comment.prefix { $0.isNumber }
-            members.append(Member(name: memberName, elementSize: size, count: count, commentOffset: Int(number)))
-        }
-        return members
+        // The counter slots the kind reads: lost first (the core reads slot 0 as lost samples).
+        XCTAssertEqual(NE_UDP_STAT_LOST.rawValue, 0)
+        XCTAssertEqual(UDPKind.filteredCounter, NE_UDP_STAT_FILTERED.rawValue)
+        XCTAssertLessThan(NE_UDP_STAT_FILTERED.rawValue, NE_UDP_STAT_COUNT.rawValue)
     }
 }

@@ -1,5 +1,5 @@
-import BCCRuntime
 import Foundation
+import NetEventsTesting
 import XCTest
 @testable import UDPEvent
 
@@ -153,16 +153,13 @@ final class UDPMonitorMockTests: XCTestCase {
         XCTAssertEqual(monitor.statistics.malformedSamples, 0, "a flush is not malformed")
     }
 
-    func testFilteredClosesAreSkippedAndEveryOtherCloseIsReported() throws {
+    /// A pair that never moved data is still reported at close (FlowLedger: "a close is always
+    /// reported"), with zero counts.
+    func testEveryCloseIsReportedEvenWithNothingMoved() throws {
         let source = MockSampleSource()
         let monitor = try UDPMonitor(source: source)
         let box = Box()
         try monitor.start { box.add($0) }
-        var filtered = UDPCloseSample()
-        filtered.pid = 1
-        filtered.filtered = 1
-        source.emit(filtered.bytes)
-        // A pair that never moved data (FlowLedger: "a close is always reported").
         var empty = UDPCloseSample()
         empty.pid = 2
         empty.txBytes = 0
@@ -176,23 +173,67 @@ final class UDPMonitorMockTests: XCTestCase {
         XCTAssertEqual(events.first?.reason, .close)
         XCTAssertEqual(events.first?.deltaCounts, UDPFlow.Counts())
         XCTAssertEqual(monitor.statistics.malformedSamples, 0)
+        XCTAssertEqual(monitor.statistics.filteredEvents, 0, "filters run in the kernel: a mock source has none")
     }
 
     func testStatisticsBeforeStartAreZero() throws {
         let monitor = try UDPMonitor(source: MockSampleSource())
         XCTAssertEqual(monitor.statistics, UDPMonitor.Statistics())
         XCTAssertNil(monitor.report)
+        let statistics = monitor.statistics
+        XCTAssertEqual(statistics.kind, UDPKind.Counters())
+        for counter in [
+            statistics.lostSamples, statistics.droppedEvents, statistics.malformedSamples, statistics.filteredEvents,
+            statistics.flows, statistics.closes, statistics.unattributedPackets, statistics.unattributedBytes,
+            statistics.idleEvictions, statistics.sharedSocketOverflows,
+        ] {
+            XCTAssertEqual(counter, 0)
+        }
+    }
+
+    /// The kind's counters read as the statistics' own members.
+    func testKindCountersReadAsStatisticsMembers() {
+        var counters = UDPKind.Counters()
+        counters.flows = 1
+        counters.closes = 2
+        counters.unattributedPackets = 3
+        counters.unattributedBytes = 4
+        counters.idleEvictions = 5
+        counters.sharedSocketOverflows = 6
+        let statistics = UDPMonitor.Statistics(kind: counters)
+        XCTAssertEqual(
+            [statistics.flows, statistics.closes, statistics.unattributedPackets, statistics.unattributedBytes,
+             statistics.idleEvictions, statistics.sharedSocketOverflows], [1, 2, 3, 4, 5, 6])
+        XCTAssertNotEqual(statistics, UDPMonitor.Statistics())
+    }
+
+    /// Over a mock source there are no kernel maps: no scans, no report, kernel counters zero.
+    func testAMockSourceMonitorHasNoScansAndNoReport() throws {
+        let source = MockSampleSource()
+        var configuration = UDPMonitor.Configuration()
+        configuration.interval = 0.01
+        let monitor = try UDPMonitor(source: source, configuration: configuration)
+        let box = Box()
+        try monitor.start { box.add($0) }
+        usleep(50_000)
+        source.emit(UDPCloseSample().bytes)
+        monitor.stop()
+        XCTAssertEqual(box.all.map(\.reason), [.close], "no interval or stop reports without a map")
+        XCTAssertNil(monitor.report)
+        XCTAssertEqual(monitor.statistics.flows, 0)
     }
 
     func testStartingTwiceIsAnError() throws {
         let monitor = try UDPMonitor(source: MockSampleSource())
         try monitor.start { _ in }
         XCTAssertThrowsError(try monitor.start { _ in }) { error in
-            guard case BPFError.invalidArgument = error else { return XCTFail("\(error)") }
+            guard case BPFError.alreadyStarted = error else { return XCTFail("expected .alreadyStarted, got \(error)") }
         }
         monitor.stop()
         monitor.stop()
-        XCTAssertThrowsError(try monitor.start { _ in }, "a stopped monitor cannot be restarted")
+        XCTAssertThrowsError(try monitor.start { _ in }, "a stopped monitor cannot be restarted") { error in
+            guard case BPFError.alreadyStarted = error else { return XCTFail("expected .alreadyStarted, got \(error)") }
+        }
     }
 
     func testTheSourceInitializerValidatesTheConfiguration() {

@@ -1,0 +1,74 @@
+// The UDP kind's contract: bpf/udp_events.c writes these, UDPEvent reads them.
+#ifndef NETEVENTS_UDP_EVENTS_ABI_H
+#define NETEVENTS_UDP_EVENTS_ABI_H
+
+#include "netevents_common.h"
+
+/// Processes remembered per socket, so its close can find each (socket, process) entry.
+#define NE_UDP_PIDS_PER_SOCKET 4
+
+/// Slots of the per-CPU `stats` array.
+enum ne_udp_stat {
+    /// Close samples the program could not output (buffer full).
+    NE_UDP_STAT_LOST = 0,
+    /// (socket, process) pairs that started being counted.
+    NE_UDP_STAT_FLOWS,
+    /// Traffic counted while the flow map was full, so attributed to no socket.
+    NE_UDP_STAT_UNTRACKED_TX_PACKETS,
+    NE_UDP_STAT_UNTRACKED_TX_BYTES,
+    NE_UDP_STAT_UNTRACKED_RX_PACKETS,
+    NE_UDP_STAT_UNTRACKED_RX_BYTES,
+    /// Sockets whose release the close hook saw.
+    NE_UDP_STAT_CLOSES,
+    /// Sockets used by more processes than NE_UDP_PIDS_PER_SOCKET.
+    NE_UDP_STAT_SHARED_OVERFLOW,
+    /// Datagrams the in-kernel filters discarded.
+    NE_UDP_STAT_FILTERED,
+    NE_UDP_STAT_COUNT
+};
+
+/// The key of the `flows` map: one (socket, process) pair.
+struct ne_udp_key {
+    unsigned long long sk;         // the socket's kernel address
+    unsigned int pid;
+    unsigned int pad;
+};
+NE_STATIC_ASSERT(sizeof(struct ne_udp_key) == 16, "struct ne_udp_key is 16 bytes");
+
+/// The value of the `flows` map: what a pair moved, and who and where it is.
+struct ne_udp_flow {
+    unsigned long long start_ns;   // first packet seen
+    unsigned long long close_ns;   // set in the close sample
+    unsigned long long tx_bytes;
+    unsigned long long rx_bytes;
+    unsigned long long tx_packets;
+    unsigned long long rx_packets;
+    unsigned long long cgroup_id;
+    unsigned int uid;
+    unsigned int netns;
+    unsigned short family;
+    unsigned short sport;          // host order
+    unsigned short dport;          // host order, 0 unless connected
+    unsigned char pad[2];
+    unsigned char saddr[NE_ADDR_LEN];
+    unsigned char daddr[NE_ADDR_LEN];
+    unsigned char comm[NE_COMM_LEN];
+};
+NE_STATIC_ASSERT(sizeof(struct ne_udp_flow) == 120, "struct ne_udp_flow is 120 bytes");
+
+/// The close sample: a pair's key and final counts. A pid of 0 asks user space to flush every
+/// pair of the socket (more processes used it than the kernel remembers).
+struct ne_udp_close {
+    struct ne_udp_key key;
+    struct ne_udp_flow flow;
+};
+NE_STATIC_ASSERT(sizeof(struct ne_udp_close) == 136, "struct ne_udp_close is 136 bytes");
+
+/// The value of the `users` map, keyed by socket: which processes used it.
+struct ne_udp_users {
+    unsigned int pids[NE_UDP_PIDS_PER_SOCKET];
+    unsigned int count;
+    unsigned int overflow;
+};
+
+#endif

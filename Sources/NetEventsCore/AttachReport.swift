@@ -1,0 +1,74 @@
+/// What a monitor chose at start, for logs and bug reports: hooks, transport, where offsets came
+/// from, the header tree, every attachment, and why a better choice was passed over.
+///
+/// The chosen hooks read as the report's own members (`report.hook`).
+@dynamicMemberLookup
+public struct AttachReport<Hooks: Sendable & Equatable & CustomStringConvertible>: Sendable, CustomStringConvertible {
+    /// The hooks the kind chose.
+    public var hooks: Hooks
+    /// How samples travel.
+    public var transport: SampleTransport
+    /// Where the struct offsets came from.
+    public var offsetSource: OffsetSource
+    /// The header tree BCC compiled against.
+    public var headers: KernelHeaders
+    /// Every attachment, e.g. `tracepoint sock:inet_sock_set_state`.
+    public var attachments: [String]
+    /// Why a better hook or option was passed over, when one was.
+    public var notes: [String]
+
+    /// A chosen hook, as the report's own member.
+    public subscript<Value>(dynamicMember keyPath: KeyPath<Hooks, Value>) -> Value { hooks[keyPath: keyPath] }
+
+    /// Whether the events may carry wrong counters: offsets taken from headers of another kernel.
+    public var offsetsUntrusted: Bool { offsetSource == .headers && !headers.matchesRunningKernel }
+
+    public var description: String {
+        var text = "\(hooks), transport: \(transport.rawValue), offsets: \(offsetSource.rawValue)"
+        switch headers.source {
+        case .distribution(let release): text += ", headers: \(release)"
+        case .environment: text += ", headers: BCC_KERNEL_SOURCE"
+        case .runningKernel: text += ", headers: running kernel"
+        case .kheaders: text += ", headers: kheaders"
+        }
+        if offsetsUntrusted {
+            text += " (WARNING: header offsets from another kernel version; counters may be wrong)"
+        }
+        text += "; attached: " + attachments.joined(separator: ", ")
+        if !notes.isEmpty { text += "; " + notes.joined(separator: "; ") }
+        return text
+    }
+}
+
+/// Counters that say what, if anything, a monitor missed, the same for every kind, and the
+/// kind's own (which read as the statistics' own members: `statistics.trackedSockets`).
+@dynamicMemberLookup
+public struct MonitorStatistics<Counters: EventKindCounters>: Sendable, Equatable {
+    /// Samples the kernel could not hand over (the buffer was full): the events they carried are missing.
+    public var lostSamples: UInt64 = 0
+    /// Events dropped because the consumer fell ``MonitorConfiguration/deliveryCapacity`` behind.
+    public var droppedEvents: UInt64 = 0
+    /// Samples that could not be decoded (each skipped, the last error in ``EventMonitor/lastDecodingError``).
+    public var malformedSamples: UInt64 = 0
+    /// Records the in-kernel filters discarded: events for TCP, datagrams for UDP.
+    public var filteredEvents: UInt64 = 0
+    /// The kind's own counters.
+    public var kind: Counters
+
+    /// Statistics with every counter zero.
+    public init(kind: Counters = Counters()) { self.kind = kind }
+
+    /// A counter of the kind, as the statistics' own member.
+    public subscript<Value>(dynamicMember keyPath: KeyPath<Counters, Value>) -> Value { kind[keyPath: keyPath] }
+}
+
+/// The per-CPU counters of a program (its `stats` array), summed over CPUs. Slot numbers are the
+/// kind's counter enum in its contract header; reads of a monitor without a program are zero.
+public struct KernelCounters: Sendable {
+    let map: BPFMap<UInt32, UInt64>?
+
+    /// The sum over CPUs of one slot; zero when it cannot be read.
+    public subscript(slot: UInt32) -> UInt64 {
+        (try? map?.lookupPerCPU(slot)?.reduce(0, +)) ?? 0
+    }
+}

@@ -1,0 +1,50 @@
+/// The attach scaffolding every kind shares: privilege and tracefs checks, the transport and
+/// offset choices, the common flags, offsets from BTF, the compile, the kind's attachments (all
+/// closed again if a later step fails), the reader of the `events` buffer, and the compiler's
+/// memory given back once everything is in the kernel.
+enum ProgramLoader {
+    /// A program running in the kernel, and what was chosen for it.
+    struct Loaded<Kind: EventKind>: Sendable {
+        var module: BPFModule
+        var links: [BPFLink]
+        var source: any SampleSource
+        var report: AttachReport<Kind.Hooks>
+    }
+
+    static func load<Kind: EventKind>(
+        _ configuration: MonitorConfiguration<Kind>, as _: Kind.Type, features: KernelFeatures = .shared
+    ) throws(BPFError) -> Loaded<Kind> {
+        try SystemChecks.requirePrivileges(for: Kind.activity)
+        try SystemChecks.requireTracefs()
+        var plan = ProgramPlan(
+            offsetSource: configuration.offsetSource ?? .best(features),
+            transport: configuration.transport ?? .best(features))
+        let hooks = try Kind.plan(configuration, features: features, into: &plan)
+
+        var flags = plan.flags + configuration.filter.compilerFlags
+        if plan.transport == .ringBuffer { flags += ["-DUSE_RINGBUF", "-DRINGBUF_PAGES=\(configuration.bufferPages)"] }
+        switch plan.offsetSource {
+        case .btf: flags += try KernelBTF.vmlinux().defines(for: plan.offsets)
+        case .headers: flags.append("-DOFFSETS_FROM_HEADERS")
+        }
+        let module = try BPFModule(source: plan.expandedText(), cflags: flags, releasesCompilerMemory: false)
+
+        var links: [BPFLink] = []
+        do {
+            try Kind.attach(hooks, module: module, links: &links)
+            let source = try plan.transport.reader(
+                for: module.table("events"), pages: configuration.bufferPages,
+                minimumDrainInterval: configuration.drainInterval)
+            let report = AttachReport(
+                hooks: hooks, transport: plan.transport, offsetSource: plan.offsetSource, headers: module.headers,
+                attachments: links.map(\.target), notes: plan.notes)
+            // Loading touched the compiler's code again: give it back once everything is in the kernel.
+            CompilerMemory.release()
+            return Loaded(module: module, links: links, source: source, report: report)
+        } catch {
+            links.forEach { $0.close() }
+            CompilerMemory.release()
+            throw error
+        }
+    }
+}

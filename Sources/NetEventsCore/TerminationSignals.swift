@@ -1,0 +1,158 @@
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+
+/// Waits for SIGINT or SIGTERM, so a program can stop its monitors (which drains what is
+/// buffered) and exit cleanly instead of dying with events still in the kernel.
+///
+/// ```swift
+/// let signals = TerminationSignals()          // before the (slow) start: a signal then is kept
+/// let monitor = try TCPMonitor()
+/// try monitor.start { event in print(event) }
+/// let number = await signals.next()            // or signals.wait() outside async code
+/// monitor.stop()
+/// ```
+///
+/// Making one replaces the signals' default action (ending the process) with a handler that only
+/// notes the signal, on whichever thread the kernel picks: signals sent to the process (Ctrl-C,
+/// `kill(1)`, a supervisor's SIGTERM, `kill(getpid(), ...)`) are seen. (A `raise(3)` on a thread
+/// that blocks the signal, as Swift concurrency's threads do, stays pending there.) Handlers given
+/// to ``onSignal(_:)`` run on a private thread, never on the main actor, so they must be
+/// `@Sendable` and must not touch main-actor state directly. The corresponding C function is
+/// `sigaction`; the handler writes the signal's number to a pipe (the self-pipe pattern), the only
+/// work a signal handler may safely do.
+public final class TerminationSignals: Sendable {
+    /// The signals watched.
+    public let signals: [Int32]
+    private let state = Mutex(State())
+
+    private struct State {
+        var received: [Int32] = []
+        var waiters: [CheckedContinuation<Int32, Never>] = []
+        var handlers: [@Sendable (Int32) -> Void] = []
+    }
+
+    /// Starts watching `signals` (SIGINT and SIGTERM by default).
+    public init(_ signals: [Int32] = [SIGINT, SIGTERM]) {
+        self.signals = signals
+        SignalRelay.shared.watch(signals, for: self)
+    }
+
+    fileprivate func deliver(_ number: Int32) {
+        let (waiters, handlers) = state.withLock { state in
+            state.received.append(number)
+            defer { state.waiters = [] }
+            return (state.waiters, state.handlers)
+        }
+        waiters.forEach { $0.resume(returning: number) }
+        handlers.forEach { $0(number) }
+    }
+
+    /// Whether a watched signal has arrived.
+    public var received: Bool { state.withLock { !$0.received.isEmpty } }
+
+    /// Calls `handler` with each watched signal that arrives (and with one that already has), on
+    /// a private thread.
+    public func onSignal(_ handler: @escaping @Sendable (Int32) -> Void) {
+        let already = state.withLock { state in
+            state.handlers.append(handler)
+            return state.received
+        }
+        if !already.isEmpty { DispatchQueue.global().async { already.forEach(handler) } }
+    }
+
+    /// Suspends until a watched signal arrives (returns at once if one already has).
+    /// - Returns: the signal's number.
+    public func next() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            let first = state.withLock { state -> Int32? in
+                if let first = state.received.first { return first }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let first { continuation.resume(returning: first) }
+        }
+    }
+
+    /// Blocks the calling thread until a watched signal arrives, or until `timeout` has passed.
+    /// - Returns: the signal's number, or nil after the timeout.
+    public func wait(timeout: Duration? = nil) -> Int32? {
+        let semaphore = DispatchSemaphore(value: 0)
+        let first = state.withLock { state -> Int32? in
+            if let first = state.received.first { return first }
+            state.handlers.append { _ in semaphore.signal() }
+            return nil
+        }
+        if let first { return first }
+        if let timeout {
+            guard semaphore.wait(timeout: .now() + timeout.seconds) == .success else { return nil }
+        } else {
+            semaphore.wait()
+        }
+        return state.withLock { $0.received.first }
+    }
+}
+
+/// The write end of the relay's pipe, for the signal handler (which may touch nothing else).
+/// Written once, before the first handler is installed.
+private nonisolated(unsafe) var relayWriteDescriptor: Int32 = -1
+
+/// One pipe and one thread for the process: the handler writes each signal's number, the thread
+/// reads it and tells every ``TerminationSignals`` that watches it.
+private final class SignalRelay: Sendable {
+    static let shared = SignalRelay()
+
+    private struct Watcher {
+        weak var signals: TerminationSignals?
+        var numbers: [Int32]
+    }
+    private let watchers = Mutex<[Watcher]>([])
+    private let installed = Mutex<Set<Int32>>([])
+
+    private init() {
+        var descriptors: [Int32] = [-1, -1]
+        guard pipe(&descriptors) == 0 else { fatalError("TerminationSignals: pipe failed: errno \(errno)") }
+        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        relayWriteDescriptor = descriptors[1]
+        let readDescriptor = descriptors[0]
+        let thread = Thread { [self] in
+            var byte: UInt8 = 0
+            while true {
+                let count = read(readDescriptor, &byte, 1)
+                if count == 1 {
+                    relay(Int32(byte))
+                } else if count < 0 && errno != EINTR {
+                    return
+                }
+            }
+        }
+        thread.name = "termination signals"
+        thread.start()
+    }
+
+    func watch(_ numbers: [Int32], for signals: TerminationSignals) {
+        watchers.withLock { watchers in
+            watchers.removeAll { $0.signals == nil }
+            watchers.append(Watcher(signals: signals, numbers: numbers))
+        }
+        let fresh = installed.withLock { installed in numbers.filter { installed.insert($0).inserted } }
+        for number in fresh {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(relayWriteDescriptor, &byte, 1)
+            }
+            action.sa_flags = SA_RESTART
+            sigemptyset(&action.sa_mask)
+            sigaction(number, &action, nil)
+        }
+    }
+
+    private func relay(_ number: Int32) {
+        let targets = watchers.withLock { watchers in
+            watchers.filter { $0.numbers.contains(number) }.compactMap(\.signals)
+        }
+        targets.forEach { $0.deliver(number) }
+    }
+}

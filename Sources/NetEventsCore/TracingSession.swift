@@ -1,0 +1,101 @@
+import Synchronization
+
+/// The running half of a monitor: attachments, a sample source, the kind's state, and delivery,
+/// with the one correct order of shutdown: detach (no new samples), stop the scans, drain the
+/// source, run the kind's final scan, then finish delivery.
+///
+/// There is one producer path into delivery: decoding a sample, a periodic scan and the final scan
+/// all append to one batch under one lock, and the batch is handed over under the same lock, so
+/// events reach the consumer in the order they were produced.
+final class TracingSession<Kind: EventKind>: Sendable {
+    private let links: Mutex<[BPFLink]>
+    /// The compiled program, kept alive (with its maps) until the session ends.
+    let module: BPFModule?
+    /// Where samples come from.
+    let source: any SampleSource
+    /// Where events go.
+    let delivery: EventDelivery<Kind.Event>
+    /// The kind's state for this run.
+    let kind: Kind
+    private let producer = Mutex<[Kind.Event]>([])
+    private let malformed = Atomic<UInt64>(0)
+    private let lastMalformed = Mutex<BPFError?>(nil)
+    private let stopped = Atomic<Bool>(false)
+    private let scanner = Mutex<PeriodicTask?>(nil)
+
+    /// Starts reading: every sample is decoded on the source's thread and delivered at the end of
+    /// each drain; the kind's scans (if any) start on their own thread.
+    /// - Throws: when the source cannot start; the links are closed and delivery finished then.
+    init(module: BPFModule?, links: [BPFLink], source: any SampleSource, delivery: EventDelivery<Kind.Event>, kind: Kind)
+        throws(BPFError)
+    {
+        self.module = module
+        self.links = Mutex(links)
+        self.source = source
+        self.delivery = delivery
+        self.kind = kind
+        do {
+            try source.start(
+                SampleHandler(
+                    onSample: { [weak self] raw in self?.decode(raw) },
+                    onBatchEnd: { [weak self] in self?.produce { _ in } }))
+        } catch {
+            links.forEach { $0.close() }
+            delivery.finish()
+            throw error
+        }
+        if let interval = kind.scanInterval {
+            let task = PeriodicTask(interval: interval, name: "event scan") { [weak self] in
+                self?.produce { self?.kind.scan(into: &$0, final: false) }
+            }
+            scanner.withLock { $0 = task }
+        }
+    }
+
+    private func decode(_ raw: UnsafeRawBufferPointer) {
+        let failure = producer.withLock { batch -> BPFError? in
+            do throws(BPFError) {
+                try kind.decode(raw, into: &batch)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure {
+            malformed.add(1, ordering: .relaxed)
+            lastMalformed.withLock { $0 = failure }
+        }
+    }
+
+    /// Runs `body` on the producer path and hands what the batch holds to delivery.
+    private func produce(_ body: (inout [Kind.Event]) -> Void) {
+        producer.withLock { batch in
+            body(&batch)
+            delivery.push(contentsOf: &batch)
+        }
+    }
+
+    /// Samples that could not be decoded (each one skipped, not delivered).
+    var malformedSamples: UInt64 { malformed.load(ordering: .relaxed) }
+    /// The most recent decoding error, for diagnostics.
+    var lastDecodingError: BPFError? { lastMalformed.withLock { $0 } }
+
+    /// Detaches, drains what is buffered, runs the final scan, and ends delivery. Safe to call twice.
+    func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let links = self.links.withLock { links in
+            defer { links = [] }
+            return links
+        }
+        links.forEach { $0.close() }
+        scanner.withLock { task in
+            defer { task = nil }
+            return task
+        }?.stop()
+        source.close()
+        produce { kind.scan(into: &$0, final: true) }
+        delivery.finish()
+    }
+
+    deinit { stop() }
+}

@@ -1,0 +1,113 @@
+internal import CNetEventsABI
+
+extension TCPKind {
+    /// Which kernel hook sees TCP state changes: tracepoint `sock:inet_sock_set_state` (4.16+),
+    /// fentry on `tcp_set_state` (5.5+ with BTF), or a kprobe on `tcp_set_state` (4.1+).
+    public typealias Hook = HookType
+
+    /// The hooks chosen at start (`AttachReport/hooks`).
+    public struct Hooks: Sendable, Equatable, CustomStringConvertible {
+        /// The hook that sees state changes.
+        public var hook: Hook
+        /// Whether passive sockets are claimed at `accept(2)` (the syscalls tracepoints).
+        public var tracksAccept: Bool
+        /// Whether unowned sockets are claimed at their first send or receive (`sock:sock_send_length`, 6.3+).
+        public var tracksFirstIO: Bool
+
+        /// `hook: ..., owners: connect+accept+io`.
+        public var description: String {
+            var owners = ["connect"]
+            if tracksAccept { owners.append("accept") }
+            if tracksFirstIO { owners.append("io") }
+            return "hook: \(hook), owners: " + owners.joined(separator: "+")
+        }
+    }
+
+    /// Every struct member the program reads, with the size it reads it as.
+    static let offsets: [MemberOffset] = [
+        .init("OFF_TCP_BYTES_RECEIVED", "tcp_sock.bytes_received", size: 8), .init("OFF_TCP_BYTES_ACKED", "tcp_sock.bytes_acked", size: 8),
+        .init("OFF_TCP_SEGS_IN", "tcp_sock.segs_in", size: 4), .init("OFF_TCP_SEGS_OUT", "tcp_sock.segs_out", size: 4),
+        .init("OFF_TCP_DATA_SEGS_IN", "tcp_sock.data_segs_in", size: 4), .init("OFF_TCP_DATA_SEGS_OUT", "tcp_sock.data_segs_out", size: 4),
+        .init("OFF_SKC_STATE", "sock.__sk_common.skc_state", size: 1),
+    ] + MemberOffset.socketEndpoints
+
+    /// Members followed from a task to the socket `accept(2)` returned.
+    static let acceptOffsets: [MemberOffset] = [
+        .init("OFF_TASK_FILES", "task_struct.files", size: 8), .init("OFF_FILES_FDT", "files_struct.fdt", size: 8),
+        .init("OFF_FDTABLE_FD", "fdtable.fd", size: 8), .init("OFF_FDTABLE_MAX_FDS", "fdtable.max_fds", size: 4),
+        .init("OFF_FILE_PRIVATE_DATA", "file.private_data", size: 8), .init("OFF_SOCKET_SK", "socket.sk", size: 8),
+    ]
+
+    /// The hook ladder: the configured hook, or the first of tracepoint, fentry, kprobe that the
+    /// kernel has, by probing.
+    static func chooseHook(_ configured: Hook?, features: KernelFeatures, notes: inout [String]) throws(BPFError) -> Hook {
+        try HookType.choose(
+            configured,
+            ladder: [
+                (.tracepoint, { features.tracepoint("sock", "inet_sock_set_state") }),
+                (.fentry, { features.fentry("tcp_set_state") }),
+                (.kprobe, { features.kprobes }),
+            ],
+            feature: "tracing TCP state changes", minimumKernel: "4.16", notes: &notes)
+    }
+
+    public static func plan(_ configuration: Configuration, features: KernelFeatures, into program: inout ProgramPlan)
+        throws(BPFError) -> Hooks
+    {
+        let options = configuration.options
+        let hook = try chooseHook(options.hook, features: features, notes: &program.notes)
+        var tracksAccept = options.tracksAccept
+        if tracksAccept
+            && !(features.tracepoint("syscalls", "sys_exit_accept4").isYes && features.tracepoint("syscalls", "sys_exit_accept").isYes)
+        {
+            tracksAccept = false
+            program.notes.append("no syscalls:sys_exit_accept* tracepoints: passive sockets are claimed at first I/O")
+        }
+        if tracksAccept { tracksAccept = program.addOptionalOffsets(acceptOffsets, for: "accept tracking") }
+        let tracksFirstIO = options.tracksFirstIO
+            && features.tracepoint("sock", "sock_send_length").isYes && features.tracepoint("sock", "sock_recv_length").isYes
+        if options.tracksFirstIO && !tracksFirstIO {
+            program.notes.append("no sock:sock_send_length tracepoints (Linux 6.3+): no first-I/O claims")
+        }
+
+        program.text = EmbeddedBPF.tcpEvents
+        program.headers = EmbeddedBPF.headers
+        program.offsets = offsets
+        program.flags += ["-DMAX_SOCKETS=\(options.maxTrackedSockets)"]
+        switch hook {
+        case .tracepoint: program.flags.append("-DHOOK_TRACEPOINT")
+        case .kprobe: program.flags.append("-DHOOK_KPROBE")
+        case .fentry: program.flags.append("-DHOOK_FENTRY")
+        }
+        if tracksAccept { program.flags.append("-DTRACK_ACCEPT") }
+        if tracksFirstIO { program.flags.append("-DTRACK_IO") }
+        return Hooks(hook: hook, tracksAccept: tracksAccept, tracksFirstIO: tracksFirstIO)
+    }
+
+    public static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError) {
+        // Owner-claiming hooks first, so no socket closes between its accept and our seeing it.
+        if hooks.tracksAccept {
+            for name in ["sys_exit_accept4", "sys_exit_accept"] {
+                let program = try module.loadProgram("tracepoint__syscalls__\(name)", type: .tracepoint)
+                links.append(try BPFLink.tracepoint(program, category: "syscalls", name: name))
+            }
+        }
+        if hooks.tracksFirstIO {
+            for name in ["sock_send_length", "sock_recv_length"] {
+                let program = try module.loadProgram("tracepoint__sock__\(name)", type: .tracepoint)
+                links.append(try BPFLink.tracepoint(program, category: "sock", name: name))
+            }
+        }
+        switch hooks.hook {
+        case .tracepoint:
+            let program = try module.loadProgram("tracepoint__sock__inet_sock_set_state", type: .tracepoint)
+            links.append(try BPFLink.tracepoint(program, category: "sock", name: "inet_sock_set_state"))
+        case .kprobe:
+            let program = try module.loadProgram("kprobe_tcp_set_state", type: .kprobe)
+            links.append(try BPFLink.kprobe(program, function: "tcp_set_state"))
+        case .fentry:
+            let program = try module.loadProgram("kfunc__tcp_set_state", type: .tracing)
+            links.append(try BPFLink.kfunc(program))
+        }
+    }
+}

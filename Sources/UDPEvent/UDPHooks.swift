@@ -1,0 +1,152 @@
+extension UDPKind {
+    /// Which kernel hooks count sends and receives: tracepoints `sock:sock_send_length` /
+    /// `sock:sock_recv_length` (6.3+), fexit on `udp_sendmsg`, `udpv6_sendmsg`, `udp_recvmsg`,
+    /// `udpv6_recvmsg` (5.5+ with BTF), or kprobes and kretprobes on the same functions (4.1+).
+    public typealias Hook = HookType
+
+    /// Which hook reports a socket's release.
+    public enum CloseHook: String, Sendable, CaseIterable, CustomStringConvertible {
+        /// A cgroup `sock_release` program at the root of the cgroup v2 hierarchy. Minimum kernel: 5.9.
+        case cgroup
+        /// kprobes on `udp_destruct_sock` / `udpv6_destruct_sock`. Minimum kernel: 4.1.
+        case kprobe
+        /// No close hook: sockets are reported every interval, at stop, and when idle.
+        case none
+
+        /// The hook as a report names it.
+        public var description: String {
+            switch self {
+            case .cgroup: return "cgroup sock_release"
+            case .kprobe: return "kprobe udp_destruct_sock"
+            case .none: return "none (interval and idle reports only)"
+            }
+        }
+    }
+
+    /// The hooks chosen at start (`AttachReport/hooks`).
+    public struct Hooks: Sendable, Equatable, CustomStringConvertible {
+        /// The hooks that count traffic.
+        public var hook: Hook
+        /// The hook that reports a socket's release.
+        public var closeHook: CloseHook
+        /// Where `flags` sits among `udp_recvmsg`'s parameters (1-based), for the kprobe and fexit hooks.
+        public var receiveFlagsArgument: Int
+
+        /// `hook: ..., close: ...`.
+        public var description: String { "hook: \(hook), close: \(closeHook)" }
+    }
+
+    /// The functions the kprobe and fentry hooks count on.
+    static let sendFunctions = ["udp_sendmsg", "udpv6_sendmsg"]
+    static let receiveFunctions = ["udp_recvmsg", "udpv6_recvmsg"]
+    static let destructFunctions = ["udp_destruct_sock", "udpv6_destruct_sock"]
+
+    /// The counting ladder: the configured hook, or tracepoints, fentry, kprobes, by probing.
+    static func chooseHook(_ configured: Hook?, features: KernelFeatures, notes: inout [String]) throws(BPFError) -> Hook {
+        try HookType.choose(
+            configured,
+            ladder: [
+                (.tracepoint, {
+                    let send = features.tracepoint("sock", "sock_send_length")
+                    return send.isYes ? features.tracepoint("sock", "sock_recv_length") : send
+                }),
+                (.fentry, { features.fentry("udp_sendmsg") }),
+                (.kprobe, { features.kprobes }),
+            ],
+            feature: "counting UDP traffic", minimumKernel: "6.3 (tracepoints), 5.5 (fentry) or 4.1 (kprobes)", notes: &notes)
+    }
+
+    /// The close ladder: the configured hook, or a cgroup `sock_release` program where one loads,
+    /// kprobes where the kernel has them, or none.
+    static func chooseCloseHook(_ configured: CloseHook?, features: KernelFeatures, notes: inout [String]) -> CloseHook {
+        if let configured { return configured }
+        let cgroup = features.cgroupSocketRelease
+        if cgroup.isYes { return .cgroup }
+        notes.append("cgroup sock_release: \(cgroup)")
+        if features.kprobes.isYes { return .kprobe }
+        notes.append("no close hook: sockets are reported every interval and when idle")
+        return .none
+    }
+
+    /// Where `flags` sits in `udp_recvmsg`'s parameters, from BTF: 4th since Linux 5.19, 5th
+    /// before (after `noblock`). Without BTF, the kprobe path assumes the newer layout.
+    static func receiveFlagsArgument(notes: inout [String]) -> Int {
+        if let index = try? KernelBTF.vmlinux().parameterIndex("flags", ofFunction: "udp_recvmsg") { return index }
+        notes.append("udp_recvmsg's flags position unknown (no BTF): assuming the 5.19+ layout")
+        return 4
+    }
+
+    public static func plan(_ configuration: Configuration, features: KernelFeatures, into program: inout ProgramPlan)
+        throws(BPFError) -> Hooks
+    {
+        let options = configuration.options
+        let hook = try chooseHook(options.hook, features: features, notes: &program.notes)
+        let closeHook = chooseCloseHook(options.closeHook, features: features, notes: &program.notes)
+        let flagsArgument = hook == .tracepoint ? 4 : receiveFlagsArgument(notes: &program.notes)
+
+        program.text = EmbeddedBPF.udpEvents
+        program.headers = EmbeddedBPF.headers
+        program.offsets = MemberOffset.socketEndpoints
+        program.flags += ["-DMAX_FLOWS=\(options.maxFlows)", "-DRECVMSG_FLAGS_ARG=\(flagsArgument)"]
+        switch hook {
+        case .tracepoint: program.flags.append("-DCOUNT_TRACEPOINT")
+        case .kprobe: program.flags.append("-DCOUNT_KPROBE")
+        case .fentry: program.flags.append("-DCOUNT_FENTRY")
+        }
+        switch closeHook {
+        case .cgroup: program.flags.append("-DCLOSE_CGROUP")
+        case .kprobe: program.flags.append("-DCLOSE_KPROBE")
+        case .none: break
+        }
+        return Hooks(hook: hook, closeHook: closeHook, receiveFlagsArgument: flagsArgument)
+    }
+
+    public static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError) {
+        // The close hook first: a socket counted must never close unseen.
+        switch hooks.closeHook {
+        case .cgroup:
+            guard let root = SystemChecks.cgroup2Path else {
+                throw .notSupported(feature: "cgroup sock_release", minimumKernel: "5.9", reason: "no cgroup v2 hierarchy is mounted")
+            }
+            let program = try module.loadProgram(
+                "udp_sock_release", type: .cgroupSock, expectedAttachType: CgroupAttachType.socketRelease.rawValue)
+            links.append(try BPFLink.cgroup(program, path: root, type: .socketRelease))
+        case .kprobe:
+            let program = try module.loadProgram("kprobe_udp_destruct_sock", type: .kprobe)
+            for function in destructFunctions where function == destructFunctions[0] || hasFunction(function) {
+                links.append(try BPFLink.kprobe(program, function: function))
+            }
+        case .none:
+            break
+        }
+        switch hooks.hook {
+        case .tracepoint:
+            for name in ["sock_send_length", "sock_recv_length"] {
+                let program = try module.loadProgram("tracepoint__sock__\(name)", type: .tracepoint)
+                links.append(try BPFLink.tracepoint(program, category: "sock", name: name))
+            }
+        case .kprobe:
+            let sendEntry = try module.loadProgram("kprobe_udp_sendmsg", type: .kprobe)
+            let sendReturn = try module.loadProgram("kretprobe_udp_sendmsg", type: .kprobe)
+            let receiveEntry = try module.loadProgram("kprobe_udp_recvmsg", type: .kprobe)
+            let receiveReturn = try module.loadProgram("kretprobe_udp_recvmsg", type: .kprobe)
+            for function in sendFunctions {
+                links.append(try BPFLink.kprobe(sendEntry, function: function))
+                links.append(try BPFLink.kprobe(sendReturn, function: function, isReturn: true))
+            }
+            for function in receiveFunctions {
+                links.append(try BPFLink.kprobe(receiveEntry, function: function))
+                links.append(try BPFLink.kprobe(receiveReturn, function: function, isReturn: true))
+            }
+        case .fentry:
+            for function in sendFunctions + receiveFunctions {
+                let program = try module.loadProgram("kretfunc__\(function)", type: .tracing)
+                links.append(try BPFLink.kfunc(program))
+            }
+        }
+    }
+
+    private static func hasFunction(_ name: String) -> Bool {
+        (try? KernelBTF.vmlinux().hasFunction(name)) ?? true
+    }
+}

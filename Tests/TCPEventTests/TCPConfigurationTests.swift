@@ -1,0 +1,225 @@
+import Foundation
+import XCTest
+@testable import NetEventsCore
+@testable import TCPEvent
+
+final class TCPConfigurationTests: XCTestCase {
+    func testValidConfigurations() throws {
+        XCTAssertNoThrow(try TCPMonitor.Configuration().validate())
+        XCTAssertNoThrow(try TCPMonitor.Configuration(filter: .init(pid: 1, uid: 0, port: 65_535, family: .ipv6)).validate())
+        var edges = TCPMonitor.Configuration(options: .init(hook: .kprobe))
+        edges.maxTrackedSockets = 64
+        edges.bufferPages = 1
+        edges.deliveryCapacity = 1
+        edges.drainInterval = .zero
+        XCTAssertNoThrow(try edges.validate())
+        XCTAssertNoThrow(try TCPMonitor(configuration: edges), "valid options need no privileges until start")
+    }
+
+    func testDefaultValues() {
+        let configuration = TCPMonitor.Configuration()
+        XCTAssertEqual(configuration.filter, EventFilter())
+        XCTAssertNil(configuration.hook)
+        XCTAssertEqual(configuration.maxTrackedSockets, 65_536)
+        XCTAssertTrue(configuration.tracksAccept)
+        XCTAssertTrue(configuration.tracksFirstIO)
+        XCTAssertNil(configuration.transport)
+        XCTAssertNil(configuration.offsetSource)
+        XCTAssertEqual(configuration.bufferPages, 256, "TCPKind.defaultBufferPages")
+        XCTAssertEqual(configuration.deliveryCapacity, 65_536)
+        XCTAssertEqual(configuration.drainInterval, .milliseconds(2))
+    }
+
+    /// The kind's options and the filter's fields read and write as the configuration's own.
+    func testOptionsAndFilterFieldsAreTheConfigurationsOwn() {
+        var configuration = TCPMonitor.Configuration()
+        configuration.hook = .kprobe
+        configuration.maxTrackedSockets = 64
+        configuration.tracksAccept = false
+        configuration.port = 5
+        configuration.pid = 42
+        configuration.family = .ipv4
+        XCTAssertEqual(configuration.options.hook, .kprobe)
+        XCTAssertEqual(configuration.options.maxTrackedSockets, 64)
+        XCTAssertFalse(configuration.options.tracksAccept)
+        XCTAssertEqual(configuration.filter, EventFilter(pid: 42, port: 5, family: .ipv4))
+        XCTAssertEqual(configuration, TCPMonitor.Configuration(filter: .init(pid: 42, port: 5, family: .ipv4), options: {
+            var options = TCPMonitor.Options(hook: .kprobe)
+            options.maxTrackedSockets = 64
+            options.tracksAccept = false
+            return options
+        }()))
+        XCTAssertEqual(TCPMonitor.Options(hook: .fentry).hook, .fentry)
+        XCTAssertEqual(TCPMonitor.Hook.allCases, TCPKind.Hook.allCases)
+    }
+
+    func testInvalidOptionsAreNamed() {
+        var cases: [(TCPMonitor.Configuration, String)] = [
+            (.init(filter: .init(pid: 0)), "pid"), (.init(filter: .init(pid: -5)), "pid"), (.init(filter: .init(port: 0)), "port"),
+        ]
+        var pages = TCPMonitor.Configuration()
+        pages.bufferPages = 3
+        cases.append((pages, "bufferPages"))
+        var sockets = TCPMonitor.Configuration()
+        sockets.maxTrackedSockets = 1
+        cases.append((sockets, "maxTrackedSockets"))
+        sockets.maxTrackedSockets = 63
+        cases.append((sockets, "maxTrackedSockets"))
+        var capacity = TCPMonitor.Configuration()
+        capacity.deliveryCapacity = 0
+        cases.append((capacity, "deliveryCapacity"))
+        var drain = TCPMonitor.Configuration()
+        drain.drainInterval = .milliseconds(1_001)
+        cases.append((drain, "drainInterval"))
+        for (configuration, name) in cases {
+            XCTAssertThrowsError(try configuration.validate(), name) { error in
+                guard case BPFError.invalidArgument(let message) = error else { return XCTFail("\(error)") }
+                XCTAssertTrue(message.contains(name), "\(message) names \(name)")
+            }
+            XCTAssertThrowsError(try TCPMonitor(configuration: configuration), "the initializer validates \(name)") { error in
+                guard case BPFError.invalidArgument(let message) = error else { return XCTFail("\(error)") }
+                XCTAssertTrue(message.contains(name), "\(message) names \(name)")
+            }
+        }
+    }
+
+    /// A plan for a forced hook; `.headers` offsets, so optional members need no BTF lookup.
+    func plan(
+        _ configuration: TCPMonitor.Configuration, offsetSource: OffsetSource = .headers, transport: SampleTransport = .perfBuffer
+    ) throws -> (ProgramPlan, TCPKind.Hooks) {
+        var plan = ProgramPlan(offsetSource: offsetSource, transport: transport)
+        let hooks = try TCPKind.plan(configuration, features: .shared, into: &plan)
+        return (plan, hooks)
+    }
+
+    var acceptTracepoints: Bool {
+        KernelFeatures.shared.tracepoint("syscalls", "sys_exit_accept4").isYes
+            && KernelFeatures.shared.tracepoint("syscalls", "sys_exit_accept").isYes
+    }
+
+    var firstIOTracepoints: Bool {
+        KernelFeatures.shared.tracepoint("sock", "sock_send_length").isYes
+            && KernelFeatures.shared.tracepoint("sock", "sock_recv_length").isYes
+    }
+
+    func testFiltersBecomeCompilerFlags() throws {
+        let filter = EventFilter(pid: 42, uid: 1000, port: 8080, family: .ipv6)
+        XCTAssertEqual(filter.compilerFlags, ["-DFILTER_PID=42", "-DFILTER_UID=1000", "-DFILTER_PORT=8080", "-DFILTER_FAMILY=10"])
+        XCTAssertEqual(EventFilter(uid: 0, family: .ipv4).compilerFlags, ["-DFILTER_UID=0", "-DFILTER_FAMILY=2"], "uid 0 is a filter too")
+        XCTAssertEqual(EventFilter().compilerFlags, [], "no filter, no flag")
+
+        var configuration = TCPMonitor.Configuration(filter: filter, options: .init(hook: .kprobe))
+        configuration.tracksFirstIO = false
+        let (plan, hooks) = try plan(configuration)
+        XCTAssertEqual(hooks.hook, .kprobe)
+        XCTAssertTrue(plan.flags.contains("-DHOOK_KPROBE"), "\(plan.flags)")
+        XCTAssertEqual(plan.flags.contains("-DTRACK_ACCEPT"), acceptTracepoints, "\(plan.flags)")
+        XCTAssertEqual(hooks.tracksAccept, acceptTracepoints)
+        XCTAssertFalse(plan.flags.contains("-DTRACK_IO"), "first-I/O tracking is off")
+        XCTAssertFalse(hooks.tracksFirstIO)
+        // The kind adds only its own flags: filters, transport and offsets are the core's.
+        XCTAssertFalse(plan.flags.contains { $0.hasPrefix("-DFILTER_") || $0.hasPrefix("-DUSE_RINGBUF") || $0.hasPrefix("-DOFF_") }, "\(plan.flags)")
+    }
+
+    func testEachHookHasItsFlag() throws {
+        let expected: [TCPMonitor.Hook: String] = [.tracepoint: "-DHOOK_TRACEPOINT", .kprobe: "-DHOOK_KPROBE", .fentry: "-DHOOK_FENTRY"]
+        for hook in TCPMonitor.Hook.allCases {
+            let (plan, hooks) = try plan(.init(options: .init(hook: hook)))
+            XCTAssertEqual(plan.flags.filter { $0.hasPrefix("-DHOOK_") }, [expected[hook]!], "\(hook)")
+            XCTAssertEqual(hooks.hook, hook)
+            XCTAssertEqual(plan.notes.filter { $0.hasPrefix("tracepoint:") || $0.hasPrefix("fentry:") }, [], "a forced hook needs no probing")
+        }
+    }
+
+    func testOwnerTrackingAndMapSize() throws {
+        var configuration = TCPMonitor.Configuration(options: .init(hook: .tracepoint))
+        configuration.maxTrackedSockets = 4_096
+        let (plan, hooks) = try plan(configuration)
+        XCTAssertTrue(plan.flags.contains("-DMAX_SOCKETS=4096"), "\(plan.flags)")
+        XCTAssertEqual(plan.flags.contains("-DTRACK_ACCEPT"), acceptTracepoints)
+        XCTAssertEqual(plan.flags.contains("-DTRACK_IO"), firstIOTracepoints)
+        XCTAssertEqual(hooks.tracksFirstIO, firstIOTracepoints)
+        if !firstIOTracepoints {
+            XCTAssertTrue(plan.notes.contains { $0.contains("sock_send_length") }, "\(plan.notes)")
+        }
+        XCTAssertEqual(plan.text, EmbeddedBPF.tcpEvents)
+        XCTAssertEqual(plan.offsets, TCPKind.offsets)
+
+        configuration.tracksAccept = false
+        configuration.tracksFirstIO = false
+        let (without, withoutHooks) = try self.plan(configuration)
+        XCTAssertFalse(without.flags.contains("-DTRACK_ACCEPT"))
+        XCTAssertFalse(without.flags.contains("-DTRACK_IO"))
+        XCTAssertEqual(withoutHooks.description, "hook: \(TCPMonitor.Hook.tracepoint), owners: connect")
+        XCTAssertEqual(hooks.description, "hook: \(TCPMonitor.Hook.tracepoint), owners: " + (["connect"] + (acceptTracepoints ? ["accept"] : []) + (firstIOTracepoints ? ["io"] : [])).joined(separator: "+"))
+    }
+
+    /// With BTF offsets, accept tracking needs the accept path's members; this kernel has them.
+    func testAcceptTrackingWithBTFOffsetsAddsTheirDefines() throws {
+        guard KernelFeatures.shared.btf.isYes else { throw XCTSkip("this kernel has no BTF") }
+        guard acceptTracepoints else { throw XCTSkip("no syscalls:sys_exit_accept* tracepoints") }
+        let (plan, hooks) = try plan(.init(options: .init(hook: .kprobe)), offsetSource: .btf)
+        XCTAssertTrue(hooks.tracksAccept, "\(plan.notes)")
+        for entry in TCPKind.acceptOffsets {
+            XCTAssertTrue(plan.flags.contains { $0.hasPrefix("-D\(entry.macro)=") }, "\(entry.macro) in \(plan.flags)")
+        }
+    }
+
+    func testEveryFlagIsAMacroTheProgramKnows() throws {
+        var names = Set<String>()
+        for hook in TCPMonitor.Hook.allCases {
+            let (plan, _) = try plan(.init(filter: .init(pid: 1, uid: 2, port: 3, family: .ipv4), options: .init(hook: hook)))
+            for flag in plan.flags + EventFilter(pid: 1, uid: 2, port: 3, family: .ipv4).compilerFlags {
+                XCTAssertTrue(flag.hasPrefix("-D"), flag)
+                names.insert(String(flag.dropFirst(2).prefix { $0 != "=" }))
+            }
+        }
+        names.formUnion(["USE_RINGBUF", "RINGBUF_PAGES", "OFFSETS_FROM_HEADERS"])  // the core's
+        XCTAssertTrue(names.isSuperset(of: ["HOOK_TRACEPOINT", "HOOK_KPROBE", "HOOK_FENTRY", "MAX_SOCKETS", "FILTER_PID", "FILTER_FAMILY"]))
+        let (plan, _) = try plan(.init())
+        let program = plan.expandedText()
+        for name in names {
+            XCTAssertTrue(program.contains(name), "\(name) is used by tcp_events.c or the headers it includes")
+        }
+    }
+
+    /// The program's `#include "..."` lines all name embedded headers, and expand once each.
+    func testTheProgramExpandsItsIncludes() throws {
+        let (plan, _) = try plan(.init())
+        XCTAssertEqual(plan.headers, EmbeddedBPF.headers)
+        XCTAssertTrue(plan.text.contains("#include \"tcp_events_abi.h\""))
+        XCTAssertTrue(plan.text.contains("#include \"netevents_bpf.h\""))
+        let program = plan.expandedText()
+        XCTAssertFalse(program.contains("#include \""), "every quoted include is an embedded header")
+        XCTAssertEqual(program.components(separatedBy: "struct ne_tcp_event {").count, 2, "the contract is expanded once")
+        XCTAssertEqual(program.components(separatedBy: "#define NETEVENTS_BPF_H").count, 2)
+        XCTAssertEqual(program.components(separatedBy: "#define NETEVENTS_COMMON_H").count, 2)
+    }
+
+    func testEveryOffsetTheProgramReadsResolvesFromThisKernelsBTF() throws {
+        guard KernelFeatures.shared.btf.isYes else { throw XCTSkip("this kernel has no BTF") }
+        let btf = try KernelBTF.vmlinux()
+        let defines = try btf.defines(for: TCPKind.offsets + TCPKind.acceptOffsets)
+        XCTAssertEqual(defines.count, TCPKind.offsets.count + TCPKind.acceptOffsets.count)
+        // Every macro the C program uses is passed, and every one passed is used.
+        let (plan, _) = try plan(.init())
+        let program = plan.expandedText()
+        let used = try offsetMacrosUsed(in: program)
+        XCTAssertEqual(used, Set((TCPKind.offsets + TCPKind.acceptOffsets).map(\.macro)), "OFF_* macros the program reads vs TCPKind's")
+        for entry in TCPKind.offsets + TCPKind.acceptOffsets {
+            XCTAssertTrue(program.contains("#define \(entry.macro) "), "\(entry.macro) also has a header fallback")
+        }
+        XCTAssertEqual(Set(TCPKind.offsets.map(\.macro)).count, TCPKind.offsets.count, "macros are unique")
+        XCTAssertTrue(Set(MemberOffset.socketEndpoints).isSubset(of: Set(TCPKind.offsets)))
+    }
+}
+
+/// The `OFF_*` macros a C text reads, leaving out those it only defines (header fallbacks).
+func offsetMacrosUsed(in text: String) throws -> Set<String> {
+    let pattern = try NSRegularExpression(pattern: "(?<!#define )\\bOFF_[A-Z0-9_]+\\b")
+    var used = Set<String>()
+    for match in pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)) {
+        used.insert(String(text[Range(match.range, in: text)!]))
+    }
+    return used
+}

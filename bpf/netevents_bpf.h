@@ -1,0 +1,122 @@
+// What every program in bpf/ shares, so that each rule exists once: where struct offsets come
+// from, how a kernel field is read, the per-CPU counters, the output buffer and the in-kernel
+// filters. A program defines NE_STAT_COUNT (its counter enum's size) before including this.
+//
+// Compile-time switches (set by the monitor core as -D flags):
+//   USE_RINGBUF, RINGBUF_PAGES                     ring buffer instead of a perf buffer
+//   FILTER_PID, FILTER_UID, FILTER_PORT, FILTER_FAMILY   in-kernel filters, the same for every kind
+//   OFF_*                                          struct member offsets resolved from kernel BTF
+//   OFFSETS_FROM_HEADERS                           no BTF: take offsets from the kernel headers
+#ifndef NETEVENTS_BPF_H
+#define NETEVENTS_BPF_H
+
+#ifdef OFFSETS_FROM_HEADERS
+#include <linux/sched.h>
+#include <linux/in.h>
+#include <linux/socket.h>
+#include <net/sock.h>
+#define OFF_SKC_FAMILY offsetof(struct sock_common, skc_family)
+#define OFF_SKC_STATE offsetof(struct sock_common, skc_state)
+#define OFF_SKC_NUM offsetof(struct sock_common, skc_num)
+#define OFF_SKC_DPORT offsetof(struct sock_common, skc_dport)
+#define OFF_SKC_RCV_SADDR offsetof(struct sock_common, skc_rcv_saddr)
+#define OFF_SKC_DADDR offsetof(struct sock_common, skc_daddr)
+#define OFF_SKC_V6_RCV_SADDR offsetof(struct sock_common, skc_v6_rcv_saddr)
+#define OFF_SKC_V6_DADDR offsetof(struct sock_common, skc_v6_daddr)
+#define OFF_SKC_NET offsetof(struct sock_common, skc_net)
+#define OFF_NET_NS_INUM (offsetof(struct net, ns) + offsetof(struct ns_common, inum))
+#else
+// With BTF offsets the programs need no kernel struct definitions, only stable ABI constants.
+#include "abi_constants.h"
+#endif
+
+#ifndef RINGBUF_PAGES
+#define RINGBUF_PAGES 64
+#endif
+
+// Every kernel struct field is read at an OFF_* offset: the header tree BCC compiles against may
+// belong to another kernel version (DESIGN.md, "Kernel struct offsets come from BTF").
+#define READ(dst, base, off) bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)(base) + (off))
+
+// Slot 0 of every kind's counter enum is "lost": samples the buffer refused.
+#define NE_STAT_LOST 0
+BPF_PERCPU_ARRAY(stats, u64, NE_STAT_COUNT);
+
+static __always_inline void add_stat(int slot, u64 amount) {
+    u64 *value = stats.lookup(&slot);
+    if (value)
+        *value += amount;
+}
+
+#ifdef USE_RINGBUF
+BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+#else
+BPF_PERF_OUTPUT(events);
+#endif
+
+// Hands one sample to user space; a refusal is counted, never silent.
+static __always_inline void submit(void *ctx, void *sample, u32 size) {
+#ifdef USE_RINGBUF
+    if (events.ringbuf_output(sample, size, 0) != 0)
+#else
+    if (events.perf_submit(ctx, sample, size) != 0)
+#endif
+        add_stat(NE_STAT_LOST, 1);
+}
+
+// Whether the in-kernel filters reject a record of this process and these endpoints. One
+// definition, so a filter means the same for every kind: the pid and uid of the owner, a port
+// that is either the local or the remote one, the socket's address family.
+static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 sport, u16 dport) {
+#ifdef FILTER_PID
+    if (pid != FILTER_PID) return 1;
+#endif
+#ifdef FILTER_UID
+    if (uid != FILTER_UID) return 1;
+#endif
+#ifdef FILTER_PORT
+    if (sport != FILTER_PORT && dport != FILTER_PORT) return 1;
+#endif
+#ifdef FILTER_FAMILY
+    if (family != FILTER_FAMILY) return 1;
+#endif
+    return 0;
+}
+
+#if defined(FILTER_PORT) || defined(FILTER_FAMILY)
+#define FILTER_NEEDS_ENDPOINTS 1
+#endif
+
+// Family, local port and (host-order) remote port of a socket.
+static __always_inline void read_ports(void *sk, u16 *family, u16 *sport, u16 *dport) {
+    u16 remote = 0;
+    READ(*family, sk, OFF_SKC_FAMILY);
+    READ(*sport, sk, OFF_SKC_NUM);
+    READ(remote, sk, OFF_SKC_DPORT);
+    *dport = ntohs(remote);
+}
+
+// Family, ports and both addresses of a socket, into a sample's fields.
+static __always_inline void read_endpoints(void *sk, u16 *family, u16 *sport, u16 *dport,
+                                           unsigned char *saddr, unsigned char *daddr) {
+    read_ports(sk, family, sport, dport);
+    if (*family == AF_INET) {
+        bpf_probe_read_kernel(saddr, 4, sk + OFF_SKC_RCV_SADDR);
+        bpf_probe_read_kernel(daddr, 4, sk + OFF_SKC_DADDR);
+    } else {
+        bpf_probe_read_kernel(saddr, 16, sk + OFF_SKC_V6_RCV_SADDR);
+        bpf_probe_read_kernel(daddr, 16, sk + OFF_SKC_V6_DADDR);
+    }
+}
+
+// The inode number of the socket's network namespace (as in /proc/PID/ns/net).
+static __always_inline u32 read_netns(void *sk) {
+    void *net = 0;
+    u32 inum = 0;
+    READ(net, sk, OFF_SKC_NET);
+    if (net)
+        READ(inum, net, OFF_NET_NS_INUM);
+    return inum;
+}
+
+#endif
