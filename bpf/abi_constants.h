@@ -19,10 +19,12 @@ struct msghdr;
 #define IPPROTO_UDP 17
 #define MSG_PEEK 2
 
+#ifndef ntohs  // the kernel's own, when a hook's headers (ptrace.h) brought it
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define ntohs(x) __builtin_bswap16(x)
 #else
 #define ntohs(x) (x)
+#endif
 #endif
 
 #endif

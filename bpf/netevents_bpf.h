@@ -36,7 +36,7 @@
 
 // Every kernel struct field is read at an OFF_* offset: the header tree BCC compiles against may
 // belong to another kernel version (DESIGN.md, "Kernel struct offsets come from BTF").
-#define READ(dst, base, off) bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)(base) + (off))
+#define NE_READ(dst, base, off) bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)(base) + (off))
 
 // Slot 0 of every kind's counter enum is "lost": samples the buffer refused.
 #define NE_STAT_LOST 0
@@ -90,9 +90,9 @@ static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 spor
 // Family, local port and (host-order) remote port of a socket.
 static __always_inline void read_ports(void *sk, u16 *family, u16 *sport, u16 *dport) {
     u16 remote = 0;
-    READ(*family, sk, OFF_SKC_FAMILY);
-    READ(*sport, sk, OFF_SKC_NUM);
-    READ(remote, sk, OFF_SKC_DPORT);
+    NE_READ(*family, sk, OFF_SKC_FAMILY);
+    NE_READ(*sport, sk, OFF_SKC_NUM);
+    NE_READ(remote, sk, OFF_SKC_DPORT);
     *dport = ntohs(remote);
 }
 
@@ -113,9 +113,9 @@ static __always_inline void read_endpoints(void *sk, u16 *family, u16 *sport, u1
 static __always_inline u32 read_netns(void *sk) {
     void *net = 0;
     u32 inum = 0;
-    READ(net, sk, OFF_SKC_NET);
+    NE_READ(net, sk, OFF_SKC_NET);
     if (net)
-        READ(inum, net, OFF_NET_NS_INUM);
+        NE_READ(inum, net, OFF_NET_NS_INUM);
     return inum;
 }
 

@@ -6,6 +6,11 @@
 //   MAX_SOCKETS                                    size of the LRU map of live sockets
 //   TRACK_ACCEPT                                   claim passive sockets at accept(2)/accept4(2) exit
 //   TRACK_IO                                       claim unowned sockets at their first send/recv
+#ifdef HOOK_KPROBE
+// Before our headers: the kernel headers it pulls in define READ and ntohs, which ours must not
+// be overridden by (ours are NE_READ, and ntohs only where the kernel has none).
+#include <uapi/linux/ptrace.h>
+#endif
 #include "tcp_events_abi.h"
 #define NE_STAT_COUNT NE_TCP_STAT_COUNT
 #include "netevents_bpf.h"
@@ -26,10 +31,6 @@
 #define OFF_FDTABLE_MAX_FDS offsetof(struct fdtable, max_fds)
 #define OFF_FILE_PRIVATE_DATA offsetof(struct file, private_data)
 #define OFF_SOCKET_SK offsetof(struct socket, sk)
-#endif
-
-#ifdef HOOK_KPROBE
-#include <uapi/linux/ptrace.h>
 #endif
 
 #ifndef MAX_SOCKETS
@@ -117,12 +118,12 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
         return 0;
     }
 
-    READ(event->rx_bytes, sk, OFF_TCP_BYTES_RECEIVED);
-    READ(event->tx_bytes, sk, OFF_TCP_BYTES_ACKED);
-    READ(event->segs_in, sk, OFF_TCP_SEGS_IN);
-    READ(event->segs_out, sk, OFF_TCP_SEGS_OUT);
-    READ(event->data_segs_in, sk, OFF_TCP_DATA_SEGS_IN);
-    READ(event->data_segs_out, sk, OFF_TCP_DATA_SEGS_OUT);
+    NE_READ(event->rx_bytes, sk, OFF_TCP_BYTES_RECEIVED);
+    NE_READ(event->tx_bytes, sk, OFF_TCP_BYTES_ACKED);
+    NE_READ(event->segs_in, sk, OFF_TCP_SEGS_IN);
+    NE_READ(event->segs_out, sk, OFF_TCP_SEGS_OUT);
+    NE_READ(event->data_segs_in, sk, OFF_TCP_DATA_SEGS_IN);
+    NE_READ(event->data_segs_out, sk, OFF_TCP_DATA_SEGS_OUT);
     event->netns = read_netns(sk);
     submit(ctx, event, sizeof(*event));
     return 0;
@@ -153,7 +154,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
 // kprobe and fentry hooks get no tracepoint record, so the endpoints come from the socket too.
 static __always_inline int on_tcp_set_state(void *ctx, struct sock *sk, int newstate) {
     u8 oldstate = 0;
-    READ(oldstate, sk, OFF_SKC_STATE);
+    NE_READ(oldstate, sk, OFF_SKC_STATE);
     if (oldstate == newstate)
         return 0;
     struct ne_tcp_event event = {};
@@ -193,19 +194,19 @@ static __always_inline int on_accept_exit(long fd) {
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
     void *files = 0, *fdt = 0, **fds = 0, *file = 0, *sock = 0, *sk = 0;
     unsigned int max_fds = 0;
-    READ(files, task, OFF_TASK_FILES);
+    NE_READ(files, task, OFF_TASK_FILES);
     if (!files) return 0;
-    READ(fdt, files, OFF_FILES_FDT);
+    NE_READ(fdt, files, OFF_FILES_FDT);
     if (!fdt) return 0;
-    READ(max_fds, fdt, OFF_FDTABLE_MAX_FDS);
+    NE_READ(max_fds, fdt, OFF_FDTABLE_MAX_FDS);
     if ((unsigned long)fd >= max_fds) return 0;
-    READ(fds, fdt, OFF_FDTABLE_FD);
+    NE_READ(fds, fdt, OFF_FDTABLE_FD);
     if (!fds) return 0;
     bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
     if (!file) return 0;
-    READ(sock, file, OFF_FILE_PRIVATE_DATA);
+    NE_READ(sock, file, OFF_FILE_PRIVATE_DATA);
     if (!sock) return 0;
-    READ(sk, sock, OFF_SOCKET_SK);
+    NE_READ(sk, sock, OFF_SOCKET_SK);
     if (sk)
         claim((u64)sk, NE_TCP_OWNER_ACCEPT);
     return 0;

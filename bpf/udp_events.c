@@ -8,13 +8,14 @@
 //   CLOSE_CGROUP | CLOSE_KPROBE                      which hook sees a socket's release (or none)
 //   RECVMSG_FLAGS_ARG                                position (1-based) of `flags` in udp_recvmsg
 //   MAX_FLOWS                                        size of the (socket, process) map
+#if defined(COUNT_KPROBE) || defined(CLOSE_KPROBE)
+// Before our headers: the kernel headers it pulls in define READ and ntohs, which ours must not
+// be overridden by (ours are NE_READ, and ntohs only where the kernel has none).
+#include <uapi/linux/ptrace.h>
+#endif
 #include "udp_events_abi.h"
 #define NE_STAT_COUNT NE_UDP_STAT_COUNT
 #include "netevents_bpf.h"
-
-#if defined(COUNT_KPROBE) || defined(CLOSE_KPROBE)
-#include <uapi/linux/ptrace.h>
-#endif
 
 #ifndef MAX_FLOWS
 #define MAX_FLOWS 65536

@@ -68,16 +68,13 @@ do {
         var options = ChurnBenchmark.Options()
         options.connections = number("--connections", default: options.connections)
         options.runs = number("--runs", default: options.runs)
-        options.tcplife = !flag("--no-tcplife")
-        options.installTCPLife = flag("--install-tcplife")
+        (options.tcplife, options.installTCPLife) = (!flag("--no-tcplife"), flag("--install-tcplife"))
         options.variants = flag("--variants")
         try ChurnBenchmark.run(options)
     case "startup":
         var options = StartupBenchmark.Options()
         options.runs = number("--runs", default: options.runs)
-        options.once = flag("--once")
-        options.showMappings = flag("--show-mappings")
-        options.emptyCompile = flag("--empty-compile")
+        (options.once, options.showMappings, options.emptyCompile) = (flag("--once"), flag("--show-mappings"), flag("--empty-compile"))
         try StartupBenchmark.run(options)
     case "udp":
         var options = UDPBenchmark.Options()

@@ -2,6 +2,7 @@ import BCCRuntime
 import Dispatch
 import Foundation
 import Glibc
+import Synchronization
 import XCTest
 
 /// BCCRuntime against the running kernel: compile, load, attach, read, maps, errors, features.
@@ -47,8 +48,8 @@ final class RuntimeIntegrationTests: XCTestCase {
             ? try RingBuffer(table: module.table("events"), lostCounter: module.table("lost"))
             : try PerfBuffer(table: module.table("events"))
         defer { source.close() }
-        let samples = Locked<[StateChange]>([])
-        let malformed = Locked<[Int]>([])
+        let samples = Mutex<[StateChange]>([])
+        let malformed = Mutex<[Int]>([])
         try source.start(SampleHandler(onSample: { bytes in
             if let change = StateChange(bytes) {
                 samples.withLock { $0.append(change) }
@@ -60,15 +61,15 @@ final class RuntimeIntegrationTests: XCTestCase {
         let clientPort = try server.connectAcceptClose()
         let serverPort = server.port
         let complete = waitUntil {
-            let seen = samples.current
+            let seen = samples.withLock { $0 }
             // Both ends reached TCP_CLOSE.
             return seen.contains { $0.newState == TCPState.close && $0.sport == clientPort && $0.dport == serverPort }
                 && seen.contains { $0.newState == TCPState.close && $0.sport == serverPort && $0.dport == clientPort }
         }
         source.close()
-        let seen = samples.current
+        let seen = samples.withLock { $0 }
         XCTAssertTrue(complete, "both ends did not reach TCP_CLOSE within the deadline; saw \(seen)")
-        XCTAssertEqual(malformed.current, [], "samples of unexpected sizes")
+        XCTAssertEqual(malformed.withLock { $0 }, [], "samples of unexpected sizes")
         XCTAssertEqual(source.lostSamples, 0)
 
         // connect(): CLOSE -> SYN_SENT, in this process's context (before the kernel picks the
@@ -126,10 +127,7 @@ final class RuntimeIntegrationTests: XCTestCase {
 
         let consumer = BlockingConsumer()
         defer { consumer.releaseForever() }
-        try perf.start(consumer.handler)
-        _ = try server.connectAcceptClose()
-        XCTAssertTrue(consumer.waitUntilBlocked(), "the first sample never arrived")
-        for _ in 0..<2000 { _ = try server.connectAcceptClose() }
+        try consumer.fill(perf, from: server)
         consumer.releaseForever()
 
         // The kernel writes its lost record once there is room again, with the next sample: keep
@@ -175,10 +173,7 @@ final class RuntimeIntegrationTests: XCTestCase {
 
         let consumer = BlockingConsumer()
         defer { consumer.releaseForever() }
-        try ring.start(consumer.handler)
-        _ = try server.connectAcceptClose()
-        XCTAssertTrue(consumer.waitUntilBlocked(), "the first sample never arrived")
-        for _ in 0..<2000 { _ = try server.connectAcceptClose() }
+        try consumer.fill(ring, from: server)
         // The program counts what the full ring refused, whether or not anyone reads.
         XCTAssertGreaterThan(ring.lostSamples, 0, "the program counted no refused samples")
         consumer.releaseForever()
@@ -663,20 +658,6 @@ fileprivate func waitUntil(seconds: Double = 5, _ condition: () -> Bool) -> Bool
     return condition()
 }
 
-/// A lock-protected value shared with callbacks on other threads.
-fileprivate final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    @discardableResult
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-    var current: Value { withLock { $0 } }
-}
-
 /// `TCP_*` states from `include/net/tcp_states.h`.
 fileprivate enum TCPState {
     static let established: Int32 = 1
@@ -714,14 +695,14 @@ fileprivate struct StateChange: CustomStringConvertible {
 
 /// A sample handler that blocks inside its first sample until released, so the buffer behind it
 /// fills up; it counts samples and lost reports.
-fileprivate final class BlockingConsumer: @unchecked Sendable {
+fileprivate final class BlockingConsumer: Sendable {
     private let entered = DispatchSemaphore(value: 0)
     private let release = DispatchSemaphore(value: 0)
-    private let state = Locked<(samples: Int, lostReports: Int, lostTotal: UInt64, released: Bool)>((0, 0, 0, false))
+    private let state = Mutex<(samples: Int, lostReports: Int, lostTotal: UInt64, released: Bool)>((0, 0, 0, false))
 
-    var samples: Int { state.current.samples }
-    var lostReports: Int { state.current.lostReports }
-    var lostTotal: UInt64 { state.current.lostTotal }
+    var samples: Int { state.withLock { $0.samples } }
+    var lostReports: Int { state.withLock { $0.lostReports } }
+    var lostTotal: UInt64 { state.withLock { $0.lostTotal } }
 
     var handler: SampleHandler {
         SampleHandler(
@@ -745,6 +726,15 @@ fileprivate final class BlockingConsumer: @unchecked Sendable {
 
     /// Waits (up to 5 s) until the handler is stuck in its first sample.
     func waitUntilBlocked() -> Bool { entered.wait(timeout: .now() + 5) == .success }
+
+    /// Starts `source` with this handler, makes a connection to `server` and, once the handler is
+    /// stuck in its first sample, `connections` more: far more samples than the buffer holds.
+    func fill(_ source: SampleSource, from server: LoopbackServer, connections: Int = 2000, file: StaticString = #filePath, line: UInt = #line) throws {
+        try source.start(handler)
+        _ = try server.connectAcceptClose()
+        XCTAssertTrue(waitUntilBlocked(), "the first sample never arrived", file: file, line: line)
+        for _ in 0..<connections { _ = try server.connectAcceptClose() }
+    }
 
     /// Lets the handler go; safe to call more than once.
     func releaseForever() {

@@ -307,28 +307,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     /// Offsets from the kernel headers (the path for kernels without BTF) give the same events as
     /// offsets from BTF, where the headers are the running kernel's own.
     func testHeaderOffsetsWhereHeadersMatchTheKernel() throws {
-        try requireBPF()
-        let headers = try KernelHeaders.locate()
-        guard headers.matchesRunningKernel else {
-            // Another kernel's headers: their offsets would be wrong. Either they do not even
-            // compile (a typed error with clang's diagnostics), or the report must flag them.
-            var configuration = TCPMonitor.Configuration()
-            configuration.offsetSource = .headers
-            let monitor = try TCPMonitor(configuration: configuration)
-            do {
-                try monitor.start { _ in }
-                monitor.stop()
-                let report = try XCTUnwrap(monitor.report)
-                XCTAssertEqual(report.offsetSource, .headers)
-                XCTAssertTrue(report.description.contains("WARNING"), "\(report)")
-                print("header offsets not checkable against BTF here (\(headers.source)); flagged: \(report)")
-            } catch BPFError.compileFailed(let diagnostics) {
-                XCTAssertFalse(diagnostics.isEmpty)
-                print("header offsets not checkable here: another kernel's headers (\(headers.source)) do not compile")
-            }
-            return
-        }
-        try skipIfBCCCannotCompileTheseHeaders {
+        try checkHeaderOffsets(of: TCPKind.self) {
             for ipv6 in [false, true] {
                 let result = try exchange(ipv6: ipv6, send: 4_096, reply: 1_000, serverUID: otherUID, clientUID: nil) {
                     $0.offsetSource = .headers
@@ -351,18 +330,5 @@ final class TCPMonitorIntegrationTests: XCTestCase {
         var info = stat()
         stat("/proc/self/ns/net", &info)
         return UInt32(truncatingIfNeeded: info.st_ino)
-    }
-}
-
-/// Where this BCC cannot compile the running kernel's own headers, the header-offset path is not
-/// applicable: BCC 0.26 bundles a uapi `linux/bpf.h` older than the kernel's internal `linux/bpf.h`
-/// of 6.12 and later (`sizeof(struct bpf_wq)` and friends), the failure BCC's own tools hit too.
-/// The path exists for kernels without BTF, which are older than that. Any other error stays one.
-func skipIfBCCCannotCompileTheseHeaders(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch BPFError.compileFailed(let diagnostics) where diagnostics.contains("include/linux/bpf.h") && diagnostics.contains("incomplete type 'struct bpf_") {
-        let first = diagnostics.split(separator: "\n").first { $0.contains("error:") } ?? ""
-        throw XCTSkip("not applicable: this BCC cannot compile the kernel's own headers (\(first))")
     }
 }

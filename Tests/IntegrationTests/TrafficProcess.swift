@@ -101,7 +101,7 @@ func freePort(udp: Bool = false) -> UInt16 {
     return UInt16(bigEndian: address.sin6_port)
 }
 
-/// Collects events from a callback, for waiting on them with a deadline.
+/// Collects events from a callback (or lines from a pipe), for waiting on them with a deadline.
 final class Collector<Event: Sendable>: @unchecked Sendable {
     private let lock = NSCondition()
     private var items: [Event] = []
@@ -127,5 +127,29 @@ final class Collector<Event: Sendable>: @unchecked Sendable {
         defer { lock.unlock() }
         while !predicate(items) && lock.wait(until: deadline) {}
         return items
+    }
+
+    /// Waits until some event satisfies `match`; returns the first that does, or nil after `timeout` seconds.
+    func first(timeout: TimeInterval = 20, where match: (Event) -> Bool) -> Event? {
+        wait(timeout: timeout) { $0.contains(where: match) }.first(where: match)
+    }
+}
+
+extension Collector<String> {
+    /// Collects the lines read from `handle` on a background thread, until it ends.
+    convenience init(lines handle: FileHandle) {
+        self.init()
+        Thread.detachNewThread { [self] in
+            var partial = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { return }
+                partial.append(chunk)
+                while let newline = partial.firstIndex(of: 10) {
+                    add(String(decoding: partial[partial.startIndex..<newline], as: UTF8.self))
+                    partial.removeSubrange(partial.startIndex...newline)
+                }
+            }
+        }
     }
 }

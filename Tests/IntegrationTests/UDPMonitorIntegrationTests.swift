@@ -278,28 +278,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     /// Offsets from the kernel headers give the same counts and addresses as offsets from BTF,
     /// where the headers are the running kernel's own.
     func testHeaderOffsetsWhereHeadersMatchTheKernel() throws {
-        try requireBPF()
-        let headers = try KernelHeaders.locate()
-        guard headers.matchesRunningKernel else {
-            // Another kernel's headers: their offsets would be wrong. Either they do not even
-            // compile (a typed error with clang's diagnostics), or the report must flag them.
-            var configuration = UDPMonitor.Configuration()
-            configuration.offsetSource = .headers
-            let monitor = try UDPMonitor(configuration: configuration)
-            do {
-                try monitor.start { _ in }
-                monitor.stop()
-                let report = try XCTUnwrap(monitor.report)
-                XCTAssertEqual(report.offsetSource, .headers)
-                XCTAssertTrue(report.description.contains("WARNING"), "\(report)")
-                print("header offsets not checkable against BTF here (\(headers.source)); flagged: \(report)")
-            } catch BPFError.compileFailed(let diagnostics) {
-                XCTAssertFalse(diagnostics.isEmpty)
-                print("header offsets not checkable here: another kernel's headers (\(headers.source)) do not compile")
-            }
-            return
-        }
-        try skipIfBCCCannotCompileTheseHeaders {
+        try checkHeaderOffsets(of: UDPKind.self) {
             try exchange(ipv6: false, connected: true, senderUID: otherUID, receiverUID: nil, packets: 9, sizes: [321]) {
                 $0.offsetSource = .headers
             }

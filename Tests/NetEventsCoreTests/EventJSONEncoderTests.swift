@@ -10,6 +10,14 @@ final class EventJSONEncoderTests: XCTestCase {
         try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
     }
 
+    /// Encodes `value`, checks that the line is `expected`, and returns it.
+    @discardableResult
+    func assertEncodes(_ value: some Encodable, as expected: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let encoded = try encoder.encode(value)
+        XCTAssertEqual(encoded, expected, file: file, line: line)
+        return encoded
+    }
+
     struct Integers: Encodable {
         var int = Int.min
         var int32 = Int32.min
@@ -24,10 +32,9 @@ final class EventJSONEncoderTests: XCTestCase {
     }
 
     func testIntegersAreWrittenExactly() throws {
-        let line = try encoder.encode(Integers())
-        XCTAssertEqual(
-            line,
-            "{\"int\":-9223372036854775808,\"int32\":-2147483648,\"int64\":-9223372036854775808,\"negative\":-1,\"zero\":0,"
+        try assertEncodes(
+            Integers(),
+            as: "{\"int\":-9223372036854775808,\"int32\":-2147483648,\"int64\":-9223372036854775808,\"negative\":-1,\"zero\":0,"
                 + "\"uint8\":255,\"uint16\":65535,\"uint32\":4294967295,\"uint64\":18446744073709551615,\"positive\":1234567890}")
         for value: UInt64 in [0, 1, 9, 10, 99, 100, 1 << 32, 10_000_000_000_000_000_000, UInt64.max - 1, UInt64.max] {
             XCTAssertEqual(try encoder.encode(value), "\(value)")
@@ -59,8 +66,7 @@ final class EventJSONEncoderTests: XCTestCase {
     }
 
     func testNilIsNullAndAbsentIfPresentIsOmitted() throws {
-        let line = try encoder.encode(Optionals())
-        XCTAssertEqual(line, "{\"some\":5,\"none\":null,\"name\":\"x\"}")
+        let line = try assertEncodes(Optionals(), as: "{\"some\":5,\"none\":null,\"name\":\"x\"}")
         let object = try XCTUnwrap(try parse(line) as? [String: Any])
         XCTAssertTrue(object["none"] is NSNull)
         XCTAssertNil(object["omitted"])
@@ -102,10 +108,9 @@ final class EventJSONEncoderTests: XCTestCase {
     }
 
     func testNestedEncodableValuesAndArraysOfStrings() throws {
-        let line = try encoder.encode(Outer())
-        XCTAssertEqual(
-            line,
-            "{\"name\":\"outer\",\"address\":\"::ffff:192.0.2.7\",\"v4\":\"10.1.2.3\",\"color\":\"red\","
+        let line = try assertEncodes(
+            Outer(),
+            as: "{\"name\":\"outer\",\"address\":\"::ffff:192.0.2.7\",\"v4\":\"10.1.2.3\",\"color\":\"red\","
                 + "\"inner\":{\"color\":\"blue\",\"tags\":[\"#a\",\"#b\\\"c\"],\"empty\":[]},"
                 + "\"list\":[\"x\",\"y\\nz\",\"\"],\"nested\":[[\"a\"],[],[\"b\",\"c\"]],"
                 + "\"flag\":true,\"off\":false,\"ratio\":0.5,\"after\":7}")

@@ -21,8 +21,7 @@ final class TCPEventDecoderTests: XCTestCase {
         XCTAssertEqual(event.segmentsOut, 6)
         XCTAssertEqual(event.dataSegmentsIn, 1)
         XCTAssertEqual(event.dataSegmentsOut, 2)
-        XCTAssertEqual(event.pid, 4242)
-        XCTAssertEqual(event.uid, 65_534)
+        XCTAssertEqual(event.process, EventProcess(pid: 4242, uid: 65_534, command: "curl"))
         XCTAssertEqual(event.networkNamespace, 4_026_531_840)
         XCTAssertEqual(event.family, .ipv4)
         XCTAssertEqual(event.sourceAddress.description, "127.0.0.1")
@@ -31,7 +30,6 @@ final class TCPEventDecoderTests: XCTestCase {
         XCTAssertEqual(event.destinationPort, 443)
         XCTAssertEqual(event.previousState, .established)
         XCTAssertEqual(event.ownerSource, .connect)
-        XCTAssertEqual(event.command, "curl")
     }
 
     func testDecodesIPv6AndKeepsV4MappedAddressesAsIPv6() throws {

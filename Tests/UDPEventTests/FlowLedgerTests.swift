@@ -3,6 +3,8 @@ import XCTest
 
 final class FlowLedgerTests: XCTestCase {
     let clock = WallClock(offsetNanoseconds: 1_700_000_000_000_000_000)
+    /// The ledger under test: a new one for each test, as XCTest makes an instance per test.
+    lazy var ledger = FlowLedger(clock: clock)
 
     /// Counts calls to `evict` and returns what it is given.
     final class Evictions {
@@ -23,7 +25,6 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testScanReportsTheDeltaSinceThePreviousReport() throws {
-        let ledger = FlowLedger(clock: clock)
         let first = try XCTUnwrap(scan(ledger, makeFlow(start: 500, counts: counts(tx: 100, rx: 10, txPackets: 1, rxPackets: 1)), at: 7))
         XCTAssertEqual(first.reason, .interval)
         XCTAssertEqual(first.timeNanoseconds, 7)
@@ -52,7 +53,6 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testNoEventWhenNothingMoved() {
-        let ledger = FlowLedger(clock: clock)
         let flow = makeFlow(counts: counts(tx: 10, rx: 0, txPackets: 1, rxPackets: 0))
         XCTAssertNotNil(scan(ledger, flow))
         XCTAssertNil(scan(ledger, flow))
@@ -63,7 +63,6 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testFinishAfterAScanReportsOnlyTheRemainderThenForgetsThePair() throws {
-        let ledger = FlowLedger(clock: clock)
         XCTAssertNotNil(scan(ledger, makeFlow(start: 1, counts: counts(tx: 100, rx: 100, txPackets: 1, rxPackets: 1))))
         var last = makeFlow(start: 1, counts: counts(tx: 130, rx: 100, txPackets: 4, rxPackets: 1))
         last.closeNanoseconds = 77
@@ -80,14 +79,12 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testFinishWithoutAPreviousScanReportsEverything() throws {
-        let ledger = FlowLedger(clock: clock)
         let close = try XCTUnwrap(ledger.finish(makeFlow(counts: counts(tx: 1, rx: 2, txPackets: 3, rxPackets: 4)), reason: .close, at: 5))
         XCTAssertEqual(close.deltaCounts, counts(tx: 1, rx: 2, txPackets: 3, rxPackets: 4))
         XCTAssertEqual(ledger.count, 0)
     }
 
     func testEveryCloseIsReportedEvenWithNothingLeft() throws {
-        let ledger = FlowLedger(clock: clock)
         // Nothing moved since the last scan: a close with zero counts tells the consumer the socket is gone.
         let flow = makeFlow(pid: 2, counts: counts(tx: 9, rx: 0, txPackets: 1, rxPackets: 0))
         XCTAssertNotNil(scan(ledger, flow))
@@ -104,14 +101,12 @@ final class FlowLedgerTests: XCTestCase {
 
     func testReusedAddressWithAnEntryStillOnRecordCountsFromZero() throws {
         // The old socket's close sample was lost: its report is still on record.
-        let ledger = FlowLedger(clock: clock)
         XCTAssertNotNil(scan(ledger, makeFlow(start: 1, counts: counts(tx: 1_000, rx: 1_000, txPackets: 10, rxPackets: 10))))
         let reused = try XCTUnwrap(scan(ledger, makeFlow(start: 2, counts: counts(tx: 30, rx: 0, txPackets: 1, rxPackets: 0))))
         XCTAssertEqual(reused.deltaCounts, counts(tx: 30, rx: 0, txPackets: 1, rxPackets: 0), "no wrap-around from the old counts")
     }
 
     func testPairsAreKeptApartBySocketAndPid() throws {
-        let ledger = FlowLedger(clock: clock)
         let c = counts(tx: 10, rx: 10, txPackets: 1, rxPackets: 1)
         XCTAssertNotNil(scan(ledger, makeFlow(socket: 1, pid: 1, counts: c)))
         XCTAssertNotNil(scan(ledger, makeFlow(socket: 1, pid: 2, counts: c)))
@@ -123,7 +118,6 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testIdleEvictionAfterThreeScansWithoutMovement() throws {
-        let ledger = FlowLedger(clock: clock)
         let flow = makeFlow(counts: counts(tx: 100, rx: 50, txPackets: 2, rxPackets: 1))
         // Traffic that arrived between the scan's read and the eviction is the remainder.
         let last = makeFlow(counts: counts(tx: 107, rx: 50, txPackets: 3, rxPackets: 1))
@@ -142,7 +136,6 @@ final class FlowLedgerTests: XCTestCase {
 
     func testIdleEvictionWithNothingLeftIsSilentButForgetsThePair() {
         // The usual case: nothing moved at all, so the remainder is zero and no event is made.
-        let ledger = FlowLedger(clock: clock)
         let flow = makeFlow(counts: counts(tx: 100, rx: 50, txPackets: 2, rxPackets: 1))
         let evictions = Evictions(flow)
         XCTAssertNotNil(scan(ledger, flow, idleLimit: 3, evictions: evictions))
@@ -152,7 +145,6 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testMovementResetsTheIdleCount() {
-        let ledger = FlowLedger(clock: clock)
         var flow = makeFlow(counts: counts(tx: 1, rx: 0, txPackets: 1, rxPackets: 0))
         let evictions = Evictions(flow)
         XCTAssertNotNil(scan(ledger, flow, idleLimit: 3, evictions: evictions))
@@ -170,7 +162,6 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testIdleLimitOneEvictsAtTheFirstIdleScan() {
-        let ledger = FlowLedger(clock: clock)
         let flow = makeFlow(counts: counts(tx: 1, rx: 0, txPackets: 1, rxPackets: 0))
         let evictions = Evictions(flow)
         XCTAssertNotNil(scan(ledger, flow, idleLimit: 1, evictions: evictions))
@@ -180,7 +171,6 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testOnlyIntervalScansWithALimitEvict() {
-        let ledger = FlowLedger(clock: clock)
         let flow = makeFlow(counts: counts(tx: 1, rx: 0, txPackets: 1, rxPackets: 0))
         let evictions = Evictions(flow)
         XCTAssertNotNil(scan(ledger, flow))
@@ -193,7 +183,6 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testEvictionThatFindsNothingProducesNothing() {
-        let ledger = FlowLedger(clock: clock)
         let flow = makeFlow(counts: counts(tx: 1, rx: 0, txPackets: 1, rxPackets: 0))
         let evictions = Evictions(nil)  // closed between the read and the eviction
         XCTAssertNotNil(scan(ledger, flow, idleLimit: 1, evictions: evictions))
@@ -207,7 +196,6 @@ final class FlowLedgerTests: XCTestCase {
     }
 
     func testScanOfAGoneEntryProducesNothing() {
-        let ledger = FlowLedger(clock: clock)
         let evictions = Evictions(makeFlow(counts: counts(tx: 1, rx: 1, txPackets: 1, rxPackets: 1)))
         for reason in [UDPTrafficEvent.Reason.interval, .stop] {
             XCTAssertNil(scan(ledger, nil, reason: reason, idleLimit: 1, evictions: evictions))

@@ -1,3 +1,4 @@
+import NetEventsTesting
 @testable import UDPEvent
 
 // Test-only helpers for the UDP kind. Raw samples come from NetEventsTesting's `UDPCloseSample`.
@@ -20,6 +21,19 @@ func counts(tx: UInt64, rx: UInt64, txPackets: UInt64, rxPackets: UInt64) -> UDP
 extension UDPTrafficEvent {
     var deltaCounts: UDPFlow.Counts {
         UDPFlow.Counts(txBytes: sentBytes, rxBytes: receivedBytes, txPackets: sentPackets, rxPackets: receivedPackets)
+    }
+}
+
+extension UDPCloseSample {
+    /// The bytes and datagrams the sample says were sent and received, as a flow's counts.
+    var counts: UDPFlow.Counts {
+        get { UDPFlow.Counts(txBytes: txBytes, rxBytes: rxBytes, txPackets: txPackets, rxPackets: rxPackets) }
+        set {
+            txBytes = newValue.txBytes
+            rxBytes = newValue.rxBytes
+            txPackets = newValue.txPackets
+            rxPackets = newValue.rxPackets
+        }
     }
 }
 

@@ -65,10 +65,7 @@ final class UDPFlowDecoderTests: XCTestCase {
         sample.family = 10
         sample.start = 11
         sample.close = 22
-        sample.txBytes = 1
-        sample.rxBytes = UInt64.max
-        sample.txPackets = 0
-        sample.rxPackets = 1 << 40
+        sample.counts = counts(tx: 1, rx: UInt64.max, txPackets: 0, rxPackets: 1 << 40)
         sample.cgroup = 0x0123_4567_89ab_cdef
         sample.uid = 0
         sample.netns = 1

@@ -12,21 +12,31 @@ final class UDPMonitorMockTests: XCTestCase {
         var all: [UDPTrafficEvent] { lock.withLock { events } }
     }
 
-    func testCloseSamplesBecomeCloseEventsInOrder() throws {
+    /// Starts a monitor over a mock source with a callback that collects its events, lets `feed`
+    /// emit samples, and stops it; returns the monitor, its source and what the callback got.
+    func run(
+        _ configuration: UDPMonitor.Configuration = .init(), clock: WallClock = WallClock(), feed: (MockSampleSource) -> Void
+    ) throws -> (monitor: UDPMonitor, source: MockSampleSource, events: [UDPTrafficEvent]) {
         let source = MockSampleSource()
-        let monitor = try UDPMonitor(source: source, clock: WallClock(offsetNanoseconds: 1_000))
+        let monitor = try UDPMonitor(source: source, configuration: configuration, clock: clock)
         let box = Box()
         try monitor.start { box.add($0) }
-        for pid in 1...500 {
-            var sample = UDPCloseSample()
-            sample.pid = UInt32(pid)
-            sample.txBytes = UInt64(pid) * 10
-            source.emit(sample.bytes)
-            if pid % 100 == 0 { source.emit([1, 2, 3]) }  // short: counted, skipped
-        }
-        source.reportLost(7)
+        feed(source)
         monitor.stop()
-        let events = box.all
+        return (monitor, source, box.all)
+    }
+
+    func testCloseSamplesBecomeCloseEventsInOrder() throws {
+        let (monitor, source, events) = try run(clock: WallClock(offsetNanoseconds: 1_000)) { source in
+            for pid in 1...500 {
+                var sample = UDPCloseSample()
+                sample.pid = UInt32(pid)
+                sample.txBytes = UInt64(pid) * 10
+                source.emit(sample.bytes)
+                if pid % 100 == 0 { source.emit([1, 2, 3]) }  // short: counted, skipped
+            }
+            source.reportLost(7)
+        }
         XCTAssertEqual(events.map(\.pid), Array(1...500))
         XCTAssertEqual(events.map(\.sentBytes), (1...500).map { UInt64($0) * 10 })
         XCTAssertTrue(events.allSatisfy { $0.reason == .close })
@@ -39,14 +49,9 @@ final class UDPMonitorMockTests: XCTestCase {
     }
 
     func testCloseEventCarriesTheSampleFieldsAndWallClockTimes() throws {
-        let source = MockSampleSource()
-        let monitor = try UDPMonitor(source: source, clock: WallClock(offsetNanoseconds: 1_700_000_000_000_000_000))
-        let box = Box()
-        try monitor.start { box.add($0) }
-        source.emit(UDPCloseSample().bytes)
-        monitor.stop()
-        let event = try XCTUnwrap(box.all.first)
-        XCTAssertEqual(box.all.count, 1)
+        let (_, _, events) = try run(clock: WallClock(offsetNanoseconds: 1_700_000_000_000_000_000)) { $0.emit(UDPCloseSample().bytes) }
+        let event = try XCTUnwrap(events.first)
+        XCTAssertEqual(events.count, 1)
         XCTAssertEqual(event.reason, .close)
         XCTAssertEqual(event.timeNanoseconds, 1_700_000_005_000_000_000, "the kernel's close time")
         XCTAssertEqual(event.socketFirstSeenNanoseconds, 1_700_000_004_000_000_000)
@@ -59,10 +64,7 @@ final class UDPMonitorMockTests: XCTestCase {
         XCTAssertEqual(event.destinationAddress.description, "127.0.0.53")
         XCTAssertEqual(event.destinationPort, 53)
         XCTAssertTrue(event.isConnected)
-        XCTAssertEqual(event.sentBytes, 12_345)
-        XCTAssertEqual(event.receivedBytes, 777)
-        XCTAssertEqual(event.sentPackets, 3)
-        XCTAssertEqual(event.receivedPackets, 2)
+        XCTAssertEqual(event.deltaCounts, counts(tx: 12_345, rx: 777, txPackets: 3, rxPackets: 2))
         XCTAssertEqual(event.cgroupID, 77)
         XCTAssertEqual(event.networkNamespace, 4_026_531_840)
         XCTAssertEqual(event.socketID, 0xffff_8880_1234_5600)
@@ -106,69 +108,52 @@ final class UDPMonitorMockTests: XCTestCase {
     }
 
     func testMalformedSamplesAreCountedAndSkipped() throws {
-        let source = MockSampleSource()
-        let monitor = try UDPMonitor(source: source)
-        let box = Box()
-        try monitor.start { box.add($0) }
-        var badFamily = UDPCloseSample()
-        badFamily.family = 1
-        source.emit([])
-        source.emit(Array(UDPCloseSample().bytes.prefix(135)))
-        source.emit(badFamily.bytes)
-        var good = UDPCloseSample()
-        good.pid = 1
-        source.emit(good.bytes)
-        source.emit(Array(UDPCloseSample().bytes.prefix(16)))
-        good.pid = 2
-        source.emit(good.bytes)
-        monitor.stop()
-        XCTAssertEqual(box.all.map(\.pid), [1, 2])
+        let (monitor, _, events) = try run { source in
+            var badFamily = UDPCloseSample()
+            badFamily.family = 1
+            source.emit([])
+            source.emit(Array(UDPCloseSample().bytes.prefix(135)))
+            source.emit(badFamily.bytes)
+            var good = UDPCloseSample()
+            good.pid = 1
+            source.emit(good.bytes)
+            source.emit(Array(UDPCloseSample().bytes.prefix(16)))
+            good.pid = 2
+            source.emit(good.bytes)
+        }
+        XCTAssertEqual(events.map(\.pid), [1, 2])
         XCTAssertEqual(monitor.statistics.malformedSamples, 4)
     }
 
     func testLostReportsAreCounted() throws {
-        let source = MockSampleSource()
-        let monitor = try UDPMonitor(source: source)
-        try monitor.start { _ in }
-        source.reportLost(3)
-        source.reportLost(1)
-        monitor.stop()
+        let (monitor, _, _) = try run { source in
+            source.reportLost(3)
+            source.reportLost(1)
+        }
         XCTAssertEqual(monitor.statistics.lostSamples, 4)
         XCTAssertEqual(monitor.statistics.malformedSamples, 0)
     }
 
     func testFlushSamplesWithoutAKernelProduceNothing() throws {
-        let source = MockSampleSource()
-        let monitor = try UDPMonitor(source: source)
-        let box = Box()
-        try monitor.start { box.add($0) }
-        var sample = UDPCloseSample()
-        sample.pid = 10
-        source.emit(sample.bytes)
-        for socket in UInt64(1)...20 { source.emit(UDPCloseSample.flush(socket: socket, close: 1)) }
-        sample.pid = 11
-        source.emit(sample.bytes)
-        monitor.stop()
-        XCTAssertEqual(box.all.map(\.pid), [10, 11])
+        let (monitor, _, events) = try run { source in
+            var sample = UDPCloseSample()
+            sample.pid = 10
+            source.emit(sample.bytes)
+            for socket in UInt64(1)...20 { source.emit(UDPCloseSample.flush(socket: socket, close: 1)) }
+            sample.pid = 11
+            source.emit(sample.bytes)
+        }
+        XCTAssertEqual(events.map(\.pid), [10, 11])
         XCTAssertEqual(monitor.statistics.malformedSamples, 0, "a flush is not malformed")
     }
 
     /// A pair that never moved data is still reported at close (FlowLedger: "a close is always
     /// reported"), with zero counts.
     func testEveryCloseIsReportedEvenWithNothingMoved() throws {
-        let source = MockSampleSource()
-        let monitor = try UDPMonitor(source: source)
-        let box = Box()
-        try monitor.start { box.add($0) }
         var empty = UDPCloseSample()
         empty.pid = 2
-        empty.txBytes = 0
-        empty.rxBytes = 0
-        empty.txPackets = 0
-        empty.rxPackets = 0
-        source.emit(empty.bytes)
-        monitor.stop()
-        let events = box.all
+        empty.counts = UDPFlow.Counts()
+        let (monitor, _, events) = try run { $0.emit(empty.bytes) }
         XCTAssertEqual(events.map(\.pid), [2], "\(events)")
         XCTAssertEqual(events.first?.reason, .close)
         XCTAssertEqual(events.first?.deltaCounts, UDPFlow.Counts())
@@ -209,16 +194,13 @@ final class UDPMonitorMockTests: XCTestCase {
 
     /// Over a mock source there are no kernel maps: no scans, no report, kernel counters zero.
     func testAMockSourceMonitorHasNoScansAndNoReport() throws {
-        let source = MockSampleSource()
         var configuration = UDPMonitor.Configuration()
         configuration.interval = 0.01
-        let monitor = try UDPMonitor(source: source, configuration: configuration)
-        let box = Box()
-        try monitor.start { box.add($0) }
-        usleep(50_000)
-        source.emit(UDPCloseSample().bytes)
-        monitor.stop()
-        XCTAssertEqual(box.all.map(\.reason), [.close], "no interval or stop reports without a map")
+        let (monitor, _, events) = try run(configuration) { source in
+            usleep(50_000)
+            source.emit(UDPCloseSample().bytes)
+        }
+        XCTAssertEqual(events.map(\.reason), [.close], "no interval or stop reports without a map")
         XCTAssertNil(monitor.report)
         XCTAssertEqual(monitor.statistics.flows, 0)
     }
