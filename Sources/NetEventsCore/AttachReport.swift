@@ -18,7 +18,7 @@ public struct AttachReport<Hooks: Sendable & Equatable & CustomStringConvertible
     public var notes: [String]
 
     /// A chosen hook, as the report's own member.
-    public subscript<Value>(dynamicMember keyPath: KeyPath<Hooks, Value>) -> Value { hooks[keyPath: keyPath] }
+    @inlinable public subscript<Value>(dynamicMember keyPath: KeyPath<Hooks, Value>) -> Value { hooks[keyPath: keyPath] }
 
     /// Whether the events may carry wrong counters: offsets taken from headers of another kernel.
     public var offsetsUntrusted: Bool { offsetSource == .headers && !headers.matchesRunningKernel }
@@ -59,7 +59,7 @@ public struct MonitorStatistics<Counters: EventKindCounters>: Sendable, Equatabl
     public init(kind: Counters = Counters()) { self.kind = kind }
 
     /// A counter of the kind, as the statistics' own member.
-    public subscript<Value>(dynamicMember keyPath: KeyPath<Counters, Value>) -> Value { kind[keyPath: keyPath] }
+    @inlinable public subscript<Value>(dynamicMember keyPath: KeyPath<Counters, Value>) -> Value { kind[keyPath: keyPath] }
 }
 
 /// The per-CPU counters of a program (its `stats` array), summed over CPUs. Slot numbers are the

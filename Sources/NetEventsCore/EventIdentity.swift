@@ -112,13 +112,13 @@ public protocol NetworkEvent: Sendable, Hashable, Codable {
 
 extension NetworkEvent {
     /// A field of the process, as the event's own (`event.pid`).
-    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<EventProcess, Value>) -> Value {
+    @inlinable public subscript<Value>(dynamicMember keyPath: WritableKeyPath<EventProcess, Value>) -> Value {
         get { process[keyPath: keyPath] }
         set { process[keyPath: keyPath] = newValue }
     }
 
     /// A field of the endpoints, as the event's own (`event.sourcePort`).
-    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<SocketEndpoints, Value>) -> Value {
+    @inlinable public subscript<Value>(dynamicMember keyPath: WritableKeyPath<SocketEndpoints, Value>) -> Value {
         get { endpoints[keyPath: keyPath] }
         set { endpoints[keyPath: keyPath] = newValue }
     }

@@ -70,13 +70,13 @@ public struct MonitorConfiguration<Kind: EventKind>: Sendable, Equatable {
     }
 
     /// The kind's options, as if they were the configuration's own.
-    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<Kind.Options, Value>) -> Value {
+    @inlinable public subscript<Value>(dynamicMember keyPath: WritableKeyPath<Kind.Options, Value>) -> Value {
         get { options[keyPath: keyPath] }
         set { options[keyPath: keyPath] = newValue }
     }
 
     /// The filter's fields, as if they were the configuration's own.
-    public subscript<Value>(dynamicMember keyPath: WritableKeyPath<EventFilter, Value>) -> Value {
+    @inlinable public subscript<Value>(dynamicMember keyPath: WritableKeyPath<EventFilter, Value>) -> Value {
         get { filter[keyPath: keyPath] }
         set { filter[keyPath: keyPath] = newValue }
     }
