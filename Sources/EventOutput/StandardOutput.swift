@@ -1,9 +1,18 @@
 import Glibc
+import Synchronization
 
 /// Writes straight to descriptor 1, so every event reaches a pipe the moment it is printed and
 /// nothing sits in a stdio buffer at exit. (Glibc's `stdout` is a mutable C global that Swift 6
 /// strict concurrency rejects; this avoids it.)
 public enum StandardOutput {
+    private static let closedHandler = Mutex<(@Sendable () -> Void)?>(nil)
+
+    /// Runs `handler` once when a write finds the output closed (EPIPE: the reader went away, as
+    /// `head -1` does), so a tool can stop like `grep` or `tcpdump` would.
+    public static func onClosed(_ handler: @escaping @Sendable () -> Void) {
+        closedHandler.withLock { $0 = handler }
+    }
+
     /// Writes `line` and a newline.
     public static func writeLine(_ line: String) {
         write(Array((line + "\n").utf8))
@@ -17,7 +26,8 @@ public enum StandardOutput {
                 let written = Glibc.write(1, raw.baseAddress! + offset, raw.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
-                    return  // a closed pipe: nothing more to do for this line
+                    if errno == EPIPE { closedHandler.withLock { handler in defer { handler = nil }; return handler }?() }
+                    return
                 }
                 offset += written
             }

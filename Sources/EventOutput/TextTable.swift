@@ -1,7 +1,10 @@
 /// Left- or right-aligns columns of a human table.
 public struct TextColumn: Sendable {
+    /// The header.
     public var title: String
+    /// The width values are padded to.
     public var width: Int
+    /// Whether values are padded on the left (numbers).
     public var rightAligned: Bool
 
     public init(_ title: String, width: Int, rightAligned: Bool = false) {
@@ -10,9 +13,32 @@ public struct TextColumn: Sendable {
         self.rightAligned = rightAligned
     }
 
+    /// `value`, with control characters escaped, padded to the column's width.
     public func format(_ value: String) -> String {
+        let value = TextColumn.escaped(value)
         let padding = String(repeating: " ", count: max(0, width - value.count))
         return rightAligned ? padding + value : value + padding
+    }
+
+    /// `value` with every control character (C0, DEL, C1; the terminal's escape sequences and line
+    /// breaks among them) written as `\xNN`, and backslashes doubled, so that no name a process
+    /// gives itself can move the cursor, color the terminal or forge a line. Invalid UTF-8 has
+    /// already become U+FFFD when the sample was decoded.
+    public static func escaped(_ value: String) -> String {
+        guard value.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) || $0 == "\\" })
+        else { return value }
+        var result = ""
+        for scalar in value.unicodeScalars {
+            if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) {
+                let hex = String(scalar.value, radix: 16)
+                result += "\\x" + (hex.count < 2 ? "0" : "") + hex
+            } else if scalar == "\\" {
+                result += "\\\\"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
     }
 }
 

@@ -6,13 +6,13 @@ public struct TracerOptions: ParsableArguments, Sendable {
     @Flag(name: .long, help: "Print one JSON object per line.")
     public var json = false
 
-    @Option(name: .long, help: "Only this process id.")
+    @Option(name: .long, parsing: .unconditional, help: "Only this process id.")
     public var pid: Int32?
 
-    @Option(name: .long, help: "Only this user id.")
+    @Option(name: .long, parsing: .unconditional, help: "Only this user id.")
     public var uid: UInt32?
 
-    @Option(name: .long, help: "Only this local port, or this remote port of a connected socket.")
+    @Option(name: .long, parsing: .unconditional, help: "Only this local port, or this remote port of a connected socket.")
     public var port: UInt16?
 
     @Flag(name: .customShort("4"), help: "Only IPv4.")
@@ -24,7 +24,7 @@ public struct TracerOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Force the transport: ringBuffer or perfBuffer.")
     public var transport: SampleTransport?
 
-    @Option(name: .long, help: "Stop after this many seconds.")
+    @Option(name: .long, parsing: .unconditional, help: "Stop after this many seconds.")
     public var duration: Double?
 
     public init() {}

@@ -31,7 +31,15 @@ public enum TracerRun {
         }
         if let header = printer.header { StandardOutput.writeLine(header) }
         writeError("Tracing \(what) (\(monitor.report.map(String.init(describing:)) ?? "")). Ctrl-C to end.")
-        _ = signals.wait(timeout: options.duration.map { .milliseconds(Int64(min($0, 1e9) * 1000)) })
+        // Ends on SIGINT/SIGTERM, at the end of --duration, or when the output is closed.
+        let done = DispatchSemaphore(value: 0)
+        signals.onSignal { _ in done.signal() }
+        StandardOutput.onClosed { done.signal() }
+        if let duration = options.duration {
+            _ = done.wait(timeout: .now() + min(duration, 1e9))
+        } else {
+            done.wait()
+        }
         monitor.stop()
         let statistics = monitor.statistics
         writeError(

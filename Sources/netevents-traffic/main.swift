@@ -9,12 +9,27 @@
 //   netevents-traffic udp-sender   [-6] --port P --packets K --sizes S[,S...] [--connect] [--uid U] [--hold]
 //   netevents-traffic udp-flood    [-6] --count N [--size 64]
 // --hold: after the traffic, wait for a line on standard input before closing the socket.
+// --name N: set the process's comm to N first (as prctl(PR_SET_NAME) does), as any process may.
 import Glibc
 
 let arguments = Array(CommandLine.arguments.dropFirst())
+let usage = "usage: netevents-traffic tcp-server|tcp-client|tcp-burst|udp-receiver|udp-sender|udp-flood [options]"
 guard let command = arguments.first else {
-    say("usage: netevents-traffic tcp-server|tcp-client|tcp-burst|udp-receiver|udp-sender [options]")
+    say(usage)
     exit(2)
+}
+if ["--help", "-h", "help"].contains(command) {
+    say(usage + "\n(the options of each command are listed at the top of Sources/netevents-traffic/main.swift)")
+    exit(0)
+}
+if let index = arguments.firstIndex(of: "--name"), index + 1 < arguments.count {
+    // Writing the main thread's comm is what prctl(PR_SET_NAME) does; any process may.
+    let fd = open("/proc/self/comm", O_WRONLY)
+    if fd >= 0 {
+        let name = Array(arguments[index + 1].utf8)
+        _ = name.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
 }
 
 @MainActor func flag(_ name: String) -> Bool { arguments.contains(name) }

@@ -18,7 +18,7 @@ struct UDPEventsCommand: TracerCommand {
 
     @OptionGroup var options: TracerOptions
 
-    @Option(name: .long, help: "Seconds between reports of sockets that moved data.")
+    @Option(name: .long, parsing: .unconditional, help: "Seconds between reports of sockets that moved data.")
     var interval: Double = 1
 
     @Option(name: .long, help: "Force the counting hook: tracepoint, fentry or kprobe.")
@@ -26,6 +26,12 @@ struct UDPEventsCommand: TracerCommand {
 
     @Option(name: .customLong("close-hook"), help: "Force the close hook: cgroup, kprobe or none.")
     var closeHook: UDPMonitor.CloseHook?
+
+    func validate() throws {
+        guard interval.isFinite, interval >= 0.01, interval <= 86_400 else {
+            throw ValidationError("--interval must be between 0.01 and 86400 seconds")
+        }
+    }
 
     var kindOptions: UDPKind.Options { .init(interval: interval, hook: hook, closeHook: closeHook) }
 

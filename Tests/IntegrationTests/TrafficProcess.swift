@@ -11,14 +11,7 @@ final class TrafficProcess: @unchecked Sendable {
 
     /// `.build/<config>/netevents-traffic`, next to the test bundle.
     static var executable: URL {
-        get throws {
-            let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-            for directory in [bundle, bundle.deletingLastPathComponent()] {
-                let candidate = directory.appendingPathComponent("netevents-traffic")
-                if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            }
-            throw TrafficError.notBuilt(bundle.path)
-        }
+        get throws { try builtExecutable("netevents-traffic") }
     }
 
     init(_ arguments: [String]) throws {
@@ -99,6 +92,16 @@ func freePort(udp: Bool = false) -> UInt16 {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
     }
     return UInt16(bigEndian: address.sin6_port)
+}
+
+/// `.build/<config>/NAME`: an executable of this package, built next to the test bundle.
+func builtExecutable(_ name: String) throws -> URL {
+    let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for directory in [bundle, bundle.deletingLastPathComponent()] {
+        let candidate = directory.appendingPathComponent(name)
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    }
+    throw TrafficError.notBuilt(bundle.path)
 }
 
 /// Collects events from a callback (or lines from a pipe), for waiting on them with a deadline.
