@@ -31,9 +31,14 @@ public final class EventPrinter<Event: Encodable>: @unchecked Sendable {
     /// The table's header line, or nil for JSON.
     public var header: String? { table?.columns.header }
 
-    /// Writes one event.
-    public func print(_ event: Event) {
+    /// Writes a batch of events with one `write(2)`, built in a buffer reused from batch to batch.
+    public func print(_ events: [Event]) {
         buffer.removeAll(keepingCapacity: true)
+        for event in events { append(event) }
+        StandardOutput.write(buffer)
+    }
+
+    private func append(_ event: Event) {
         if let table {
             buffer.append(contentsOf: table.columns.row(table.row(event)).utf8)
             buffer.append(UInt8(ascii: "\n"))
@@ -41,10 +46,9 @@ public final class EventPrinter<Event: Encodable>: @unchecked Sendable {
             do {
                 try encoder.append(event, to: &buffer)
             } catch {
-                buffer = Array("{\"error\":\"cannot encode an event\"}\n".utf8)
+                buffer.append(contentsOf: "{\"error\":\"cannot encode an event\"}\n".utf8)
             }
         }
-        StandardOutput.write(buffer)
     }
 }
 

@@ -25,7 +25,7 @@ public enum TracerRun {
         let monitor: EventMonitor<Kind>
         do {
             monitor = try EventMonitor<Kind>(configuration: configuration)
-            try monitor.start { printer.print($0) }
+            try monitor.startBatched(printer.print)
         } catch {
             fail(name, error)
         }

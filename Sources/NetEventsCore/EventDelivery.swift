@@ -9,6 +9,9 @@ public final class EventDelivery<Event: Sendable>: Sendable {
     public enum Consumer: Sendable {
         /// Called on the delivery thread, in order.
         case callback(@Sendable (Event) -> Void)
+        /// Called on the delivery thread, in order, with every event that waited (at most the
+        /// events of a few drains): work per batch, such as one write of many lines, is done once.
+        case batchCallback(@Sendable ([Event]) -> Void)
         /// Yielded to the stream one by one, whose buffer holds at most `capacity` undelivered events.
         case stream(AsyncStream<Event>.Continuation)
         /// Yielded a batch at a time to an ``EventSequence`` (made with
@@ -36,7 +39,13 @@ public final class EventDelivery<Event: Sendable>: Sendable {
     public init(capacity: Int, consumer: Consumer) {
         self.capacity = max(1, capacity)
         self.consumer = consumer
-        if case .callback(let body) = consumer {
+        let perBatch: (@Sendable ([Event]) -> Void)?
+        switch consumer {
+        case .callback(let body): perBatch = { batch in for event in batch { body(event) } }
+        case .batchCallback(let body): perBatch = body
+        default: perBatch = nil
+        }
+        if let perBatch {
             let queue = Queue()
             self.queue = queue
             let thread = Thread { [queue] in
@@ -50,7 +59,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
                     swap(&batch, &queue.items)
                     let finished = queue.finished
                     queue.condition.unlock()
-                    for event in batch { body(event) }
+                    if !batch.isEmpty { perBatch(batch) }
                     batch.removeAll(keepingCapacity: true)
                     if finished && batch.isEmpty {
                         queue.condition.lock()
@@ -79,7 +88,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         case .sequence(let feed):
             let refused = feed.yield([event])
             if refused > 0 { droppedCount.add(UInt64(refused), ordering: .relaxed) }
-        case .callback:
+        case .callback, .batchCallback:
             guard let queue else { return }
             queue.condition.lock()
             if queue.finished || queue.items.count >= capacity {
@@ -105,7 +114,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         case .sequence(let feed):
             let refused = feed.yield(events)
             if refused > 0 { droppedCount.add(UInt64(refused), ordering: .relaxed) }
-        case .callback:
+        case .callback, .batchCallback:
             guard let queue else { return }
             queue.condition.lock()
             let room = queue.finished ? 0 : max(0, capacity - queue.items.count)
@@ -131,7 +140,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
             continuation.finish()
         case .sequence(let feed):
             feed.finish()
-        case .callback:
+        case .callback, .batchCallback:
             guard let queue else { return }
             queue.condition.lock()
             queue.finished = true

@@ -73,37 +73,49 @@ private final class JSONWriter: Encoder {
     func singleValueContainer() -> any SingleValueEncodingContainer { SingleValueContainer(writer: self) }
 
     func write(_ string: String) {
-        bytes.append(UInt8(ascii: "\""))
+        // Most strings need no escaping: one append of the whole text. (Each append to this class's
+        // buffer pays an exclusivity check, so the work is done in as few appends as possible.)
+        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: string.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
+        var escaped: [UInt8] = [UInt8(ascii: "\"")]
+        escaped.reserveCapacity(string.utf8.count + 16)
         for byte in string.utf8 {
             switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [0x5c, 0x22])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [0x5c, 0x5c])
-            case UInt8(ascii: "\n"): bytes.append(contentsOf: [0x5c, UInt8(ascii: "n")])
-            case UInt8(ascii: "\r"): bytes.append(contentsOf: [0x5c, UInt8(ascii: "r")])
-            case UInt8(ascii: "\t"): bytes.append(contentsOf: [0x5c, UInt8(ascii: "t")])
+            case UInt8(ascii: "\""): escaped.append(contentsOf: [0x5c, 0x22])
+            case UInt8(ascii: "\\"): escaped.append(contentsOf: [0x5c, 0x5c])
+            case UInt8(ascii: "\n"): escaped.append(contentsOf: [0x5c, UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): escaped.append(contentsOf: [0x5c, UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): escaped.append(contentsOf: [0x5c, UInt8(ascii: "t")])
             case 0..<0x20:
                 let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                bytes.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
-            default: bytes.append(byte)
+                escaped.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
+            default: escaped.append(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        escaped.append(UInt8(ascii: "\""))
+        bytes.append(contentsOf: escaped)
     }
 
     func write(_ value: some BinaryInteger) {
-        // Digits without a String: this runs for every number of every event.
-        var magnitude = value.magnitude
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        if magnitude == 0 { return bytes.append(UInt8(ascii: "0")) }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // up to 20 digits, reversed
-        var count = 0
+        // Digits into a stack buffer, then one append: this runs for every number of every event.
+        var magnitude = UInt64(truncatingIfNeeded: value.magnitude)
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: a sign and up to 20 digits
         withUnsafeMutableBytes(of: &digits) { scratch in
-            while magnitude > 0 {
-                scratch[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            var start = scratch.count
+            repeat {
+                start -= 1
+                scratch[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
                 magnitude /= 10
-                count += 1
+            } while magnitude > 0
+            if value < 0 {
+                start -= 1
+                scratch[start] = UInt8(ascii: "-")
             }
-            for index in stride(from: count - 1, through: 0, by: -1) { bytes.append(scratch[index]) }
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[start...]))
         }
     }
 
@@ -145,10 +157,12 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     init(writer: JSONWriter) { self.writer = writer }
 
     private mutating func key(_ key: Key) {
-        if !first { writer.bytes.append(UInt8(ascii: ",")) }
+        // Keys are plain: `,"name":` in one append.
+        var text = first ? "\"" : ",\""
         first = false
-        writer.write(key.stringValue)
-        writer.bytes.append(UInt8(ascii: ":"))
+        text += key.stringValue
+        text += "\":"
+        writer.bytes.append(contentsOf: text.utf8)
     }
 
     mutating func encodeNil(forKey key: Key) throws { self.key(key); writer.writeNull() }

@@ -87,6 +87,15 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
         try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .callback(handler)))
     }
 
+    /// Starts tracing; `handler` is called on the monitor's delivery thread, in order, with the
+    /// events that arrived together (one drain of the kernel buffer, or a few while the handler
+    /// was busy): for consumers whose work per call costs more than per event, such as one write
+    /// of many output lines.
+    /// - Throws: the errors of ``start(_:)``.
+    public func startBatched(_ handler: @escaping @Sendable ([Event]) -> Void) throws(BPFError) {
+        try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .batchCallback(handler)))
+    }
+
     /// Starts tracing and returns the events as an asynchronous sequence, which ends after
     /// ``stop()``. Ending the iteration early (breaking out, or cancelling the task) stops the monitor.
     /// - Throws: the errors of ``start(_:)``.

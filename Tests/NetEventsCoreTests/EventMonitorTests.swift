@@ -120,6 +120,29 @@ final class EventMonitorTests: XCTestCase {
         XCTAssertFalse(source.isRunning, "stop closes the source")
     }
 
+    /// `startBatched` hands over whole batches (one drain is one batch here), every event once,
+    /// in emission order, on one thread that is not the emitting one.
+    func testBatchedDeliveryGivesEveryEventInOrderInBatches() throws {
+        let source = MockSampleSource()
+        let monitor = try Monitor(source: source)
+        let batches = Mutex<[[CountingKind.Event]]>([])
+        let threads = Mutex<Set<UInt>>([])
+        try monitor.startBatched { batch in
+            batches.withLock { $0.append(batch) }
+            threads.withLock { _ = $0.insert(UInt(pthread_self())) }
+        }
+        for value in 0..<100 { source.emit(CountingKind.sample(UInt32(value)), count: 1) }
+        source.emit(CountingKind.sample(100), count: 500)  // one drain of 500 samples
+        monitor.stop()
+        let all = batches.withLock { $0 }
+        let expected = (0..<100).map { CountingKind.Event.sample(UInt32($0)) } + Array(repeating: .sample(100), count: 500)
+        XCTAssertEqual(all.flatMap { $0 }, expected + [.final(decoded: 600)])
+        XCTAssertTrue(all.contains { $0.count >= 500 }, "the drain of 500 came as one batch: \(all.map(\.count))")
+        XCTAssertLessThan(all.count, 602, "batches, not one call per event")
+        XCTAssertEqual(threads.withLock { $0.count }, 1, "one delivery thread")
+        XCTAssertFalse(threads.withLock { $0 }.contains(UInt(pthread_self())), "never the emitting thread")
+    }
+
     /// Decoding, periodic scans and the final scan share one producer path: a scan's event comes
     /// after exactly the samples decoded before it ran, never before one of them or after a later one.
     func testScansAndSamplesShareOneOrderedProducerPath() throws {
