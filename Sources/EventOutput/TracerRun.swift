@@ -25,11 +25,12 @@ public enum TracerRun {
         let monitor: EventMonitor<Kind>
         do {
             monitor = try EventMonitor<Kind>(configuration: configuration)
+            // The header first: rows can follow as soon as the monitor starts.
+            if let header = printer.header { StandardOutput.writeLine(header) }
             try monitor.startBatched(printer.print)
         } catch {
             fail(name, error)
         }
-        if let header = printer.header { StandardOutput.writeLine(header) }
         writeError("Tracing \(what) (\(monitor.report.map(String.init(describing:)) ?? "")). Ctrl-C to end.")
         // Ends on SIGINT/SIGTERM, at the end of --duration, or when the output is closed.
         let done = DispatchSemaphore(value: 0)

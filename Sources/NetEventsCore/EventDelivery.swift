@@ -19,7 +19,15 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         case sequence(EventSequence<Event>.Feed)
     }
 
-    private let consumer: Consumer
+    /// Where events go, without the callback itself: the callback lives only in the delivery
+    /// thread's closure, so it (and whatever it captured, such as the monitor) is released when
+    /// the thread ends, and a callback that captures its monitor forms no lasting cycle.
+    private enum Route: Sendable {
+        case thread
+        case stream(AsyncStream<Event>.Continuation)
+        case sequence(EventSequence<Event>.Feed)
+    }
+    private let consumer: Route
     private let capacity: Int
     private let droppedCount = Atomic<UInt64>(0)
     private let queue: Queue?
@@ -38,7 +46,11 @@ public final class EventDelivery<Event: Sendable>: Sendable {
     ///   - consumer: the callback or stream.
     public init(capacity: Int, consumer: Consumer) {
         self.capacity = max(1, capacity)
-        self.consumer = consumer
+        switch consumer {
+        case .callback, .batchCallback: self.consumer = .thread
+        case .stream(let continuation): self.consumer = .stream(continuation)
+        case .sequence(let feed): self.consumer = .sequence(feed)
+        }
         let perBatch: (@Sendable ([Event]) -> Void)?
         switch consumer {
         case .callback(let body): perBatch = { batch in for event in batch { body(event) } }
@@ -77,6 +89,14 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         }
     }
 
+    /// Whether the caller runs on this delivery's own thread (inside the callback).
+    public var isDeliveryThread: Bool {
+        guard let queue else { return false }
+        queue.condition.lock()
+        defer { queue.condition.unlock() }
+        return queue.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+    }
+
     /// Events dropped because the consumer fell `capacity` events behind.
     public var dropped: UInt64 { droppedCount.load(ordering: .relaxed) }
 
@@ -88,7 +108,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         case .sequence(let feed):
             let refused = feed.yield([event])
             if refused > 0 { droppedCount.add(UInt64(refused), ordering: .relaxed) }
-        case .callback, .batchCallback:
+        case .thread:
             guard let queue else { return }
             queue.condition.lock()
             if queue.finished || queue.items.count >= capacity {
@@ -114,7 +134,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         case .sequence(let feed):
             let refused = feed.yield(events)
             if refused > 0 { droppedCount.add(UInt64(refused), ordering: .relaxed) }
-        case .callback, .batchCallback:
+        case .thread:
             guard let queue else { return }
             queue.condition.lock()
             let room = queue.finished ? 0 : max(0, capacity - queue.items.count)
@@ -140,7 +160,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
             continuation.finish()
         case .sequence(let feed):
             feed.finish()
-        case .callback, .batchCallback:
+        case .thread:
             guard let queue else { return }
             queue.condition.lock()
             queue.finished = true

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Encodes events as JSON lines: one object per line, keys in the order the event's `encode(to:)`
 /// writes them, straight into a byte buffer.
 ///
@@ -20,13 +22,24 @@ public struct EventJSONEncoder: Sendable {
     /// Appends `value` as one line of JSON, newline included, to `buffer`.
     /// - Throws: `EncodingError` only if `value`'s `encode(to:)` itself throws.
     public func append<Value: Encodable>(_ value: Value, to buffer: inout [UInt8]) throws {
+        let start = buffer.count
         let writer = JSONWriter(buffer: buffer)
         buffer = []  // the writer owns the storage meanwhile: no copy
-        defer {
+        do {
+            try writer.encode(value)
+        } catch {
             buffer = writer.bytes
-            buffer.append(UInt8(ascii: "\n"))
+            buffer.removeSubrange(start...)  // nothing half-written stays
+            throw error
         }
-        try writer.encode(value)
+        buffer = writer.bytes
+        if writer.unsupported {
+            // A shape this writer does not stream (nested containers, several containers for one
+            // value): Foundation's encoder builds it whole, still one valid line.
+            buffer.removeSubrange(start...)
+            buffer.append(contentsOf: try JSONEncoder().encode(value))
+        }
+        buffer.append(UInt8(ascii: "\n"))
     }
 
     /// `value` as one line of JSON, without the newline.
@@ -45,6 +58,9 @@ private final class JSONWriter: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
     /// What the value being encoded opened, so it can be closed once its `encode(to:)` returns.
     private var opened: UInt8?
+    /// Set when the value asked for something this writer does not stream; the caller then
+    /// encodes the value with `JSONEncoder` instead.
+    var unsupported = false
 
     init(buffer: [UInt8]) { bytes = buffer }
 
@@ -59,18 +75,27 @@ private final class JSONWriter: Encoder {
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        if opened != nil { unsupported = true }  // a second container for the same value
         bytes.append(UInt8(ascii: "{"))
         opened = UInt8(ascii: "}")
         return KeyedEncodingContainer(KeyedContainer<Key>(writer: self))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        if opened != nil { unsupported = true }
         bytes.append(UInt8(ascii: "["))
         opened = UInt8(ascii: "]")
         return UnkeyedContainer(writer: self)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer { SingleValueContainer(writer: self) }
+
+    /// A writer whose output is thrown away, for what this one does not stream (nested
+    /// containers, super encoders): marks the value for `JSONEncoder` instead.
+    func scratch() -> JSONWriter {
+        unsupported = true
+        return JSONWriter(buffer: [])
+    }
 
     func write(_ string: String) {
         // Most strings need no escaping: one append of the whole text. (Each append to this class's
@@ -157,12 +182,10 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     init(writer: JSONWriter) { self.writer = writer }
 
     private mutating func key(_ key: Key) {
-        // Keys are plain: `,"name":` in one append.
-        var text = first ? "\"" : ",\""
+        if !first { writer.bytes.append(UInt8(ascii: ",")) }
         first = false
-        text += key.stringValue
-        text += "\":"
-        writer.bytes.append(contentsOf: text.utf8)
+        writer.write(key.stringValue)  // escaped like any string: a dictionary's keys are data
+        writer.bytes.append(UInt8(ascii: ":"))
     }
 
     mutating func encodeNil(forKey key: Key) throws { self.key(key); writer.writeNull() }
@@ -184,13 +207,11 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key)
         -> KeyedEncodingContainer<NestedKey>
     {
-        preconditionFailure("EventJSONEncoder: encode nested objects as Encodable values, not through nestedContainer")
+        writer.scratch().container(keyedBy: keyType)
     }
-    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        preconditionFailure("EventJSONEncoder: encode arrays as Encodable values, not through nestedUnkeyedContainer")
-    }
-    mutating func superEncoder() -> any Encoder { writer }
-    mutating func superEncoder(forKey key: Key) -> any Encoder { writer }
+    mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer { writer.scratch().unkeyedContainer() }
+    mutating func superEncoder() -> any Encoder { writer.scratch() }
+    mutating func superEncoder(forKey key: Key) -> any Encoder { writer.scratch() }
 }
 
 private struct UnkeyedContainer: UnkeyedEncodingContainer {
@@ -214,12 +235,10 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
         try writer.writeValue(value)
     }
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        preconditionFailure("EventJSONEncoder: encode nested objects as Encodable values, not through nestedContainer")
+        writer.scratch().container(keyedBy: keyType)
     }
-    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        preconditionFailure("EventJSONEncoder: encode nested arrays as Encodable values, not through nestedUnkeyedContainer")
-    }
-    mutating func superEncoder() -> any Encoder { writer }
+    mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer { writer.scratch().unkeyedContainer() }
+    mutating func superEncoder() -> any Encoder { writer.scratch() }
 }
 
 private struct SingleValueContainer: SingleValueEncodingContainer {

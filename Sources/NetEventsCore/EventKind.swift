@@ -5,7 +5,8 @@
 ///
 /// An instance is the kind's state for one run of a monitor, made once the program is attached
 /// (or, for a monitor over an injected `SampleSource`, without a program).
-/// Its methods are called on the core's single producer path, never concurrently with each other.
+/// Its `decode` and `scan` are called on the core's single producer path, never concurrently
+/// with each other; `counters(_:)` may be called from any thread at any time (for statistics).
 public protocol EventKind: Sendable {
     /// What the kind delivers.
     associatedtype Event: Sendable

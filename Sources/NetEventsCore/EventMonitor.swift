@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// Traces one event kind in the kernel and delivers its events: the machinery every kind shares.
@@ -42,6 +43,8 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     private let injectedSource: (any SampleSource)?
     private let clock: WallClock
     private let state = Mutex<State>(.idle)
+    /// Entered while a start compiles and attaches, so a stop meanwhile can wait for it.
+    private let starting = DispatchGroup()
 
     private enum State: Sendable {
         case idle
@@ -97,34 +100,46 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     }
 
     /// Starts tracing and returns the events as an asynchronous sequence, which ends after
-    /// ``stop()``. Ending the iteration early (breaking out, or cancelling the task) stops the monitor.
+    /// ``stop()``. The sequence keeps the monitor alive; releasing it (and its iterators), or
+    /// cancelling the iterating task, stops the monitor.
     /// - Throws: the errors of ``start(_:)``.
     public func events() throws(BPFError) -> EventSequence<Event> {
         let (sequence, feed) = EventSequence<Event>.make(capacity: configuration.deliveryCapacity)
         try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .sequence(feed)))
         // Only once started: a sequence that failed to start must not stop a monitor that runs.
         feed.onTermination { [weak self] in self?.stop() }
-        return sequence
+        // The sequence keeps the monitor alive: `for await e in try TCPMonitor().events()` works.
+        return sequence.keepingAlive(self)
     }
 
     /// Detaches, delivers every event still buffered (and the kind's last reports), and ends
-    /// delivery: the callback has run for every event when this returns. Safe to call twice, and
-    /// from the callback itself.
+    /// delivery: the callback has run for every event when this returns, also for a second caller
+    /// and for a stop made while the monitor was still starting (it waits for the start). Safe to
+    /// call twice, and from the callback itself (which returns at once).
+    ///
+    /// A monitor also stops when it is released: keep a reference while it should trace (the
+    /// sequence of ``events()`` keeps its monitor alive by itself).
     public func stop() {
-        let running = state.withLock { state -> Running? in
+        let (running, wasStarting) = state.withLock { state -> (Running?, Bool) in
             switch state {
             case .idle:
                 state = .stopped(nil)
-                return nil
+                return (nil, false)
             case .starting:
                 state = .starting(stopRequested: true)
-                return nil
+                return (nil, true)
             case .running(let running):
                 state = .stopped(running)
-                return running
-            case .stopped:
-                return nil
+                return (running, false)
+            case .stopped(let running):
+                return (running, false)  // its stop waits for the first one to finish
             }
+        }
+        if wasStarting {
+            // The start finishes, sees the request and stops; wait for that, then for its drain.
+            starting.wait()
+            currentRun?.session.stop()
+            return
         }
         running?.session.stop()
     }
@@ -170,18 +185,21 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
         let claimed = state.withLock { state -> Bool in
             guard case .idle = state else { return false }
             state = .starting(stopRequested: false)
+            starting.enter()
             return true
         }
         guard claimed else {
             delivery.finish()
             throw .alreadyStarted("this monitor was already started (or stopped); make a new one")
         }
+        defer { starting.leave() }
         let running: Running
         do throws(BPFError) {
             running = try makeRun(delivery)
         } catch {
             delivery.finish()
-            state.withLock { $0 = .idle }
+            // A stop asked for during the start stays asked for: the monitor does not start later.
+            state.withLock { state in state = if case .starting(true) = state { .stopped(nil) } else { .idle } }
             throw error
         }
         let stopRequested = state.withLock { state -> Bool in

@@ -10,6 +10,8 @@ public struct EventSequence<Event: Sendable>: AsyncSequence, Sendable {
 
     private let batches: AsyncStream<[Event]>
     private let pending: PendingCount
+    /// What must live as long as the sequence (its monitor).
+    private let owner: (any AnyObject & Sendable)?
 
     /// Events handed to the stream and not yet taken by an iterator: what the capacity bounds.
     final class PendingCount: Sendable {
@@ -50,18 +52,25 @@ public struct EventSequence<Event: Sendable>: AsyncSequence, Sendable {
         return (EventSequence(batches: stream, pending: pending), Feed(continuation: continuation, pending: pending, capacity: Swift.max(1, capacity)))
     }
 
-    private init(batches: AsyncStream<[Event]>, pending: PendingCount) {
+    private init(batches: AsyncStream<[Event]>, pending: PendingCount, owner: (any AnyObject & Sendable)? = nil) {
         self.batches = batches
         self.pending = pending
+        self.owner = owner
+    }
+
+    /// This sequence, keeping `owner` alive for as long as it (or an iterator of it) lives.
+    func keepingAlive(_ owner: any AnyObject & Sendable) -> EventSequence {
+        EventSequence(batches: batches, pending: pending, owner: owner)
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: batches.makeAsyncIterator(), pending: pending)
+        AsyncIterator(base: batches.makeAsyncIterator(), pending: pending, owner: owner)
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncStream<[Event]>.AsyncIterator
         let pending: PendingCount
+        let owner: (any AnyObject & Sendable)?
         var batch: [Event] = []
         var index = 0
 

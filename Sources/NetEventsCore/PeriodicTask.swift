@@ -1,31 +1,28 @@
+import Dispatch
 import Foundation
 
 /// Runs a closure every `interval` on its own thread until stopped; `stop()` waits for a run in
-/// progress and returns promptly otherwise.
+/// progress and returns promptly otherwise. Scheduled on the monotonic clock, so a step of the
+/// wall clock (NTP, `date -s`) neither stalls nor bursts the runs.
 final class PeriodicTask: @unchecked Sendable {
-    // Guarded by `condition`.
-    private var stopping = false
-    private var finished = false
-    private let condition = NSCondition()
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    // Written by stop() before it signals `wake`; read by the thread after it wakes.
+    private let stopping = ManagedAtomicFlag()
 
     init(interval duration: Duration, name: String, _ body: @escaping @Sendable () -> Void) {
-        let interval = duration.seconds
+        let nanoseconds = UInt64(max(1_000_000, duration.seconds * 1e9))
         let thread = Thread { [self] in
-            var next = Date().addingTimeInterval(interval)
+            var next = DispatchTime.now().uptimeNanoseconds + nanoseconds
             while true {
-                condition.lock()
-                while !stopping && Date() < next { _ = condition.wait(until: next) }
-                let stop = stopping
-                condition.unlock()
-                if stop { break }
+                let woken = wake.wait(timeout: DispatchTime(uptimeNanoseconds: next)) == .success
+                if woken || stopping.isSet { break }
                 body()
-                next = next.addingTimeInterval(interval)
-                if next < Date() { next = Date().addingTimeInterval(interval) }  // fell behind: skip, do not burst
+                next += nanoseconds
+                let now = DispatchTime.now().uptimeNanoseconds
+                if next < now { next = now + nanoseconds }  // fell behind: skip, do not burst
             }
-            condition.lock()
-            finished = true
-            condition.broadcast()
-            condition.unlock()
+            finished.signal()
         }
         thread.name = name
         thread.start()
@@ -33,11 +30,25 @@ final class PeriodicTask: @unchecked Sendable {
 
     /// Stops the task and waits for its thread to end. Safe to call twice.
     func stop() {
-        condition.lock()
-        stopping = true
-        condition.broadcast()
-        while !finished { condition.wait() }
-        condition.unlock()
+        guard stopping.set() else { return }
+        wake.signal()
+        finished.wait()
+    }
+}
+
+/// A flag set once, from any thread.
+private final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+
+    var isSet: Bool { lock.withLock { value } }
+
+    /// Sets the flag; false if it was already set.
+    func set() -> Bool {
+        lock.withLock {
+            defer { value = true }
+            return !value
+        }
     }
 }
 

@@ -29,6 +29,8 @@ public final class TerminationSignals: Sendable {
 
     private struct State {
         var received: [Int32] = []
+        /// How many of `received` ``next()`` has returned.
+        var returned = 0
         var waiters: [CheckedContinuation<Int32, Never>] = []
         var handlers: [@Sendable (Int32) -> Void] = []
     }
@@ -39,9 +41,14 @@ public final class TerminationSignals: Sendable {
         SignalRelay.shared.watch(signals, for: self)
     }
 
+    /// Stops watching: signals no other instance watches get their default action back (so a
+    /// later Ctrl-C ends the process again).
+    deinit { SignalRelay.shared.release(signals) }
+
     fileprivate func deliver(_ number: Int32) {
         let (waiters, handlers) = state.withLock { state in
             state.received.append(number)
+            if !state.waiters.isEmpty { state.returned = state.received.count }
             defer { state.waiters = [] }
             return (state.waiters, state.handlers)
         }
@@ -62,16 +69,20 @@ public final class TerminationSignals: Sendable {
         if !already.isEmpty { DispatchQueue.global().async { already.forEach(handler) } }
     }
 
-    /// Suspends until a watched signal arrives (returns at once if one already has).
+    /// The next watched signal: one that arrived since the last call returned (at once), or the
+    /// next to arrive. A second call after Ctrl-C waits for another Ctrl-C.
     /// - Returns: the signal's number.
     public func next() async -> Int32 {
         await withCheckedContinuation { continuation in
-            let first = state.withLock { state -> Int32? in
-                if let first = state.received.first { return first }
+            let pending = state.withLock { state -> Int32? in
+                if state.returned < state.received.count {
+                    defer { state.returned += 1 }
+                    return state.received[state.returned]
+                }
                 state.waiters.append(continuation)
                 return nil
             }
-            if let first { continuation.resume(returning: first) }
+            if let pending { continuation.resume(returning: pending) }
         }
     }
 
@@ -147,6 +158,18 @@ private final class SignalRelay: Sendable {
             sigemptyset(&action.sa_mask)
             sigaction(number, &action, nil)
         }
+    }
+
+    /// Gives the default action back to each of `numbers` that no live instance still watches.
+    func release(_ numbers: [Int32]) {
+        let stillWatched = watchers.withLock { watchers -> Set<Int32> in
+            watchers.removeAll { $0.signals == nil }
+            return Set(watchers.flatMap(\.numbers))
+        }
+        let released = installed.withLock { installed in
+            numbers.filter { !stillWatched.contains($0) && installed.remove($0) != nil }
+        }
+        for number in released { signal(number, SIG_DFL) }
     }
 
     private func relay(_ number: Int32) {

@@ -1,3 +1,5 @@
+import Dispatch
+import Glibc
 import Synchronization
 
 /// The running half of a monitor: attachments, a sample source, the kind's state, and delivery,
@@ -22,6 +24,11 @@ final class TracingSession<Kind: EventKind>: Sendable {
     private let lastMalformed = Mutex<BPFError?>(nil)
     private let stopped = Atomic<Bool>(false)
     private let scanner = Mutex<PeriodicTask?>(nil)
+    /// Left when the first stop has finished; later stops wait on it (but for the delivery thread).
+    private let stopFinished = DispatchGroup()
+    /// The thread running the first stop: a stop it causes itself (ending a sequence calls the
+    /// monitor's stop again) must not wait for itself.
+    private let stoppingThread = Mutex<pthread_t?>(nil)
 
     /// Starts reading: every sample is decoded on the source's thread and delivered at the end of
     /// each drain; the kind's scans (if any) start on their own thread.
@@ -34,6 +41,7 @@ final class TracingSession<Kind: EventKind>: Sendable {
         self.source = source
         self.delivery = delivery
         self.kind = kind
+        stopFinished.enter()
         do {
             try source.start(
                 SampleHandler(
@@ -42,6 +50,8 @@ final class TracingSession<Kind: EventKind>: Sendable {
         } catch {
             links.forEach { $0.close() }
             delivery.finish()
+            stopped.store(true, ordering: .releasing)
+            stopFinished.leave()
             throw error
         }
         if let interval = kind.scanInterval {
@@ -80,9 +90,17 @@ final class TracingSession<Kind: EventKind>: Sendable {
     /// The most recent decoding error, for diagnostics.
     var lastDecodingError: BPFError? { lastMalformed.withLock { $0 } }
 
-    /// Detaches, drains what is buffered, runs the final scan, and ends delivery. Safe to call twice.
+    /// Detaches, drains what is buffered, runs the final scan, and ends delivery. Safe to call
+    /// twice and from several threads: every caller returns once all is delivered, except one on
+    /// the delivery thread itself (inside the callback), which returns at once.
     func stop() {
-        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else {
+            let reentrant = stoppingThread.withLock { $0.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
+            if !reentrant && !delivery.isDeliveryThread { stopFinished.wait() }
+            return
+        }
+        stoppingThread.withLock { $0 = pthread_self() }
+        defer { stopFinished.leave() }
         let links = self.links.withLock { links in
             defer { links = [] }
             return links

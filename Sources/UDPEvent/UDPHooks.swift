@@ -69,11 +69,13 @@ extension UDPKind {
     }
 
     /// Where `flags` sits in `udp_recvmsg`'s parameters, from BTF: 4th since Linux 5.19, 5th
-    /// before (after `noblock`). Without BTF, the kprobe path assumes the newer layout.
+    /// before (after `noblock`). Without BTF (kernels that old are mostly older than 5.19) the
+    /// kernel version is the only sign left, and the report says it was used.
     static func receiveFlagsArgument(notes: inout [String]) -> Int {
         if let index = try? KernelBTF.vmlinux().parameterIndex("flags", ofFunction: "udp_recvmsg") { return index }
-        notes.append("udp_recvmsg's flags position unknown (no BTF): assuming the 5.19+ layout")
-        return 4
+        let index = KernelVersion.running.isAtLeast(5, 19) ? 4 : 5
+        notes.append("udp_recvmsg's flags position from the kernel version (no BTF): parameter \(index)")
+        return index
     }
 
     public static func plan(_ configuration: Configuration, features: KernelFeatures, into program: inout ProgramPlan)

@@ -163,6 +163,55 @@ final class EventJSONEncoderTests: XCTestCase {
     }
 }
 
+/// Shapes the streaming writer does not handle itself go through `JSONEncoder`: still one valid
+/// line, never a crash; keys are escaped like any string; a failed value leaves nothing behind.
+final class EventJSONEncoderEdgeTests: XCTestCase {
+    enum Shape: Codable, Equatable {
+        case circle(radius: Int)
+        case label(String, Int)
+    }
+
+    struct Flattening: Encodable {
+        var a = 1, b = 2
+        enum First: String, CodingKey { case a }
+        enum Second: String, CodingKey { case b }
+        func encode(to encoder: any Encoder) throws {
+            var first = encoder.container(keyedBy: First.self)
+            try first.encode(a, forKey: .a)
+            var second = encoder.container(keyedBy: Second.self)
+            try second.encode(b, forKey: .b)
+        }
+    }
+
+    func line(_ value: some Encodable) throws -> Data {
+        var buffer: [UInt8] = []
+        try EventJSONEncoder().append(value, to: &buffer)
+        XCTAssertEqual(buffer.last, UInt8(ascii: "\n"))
+        XCTAssertEqual(buffer.filter { $0 == UInt8(ascii: "\n") }.count, 1, "one line")
+        return Data(buffer.dropLast())
+    }
+
+    func testNestedContainersFallBackToAValidLine() throws {
+        let shapes: [Shape] = [.circle(radius: 3), .label("x\"y", -4)]
+        XCTAssertEqual(try JSONDecoder().decode([Shape].self, from: try line(shapes)), shapes)
+        let flat = try JSONSerialization.jsonObject(with: try line(Flattening())) as? [String: Int]
+        XCTAssertEqual(flat, ["a": 1, "b": 2])
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: try line([Decimal(string: "1.25")!])))
+    }
+
+    func testKeysAreEscaped() throws {
+        let hostile = ["x\":1,\"admin\":true,\"y": 7, "a\nb": 8]
+        let object = try JSONSerialization.jsonObject(with: try line(hostile)) as? [String: Int]
+        XCTAssertEqual(object, hostile)
+    }
+
+    func testAFailedValueLeavesTheBufferAsItWas() {
+        var buffer = Array("prev\n".utf8)
+        XCTAssertThrowsError(try EventJSONEncoder().append([1.0, Double.nan], to: &buffer))
+        XCTAssertEqual(buffer, Array("prev\n".utf8))
+    }
+}
+
 final class IPAddressCodableTests: XCTestCase {
     func testAddressesRoundTripAsText() throws {
         for text in ["127.0.0.1", "0.0.0.0", "255.255.255.255", "::1", "::", "::ffff:192.0.2.7", "2001:db8::1", "fe80::1:2:3:4"] {

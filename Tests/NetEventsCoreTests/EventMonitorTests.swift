@@ -204,6 +204,48 @@ final class EventMonitorTests: XCTestCase {
         XCTAssertEqual(events, (0..<100).map { .sample(UInt32($0)) } + [.final(decoded: 100)])
     }
 
+    /// Every caller of stop() returns only once everything is delivered: a second caller waits
+    /// for the first one's drain instead of returning early.
+    func testASecondStopWaitsForTheFirstOnesDrain() throws {
+        let source = MockSampleSource()
+        let monitor = try Monitor(source: source)
+        let box = EventBox<CountingKind.Event>()
+        let inCallback = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        try monitor.start { event in
+            if case .sample(0) = event {
+                inCallback.signal()
+                release.wait()  // hold the first event until the second stop is waiting
+            }
+            box.add(event)
+        }
+        for value in 0..<200 { source.emit(CountingKind.sample(UInt32(value))) }
+        inCallback.wait()
+        let firstStop = Thread { monitor.stop() }
+        firstStop.start()
+        usleep(50_000)  // the first stop is draining, blocked behind the held callback
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { release.signal() }
+        monitor.stop()  // the second caller
+        XCTAssertEqual(box.all.count, 201, "200 samples and the final scan, all delivered before stop() returned")
+    }
+
+    /// The sequence keeps its monitor alive: a monitor made in the expression itself still traces.
+    func testTheSequenceKeepsItsMonitorAlive() async throws {
+        let source = MockSampleSource()
+        do {
+            let sequence = try Monitor(source: source).events()  // no other reference to the monitor
+            for value in 0..<3 { source.emit(CountingKind.sample(UInt32(value))) }
+            var events: [CountingKind.Event] = []
+            for await event in sequence {
+                events.append(event)
+                if events.count == 3 { break }
+            }
+            XCTAssertEqual(events, [.sample(0), .sample(1), .sample(2)])
+            XCTAssertTrue(source.isRunning, "the monitor traces while its sequence lives")
+        }
+        XCTAssertFalse(source.isRunning, "releasing the sequence released and stopped the monitor")
+    }
+
     func testASecondStartThrowsAlreadyStarted() throws {
         let source = MockSampleSource()
         let monitor = try Monitor(source: source)

@@ -77,4 +77,17 @@ final class TerminationSignalsTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(ContinuousClock.now - start, .milliseconds(90))
         XCTAssertFalse(signals.received)
     }
+
+    /// next() returns each signal once: after the first Ctrl-C, a second next() waits for another.
+    func testNextReturnsEachSignalOnce() async throws {
+        let signals = TerminationSignals([SIGUSR2])
+        XCTAssertEqual(kill(getpid(), SIGUSR2), 0)
+        let first = await signals.next()
+        XCTAssertEqual(first, SIGUSR2)
+        let second = Task { await signals.next() }
+        try await Task.sleep(for: .milliseconds(100))
+        XCTAssertEqual(kill(getpid(), SIGUSR2), 0)
+        let value = await second.value
+        XCTAssertEqual(value, SIGUSR2)
+    }
 }
