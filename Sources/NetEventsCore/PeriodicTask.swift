@@ -1,14 +1,14 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Runs a closure every `interval` on its own thread until stopped; `stop()` waits for a run in
 /// progress and returns promptly otherwise. Scheduled on the monotonic clock, so a step of the
 /// wall clock (NTP, `date -s`) neither stalls nor bursts the runs.
-final class PeriodicTask: @unchecked Sendable {
+final class PeriodicTask: Sendable {
     private let wake = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
-    // Written by stop() before it signals `wake`; read by the thread after it wakes.
-    private let stopping = ManagedAtomicFlag()
+    private let stopping = Atomic<Bool>(false)
 
     init(interval duration: Duration, name: String, _ body: @escaping @Sendable () -> Void) {
         let nanoseconds = UInt64(max(1_000_000, duration.seconds * 1e9))
@@ -16,7 +16,7 @@ final class PeriodicTask: @unchecked Sendable {
             var next = DispatchTime.now().uptimeNanoseconds + nanoseconds
             while true {
                 let woken = wake.wait(timeout: DispatchTime(uptimeNanoseconds: next)) == .success
-                if woken || stopping.isSet { break }
+                if woken || stopping.load(ordering: .acquiring) { break }
                 body()
                 next += nanoseconds
                 let now = DispatchTime.now().uptimeNanoseconds
@@ -30,25 +30,9 @@ final class PeriodicTask: @unchecked Sendable {
 
     /// Stops the task and waits for its thread to end. Safe to call twice.
     func stop() {
-        guard stopping.set() else { return }
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wake.signal()
         finished.wait()
-    }
-}
-
-/// A flag set once, from any thread.
-private final class ManagedAtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-
-    var isSet: Bool { lock.withLock { value } }
-
-    /// Sets the flag; false if it was already set.
-    func set() -> Bool {
-        lock.withLock {
-            defer { value = true }
-            return !value
-        }
     }
 }
 

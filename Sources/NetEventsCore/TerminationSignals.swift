@@ -33,6 +33,8 @@ public final class TerminationSignals: Sendable {
         var returned = 0
         var waiters: [CheckedContinuation<Int32, Never>] = []
         var handlers: [@Sendable (Int32) -> Void] = []
+        /// Threads blocked in ``wait(timeout:)``, woken by the next signal.
+        var sleepers: [DispatchSemaphore] = []
     }
 
     /// Starts watching `signals` (SIGINT and SIGTERM by default).
@@ -49,6 +51,8 @@ public final class TerminationSignals: Sendable {
         let (waiters, handlers) = state.withLock { state in
             state.received.append(number)
             if !state.waiters.isEmpty { state.returned = state.received.count }
+            state.sleepers.forEach { $0.signal() }
+            state.sleepers = []
             defer { state.waiters = [] }
             return (state.waiters, state.handlers)
         }
@@ -92,12 +96,17 @@ public final class TerminationSignals: Sendable {
         let semaphore = DispatchSemaphore(value: 0)
         let first = state.withLock { state -> Int32? in
             if let first = state.received.first { return first }
-            state.handlers.append { _ in semaphore.signal() }
+            state.sleepers.append(semaphore)
             return nil
         }
         if let first { return first }
         if let timeout {
-            guard semaphore.wait(timeout: .now() + timeout.seconds) == .success else { return nil }
+            guard semaphore.wait(timeout: .now() + timeout.seconds) == .success else {
+                return state.withLock { state in
+                    state.sleepers.removeAll { $0 === semaphore }
+                    return state.received.first  // nil, unless one arrived just now
+                }
+            }
         } else {
             semaphore.wait()
         }

@@ -1,0 +1,11 @@
+extension MemberOffset {
+    /// The `struct sock_common` members of a socket's endpoints and namespace that
+    /// `bpf/netevents_bpf.h` reads (`read_endpoints`, `read_netns`).
+    public static let socketEndpoints: [MemberOffset] = [
+        .init("OFF_SKC_FAMILY", "sock.__sk_common.skc_family", size: 2), .init("OFF_SKC_NUM", "sock.__sk_common.skc_num", size: 2),
+        .init("OFF_SKC_DPORT", "sock.__sk_common.skc_dport", size: 2), .init("OFF_SKC_RCV_SADDR", "sock.__sk_common.skc_rcv_saddr", size: 4),
+        .init("OFF_SKC_DADDR", "sock.__sk_common.skc_daddr", size: 4), .init("OFF_SKC_V6_RCV_SADDR", "sock.__sk_common.skc_v6_rcv_saddr", size: 16),
+        .init("OFF_SKC_V6_DADDR", "sock.__sk_common.skc_v6_daddr", size: 16), .init("OFF_SKC_NET", "sock.__sk_common.skc_net", size: 8),
+        .init("OFF_NET_NS_INUM", "net.ns.inum", size: 4),
+    ]
+}
