@@ -94,6 +94,7 @@ let package = Package(
         .testTarget(name: "NetEventsCoreTests", dependencies: ["NetEventsCore", "NetEventsTesting", "TCPEvent"]),
         .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "NetEventsTesting", "CNetEventsABI"]),
         .testTarget(name: "UDPEventTests", dependencies: ["UDPEvent", "NetEventsTesting", "CNetEventsABI"]),
+        .testTarget(name: "EventOutputTests", dependencies: ["EventOutput", "TCPEvent", "UDPEvent"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TCPEvent", "UDPEvent", "NetEventsTesting", "netevents-traffic"],

@@ -1,90 +1,103 @@
 import Foundation
 import NetEventsCore
+import Synchronization
 
-/// How a tool shows its events as a human table: the columns, and one row's values.
+/// How a tool shows its events as a human table: the columns, and how one event fills a row.
 public struct EventTable<Event>: Sendable {
     /// The columns, in order.
     public var columns: [TextColumn]
-    /// The values of one event's row, one per column.
-    public var row: @Sendable (Event) -> [String]
+    /// Fills one event's row: one ``TableRow`` cell call per column, in order.
+    public var row: @Sendable (Event, inout TableRow) -> Void
 
-    /// A table of `columns`, each event's values given by `row`.
-    public init(columns: [TextColumn], row: @escaping @Sendable (Event) -> [String]) {
+    /// A table of `columns`, each event's cells written by `row`.
+    public init(columns: [TextColumn], row: @escaping @Sendable (Event, inout TableRow) -> Void) {
         self.columns = columns
         self.row = row
     }
 }
 
-/// Prints events to standard output: as JSON lines through ``NetEventsCore/EventJSONEncoder``
-/// (the events' own `Codable` keys), or as table rows.
-public final class EventPrinter<Event: Encodable>: @unchecked Sendable {
-    private let table: EventTable<Event>?
-    private let encoder = EventJSONEncoder()
-    // Only the delivery thread prints; the buffer is reused from event to event.
-    private var buffer: [UInt8] = []
+/// Prints events to standard output: as JSON lines (``NetEventsCore/JSONLineWriter``, the keys the
+/// events list for `Codable` too) or as table rows. A batch is built in a buffer reused from batch
+/// to batch and written with one `write(2)`.
+///
+/// Its methods are `@inlinable` so that a tool's build specializes them for its event type: the
+/// per-event work then runs without generic dispatch.
+public final class EventPrinter<Event: EventFields>: @unchecked Sendable {
+    @usableFromInline let table: EventTable<Event>?
+    // Only the delivery thread prints.
+    @usableFromInline var json = JSONLineWriter(capacity: 1 << 16)
+    @usableFromInline var rows: TableRow
+    @usableFromInline let written = Atomic<Int>(0)
 
     /// A printer of JSON lines, or (`json` false) of table rows.
-    public init(json: Bool, table: EventTable<Event>) {
+    @inlinable public init(json: Bool, table: EventTable<Event>) {
         self.table = json ? nil : table
+        rows = TableRow(columns: table.columns)
     }
+
+    /// How many events reached the output (a batch whose write failed is not counted).
+    public var printed: Int { written.load(ordering: .relaxed) }
 
     /// The table's header line, or nil for JSON.
     public var header: String? { table?.columns.header }
 
-    /// Writes a batch of events with one `write(2)`, built in a buffer reused from batch to batch.
-    public func print(_ events: [Event]) {
-        buffer.removeAll(keepingCapacity: true)
-        for event in events { append(event) }
-        StandardOutput.write(buffer)
-    }
-
-    private func append(_ event: Event) {
+    /// Writes a batch of events with one `write(2)`.
+    @inlinable public func print(_ events: [Event]) {
         if let table {
-            buffer.append(contentsOf: table.columns.row(table.row(event)).utf8)
-            buffer.append(UInt8(ascii: "\n"))
-        } else {
-            do {
-                try encoder.append(event, to: &buffer)
-            } catch {
-                buffer.append(contentsOf: "{\"error\":\"cannot encode an event\"}\n".utf8)
+            rows.removeAll()
+            for event in events {
+                table.row(event, &rows)
+                rows.endRow()
             }
+            if StandardOutput.write(rows.buffer) { written.add(events.count, ordering: .relaxed) }
+        } else {
+            json.removeAll()
+            for event in events { json.append(event) }
+            if StandardOutput.write(json.buffer) { written.add(events.count, ordering: .relaxed) }
         }
     }
 }
 
 /// `HH:MM:SS.mmm` in local time.
 public func clockTime(_ nanoseconds: UInt64) -> String {
-    var time = tm()
-    var raw = time_t(nanoseconds / 1_000_000_000)
-    localtime_r(&raw, &time)
-    return String(format: "%02d:%02d:%02d.%03d", time.tm_hour, time.tm_min, time.tm_sec, Int(nanoseconds / 1_000_000 % 1000))
+    var row = TableRow(columns: [])
+    row.clock(nanoseconds)
+    return String(decoding: row.bytes, as: UTF8.self)
 }
 
 /// `1.2.3.4:80` or `[::1]:80`.
 public func endpoint(_ address: IPAddress, _ port: UInt16) -> String {
-    address.family == .ipv6 ? "[\(address)]:\(port)" : "\(address):\(port)"
+    var row = TableRow(columns: [])
+    row.endpoint(address, port: port)
+    return String(decoding: row.bytes, as: UTF8.self)
 }
 
 extension EventTable where Event: NetworkEvent {
     /// A table that starts with what every event has (TIME, PID, UID, COMM, LOCAL and the remote
-    /// endpoint, titled `remote`), followed by the kind's own `columns` and their `values`.
+    /// endpoint, titled `remote`), followed by the kind's own `columns`, whose cells `cells` writes.
     /// - Parameter hasRemote: whether an event has a remote endpoint to show (else `-`).
-    public static func network(
+    @inlinable public static func network(
         remote: String = "REMOTE", hasRemote: @escaping @Sendable (Event) -> Bool = { _ in true }, columns: [TextColumn],
-        values: @escaping @Sendable (Event) -> [String]
+        cells: @escaping @Sendable (Event, inout TableRow) -> Void
     ) -> EventTable {
         let common = [
             TextColumn("TIME", width: 12), TextColumn("PID", width: 7, rightAligned: true),
             TextColumn("UID", width: 6, rightAligned: true), TextColumn("COMM", width: 15), TextColumn("LOCAL", width: 26),
             TextColumn(remote, width: 26),
         ]
-        return EventTable(columns: common + columns) { event in
+        return EventTable(columns: common + columns) { event, row in
             let endpoints = event.endpoints
-            let remote = hasRemote(event) ? endpoint(endpoints.destinationAddress, endpoints.destinationPort) : "-"
-            return [
-                clockTime(event.timeNanoseconds), String(event.process.pid), String(event.process.uid), event.process.command,
-                endpoint(endpoints.sourceAddress, endpoints.sourcePort), remote,
-            ] + values(event)
+            row.clock(event.timeNanoseconds)
+            row.number(event.process.pid)
+            row.number(event.process.uid)
+            row.text(event.process.command)
+            row.endpoint(endpoints.sourceAddress, port: endpoints.sourcePort)
+            if hasRemote(event) {
+                row.endpoint(endpoints.destinationAddress, port: endpoints.destinationPort)
+            } else {
+                row.none()
+            }
+            cells(event, &row)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Glibc
+import NetEventsCore
 import Synchronization
 
 /// Writes straight to descriptor 1, so every event reaches a pipe the moment it is printed and
@@ -19,18 +20,32 @@ public enum StandardOutput {
     }
 
     /// Writes all of `bytes`, retrying after interruptions. A closed pipe ends the write.
-    public static func write(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(1, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    if errno == EPIPE { closedHandler.withLock { handler in defer { handler = nil }; return handler }?() }
-                    return
-                }
-                offset += written
+    /// - Returns: whether all of `bytes` was written.
+    @discardableResult
+    public static func write(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Writes all of `buffer`'s bytes, as the other `write` does.
+    @discardableResult
+    public static func write(_ buffer: LineBuffer) -> Bool {
+        buffer.withUnsafeBytes { write($0) }
+    }
+
+    /// Writes all of `raw`, retrying after interruptions. A closed pipe ends the write.
+    /// - Returns: whether all of `raw` was written.
+    @discardableResult
+    public static func write(_ raw: UnsafeRawBufferPointer) -> Bool {
+        var offset = 0
+        while offset < raw.count {
+            let written = Glibc.write(1, raw.baseAddress! + offset, raw.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == EPIPE { closedHandler.withLock { handler in defer { handler = nil }; return handler }?() }
+                return false
             }
+            offset += written
         }
+        return true
     }
 }

@@ -6,19 +6,20 @@ import NetEventsCore
 
 /// The life of a tool: trap SIGINT and SIGTERM (before the slow start, so a signal during the
 /// compile still ends in a clean stop), start the monitor, say `Tracing ...` on standard error,
-/// wait for a signal or the duration, stop (which drains), print what was missed, exit 0. A start
+/// wait for a signal or the duration, stop (which drains), print how many events were printed and
+/// what was missed, exit 0. A start
 /// error is one line on standard error and exit status 1.
 public enum TracerRun {
     /// Runs a monitor of `Kind`, printing its events, until a signal or `options.duration`.
     /// - Parameters:
     ///   - name: the executable's name, prefixed to errors.
     ///   - what: completes "Tracing ...", e.g. "TCP connections".
-    ///   - table: the human table of the events (JSON lines come from their `Codable` keys).
+    ///   - table: the human table of the events (JSON lines come from the keys they list).
     ///   - summary: the kind's counters of what was missed, for the line printed at the end.
-    public static func run<Kind: EventKind>(
+    @inlinable public static func run<Kind: EventKind>(
         name: String, what: String, options: TracerOptions, configuration: MonitorConfiguration<Kind>,
         table: EventTable<Kind.Event>, summary: @escaping (Kind.Counters) -> String
-    ) -> Never where Kind.Event: Encodable {
+    ) -> Never where Kind.Event: EventFields {
         signal(SIGPIPE, SIG_IGN)
         let signals = TerminationSignals()
         let printer = EventPrinter(json: options.json, table: table)
@@ -44,7 +45,7 @@ public enum TracerRun {
         monitor.stop()
         let statistics = monitor.statistics
         writeError(
-            "lost \(statistics.lostSamples), dropped \(statistics.droppedEvents), malformed \(statistics.malformedSamples), "
+            "\(printer.printed) events printed; lost \(statistics.lostSamples), dropped \(statistics.droppedEvents), malformed \(statistics.malformedSamples), "
                 + "filtered \(statistics.filteredEvents), " + summary(statistics.kind))
         exit(0)
     }
@@ -65,7 +66,7 @@ public enum TracerRun {
 /// ``TracerRun`` does the rest (`run()` is provided).
 public protocol TracerCommand: ParsableCommand {
     /// The kind traced.
-    associatedtype Kind: EventKind where Kind.Event: Encodable
+    associatedtype Kind: EventKind where Kind.Event: EventFields
     /// Completes "Tracing ...", e.g. "TCP connections".
     static var what: String { get }
     /// The human table of the events.
@@ -79,8 +80,9 @@ public protocol TracerCommand: ParsableCommand {
 }
 
 extension TracerCommand {
-    /// Runs the monitor until a signal or `--duration`, printing its events.
-    public func run() throws {
+    /// Runs the monitor until a signal or `--duration`, printing its events. (`@inlinable`: each
+    /// tool's build specializes the printing for its event type.)
+    @inlinable public func run() throws {
         TracerRun.run(
             name: Self.configuration.commandName ?? "tracer", what: Self.what, options: options,
             configuration: options.configuration(of: Kind.self, kindOptions), table: Self.table, summary: Self.summary)

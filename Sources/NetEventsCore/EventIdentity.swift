@@ -43,7 +43,7 @@ public struct SocketEndpoints: Sendable, Hashable {
 }
 
 /// A JSON key of an event, written as a string literal (`"rx_bytes"`). Every kind encodes with
-/// it, so the keys all kinds share are written by one function (`KeyedEncodingContainer.encodeHeader(event:time:process:endpoints:)`).
+/// it; the keys all kinds share are written by one function (`EventFieldWriter.writeHeader(event:time:process:endpoints:)`).
 public struct EventCodingKey: CodingKey, ExpressibleByStringLiteral, Sendable {
     public var stringValue: String
     public var intValue: Int? { nil }
@@ -52,23 +52,6 @@ public struct EventCodingKey: CodingKey, ExpressibleByStringLiteral, Sendable {
     public init(stringLiteral value: String) { stringValue = value }
     public init?(stringValue: String) { self.stringValue = stringValue }
     public init?(intValue: Int) { nil }
-}
-
-extension KeyedEncodingContainer where Key == EventCodingKey {
-    /// Writes the keys every event starts with, in the order of DESIGN.md: `event`, `time_ns`,
-    /// `pid`, `uid`, `comm`, `family`, `saddr`, `sport`, `daddr`, `dport`.
-    public mutating func encodeHeader(event: String, time: UInt64, process: EventProcess, endpoints: SocketEndpoints) throws {
-        try encode(event, forKey: "event")
-        try encode(time, forKey: "time_ns")
-        try encode(process.pid, forKey: "pid")
-        try encode(process.uid, forKey: "uid")
-        try encode(process.command, forKey: "comm")
-        try encode(endpoints.family.rawValue, forKey: "family")
-        try encode(endpoints.sourceAddress, forKey: "saddr")
-        try encode(endpoints.sourcePort, forKey: "sport")
-        try encode(endpoints.destinationAddress, forKey: "daddr")
-        try encode(endpoints.destinationPort, forKey: "dport")
-    }
 }
 
 extension KeyedDecodingContainer where Key == EventCodingKey {
@@ -101,7 +84,7 @@ extension KeyedDecodingContainer where Key == EventCodingKey {
 /// What every event says: when, which process, and which socket endpoints. The process's and
 /// the endpoints' fields read as the event's own members (`event.pid`, `event.sourcePort`).
 @dynamicMemberLookup
-public protocol NetworkEvent: Sendable, Hashable, Codable {
+public protocol NetworkEvent: Sendable, Hashable, Codable, EventFields {
     /// Wall-clock time of the event, in nanoseconds since the Unix epoch.
     var timeNanoseconds: UInt64 { get }
     /// The process behind the event.

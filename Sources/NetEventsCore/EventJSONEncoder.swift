@@ -4,8 +4,9 @@ import Foundation
 /// writes them, straight into a byte buffer.
 ///
 /// The events' `Codable` conformance is the one definition of their JSON keys: `JSONEncoder`
-/// gives the same keys, and the command-line tools print through this encoder, which skips
-/// Foundation's intermediate tree and so costs a fraction of `JSONEncoder`'s time per event.
+/// gives the same keys. This encoder skips Foundation's intermediate tree and so costs a fraction
+/// of `JSONEncoder`'s time per value; for an ``EventFields`` event it writes through
+/// ``JSONLineWriter``, as the command-line tools do.
 ///
 /// ```swift
 /// let encoder = EventJSONEncoder()
@@ -22,22 +23,22 @@ public struct EventJSONEncoder: Sendable {
     /// Appends `value` as one line of JSON, newline included, to `buffer`.
     /// - Throws: `EncodingError` only if `value`'s `encode(to:)` itself throws.
     public func append<Value: Encodable>(_ value: Value, to buffer: inout [UInt8]) throws {
-        let start = buffer.count
-        let writer = JSONWriter(buffer: buffer)
-        buffer = []  // the writer owns the storage meanwhile: no copy
-        do {
-            try writer.encode(value)
-        } catch {
-            buffer = writer.bytes
-            buffer.removeSubrange(start...)  // nothing half-written stays
-            throw error
+        if let event = value as? any EventFields {
+            // An event lists its own fields: straight to the line writer.
+            var writer = JSONLineWriter()
+            writer.append(event)
+            writer.buffer.withUnsafeBytes { buffer.append(contentsOf: $0) }
+            return
         }
-        buffer = writer.bytes
+        let writer = JSONWriter()
+        try writer.encode(value)  // on error, nothing was added to `buffer`
         if writer.unsupported {
             // A shape this writer does not stream (nested containers, several containers for one
             // value): Foundation's encoder builds it whole, still one valid line.
-            buffer.removeSubrange(start...)
             buffer.append(contentsOf: try JSONEncoder().encode(value))
+        } else {
+            writer.out.commit()
+            writer.out.buffer.withUnsafeBytes { buffer.append(contentsOf: $0) }
         }
         buffer.append(UInt8(ascii: "\n"))
     }
@@ -53,7 +54,7 @@ public struct EventJSONEncoder: Sendable {
 
 /// The shared output of one encoding, and the encoder every container writes through.
 private final class JSONWriter: Encoder {
-    var bytes: [UInt8]
+    var out = LineCursor(LineBuffer(capacity: 512))
     var codingPath: [any CodingKey] = []
     var userInfo: [CodingUserInfoKey: Any] { [:] }
     /// What the value being encoded opened, so it can be closed once its `encode(to:)` returns.
@@ -62,7 +63,7 @@ private final class JSONWriter: Encoder {
     /// encodes the value with `JSONEncoder` instead.
     var unsupported = false
 
-    init(buffer: [UInt8]) { bytes = buffer }
+    init() {}
 
     /// Encodes a nested value in place, closing whatever container it opened.
     func encode<Value: Encodable>(_ value: Value) throws {
@@ -70,20 +71,20 @@ private final class JSONWriter: Encoder {
         let outer = opened
         opened = nil
         try value.encode(to: self)
-        if let close = opened { bytes.append(close) }
+        if let close = opened { out.append(close) }
         opened = outer
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         if opened != nil { unsupported = true }  // a second container for the same value
-        bytes.append(UInt8(ascii: "{"))
+        out.append(UInt8(ascii: "{"))
         opened = UInt8(ascii: "}")
         return KeyedEncodingContainer(KeyedContainer<Key>(writer: self))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
         if opened != nil { unsupported = true }
-        bytes.append(UInt8(ascii: "["))
+        out.append(UInt8(ascii: "["))
         opened = UInt8(ascii: "]")
         return UnkeyedContainer(writer: self)
     }
@@ -94,65 +95,27 @@ private final class JSONWriter: Encoder {
     /// containers, super encoders): marks the value for `JSONEncoder` instead.
     func scratch() -> JSONWriter {
         unsupported = true
-        return JSONWriter(buffer: [])
+        return JSONWriter()
     }
 
-    func write(_ string: String) {
-        // Most strings need no escaping: one append of the whole text. (Each append to this class's
-        // buffer pays an exclusivity check, so the work is done in as few appends as possible.)
-        if !string.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-            bytes.append(UInt8(ascii: "\""))
-            bytes.append(contentsOf: string.utf8)
-            bytes.append(UInt8(ascii: "\""))
-            return
-        }
-        var escaped: [UInt8] = [UInt8(ascii: "\"")]
-        escaped.reserveCapacity(string.utf8.count + 16)
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): escaped.append(contentsOf: [0x5c, 0x22])
-            case UInt8(ascii: "\\"): escaped.append(contentsOf: [0x5c, 0x5c])
-            case UInt8(ascii: "\n"): escaped.append(contentsOf: [0x5c, UInt8(ascii: "n")])
-            case UInt8(ascii: "\r"): escaped.append(contentsOf: [0x5c, UInt8(ascii: "r")])
-            case UInt8(ascii: "\t"): escaped.append(contentsOf: [0x5c, UInt8(ascii: "t")])
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                escaped.append(contentsOf: [0x5c, UInt8(ascii: "u"), 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xf)]])
-            default: escaped.append(byte)
-            }
-        }
-        escaped.append(UInt8(ascii: "\""))
-        bytes.append(contentsOf: escaped)
-    }
+    func write(_ string: String) { JSONLineWriter.appendQuoted(string, to: &out) }
 
     func write(_ value: some BinaryInteger) {
-        // Digits into a stack buffer, then one append: this runs for every number of every event.
-        var magnitude = UInt64(truncatingIfNeeded: value.magnitude)
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: a sign and up to 20 digits
-        withUnsafeMutableBytes(of: &digits) { scratch in
-            var start = scratch.count
-            repeat {
-                start -= 1
-                scratch[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            if value < 0 {
-                start -= 1
-                scratch[start] = UInt8(ascii: "-")
-            }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[start...]))
-        }
+        out.appendDecimal(UInt64(truncatingIfNeeded: value.magnitude), negative: value < 0)
     }
 
     func write(_ value: Double) throws {
         guard value.isFinite else {
             throw EncodingError.invalidValue(value, .init(codingPath: codingPath, debugDescription: "JSON has no \(value)"))
         }
-        bytes.append(contentsOf: value.description.utf8)
+        out.append(value.description)
     }
 
-    func write(_ value: Bool) { bytes.append(contentsOf: (value ? "true" : "false").utf8) }
-    func writeNull() { bytes.append(contentsOf: "null".utf8) }
+    func write(_ value: Bool) {
+        let text: StaticString = value ? "true" : "false"
+        out.append(text)
+    }
+    func writeNull() { out.append("null" as StaticString) }
 
     /// Writes a primitive, or encodes anything else in place.
     func writeValue<Value: Encodable>(_ value: Value) throws {
@@ -182,10 +145,10 @@ private struct KeyedContainer<Key: CodingKey>: KeyedEncodingContainerProtocol {
     init(writer: JSONWriter) { self.writer = writer }
 
     private mutating func key(_ key: Key) {
-        if !first { writer.bytes.append(UInt8(ascii: ",")) }
+        if !first { writer.out.append(UInt8(ascii: ",")) }
         first = false
         writer.write(key.stringValue)  // escaped like any string: a dictionary's keys are data
-        writer.bytes.append(UInt8(ascii: ":"))
+        writer.out.append(UInt8(ascii: ":"))
     }
 
     mutating func encodeNil(forKey key: Key) throws { self.key(key); writer.writeNull() }
@@ -222,7 +185,7 @@ private struct UnkeyedContainer: UnkeyedEncodingContainer {
     init(writer: JSONWriter) { self.writer = writer }
 
     private mutating func separate() {
-        if count > 0 { writer.bytes.append(UInt8(ascii: ",")) }
+        if count > 0 { writer.out.append(UInt8(ascii: ",")) }
         count += 1
     }
 

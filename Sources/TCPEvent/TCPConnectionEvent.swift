@@ -57,7 +57,14 @@ public struct TCPConnectionEvent: NetworkEvent {
         case closingTask = 4
 
         /// The name in JSON and tables: `connect`, `accept`, `io`, `close`.
-        public var description: String { ["none", "connect", "accept", "io", "close"][Int(rawValue)] }
+        public var description: String {
+            switch self {
+            case .connect: return "connect"
+            case .accept: return "accept"
+            case .firstIO: return "io"
+            case .closingTask: return "close"
+            }
+        }
     }
 
     /// An event with every field given (decoders and tests make them).
@@ -123,21 +130,21 @@ public enum TCPState: UInt8, Sendable, Hashable, CaseIterable, CustomStringConve
 }
 
 extension TCPConnectionEvent {
-    /// Writes the keys every event starts with (DESIGN.md), then the TCP ones.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: EventCodingKey.self)
-        try container.encodeHeader(event: "close", time: timeNanoseconds, process: process, endpoints: endpoints)
-        try container.encode(receivedBytes, forKey: "rx_bytes")
-        try container.encode(sentBytes, forKey: "tx_bytes")
-        try container.encode(segmentsIn, forKey: "segs_in")
-        try container.encode(segmentsOut, forKey: "segs_out")
-        try container.encode(dataSegmentsIn, forKey: "data_segs_in")
-        try container.encode(dataSegmentsOut, forKey: "data_segs_out")
-        try container.encode(durationNanoseconds, forKey: "duration_ns")
-        try container.encode(cgroupID, forKey: "cgroup_id")
-        try container.encode(networkNamespace, forKey: "netns")
-        try container.encode(ownerSource.description, forKey: "owner")
-        try container.encode(previousState.description, forKey: "prev_state")
+    /// Writes the keys every event starts with (DESIGN.md), then the TCP ones: the one list of
+    /// this event's keys, for `Codable` and for the tools' JSON lines alike.
+    @inlinable public func writeFields<Writer: EventFieldWriter>(to writer: inout Writer) {
+        writer.writeHeader(event: "close", time: timeNanoseconds, process: process, endpoints: endpoints)
+        writer.write(receivedBytes, forKey: "rx_bytes")
+        writer.write(sentBytes, forKey: "tx_bytes")
+        writer.write(segmentsIn, forKey: "segs_in")
+        writer.write(segmentsOut, forKey: "segs_out")
+        writer.write(dataSegmentsIn, forKey: "data_segs_in")
+        writer.write(dataSegmentsOut, forKey: "data_segs_out")
+        writer.write(durationNanoseconds, forKey: "duration_ns")
+        writer.write(cgroupID, forKey: "cgroup_id")
+        writer.write(networkNamespace, forKey: "netns")
+        writer.write(ownerSource.description, forKey: "owner")
+        writer.write(previousState.description, forKey: "prev_state")
     }
 
     /// Reads what ``encode(to:)`` wrote (a line of `tcp-events --json`).

@@ -72,19 +72,19 @@ public struct UDPTrafficEvent: NetworkEvent {
 }
 
 extension UDPTrafficEvent {
-    /// Writes the keys every event starts with (DESIGN.md), then the UDP ones.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: EventCodingKey.self)
-        try container.encodeHeader(event: reason.rawValue, time: timeNanoseconds, process: process, endpoints: endpoints)
-        try container.encode(receivedBytes, forKey: "rx_bytes")
-        try container.encode(sentBytes, forKey: "tx_bytes")
-        try container.encode(receivedPackets, forKey: "rx_packets")
-        try container.encode(sentPackets, forKey: "tx_packets")
-        try container.encode(reason.rawValue, forKey: "reason")
-        try container.encode(cgroupID, forKey: "cgroup_id")
-        try container.encode(networkNamespace, forKey: "netns")
-        try container.encode(socketID, forKey: "socket_id")
-        try container.encode(socketFirstSeenNanoseconds, forKey: "first_seen_ns")
+    /// Writes the keys every event starts with (DESIGN.md), then the UDP ones: the one list of
+    /// this event's keys, for `Codable` and for the tools' JSON lines alike.
+    @inlinable public func writeFields<Writer: EventFieldWriter>(to writer: inout Writer) {
+        writer.writeHeader(event: reason.rawValue, time: timeNanoseconds, process: process, endpoints: endpoints)
+        writer.write(receivedBytes, forKey: "rx_bytes")
+        writer.write(sentBytes, forKey: "tx_bytes")
+        writer.write(receivedPackets, forKey: "rx_packets")
+        writer.write(sentPackets, forKey: "tx_packets")
+        writer.write(reason.rawValue, forKey: "reason")
+        writer.write(cgroupID, forKey: "cgroup_id")
+        writer.write(networkNamespace, forKey: "netns")
+        writer.write(socketID, forKey: "socket_id")
+        writer.write(socketFirstSeenNanoseconds, forKey: "first_seen_ns")
     }
 
     /// Reads what ``encode(to:)`` wrote (a line of `udp-events --json`).

@@ -2,6 +2,8 @@ import NetEventsTesting
 import Dispatch
 import Glibc
 import Synchronization
+import EventOutput
+import NetEventsCore
 import TCPEvent
 
 /// `decode`: how many raw TCP samples per second one core turns into delivered events.
@@ -74,7 +76,34 @@ enum DecodeBenchmark {
         while delivered.value.load(ordering: .relaxed) < count && Clock.now() < deadline { sched_yield() }
     }
 
-    enum Path { case decodeOnly, callback, stream }
+    enum Path { case decodeOnly, callback, stream, jsonLine, tableRow }
+
+    /// The tools' table layout: the common columns and a few of the kind's, as `tcp-events` has.
+    static let table = EventTable<TCPConnectionEvent>.network(
+        columns: [TextColumn("TX_BYTES", width: 10, rightAligned: true), TextColumn("MS", width: 9, rightAligned: true)],
+        cells: { event, row in
+            row.number(event.sentBytes)
+            row.milliseconds(event.durationNanoseconds)
+        })
+
+    /// Decodes and formats `count` samples as the tools do, `batch` lines to a buffer that is then
+    /// cleared (no write); returns the bytes formatted, as a check.
+    static func formatLines(_ path: Path, _ raw: UnsafeRawBufferPointer, count: Int, batch: Int) throws -> Int {
+        let clock = WallClock()
+        var json = JSONLineWriter(capacity: 1 << 16)
+        var rows = TableRow(columns: table.columns)
+        var total = 0
+        for index in 0..<count {
+            let event = try TCPEventDecoder.decode(raw, clock: clock)
+            if path == .jsonLine { json.append(event) } else { table.row(event, &rows); rows.endRow() }
+            if index % batch == batch - 1 {
+                total += json.bytes.count + rows.bytes.count
+                json.removeAll()
+                rows.removeAll()
+            }
+        }
+        return total + json.bytes.count + rows.bytes.count
+    }
 
     static func measure(_ path: Path, batch: Int, ipv6: Bool, options: Options) throws -> Measurement {
         let bytes = sample(ipv6: ipv6)
@@ -83,6 +112,8 @@ enum DecodeBenchmark {
             case .decodeOnly: "decode only (`TCPEventDecoder.decode` in a loop)"
             case .callback: "decode + deliver, `start(callback)`, batches of \(batch)"
             case .stream: "decode + deliver, `events()`, batches of \(batch)"
+            case .jsonLine: "decode + JSON line (`JSONLineWriter`, the tools' `--json`), batches of \(batch)"
+            case .tableRow: "decode + table row (`TableRow`, the tools' table), batches of \(batch)"
             }
         let label = name + (ipv6 ? ", IPv6" : "")
         let count = options.count
@@ -104,6 +135,16 @@ enum DecodeBenchmark {
             return Measurement(name: label, events: count, seconds: seconds, cpuSeconds: cpu, dropped: 0)
         }
 
+        if path == .jsonLine || path == .tableRow {
+            let cpu0 = Clock.processCPU()
+            let t0 = Clock.now()
+            let bytesFormatted = try bytes.withUnsafeBytes { try formatLines(path, $0, count: count, batch: batch) }
+            let seconds = Clock.now() - t0
+            let cpu = Clock.processCPU() - cpu0
+            guard bytesFormatted > count * 100 else { throw BenchError("\(label): formatted only \(bytesFormatted) bytes") }
+            return Measurement(name: label, events: count, seconds: seconds, cpuSeconds: cpu, dropped: 0)
+        }
+
         let mock = MockSampleSource()
         let monitor = try TCPMonitor(source: mock)
         let delivered = Counter()
@@ -117,7 +158,7 @@ enum DecodeBenchmark {
                 for await _ in stream { delivered.value.add(1, ordering: .relaxed) }
                 finished.signal()
             }
-        case .decodeOnly:
+        case .decodeOnly, .jsonLine, .tableRow:
             break
         }
         let cpu0 = Clock.processCPU()
@@ -155,6 +196,9 @@ enum DecodeBenchmark {
             configurations += [(.callback, batch, false, "callback_b\(batch)"), (.stream, batch, false, "stream_b\(batch)")]
         }
         configurations += [(.decodeOnly, 1, true, "decode_only_v6"), (.callback, largest, true, "callback_v6_b\(largest)")]
+        configurations += [
+            (.jsonLine, largest, false, "json_line"), (.jsonLine, largest, true, "json_line_v6"), (.tableRow, largest, false, "table_row"),
+        ]
         var results: [(String, Double)] = []
         for (path, batch, ipv6, key) in configurations where options.only.isEmpty || options.only.contains(key) {
             var runs: [Measurement] = []

@@ -33,11 +33,13 @@ struct TCPEventsCommand: TracerCommand {
             TextColumn("SEGS_OUT", width: 8, rightAligned: true), TextColumn("SEGS_IN", width: 8, rightAligned: true),
             TextColumn("MS", width: 9, rightAligned: true), TextColumn("OWNER", width: 7),
         ],
-        values: { event in
-            [
-                String(event.sentBytes), String(event.receivedBytes), String(event.segmentsOut), String(event.segmentsIn),
-                event.durationNanoseconds.map { String(format: "%.2f", Double($0) / 1e6) } ?? "-", event.ownerSource.description,
-            ]
+        cells: { event, row in
+            row.number(event.sentBytes)
+            row.number(event.receivedBytes)
+            row.number(event.segmentsOut)
+            row.number(event.segmentsIn)
+            row.milliseconds(event.durationNanoseconds)
+            row.text(event.ownerSource.description)
         })
 }
 

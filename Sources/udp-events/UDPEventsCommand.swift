@@ -47,11 +47,12 @@ struct UDPEventsCommand: TracerCommand {
             TextColumn("RX_PKTS", width: 8, rightAligned: true), TextColumn("RX_BYTES", width: 10, rightAligned: true),
             TextColumn("WHY", width: 8),
         ],
-        values: { event in
-            [
-                String(event.sentPackets), String(event.sentBytes), String(event.receivedPackets), String(event.receivedBytes),
-                event.reason.rawValue,
-            ]
+        cells: { event, row in
+            row.number(event.sentPackets)
+            row.number(event.sentBytes)
+            row.number(event.receivedPackets)
+            row.number(event.receivedBytes)
+            row.text(event.reason.rawValue)
         })
 }
 

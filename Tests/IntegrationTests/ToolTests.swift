@@ -45,7 +45,52 @@ final class ToolTests: XCTestCase {
         try connect(port: port)
         XCTAssertTrue(waitForExit(tool, seconds: 10), "tcp-events still runs after its output closed")
         XCTAssertEqual(tool.terminationStatus, 0)
-        XCTAssertNotNil(errors.first(timeout: 2) { $0.hasPrefix("lost 0, dropped") }, "\(errors.events)")
+        XCTAssertNotNil(errors.first(timeout: 2) { $0.hasPrefix("0 events printed; lost 0, dropped") }, "\(errors.events)")
+    }
+
+    /// A burst of connections at the generator's top speed reaches `tcp-events --json` whole: one
+    /// parseable line per connection end, each with the burst's byte counts, and the closing
+    /// summary counts exactly the lines printed. The same burst through the table: one row each.
+    func testABurstIsPrintedWholeAndCounted() throws {
+        try requireBPF()
+        let connections = 400
+        for json in [true, false] {
+            let port = freePort()
+            let (tool, output, errors) = try startTracing("tcp-events", (json ? ["--json"] : []) + ["--port", "\(port)"])
+            defer { if tool.isRunning { tool.interrupt() } }
+            let lines = Collector<String>(lines: output.fileHandleForReading)
+            let burst = try TrafficProcess(["tcp-burst", "--count", "\(connections)", "--port", "\(port)"])
+            burst.waitForSuccess()
+            let expected = 2 * connections + (json ? 0 : 1)  // the table has its header line
+            lines.wait(timeout: 20) { $0.count >= expected }
+            tool.interrupt()
+            XCTAssertTrue(waitForExit(tool, seconds: 10))
+            XCTAssertEqual(tool.terminationStatus, 0)
+            let printed = lines.events.count - (json ? 0 : 1)
+            XCTAssertEqual(printed, 2 * connections)
+            XCTAssertNotNil(
+                errors.first(timeout: 5) { $0.hasPrefix("\(2 * connections) events printed; lost 0, dropped 0") },
+                "\(errors.events)")
+            if json {
+                var ends: [String: Int] = [:]
+                for line in lines.events {
+                    let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+                    let server = (object["sport"] as? NSNumber)?.intValue == Int(port)
+                    XCTAssertTrue(server || (object["dport"] as? NSNumber)?.intValue == Int(port), line)
+                    // One byte each way. tcp_info counts the FIN received, and on the client (which
+                    // closes first) the SYN and FIN it sent; the server closes from LAST_ACK.
+                    XCTAssertEqual((object["rx_bytes"] as? NSNumber)?.intValue, 2, line)
+                    XCTAssertEqual((object["tx_bytes"] as? NSNumber)?.intValue, server ? 2 : 3, line)
+                    XCTAssertEqual(object["owner"] as? String, server ? "accept" : "connect", line)
+                    XCTAssertEqual(object["prev_state"] as? String, server ? "LAST_ACK" : "FIN_WAIT2", line)
+                    ends[server ? "server" : "client", default: 0] += 1
+                }
+                XCTAssertEqual(ends, ["server": connections, "client": connections])
+            } else {
+                XCTAssertTrue(lines.events[0].hasPrefix("TIME"), lines.events[0])
+                XCTAssertEqual(lines.events.dropFirst().filter { $0.contains(":\(port) ") }.count, 2 * connections)
+            }
+        }
     }
 
     /// A process may name itself anything (prctl PR_SET_NAME): its newline and escape sequence

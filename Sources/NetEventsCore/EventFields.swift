@@ -1,0 +1,94 @@
+/// Receives an event's fields, key by key, in the event's order: the one place a kind states its
+/// keys. `Codable` encoding (``EventFields/encode(to:)``) and the tools' JSON lines
+/// (``JSONLineWriter``) are both writers, so the two cannot disagree.
+///
+/// Keys are ASCII identifiers written as literals (`"rx_bytes"`): a writer need not escape them.
+public protocol EventFieldWriter {
+    /// An unsigned number.
+    mutating func write(_ value: UInt64, forKey key: StaticString)
+    /// A signed number.
+    mutating func write(_ value: Int64, forKey key: StaticString)
+    /// A number, or `null` when absent.
+    mutating func write(_ value: UInt64?, forKey key: StaticString)
+    /// Text (escaped by the writer as its format needs).
+    mutating func write(_ value: String, forKey key: StaticString)
+    /// An address in its textual form, as `inet_ntop` writes it.
+    mutating func write(_ value: IPAddress, forKey key: StaticString)
+}
+
+extension EventFieldWriter {
+    /// A number of any width.
+    @inlinable public mutating func write(_ value: some UnsignedInteger & FixedWidthInteger, forKey key: StaticString) {
+        write(UInt64(value), forKey: key)
+    }
+
+    /// A signed number of any width.
+    @inlinable public mutating func write(_ value: some SignedInteger & FixedWidthInteger, forKey key: StaticString) {
+        write(Int64(value), forKey: key)
+    }
+
+    /// Writes the keys every event starts with, in the order of DESIGN.md: `event`, `time_ns`,
+    /// `pid`, `uid`, `comm`, `family`, `saddr`, `sport`, `daddr`, `dport`.
+    @inlinable public mutating func writeHeader(event: String, time: UInt64, process: EventProcess, endpoints: SocketEndpoints) {
+        write(event, forKey: "event")
+        write(time, forKey: "time_ns")
+        write(Int64(process.pid), forKey: "pid")
+        write(UInt64(process.uid), forKey: "uid")
+        write(process.command, forKey: "comm")
+        write(endpoints.family.rawValue, forKey: "family")
+        write(endpoints.sourceAddress, forKey: "saddr")
+        write(UInt64(endpoints.sourcePort), forKey: "sport")
+        write(endpoints.destinationAddress, forKey: "daddr")
+        write(UInt64(endpoints.destinationPort), forKey: "dport")
+    }
+}
+
+/// An event that lists its fields to any ``EventFieldWriter``. Its `Encodable` conformance comes
+/// from that list, so `JSONEncoder`, ``EventJSONEncoder`` and the tools' ``JSONLineWriter`` write
+/// the same keys in the same order.
+public protocol EventFields: Encodable {
+    /// Writes every field, in order.
+    func writeFields<Writer: EventFieldWriter>(to writer: inout Writer)
+}
+
+extension EventFields {
+    /// Encodes the fields ``writeFields(to:)`` lists, as one keyed container.
+    public func encode(to encoder: any Encoder) throws {
+        var writer = CodingFieldWriter(container: encoder.container(keyedBy: EventCodingKey.self))
+        writeFields(to: &writer)
+        if let error = writer.error { throw error }
+    }
+}
+
+/// Adapts a keyed container to ``EventFieldWriter``: the first error is kept and thrown after.
+struct CodingFieldWriter: EventFieldWriter {
+    var container: KeyedEncodingContainer<EventCodingKey>
+    var error: (any Error)?
+
+    private mutating func attempt(_ body: (inout KeyedEncodingContainer<EventCodingKey>) throws -> Void) {
+        guard error == nil else { return }
+        do { try body(&container) } catch { self.error = error }
+    }
+
+    mutating func write(_ value: UInt64, forKey key: StaticString) {
+        attempt { try $0.encode(value, forKey: EventCodingKey(key)) }
+    }
+    mutating func write(_ value: Int64, forKey key: StaticString) {
+        attempt { try $0.encode(value, forKey: EventCodingKey(key)) }
+    }
+    mutating func write(_ value: UInt64?, forKey key: StaticString) {
+        // `null`, as `JSONEncoder` writes an optional given to `encode(_:forKey:)`.
+        attempt { try $0.encode(value, forKey: EventCodingKey(key)) }
+    }
+    mutating func write(_ value: String, forKey key: StaticString) {
+        attempt { try $0.encode(value, forKey: EventCodingKey(key)) }
+    }
+    mutating func write(_ value: IPAddress, forKey key: StaticString) {
+        attempt { try $0.encode(value, forKey: EventCodingKey(key)) }
+    }
+}
+
+extension EventCodingKey {
+    /// The key `key`.
+    init(_ key: StaticString) { self.init(stringLiteral: key.description) }
+}

@@ -1,0 +1,120 @@
+/// Writes events as JSON lines, one object per line, into a ``LineBuffer`` kept from batch to
+/// batch: the tools' `--json` output. Each line is written through a ``LineCursor``.
+///
+/// It takes each field as its type (no `Encoder` containers, no dynamic casts, no intermediate
+/// `String`): numbers become digits in place, IPv4 addresses are formatted without `inet_ntop`,
+/// and text is escaped as JSON requires (quotes, backslashes, control characters).
+///
+/// ```swift
+/// var writer = JSONLineWriter()
+/// for event in batch { writer.append(event) }
+/// writer.buffer.withUnsafeBytes { send($0) }
+/// writer.removeAll()
+/// ```
+public struct JSONLineWriter: EventFieldWriter {
+    @usableFromInline var line: LineCursor
+    @usableFromInline var first = true
+
+    /// A writer into a new buffer with room for `capacity` bytes before it grows.
+    public init(capacity: Int = 4096) {
+        line = LineCursor(LineBuffer(capacity: capacity))
+    }
+
+    /// A writer that appends to `buffer`.
+    public init(buffer: LineBuffer) {
+        line = LineCursor(buffer)
+    }
+
+    /// The lines written so far, each ending in a newline.
+    public var buffer: LineBuffer { line.buffer }
+
+    /// A copy of the lines written so far.
+    public var bytes: [UInt8] { line.buffer.bytes }
+
+    /// Appends `event` as one line.
+    @inlinable public mutating func append<Event: EventFields>(_ event: Event) {
+        line = LineCursor(line.buffer)  // wherever the buffer ends now
+        line.append(UInt8(ascii: "{"))
+        first = true
+        event.writeFields(to: &self)
+        line.append(UInt8(ascii: "}"))
+        line.append(UInt8(ascii: "\n"))
+        line.commit()
+    }
+
+    /// Forgets what was written, keeping the buffer's allocation.
+    public func removeAll() { line.buffer.removeAll() }
+
+    @inlinable public mutating func write(_ value: UInt64, forKey key: StaticString) {
+        self.key(key)
+        line.appendDecimal(value)
+    }
+
+    @inlinable public mutating func write(_ value: Int64, forKey key: StaticString) {
+        self.key(key)
+        line.appendDecimal(value.magnitude, negative: value < 0)
+    }
+
+    @inlinable public mutating func write(_ value: UInt64?, forKey key: StaticString) {
+        self.key(key)
+        if let value { line.appendDecimal(value) } else { line.append("null" as StaticString) }
+    }
+
+    @inlinable public mutating func write(_ value: String, forKey key: StaticString) {
+        self.key(key)
+        JSONLineWriter.appendQuoted(value, to: &line)
+    }
+
+    @inlinable public mutating func write(_ value: IPAddress, forKey key: StaticString) {
+        self.key(key)
+        line.append(UInt8(ascii: "\""))
+        line.appendAddress(value)
+        line.append(UInt8(ascii: "\""))
+    }
+
+    /// `,"key":` (no comma before the first key). Keys are literal identifiers: never escaped.
+    @inlinable mutating func key(_ key: StaticString) {
+        let length = key.utf8CodeUnitCount
+        line.reserve(length + 4)
+        var at = line.base + line.used
+        if !first {
+            at.pointee = UInt8(ascii: ",")
+            at += 1
+        }
+        first = false
+        at.pointee = UInt8(ascii: "\"")
+        (at + 1).initialize(from: key.utf8Start, count: length)
+        at[length + 1] = UInt8(ascii: "\"")
+        at[length + 2] = UInt8(ascii: ":")
+        line.used = at + length + 3 - line.base
+    }
+
+    /// `string` in quotes, escaped as JSON requires. Most strings need no escaping: then the text
+    /// is appended whole.
+    @inlinable static func appendQuoted(_ string: String, to line: inout LineCursor) {
+        line.append(UInt8(ascii: "\""))
+        var string = string
+        string.withUTF8 { utf8 in
+            guard utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                line.append(UnsafeRawBufferPointer(utf8))
+                return
+            }
+            let hex: StaticString = "0123456789abcdef"
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): line.append("\\\"" as StaticString)
+                case UInt8(ascii: "\\"): line.append("\\\\" as StaticString)
+                case UInt8(ascii: "\n"): line.append("\\n" as StaticString)
+                case UInt8(ascii: "\r"): line.append("\\r" as StaticString)
+                case UInt8(ascii: "\t"): line.append("\\t" as StaticString)
+                case 0..<0x20:
+                    line.append("\\u00" as StaticString)
+                    line.append(hex.utf8Start[Int(byte >> 4)])
+                    line.append(hex.utf8Start[Int(byte & 0xf)])
+                default: line.append(byte)
+                }
+            }
+        }
+        line.append(UInt8(ascii: "\""))
+    }
+}
