@@ -96,17 +96,22 @@ static __always_inline void read_ports(void *sk, u16 *family, u16 *sport, u16 *d
     *dport = ntohs(remote);
 }
 
-// Family, ports and both addresses of a socket, into a sample's fields.
-static __always_inline void read_endpoints(void *sk, u16 *family, u16 *sport, u16 *dport,
-                                           unsigned char *saddr, unsigned char *daddr) {
-    read_ports(sk, family, sport, dport);
-    if (*family == AF_INET) {
+// Both addresses of a socket of `family`, into a sample's fields.
+static __always_inline void read_addresses(void *sk, u16 family, unsigned char *saddr, unsigned char *daddr) {
+    if (family == AF_INET) {
         bpf_probe_read_kernel(saddr, 4, sk + OFF_SKC_RCV_SADDR);
         bpf_probe_read_kernel(daddr, 4, sk + OFF_SKC_DADDR);
     } else {
         bpf_probe_read_kernel(saddr, 16, sk + OFF_SKC_V6_RCV_SADDR);
         bpf_probe_read_kernel(daddr, 16, sk + OFF_SKC_V6_DADDR);
     }
+}
+
+// Family, ports and both addresses of a socket, into a sample's fields.
+static __always_inline void read_endpoints(void *sk, u16 *family, u16 *sport, u16 *dport,
+                                           unsigned char *saddr, unsigned char *daddr) {
+    read_ports(sk, family, sport, dport);
+    read_addresses(sk, *family, saddr, daddr);
 }
 
 // The inode number of the socket's network namespace (as in /proc/PID/ns/net).

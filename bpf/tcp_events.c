@@ -54,70 +54,107 @@ static __always_inline void fill_owner(struct ne_tcp_owner *owner, u8 source) {
     bpf_get_current_comm(&owner->comm, sizeof(owner->comm));
 }
 
-// A state change seen by any of the hooks. Addresses are filled by the hook.
-static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldstate, int newstate,
-                                           struct ne_tcp_event *event) {
-    u64 key = (u64)sk;
-    if (newstate != ST_CLOSE) {
-        if (oldstate == ST_CLOSE && newstate == ST_SYN_SENT) {
-            // connect(2): runs in the connecting process.
-            struct ne_tcp_owner owner = {};
-            owner.start_ns = bpf_ktime_get_ns();
-            fill_owner(&owner, NE_TCP_OWNER_CONNECT);
-            owners.update(&key, &owner);
-            add_stat(NE_TCP_STAT_TRACKED, 1);
-        } else if (newstate == ST_SYN_RECV || (oldstate == ST_SYN_RECV && newstate == ST_ESTABLISHED)) {
-            // A passive child socket is born, in softirq: whoever runs now (on loopback, the
-            // client) is not its owner. The owner is claimed at accept or first I/O.
-            // The tracepoint sees the birth (LISTEN->SYN_RECV, from inet_csk_clone_lock); the
-            // kprobe and fentry hooks on tcp_set_state do not, as the clone sets the state
-            // directly, so they start tracking at SYN_RECV->ESTABLISHED, which precedes accept.
-            struct ne_tcp_owner owner = {};
-            owner.start_ns = bpf_ktime_get_ns();
-            if (owners.insert(&key, &owner) == 0)
-                add_stat(NE_TCP_STAT_TRACKED, 1);
-        }
+// Where a close sample is built: in place in the ring buffer (no stack copy, no copy into the
+// buffer), or with a perf buffer in a per-CPU scratch slot that perf_submit copies out. Zeroed
+// first: no byte of an earlier sample or of the stack reaches user space. A full ring buffer
+// counts the sample lost. (BCC rewrites map calls only outside macros, hence two functions.)
+#ifdef USE_RINGBUF
+static __always_inline struct ne_tcp_event *reserve_event(void) {
+    struct ne_tcp_event *event = events.ringbuf_reserve(sizeof(struct ne_tcp_event));
+    if (!event) {
+        add_stat(NE_STAT_LOST, 1);
         return 0;
     }
+    __builtin_memset(event, 0, sizeof(*event));
+    return event;
+}
+static __always_inline void submit_event(void *ctx, struct ne_tcp_event *event) {
+    events.ringbuf_submit(event, 0);
+}
+#else
+BPF_PERCPU_ARRAY(event_slot, struct ne_tcp_event, 1);
+static __always_inline struct ne_tcp_event *reserve_event(void) {
+    int zero = 0;
+    struct ne_tcp_event *event = event_slot.lookup(&zero);
+    if (event)
+        __builtin_memset(event, 0, sizeof(*event));
+    return event;
+}
+static __always_inline void submit_event(void *ctx, struct ne_tcp_event *event) {
+    submit(ctx, event, sizeof(*event));
+}
+#endif
 
-    struct ne_tcp_owner *owner = owners.lookup(&key);
+// A state change other than to TCP_CLOSE: only a connect and a passive open need map work; every
+// other transition returns here, before any sample exists.
+static __always_inline int on_open_transition(struct sock *sk, int oldstate, int newstate) {
+    u64 key = (u64)sk;
+    if (oldstate == ST_CLOSE && newstate == ST_SYN_SENT) {
+        // connect(2): runs in the connecting process.
+        struct ne_tcp_owner owner = {};
+        owner.start_ns = bpf_ktime_get_ns();
+        fill_owner(&owner, NE_TCP_OWNER_CONNECT);
+        owners.update(&key, &owner);
+        add_stat(NE_TCP_STAT_TRACKED, 1);
+    } else if (newstate == ST_SYN_RECV || (oldstate == ST_SYN_RECV && newstate == ST_ESTABLISHED)) {
+        // A passive child socket is born, in softirq: whoever runs now (on loopback, the
+        // client) is not its owner. The owner is claimed at accept or first I/O.
+        // The tracepoint sees the birth (LISTEN->SYN_RECV, from inet_csk_clone_lock); the
+        // kprobe and fentry hooks on tcp_set_state do not, as the clone sets the state
+        // directly, so they start tracking at SYN_RECV->ESTABLISHED, which precedes accept.
+        struct ne_tcp_owner owner = {};
+        owner.start_ns = bpf_ktime_get_ns();
+        if (owners.insert(&key, &owner) == 0)
+            add_stat(NE_TCP_STAT_TRACKED, 1);
+    }
+    return 0;
+}
+
+// The first half of a close: who owned the socket (into `owner`: the tracked owner, or the
+// closing task as the best remaining guess), the socket forgotten, the filters applied. Returns 0
+// when there is nothing to report (a listener closing, or a filtered record), before any sample
+// is reserved.
+static __always_inline int begin_close(struct sock *sk, int oldstate, u16 family, u16 sport, u16 dport,
+                                       struct ne_tcp_owner *owner) {
+    u64 key = (u64)sk;
+    struct ne_tcp_owner *tracked = owners.lookup(&key);
     if (oldstate == ST_LISTEN) {
         // A listening socket closing is not a connection.
-        if (owner)
+        if (tracked)
             owners.delete(&key);
         return 0;
     }
-
-    event->ts_ns = bpf_ktime_get_ns();
-    event->oldstate = oldstate;
-    if (owner && owner->source != NE_TCP_OWNER_NONE) {
-        event->pid = owner->pid;
-        event->uid = owner->uid;
-        event->cgroup_id = owner->cgroup_id;
-        event->owner_source = owner->source;
-        __builtin_memcpy(event->comm, owner->comm, sizeof(event->comm));
-    } else {
-        // Unclaimed (never accepted, or opened before tracing began): the closing task is the
-        // best remaining guess, and the event says so.
-        event->pid = bpf_get_current_pid_tgid() >> 32;
-        event->uid = (u32)bpf_get_current_uid_gid();
-        event->cgroup_id = bpf_get_current_cgroup_id();
-        event->owner_source = NE_TCP_OWNER_CLOSING_TASK;
-        bpf_get_current_comm(&event->comm, sizeof(event->comm));
-    }
-    if (owner) {
-        event->start_ns = owner->start_ns;
+    if (tracked) {
+        __builtin_memcpy(owner, tracked, sizeof(*owner));
         owners.delete(&key);
         add_stat(NE_TCP_STAT_CLOSED_TRACKED, 1);
     } else {
         add_stat(NE_TCP_STAT_CLOSED_UNTRACKED, 1);
     }
-
-    if (filter_rejects(event->pid, event->uid, event->family, event->sport, event->dport)) {
+    if (owner->source == NE_TCP_OWNER_NONE) {
+        // Unclaimed (never accepted, or opened before tracing began): the closing task, and the
+        // event says so (start_ns is kept: fill_owner does not touch it).
+        fill_owner(owner, NE_TCP_OWNER_CLOSING_TASK);
+    }
+    if (filter_rejects(owner->pid, owner->uid, family, sport, dport)) {
         add_stat(NE_TCP_STAT_FILTERED, 1);
         return 0;
     }
+    return 1;
+}
 
+// The second half: the sample's owner fields and the socket's counters, read only now that the
+// close is reported. Endpoints are already in `event`.
+static __always_inline void finish_close(struct sock *sk, int oldstate, const struct ne_tcp_owner *owner,
+                                         struct ne_tcp_event *event) {
+    event->ts_ns = bpf_ktime_get_ns();
+    event->start_ns = owner->start_ns;
+    event->oldstate = oldstate;
+    event->pid = owner->pid;
+    event->uid = owner->uid;
+    event->cgroup_id = owner->cgroup_id;
+    event->owner_source = owner->source;
+    __builtin_memcpy(event->comm, owner->comm, sizeof(event->comm));
     NE_READ(event->rx_bytes, sk, OFF_TCP_BYTES_RECEIVED);
     NE_READ(event->tx_bytes, sk, OFF_TCP_BYTES_ACKED);
     NE_READ(event->segs_in, sk, OFF_TCP_SEGS_IN);
@@ -125,41 +162,66 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
     NE_READ(event->data_segs_in, sk, OFF_TCP_DATA_SEGS_IN);
     NE_READ(event->data_segs_out, sk, OFF_TCP_DATA_SEGS_OUT);
     event->netns = read_netns(sk);
-    submit(ctx, event, sizeof(*event));
-    return 0;
 }
 
 #ifdef HOOK_TRACEPOINT
-// sock:inet_sock_set_state, Linux 4.16+.
+// sock:inet_sock_set_state, Linux 4.16+. The record carries the endpoints: nothing is read from
+// the socket until a close is reported.
 TRACEPOINT_PROBE(sock, inet_sock_set_state) {
     if (args->protocol != IPPROTO_TCP)
         return 0;
-    struct ne_tcp_event event = {};
-    event.family = args->family;
-    event.sport = args->sport;
-    event.dport = args->dport;
+    struct sock *sk = (struct sock *)args->skaddr;
+    int oldstate = args->oldstate;
+    if (args->newstate != ST_CLOSE)
+        return on_open_transition(sk, oldstate, args->newstate);
+    struct ne_tcp_owner owner = {};
+    if (!begin_close(sk, oldstate, args->family, args->sport, args->dport, &owner))
+        return 0;
+    struct ne_tcp_event *event = reserve_event();
+    if (!event)
+        return 0;
+    event->family = args->family;
+    event->sport = args->sport;
+    event->dport = args->dport;
     if (args->family == AF_INET) {
-        __builtin_memcpy(event.saddr, args->saddr, 4);
-        __builtin_memcpy(event.daddr, args->daddr, 4);
+        __builtin_memcpy(event->saddr, args->saddr, 4);
+        __builtin_memcpy(event->daddr, args->daddr, 4);
     } else {
-        __builtin_memcpy(event.saddr, args->saddr_v6, 16);
-        __builtin_memcpy(event.daddr, args->daddr_v6, 16);
+        __builtin_memcpy(event->saddr, args->saddr_v6, 16);
+        __builtin_memcpy(event->daddr, args->daddr_v6, 16);
     }
-    return on_state_change(args, (struct sock *)args->skaddr, args->oldstate, args->newstate, &event);
+    finish_close(sk, oldstate, &owner, event);
+    submit_event(args, event);
+    return 0;
 }
 #endif
 
 #if defined(HOOK_KPROBE) || defined(HOOK_FENTRY)
 // tcp_set_state(sk, state) runs before the change, so the old state is still in the socket; the
-// kprobe and fentry hooks get no tracepoint record, so the endpoints come from the socket too.
+// kprobe and fentry hooks get no tracepoint record, so the endpoints come from the socket, read
+// only for a close that is reported.
 static __always_inline int on_tcp_set_state(void *ctx, struct sock *sk, int newstate) {
     u8 oldstate = 0;
     NE_READ(oldstate, sk, OFF_SKC_STATE);
     if (oldstate == newstate)
         return 0;
-    struct ne_tcp_event event = {};
-    read_endpoints(sk, &event.family, &event.sport, &event.dport, event.saddr, event.daddr);
-    return on_state_change(ctx, sk, oldstate, newstate, &event);
+    if (newstate != ST_CLOSE)
+        return on_open_transition(sk, oldstate, newstate);
+    u16 family = 0, sport = 0, dport = 0;
+    read_ports(sk, &family, &sport, &dport);
+    struct ne_tcp_owner owner = {};
+    if (!begin_close(sk, oldstate, family, sport, dport, &owner))
+        return 0;
+    struct ne_tcp_event *event = reserve_event();
+    if (!event)
+        return 0;
+    event->family = family;
+    event->sport = sport;
+    event->dport = dport;
+    read_addresses(sk, family, event->saddr, event->daddr);
+    finish_close(sk, oldstate, &owner, event);
+    submit_event(ctx, event);
+    return 0;
 }
 #endif
 
