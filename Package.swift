@@ -84,7 +84,7 @@ let package = Package(
         // Throughput, loss, overhead and footprint (BENCHMARKS.md).
         .executableTarget(
             name: "netevents-bench",
-            dependencies: ["TCPEvent", "UDPEvent", "NetEventsTesting", "EventOutput"]
+            dependencies: ["TCPEvent", "UDPEvent", "NetEventsTesting", "EventOutput", "CLibBPF"]
         ),
 
         // Loopback traffic with known byte counts, for tests, benchmarks and checks by hand.

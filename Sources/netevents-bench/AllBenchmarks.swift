@@ -25,8 +25,9 @@ enum AllBenchmarks {
         for (command, options) in [
             ("startup", pass(["--runs"])),
             ("decode", pass(["--count", "--batch", "--runs", "--no-pin"])),
-            ("tcp-churn", pass(["--connections", "--runs", "--no-tcplife", "--install-tcplife", "--variants"])),
+            ("tcp-churn", pass(["--connections", "--runs", "--no-tcplife", "--install-tcplife", "--variants", "--tcplife-headers"])),
             ("udp", pass(["--datagrams", "--runs"])),
+            ("tools", pass(["--connections", "--datagrams", "--runs"])),
         ] {
             let child = try Child(me, [command] + options) { line in say(String(line)) }
             child.output.waitForEnd(timeout: 1800)
@@ -46,6 +47,7 @@ enum AllBenchmarks {
         let decode = results["decode"] ?? [:]
         let startup = results["startup"] ?? [:]
         let udp = results["udp"] ?? [:]
+        let tools = results["tools"] ?? [:]
         func double(_ table: [String: String], _ key: String) -> Double? { table[key].flatMap(Double.init) }
         func mark(_ ok: Bool?) -> String { ok.map { $0 ? "yes" : "**no**" } ?? "?" }
 
@@ -93,7 +95,61 @@ enum AllBenchmarks {
         if let steady = double(startup, "steady_kb") {
             rows.append("| steady RSS | ≤ 50 MB | \(megabytes(Int(steady))) MB (peak \(megabytes(Int(double(startup, "peak_kb") ?? 0))) MB) | \(mark(steady <= 50 * 1024)) |")
         }
+        if let ours = double(churn, "ours_kernel_us_per_conn") {
+            let theirs = double(churn, "tcplife_kernel_us_per_conn").map { "; tcplife \(format($0, 2)) µs" } ?? ""
+            rows.append("| TCP kernel side: eBPF time per connection (tcp-burst, BPF_ENABLE_STATS) | - | \(format(ours, 2)) µs\(theirs) | - |")
+        }
+        if let perDatagram = double(udp, "kernel_ns_per_datagram") {
+            rows.append("| UDP kernel side: eBPF time per datagram (udp-flood, BPF_ENABLE_STATS) | - | \(format(perDatagram, 0)) ns | - |")
+        }
+        rows += toolRows(tools, mark: mark)
         return rows.joined(separator: "\n")
+    }
+
+    /// The `tools` section's rows, against the targets of the tools as users run them: `tcp-events
+    /// --json` to a file at most 2 µs of CPU per event with the burst at least 0.95 of its untraced
+    /// speed, the UDP loop at least 0.95 under `udp-events --json`, exact counts, nothing lost.
+    static func toolRows(_ tools: [String: String], mark: (Bool?) -> String) -> [String] {
+        guard !tools.isEmpty else { return [] }
+        func value(_ key: String) -> String { tools[key] ?? "?" }
+        /// "1.90 (1.80–2.00)", scaled and rounded; "?" when missing.
+        func spread(_ key: String, _ decimals: Int, scale: Double = 1) -> String {
+            guard let middle = tools[key].flatMap(Double.init) else { return "?" }
+            let low = tools[key + "_min"].flatMap(Double.init).map { format($0 * scale, decimals) } ?? "?"
+            let high = tools[key + "_max"].flatMap(Double.init).map { format($0 * scale, decimals) } ?? "?"
+            return "\(format(middle * scale, decimals)) (\(low)–\(high))"
+        }
+        let runs = value("runs")
+        let header = "(median (min–max) of \(runs) runs, load average at start \(value("load").replacingOccurrences(of: "/", with: " ")))"
+        var rows: [String] = []
+        func number(_ key: String) -> Double? { tools[key].flatMap(Double.init) }
+        for (key, name) in [("tcp_file", "tcp-events --json > FILE"), ("tcp_null", "tcp-events --json > /dev/null")] {
+            let met = number(key + "_ratio").flatMap { ratio in number(key + "_cpu_us").map { ratio >= 0.95 && $0 <= 2 } }
+            rows.append("| `\(name)` during tcp-burst (\(value("connections")) connections) \(header): burst traced / untraced, tool CPU per event "
+                + "| ≥ 0.95, ≤ 2 µs | \(spread(key + "_ratio", 2)) (\(value(key + "_rate")) / \(value("tcp_untraced_rate")) conn/s); "
+                + "\(spread(key + "_cpu_us", 2)) µs/event | \(mark(met)) |")
+        }
+        let fileExact = tools["tcp_file_exact_runs"] != nil && tools["tcp_file_exact_runs"] == runs
+        rows.append("| `tcp-events --json > FILE`: generator's connection ends printed == 2 per connection | exact | "
+            + "\(value("tcp_file_exact_runs")) of \(runs) runs (median \(value("tcp_file_counted")) / \(value("tcp_file_expected"))); "
+            + "lost \(value("tcp_file_lost")), dropped \(value("tcp_file_dropped")) | \(mark(fileExact)) |")
+        let nullClean = tools["tcp_null_lost"].map { $0 == "0" && tools["tcp_null_dropped"] == "0" }
+        rows.append("| `tcp-events --json > /dev/null`: lost / dropped (summary line, all runs) | 0 / 0 | "
+            + "\(value("tcp_null_lost")) / \(value("tcp_null_dropped")) (median \(value("tcp_null_printed")) events printed, every process) | \(mark(nullClean)) |")
+        rows.append("| `udp-events --json > FILE` during udp-flood (\(value("datagrams")) datagrams) \(header): flood traced / untraced, tool CPU per datagram "
+            + "| ≥ 0.95 | \(spread("udp_file_ratio", 2)) (\(value("udp_file_rate")) / \(value("udp_untraced_rate")) datagrams/s); \(spread("udp_file_cpu_ns", 1)) ns/datagram "
+            + "(CPU \(value("udp_file_cpu_s")) s over \(value("udp_file_window_s")) s) | \(mark(number("udp_file_ratio").map { $0 >= 0.95 })) |")
+        let udpExact = tools["udp_file_exact_runs"] != nil && tools["udp_file_exact_runs"] == runs
+        rows.append("| `udp-events --json > FILE`: flood's datagrams counted (tx_packets) == sent | exact | "
+            + "\(value("udp_file_exact_runs")) of \(runs) runs (median \(value("udp_file_counted")) / \(value("udp_file_expected"))); "
+            + "lost \(value("udp_file_lost")), dropped \(value("udp_file_dropped")) | \(mark(udpExact)) |")
+        rows.append("| tool start-up: spawn → `Tracing` | - | tcp-events \(spread("tcp_file_startup_ms", 0)) ms, udp-events \(spread("udp_file_startup_ms", 0)) ms | - |")
+        let megabyte = 1.0 / 1024
+        rows.append("| tool RSS: peak (VmHWM) / steady (VmRSS at the end of the window) | - | "
+            + "tcp-events > FILE \(spread("tcp_file_peak_kb", 1, scale: megabyte)) / \(spread("tcp_file_steady_kb", 1, scale: megabyte)) MB, "
+            + "> /dev/null \(spread("tcp_null_peak_kb", 1, scale: megabyte)) / \(spread("tcp_null_steady_kb", 1, scale: megabyte)) MB; "
+            + "udp-events \(spread("udp_file_peak_kb", 1, scale: megabyte)) / \(spread("udp_file_steady_kb", 1, scale: megabyte)) MB | - |")
+        return rows
     }
 }
 

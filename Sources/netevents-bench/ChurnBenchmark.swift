@@ -16,6 +16,11 @@ import TCPEvent
 /// tracer, each of the generator's events also gives a latency: from the close (the kernel's
 /// timestamp, in wall-clock time) to the callback, which the drain interval bounds from below.
 ///
+/// The kernel side of each tracer is measured too, in one extra run per tracer with the kernel's
+/// BPF_ENABLE_STATS accounting on (``KernelProgramStats``; it slows every program run a little, so
+/// the timed runs go without it): every program's run time and run count over the same window,
+/// reported as ns per run, runs per connection, and µs of kernel time per connection.
+///
 /// tcplife comes from Debian's bpfcc-tools. Where it is missing, its column is skipped with the
 /// reason printed (or, with `--install-tcplife`, installed with apt-get first).
 enum ChurnBenchmark {
@@ -28,6 +33,8 @@ enum ChurnBenchmark {
         /// Also run TCPMonitor with other drain intervals (0 and 5 ms: the latency / CPU trade-off),
         /// without accept tracking, without accept and first-I/O tracking, and over a perf buffer.
         var variants = false
+        /// A kernel header tree for tcplife (its BCC_KERNEL_SOURCE), tried before the others.
+        var tcplifeHeaders: String?
     }
 
     struct Run {
@@ -40,6 +47,8 @@ enum ChurnBenchmark {
         /// From the close (the kernel's timestamp) to the callback, for the generator's events; ms.
         var latencyMedian: Double?
         var latencyP99: Double?
+        /// The tracer's eBPF programs over the window (nil when the kernel's statistics are off).
+        var kernel: [KernelProgramStats.Delta]?
 
         var cpuMicrosecondsPerEvent: Double { events > 0 ? cpuSeconds * 1e6 / Double(events) : 0 }
     }
@@ -108,14 +117,17 @@ enum ChurnBenchmark {
         defer { monitor.stop() }
         var cpu0 = 0.0
         var total0 = 0
+        var programs0: [KernelProgramStats.Program] = []
         var run = Run(
             rate: try burst(traffic, connections: options.connections) { pid in
                 tally.target.store(pid, ordering: .relaxed)
                 total0 = tally.total.load(ordering: .relaxed)
+                programs0 = KernelProgramStats.programs(of: getpid())
                 cpu0 = Clock.processCPU()
             })
         settle(target: 2 * options.connections) { tally.mine.load(ordering: .relaxed) }
         run.cpuSeconds = Clock.processCPU() - cpu0
+        run.kernel = KernelProgramStats.delta(from: programs0, to: KernelProgramStats.programs(of: getpid()))
         run.events = tally.total.load(ordering: .relaxed) - total0
         run.delivered = tally.mine.load(ordering: .relaxed)
         let latencies = tally.latencies.withLock { $0 }
@@ -140,8 +152,11 @@ enum ChurnBenchmark {
     /// trees, e.g. Debian's 6.12 headers, where our own program compiles).
     static let tcplifeHeaders = Mutex<String?>(nil)
 
-    /// Header trees to try for tcplife: the one our library picks, then every merged tree in its
-    /// cache, newest first.
+    /// A header tree for tcplife given on the command line (`--tcplife-headers`).
+    static let tcplifeGiven = Mutex<String?>(nil)
+
+    /// Header trees to try for tcplife: `--tcplife-headers` if given, the one our library picks, then
+    /// every merged tree in its cache, newest first.
     static func headerCandidates() throws -> [String?] {
         let cache = "/var/cache/swift-net-events"
         let merged = ((try? FileManager.default.contentsOfDirectory(atPath: cache)) ?? [])
@@ -149,7 +164,9 @@ enum ChurnBenchmark {
             .sorted { KernelVersion(release: String($0.dropFirst(15))) > KernelVersion(release: String($1.dropFirst(15))) }
             .map { "\(cache)/\($0)" }
         var candidates: [String?] = []
-        if let known = tcplifeHeaders.withLock({ $0 }) { candidates.append(known) }
+        // A tree given by hand (--tcplife-headers) is tried first.
+        if let given = tcplifeGiven.withLock({ $0 }) { candidates.append(given) }
+        if let known = tcplifeHeaders.withLock({ $0 }), !candidates.contains(known) { candidates.append(known) }
         if let located = try? KernelHeaders.locate() { candidates.append(located.path) } else { candidates.append(nil) }
         for path in merged where !candidates.contains(path) { candidates.append(path) }
         return candidates
@@ -229,15 +246,18 @@ enum ChurnBenchmark {
         var cpu0 = 0.0
         var total0 = 0
         var burstPID: Int32 = 0
+        var programs0: [KernelProgramStats.Program] = []
         var run = Run(
             rate: try burst(traffic, connections: options.connections) { pid in
                 burstPID = pid
                 total0 = tally.total.load(ordering: .relaxed)
+                programs0 = KernelProgramStats.programs(of: tracer.pid)
                 cpu0 = Clock.processCPU(pid: tracer.pid) ?? 0
             })
         let target = burstPID
         settle(target: 2 * options.connections, quiet: 2) { tally.perPID.withLock { $0[target] ?? 0 } }
         run.cpuSeconds = (Clock.processCPU(pid: tracer.pid) ?? cpu0) - cpu0
+        run.kernel = KernelProgramStats.delta(from: programs0, to: KernelProgramStats.programs(of: tracer.pid))
         run.events = tally.total.load(ordering: .relaxed) - total0
         run.delivered = tally.perPID.withLock { $0[target] ?? 0 }
         return run
@@ -258,6 +278,7 @@ enum ChurnBenchmark {
 
     static func run(_ options: Options) throws {
         let traffic = try siblingExecutable("netevents-traffic")
+        tcplifeGiven.withLock { $0 = options.tcplifeHeaders }
         say("## tcp-churn")
         say("")
         say("`netevents-traffic tcp-burst --count \(options.connections)`, \(options.runs) runs per configuration, interleaved; median reported")
@@ -313,13 +334,31 @@ enum ChurnBenchmark {
                     if let p50 = run.latencyMedian, let p99 = run.latencyP99 {
                         line += ", latency median \(format(p50, 2)) ms, p99 \(format(p99, 2)) ms"
                     }
+                    if let kernel = run.kernel {
+                        line += "; kernel: " + KernelProgramStats.describe(kernel, perConnection: options.connections)
+                    }
                 }
                 say(line)
             }
         }
+        // The kernel side: one more run of each tracer with the kernel's per-program run time on
+        // (BPF_ENABLE_STATS slows every program run a little, so the runs above go without it).
+        var kernelRuns: [String: [KernelProgramStats.Delta]] = [:]
+        do {
+            let statistics = try KernelProgramStats.enable()
+            defer { close(statistics) }
+            for tracer in tracers.dropFirst() where tracer.key == "ours" || tracer.key == "tcplife" {
+                let run = try tracer.measure()
+                kernelRuns[tracer.key] = run.kernel
+                say("kernel run \(tracer.name): " + (run.kernel.map { KernelProgramStats.describe($0, perConnection: options.connections) } ?? "-"))
+            }
+        } catch {
+            say("kernel-side program times not measured: \(error)")
+        }
         let baseline = median(runs[0].map(\.rate))
         let expected = Double(2 * options.connections)
         say("")
+        var kernelRows: [String] = []
         say("| tracer | conn/s | traced / untraced | ends delivered (of \(Int(expected))) | tracer CPU µs/event | close → callback median / p99 |")
         say("| --- | ---: | ---: | ---: | ---: | ---: |")
         say("| none | \(Int(baseline)) | 1.00 | - | - | - |")
@@ -336,10 +375,27 @@ enum ChurnBenchmark {
             say("| \(tracer.name) | \(Int(rate)) | \(format(ratio)) | \(format(delivered * 100, 2))% | \(format(cpu)) | \(latency) |")
             result += " \(tracer.key)_rate=\(Int(rate)) \(tracer.key)_ratio=\(format(ratio, 3))"
                 + " \(tracer.key)_delivered=\(format(delivered, 5)) \(tracer.key)_cpu_us=\(format(cpu, 3))"
+            if let kernel = kernelRuns[tracer.key], !kernel.isEmpty {
+                // µs of kernel time per connection, and each program's ns per run.
+                let perConnection = Double(kernel.reduce(0) { $0 + $1.nanoseconds }) / Double(options.connections) / 1000
+                result += " \(tracer.key)_kernel_us_per_conn=\(format(perConnection, 3))"
+                for delta in kernel {
+                    result += " \(tracer.key)_ns_per_run_\(delta.name.isEmpty ? "unnamed" : delta.name)=\(format(delta.nanosecondsPerRun, 0))"
+                }
+                kernelRows.append("| \(tracer.name) | " + KernelProgramStats.describe(kernel, perConnection: options.connections) + " |")
+            }
             if tracer.key.hasPrefix("ours") {
                 result += " \(tracer.key)_lost=\(runs[slot].map(\.lost).reduce(0, +)) \(tracer.key)_dropped=\(runs[slot].map(\.dropped).reduce(0, +))"
                 if !p50.isEmpty { result += " \(tracer.key)_latency_p50_ms=\(format(median(p50), 3)) \(tracer.key)_latency_p99_ms=\(format(median(p99), 3))" }
             }
+        }
+        if !kernelRows.isEmpty {
+            say("")
+            say("Kernel side (one extra run with BPF_ENABLE_STATS on): each program's ns per run × runs per connection")
+            say("")
+            say("| tracer | programs |")
+            say("| --- | --- |")
+            for row in kernelRows { say(row) }
         }
         say("")
         say(result)

@@ -22,9 +22,31 @@ enum Clock {
 
     private static func seconds(_ value: timeval) -> Double { Double(value.tv_sec) + Double(value.tv_usec) / 1e6 }
 
+    /// CPU time of another process, in seconds; nil when the process is gone. The sum over its
+    /// threads of `/proc/PID/task/TID/schedstat`'s first field (nanoseconds on a CPU), so short
+    /// windows are measured to the nanosecond rather than to the 10 ms clock tick of
+    /// `/proc/PID/stat`; a thread that ended between two readings drops out of the second, so
+    /// this suits processes whose threads live for the whole measurement (the tracers' do). Falls
+    /// back to the ticks where schedstat is missing.
+    static func processCPU(pid: pid_t) -> Double? {
+        if let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty {
+            var total: UInt64 = 0
+            var found = false
+            for thread in threads {
+                guard let text = readProcFile("/proc/\(pid)/task/\(thread)/schedstat"),
+                    let first = text.split(separator: " ").first, let nanoseconds = UInt64(first)
+                else { continue }
+                total += nanoseconds
+                found = true
+            }
+            if found { return Double(total) / 1e9 }
+        }
+        return processCPUTicks(pid: pid)
+    }
+
     /// User + system CPU time of another process from `/proc/PID/stat` (fields 14 and 15, in clock
     /// ticks), in seconds; nil when the process is gone.
-    static func processCPU(pid: pid_t) -> Double? {
+    static func processCPUTicks(pid: pid_t) -> Double? {
         guard let text = readProcFile("/proc/\(pid)/stat"),
             let close = text.lastIndex(of: ")")
         else { return nil }
@@ -54,16 +76,22 @@ func readProcFile(_ path: String) -> String? {
     return String(decoding: bytes, as: UTF8.self)
 }
 
-/// Memory figures of this process from `/proc/self/status`, in kB.
+/// Memory figures of a process from `/proc/PID/status`, in kB.
 struct MemoryStatus {
     var peakRSS = 0  // VmHWM
     var rss = 0  // VmRSS
     var anonymous = 0  // RssAnon
     var file = 0  // RssFile
 
-    static func current() -> MemoryStatus {
+    /// This process's figures (`/proc/self/status`).
+    static func current() -> MemoryStatus { read("/proc/self/status") ?? MemoryStatus() }
+
+    /// Another process's figures (`/proc/PID/status`); nil when the process is gone.
+    static func of(pid: pid_t) -> MemoryStatus? { read("/proc/\(pid)/status") }
+
+    private static func read(_ path: String) -> MemoryStatus? {
         var status = MemoryStatus()
-        guard let text = readProcFile("/proc/self/status") else { return status }
+        guard let text = readProcFile(path), !text.isEmpty else { return nil }
         for line in text.split(separator: "\n") {
             let parts = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard parts.count >= 2, let kB = Int(parts[1]) else { continue }
@@ -225,7 +253,8 @@ final class LineReader: Sendable {
 }
 
 /// A child process started with `posix_spawn`, its standard output (and optionally standard
-/// error) read by a ``LineReader``, its standard input an optional pipe.
+/// error) read by a ``LineReader``, its standard input an optional pipe. With `standardOutput`,
+/// its standard output goes to that file instead and the reader gets its standard error alone.
 final class Child: Sendable {
     /// Starts a generator that waits on standard input: waits for its line starting with `prefix`
     /// (which carries `pid=`), calls `ready` with that pid, then lets it go.
@@ -248,7 +277,7 @@ final class Child: Sendable {
 
     init(
         _ path: String, _ arguments: [String], environment overrides: [String: String] = [:], stdin: Bool = false,
-        mergeStandardError: Bool = true, onLine: (@Sendable (Substring) -> Void)? = nil
+        mergeStandardError: Bool = true, standardOutput: String? = nil, onLine: (@Sendable (Substring) -> Void)? = nil
     ) throws {
         var outPipe: [Int32] = [-1, -1]
         var inPipe: [Int32] = [-1, -1]
@@ -260,8 +289,14 @@ final class Child: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         // The pipes are close-on-exec: dup2 makes the child's own copies, which are not.
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        if mergeStandardError { posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2) }
+        if let standardOutput {
+            // What a shell's `> FILE` does: created if missing, truncated, write-only.
+            posix_spawn_file_actions_addopen(&actions, 1, standardOutput, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+            if mergeStandardError { posix_spawn_file_actions_adddup2(&actions, outPipe[1], 2) }
+        }
         if stdin {
             posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
         } else {

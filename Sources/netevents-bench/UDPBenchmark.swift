@@ -31,6 +31,8 @@ enum UDPBenchmark {
         var windowSeconds: Double = 0
         var lost: UInt64 = 0
         var dropped: UInt64 = 0
+        /// The monitor's eBPF programs over the window (see ``KernelProgramStats``).
+        var kernel: [KernelProgramStats.Delta] = []
 
         var counted: Bool { countedPackets == UInt64(sentPackets) && countedBytes == UInt64(sentBytes) }
         var cpuPercent: Double { windowSeconds > 0 ? cpuSeconds / windowSeconds * 100 : 0 }
@@ -71,8 +73,10 @@ enum UDPBenchmark {
         defer { monitor.stop() }
         var cpu0 = 0.0
         var t0 = 0.0
+        var programs0: [KernelProgramStats.Program] = []
         var run = try flood(traffic, options) { pid in
             tally.target.store(pid, ordering: .relaxed)
+            programs0 = KernelProgramStats.programs(of: getpid())
             cpu0 = Clock.processCPU()
             t0 = Clock.now()
         }
@@ -81,6 +85,7 @@ enum UDPBenchmark {
         ChurnBenchmark.settle(target: run.sentPackets, quiet: 2.5) { Int(tally.packets.load(ordering: .relaxed)) }
         run.cpuSeconds = Clock.processCPU() - cpu0
         run.windowSeconds = Clock.now() - t0
+        run.kernel = KernelProgramStats.delta(from: programs0, to: KernelProgramStats.programs(of: getpid()))
         run.countedPackets = tally.packets.load(ordering: .relaxed)
         run.countedBytes = tally.bytes.load(ordering: .relaxed)
         run.events = tally.events.load(ordering: .relaxed)
@@ -108,7 +113,8 @@ enum UDPBenchmark {
             say("run \(index) UDPMonitor: \(Int(run.rate)) datagrams/s (\(run.sentPackets) in \(format(run.seconds, 3)) s), "
                 + "counted \(run.countedPackets)/\(run.sentPackets) datagrams, \(run.countedBytes)/\(run.sentBytes) bytes in \(run.events) events, "
                 + "CPU \(format(run.cpuSeconds, 3)) s over \(format(run.windowSeconds, 2)) s (\(format(run.cpuPercent, 1))% of a core), "
-                + "lost \(run.lost), dropped \(run.dropped)")
+                + "lost \(run.lost), dropped \(run.dropped)"
+                + (run.kernel.isEmpty ? "" : "; kernel: " + run.kernel.map { "\($0.name) \(format($0.nanosecondsPerRun, 0)) ns × \($0.runs)" }.joined(separator: ", ")))
         }
         let baseline = median(untraced.map(\.rate))
         let rate = median(underMonitor.map(\.rate))
@@ -125,8 +131,24 @@ enum UDPBenchmark {
         say("| UDPMonitor (in-process, no filter) | \(Int(rate)) | \(format(ratio)) | "
             + "\(countedRuns) of \(underMonitor.count) runs exact (median run: \(middle.countedPackets) / \(middle.sentPackets); \(middle.countedBytes) / \(middle.sentBytes)) | "
             + "\(format(cpuSeconds, 3)) s = \(format(cpuPercent, 2))% of a core, \(format(cpuPerDatagram, 1)) ns/datagram |")
+        // The kernel side: one more traced run with the kernel's per-program run time on
+        // (BPF_ENABLE_STATS slows every program run a little, so the runs above go without it).
+        var kernelPerDatagram = 0.0
+        do {
+            let statistics = try KernelProgramStats.enable()
+            defer { close(statistics) }
+            let run = try traced(traffic, options, showReport: false)
+            kernelPerDatagram = Double(run.kernel.reduce(0) { $0 + $1.nanoseconds }) / Double(max(run.sentPackets, 1))
+            say("")
+            say("Kernel side (one extra run with BPF_ENABLE_STATS on): "
+                + run.kernel.map { "\($0.name) \(format($0.nanosecondsPerRun, 0)) ns/run × \($0.runs) runs" }.joined(separator: ", ")
+                + "; \(format(kernelPerDatagram, 0)) ns of eBPF per datagram")
+        } catch {
+            say("kernel-side program times not measured: \(error)")
+        }
         say("")
         sayResult("udp", [
+            "kernel_ns_per_datagram": format(kernelPerDatagram, 1),
             "datagrams": String(options.datagrams), "size": String(options.size),
             "untraced_rate": String(Int(baseline)), "traced_rate": String(Int(rate)), "ratio": format(ratio, 3),
             "counted_runs": String(countedRuns), "runs": String(underMonitor.count),

@@ -2,13 +2,16 @@
 // Run as root from a release build:
 //
 //   .build/release/netevents-bench decode    [--count N] [--batch B,...] [--runs R] [--no-pin]
-//   .build/release/netevents-bench tcp-churn [--connections N] [--runs R] [--no-tcplife | --install-tcplife] [--variants]
+//   .build/release/netevents-bench tcp-churn [--connections N] [--runs R] [--no-tcplife | --install-tcplife] [--variants] [--tcplife-headers DIR]
 //   .build/release/netevents-bench udp       [--datagrams N] [--runs R]
 //   .build/release/netevents-bench startup   [--runs R]
+//   .build/release/netevents-bench tools     [--connections N] [--datagrams N] [--runs R]
 //   .build/release/netevents-bench all       [every option above]
 //
-// `tcp-churn` and `udp` run `netevents-traffic` from the same build directory:
-// `swift build -c release --product netevents-traffic` first.
+// `tcp-churn`, `udp` and `tools` run `netevents-traffic` from the same build directory, and
+// `tools` also runs `tcp-events` and `udp-events` from there:
+// `swift build -c release` first (everything), or `swift build -c release --product P` once per
+// product (given several `--product` options, SwiftPM 6.3 builds only the last).
 import Glibc
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -35,7 +38,7 @@ func number(_ name: String, default fallback: Int) -> Int {
 }
 
 let usage = """
-    usage: netevents-bench decode | tcp-churn | udp | startup | all  [options]
+    usage: netevents-bench decode | tcp-churn | udp | startup | tools | all  [options]
       decode     [--count N (2000000)] [--batch B,... (1,256)] [--runs R (3)] [--no-pin] [--only KEY,...]
                  samples per MockSampleSource drain; keys: decode_only callback_bB stream_bB
                  decode_only_v6 callback_v6_bB (B the largest batch)
@@ -43,8 +46,14 @@ let usage = """
                  without /usr/sbin/tcplife-bpfcc the tcplife column is skipped (with the reason),
                  unless --install-tcplife: apt-get install -y bpfcc-tools python3-bpfcc
                  --variants: drainInterval 0 and 5 ms, tracksAccept/tracksFirstIO off, perf buffer
+                 --tcplife-headers DIR: a merged kernel header tree for tcplife (its BCC_KERNEL_SOURCE)
       udp        [--datagrams N (1000000)] [--runs R (3)]
       startup    [--runs R (3)] | --once [--show-mappings] [--empty-compile]
+      tools      [--connections N (20000)] [--datagrams N (1000000)] [--runs R (3)]
+                 tcp-events --json > FILE and > /dev/null during tcp-burst, udp-events --json > FILE
+                 during udp-flood: generator rate traced / untraced, tool CPU per event (per
+                 datagram), events counted, spawn → Tracing, peak and steady RSS; needs
+                 tcp-events, udp-events and netevents-traffic built next to netevents-bench
       all        [every option above]
                  every benchmark, each in a fresh process, then one markdown table
     """
@@ -70,6 +79,9 @@ do {
         options.runs = number("--runs", default: options.runs)
         (options.tcplife, options.installTCPLife) = (!flag("--no-tcplife"), flag("--install-tcplife"))
         options.variants = flag("--variants")
+        if let index = arguments.firstIndex(of: "--tcplife-headers"), index + 1 < arguments.count {
+            options.tcplifeHeaders = arguments[index + 1]
+        }
         try ChurnBenchmark.run(options)
     case "startup":
         var options = StartupBenchmark.Options()
@@ -81,6 +93,12 @@ do {
         options.datagrams = number("--datagrams", default: options.datagrams)
         options.runs = number("--runs", default: options.runs)
         try UDPBenchmark.run(options)
+    case "tools":
+        var options = ToolBenchmark.Options()
+        options.connections = number("--connections", default: options.connections)
+        options.datagrams = number("--datagrams", default: options.datagrams)
+        options.runs = number("--runs", default: options.runs)
+        try ToolBenchmark.run(options)
     case "all":
         try AllBenchmarks.run(arguments: Array(arguments.dropFirst()))
     case "help", "-h", "--help":

@@ -1,0 +1,463 @@
+import Foundation
+import Glibc
+import Synchronization
+
+/// `tools`: the command-line tools measured end to end, exactly as users run them: `tcp-events
+/// --json` and `udp-events --json` from the same build directory, spawned with standard output
+/// redirected as a shell's `>` does (to a regular file under /var/tmp, deleted after the run, or to
+/// /dev/null) and standard error read through a pipe, with no filter, stopped with SIGINT.
+///
+/// Per run, interleaved (like `tcp-churn`): `netevents-traffic tcp-burst --count N` untraced, under
+/// `tcp-events --json > FILE`, under `tcp-events --json > /dev/null`; then `netevents-traffic
+/// udp-flood --count N --size 64` (the `udp` section's loop) untraced and under `udp-events --json
+/// > FILE`. Each traced run:
+/// 1. spawn the tool; start-up is the wall time from the spawn to its `Tracing` line on standard
+///    error (stamped by the thread reading the pipe as the line arrives);
+/// 2. start the generator paused (`--wait`); just before releasing it, count the file's lines and
+///    read the tool's CPU time (every thread's, see below);
+/// 3. once the generator has exited, poll every 50 ms until the output has settled: the file's
+///    size unchanged for 0.5 s (for /dev/null, the tool idle for 0.5 s: its CPU time growing by
+///    less than 0.1 ms per poll), at most 30 s;
+/// 4. read the CPU time again, then VmHWM (peak RSS) and VmRSS (steady RSS, at the end of the
+///    window) from `/proc/PID/status`;
+/// 5. send SIGINT and read the tool's closing summary on standard error (`N events printed; lost
+///    L, dropped D, ...`), then wait for it to exit (each wait bounded).
+///
+/// Tool CPU per event is the window's CPU time over the events printed in it: for a file, the
+/// lines added from the release to the tool's exit; for /dev/null, the summary's count, which also
+/// holds the few events of other processes printed between `Tracing` and the release. The tools
+/// trace every process, so both counts include other processes' events, as the CPU does. For
+/// `udp-events`, CPU is per datagram the flood sent (user space only sees the per-socket interval
+/// reports and the close; the in-kernel counting runs in the generator's context and shows in its
+/// rate, as does the kernel side of either tracer). CPU time is the sum of the tool's threads'
+/// `/proc/PID/task/TID/schedstat` (nanoseconds; `Clock.processCPU(pid:)`), not the 10 ms ticks of
+/// `/proc/PID/stat`.
+///
+/// Counts: for `tcp-events > FILE`, the lines whose `"pid"` is the generator's against 2 per
+/// connection; for `> /dev/null` the generator's events cannot be told apart, so the printed total
+/// is reported and lost and dropped (from the summary) must be 0; for `udp-events > FILE`, the sum
+/// of `tx_packets` over the lines with the flood's pid (interval reports, then the close) against
+/// the datagrams it sent. Every figure is the median of the runs with the spread (min–max); the
+/// load average at the start of the section is printed with them. Nothing here is an assertion.
+enum ToolBenchmark {
+    struct Options {
+        var connections = 20_000
+        var datagrams = 1_000_000
+        var runs = 3
+    }
+
+    /// Where a tool's JSON lines go.
+    enum Output {
+        case file, devNull
+    }
+
+    /// One traced run of a generator under a tool.
+    struct Run {
+        var rate = 0.0  // the generator's rate, conn/s or datagrams/s
+        var startup = 0.0  // spawn → `Tracing`, s
+        var cpuSeconds = 0.0  // the tool's CPU time in the window
+        var windowSeconds = 0.0  // from the release to the second CPU reading
+        var windowEvents = 0  // events printed in the window (see the method above)
+        var counted = 0  // the generator's events (TCP) or datagrams (UDP) the tool printed; file only
+        var expected = 0  // 2 per connection, or the datagrams sent
+        var printed: Int?  // the summary's "N events printed"
+        var lost: UInt64?
+        var dropped: UInt64?
+        var peakKB = 0
+        var steadyKB = 0
+        var settleSeconds = 0.0
+        var settled = true
+
+        var cpuMicrosecondsPerEvent: Double { windowEvents > 0 ? cpuSeconds * 1e6 / Double(windowEvents) : 0 }
+        var cpuNanosecondsPerDatagram: Double { expected > 0 ? cpuSeconds * 1e9 / Double(expected) : 0 }
+        var missed: Bool { (lost ?? 1) != 0 || (dropped ?? 1) != 0 }
+    }
+
+    /// The executables the section runs, next to this one.
+    struct Tools {
+        var tcpEvents: String
+        var udpEvents: String
+        var traffic: String
+    }
+
+    /// Finds the tools; a missing one fails the section with how to build it.
+    static func locate() throws -> Tools {
+        var found: [String: String] = [:]
+        var missing: [String] = []
+        for name in ["tcp-events", "udp-events", "netevents-traffic"] {
+            do {
+                found[name] = try siblingExecutable(name)
+            } catch {
+                say("| \(name) | missing: \(error) |")
+                missing.append("\(error)")
+            }
+        }
+        guard missing.isEmpty, let tcp = found["tcp-events"], let udp = found["udp-events"], let traffic = found["netevents-traffic"] else {
+            throw BenchError("tools: " + missing.joined(separator: "; "))
+        }
+        return Tools(tcpEvents: tcp, udpEvents: udp, traffic: traffic)
+    }
+
+    /// When the tool's `Tracing` line arrived, stamped on the reader thread.
+    final class Stamp: Sendable {
+        let time = Mutex<Double?>(nil)
+    }
+
+    /// A tool process, started and attached (its `Tracing` line seen).
+    final class Tool {
+        let child: Child
+        let startup: Double
+        private var stopped = false
+
+        init(_ path: String, _ arguments: [String], output: String) throws {
+            let stamp = Stamp()
+            let t0 = Clock.now()
+            child = try Child(path, arguments, standardOutput: output) { line in
+                if line.hasPrefix("Tracing") { stamp.time.withLock { if $0 == nil { $0 = Clock.now() } } }
+            }
+            guard child.output.waitForLine(timeout: 120, where: { $0.hasPrefix("Tracing") }) != nil,
+                let attached = stamp.time.withLock({ $0 })
+            else {
+                child.signal(SIGKILL)
+                child.wait(timeout: 5)
+                throw BenchError("\(path) did not print `Tracing` within 120 s: \(child.output.lastLines.joined(separator: " | "))")
+            }
+            startup = attached - t0
+        }
+
+        var pid: pid_t { child.pid }
+
+        /// SIGINT, then the closing summary line (nil if none came within 30 s); waits for the exit.
+        func stop() -> String? {
+            stopped = true
+            child.signal(SIGINT)
+            let summary = child.output.waitForLine(timeout: 30, where: { $0.contains("lost ") && $0.contains("dropped ") })
+            child.output.waitForEnd(timeout: 10)
+            child.wait(timeout: 10)
+            return summary
+        }
+
+        deinit {
+            if !stopped {
+                child.signal(SIGKILL)
+                child.wait(timeout: 5)
+            }
+        }
+    }
+
+    /// The closing summary's figures: `N events printed; lost L, dropped D, ...`.
+    static func parseSummary(_ line: String) -> (printed: Int?, lost: UInt64?, dropped: UInt64?) {
+        var printed: Int?
+        var values: [Substring: UInt64] = [:]
+        for part in line.split(whereSeparator: { $0 == ";" || $0 == "," }) {
+            let words = part.split(separator: " ")
+            guard words.count >= 2 else { continue }
+            if words.count >= 3, words[1] == "events", words[2] == "printed" {
+                printed = Int(words[0])
+            } else if let value = UInt64(words[1]) {
+                values[words[0]] = value
+            }
+        }
+        return (printed, values["lost"], values["dropped"])
+    }
+
+    /// Polls `value` every 50 ms until it has not changed for 0.5 s (`same` says when two
+    /// consecutive readings count as unchanged), at most 30 s. Returns the seconds waited and whether it settled.
+    static func settle<Value>(_ value: () -> Value, same: (Value, Value) -> Bool) -> (seconds: Double, settled: Bool) {
+        let start = Clock.now()
+        var last = value()
+        var lastChange = start
+        while Clock.now() - start < 30 {
+            usleep(50_000)
+            // Each reading is compared with the one before it (50 ms earlier), so small steps
+            // that `same` accepts do not add up to a change.
+            let now = value()
+            defer { last = now }
+            if !same(now, last) {
+                lastChange = Clock.now()
+            } else if Clock.now() - lastChange >= 0.5 {
+                return (Clock.now() - start, true)
+            }
+        }
+        return (Clock.now() - start, false)
+    }
+
+    static func fileSize(_ path: String) -> Int {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int(info.st_size) : -1
+    }
+
+    /// A JSON-lines file's complete lines: how many, how many carry `"pid":pid`, and the sum of the
+    /// number after `"key":` over those (a plain byte scan: the tools print one object per line,
+    /// every key once).
+    static func scan(_ path: String, pid: Int32, sum key: String? = nil) -> (lines: Int, matching: Int, sum: UInt64) {
+        guard let data = FileManager.default.contents(atPath: path) else { return (0, 0, 0) }
+        let pidPattern = Array("\"pid\":".utf8)
+        let sumPattern = key.map { Array("\"\($0)\":".utf8) }
+        var lines = 0
+        var matching = 0
+        var sum: UInt64 = 0
+        data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            /// The number right after `pattern` in bytes[from..<to], if the pattern is there.
+            func number(after pattern: [UInt8], from: Int, to: Int) -> UInt64? {
+                guard to - from >= pattern.count else { return nil }
+                var index = from
+                while index <= to - pattern.count {
+                    if bytes[index] == pattern[0] {
+                        var same = true
+                        for offset in 1..<pattern.count where bytes[index + offset] != pattern[offset] {
+                            same = false
+                            break
+                        }
+                        if same {
+                            var cursor = index + pattern.count
+                            var value: UInt64 = 0
+                            var digits = 0
+                            while cursor < to, bytes[cursor] >= 48, bytes[cursor] <= 57 {
+                                value = value &* 10 &+ UInt64(bytes[cursor] - 48)
+                                cursor += 1
+                                digits += 1
+                            }
+                            return digits > 0 ? value : nil
+                        }
+                    }
+                    index += 1
+                }
+                return nil
+            }
+            var start = 0
+            for index in 0..<bytes.count where bytes[index] == 10 {
+                lines += 1
+                if pid >= 0, let found = number(after: pidPattern, from: start, to: index), found == UInt64(pid) {
+                    matching += 1
+                    if let sumPattern, let value = number(after: sumPattern, from: start, to: index) { sum += value }
+                }
+                start = index + 1
+            }
+        }
+        return (lines, matching, sum)
+    }
+
+    /// Stops the tool and fills in what the end of a run reads: CPU, memory, summary, file counts.
+    static func finish(
+        _ tool: Tool, _ run: inout Run, output: Output, path: String, cpu0: Double?, released: Double, lines0: Int, generator: Int32,
+        sum key: String?
+    ) throws {
+        guard let cpu0 else { throw BenchError("the tool (pid \(tool.pid)) was gone before the generator started") }
+        // A file settles when its size stops changing; for /dev/null, when the tool is idle: its
+        // CPU time (to the nanosecond) grows by less than 0.1 ms per 50 ms poll. Its idle wake-ups
+        // use far less; draining a burst (about 1.5 µs per event) uses far more.
+        let settled =
+            output == .file
+            ? settle({ fileSize(path) }, same: ==)
+            : settle({ Clock.processCPU(pid: tool.pid) ?? 0 }, same: { abs($0 - $1) < 0.000_1 })
+        (run.settleSeconds, run.settled) = settled
+        guard let cpu1 = Clock.processCPU(pid: tool.pid), let memory = MemoryStatus.of(pid: tool.pid) else {
+            throw BenchError("the tool (pid \(tool.pid)) exited during the run: \(tool.child.output.lastLines.joined(separator: " | "))")
+        }
+        run.cpuSeconds = cpu1 - cpu0
+        run.windowSeconds = Clock.now() - released
+        run.peakKB = memory.peakRSS
+        run.steadyKB = memory.rss
+        guard let summary = tool.stop() else {
+            throw BenchError("no closing summary from the tool after SIGINT: \(tool.child.output.lastLines.joined(separator: " | "))")
+        }
+        (run.printed, run.lost, run.dropped) = parseSummary(summary)
+        switch output {
+        case .file:
+            let counts = scan(path, pid: generator, sum: key)
+            run.windowEvents = counts.lines - lines0
+            run.counted = key == nil ? counts.matching : Int(counts.sum)
+        case .devNull:
+            run.windowEvents = run.printed ?? 0
+        }
+    }
+
+    /// The file the tools write to (a regular file, as users redirect to).
+    static let outputFile = "/var/tmp/netevents-bench-tools-\(getpid()).jsonl"
+
+    static func tcpRun(_ tools: Tools, _ options: Options, _ output: Output) throws -> Run {
+        let path = output == .file ? outputFile : "/dev/null"
+        defer { if output == .file { unlink(path) } }
+        let tool = try Tool(tools.tcpEvents, ["--json"], output: path)
+        var run = Run(startup: tool.startup, expected: 2 * options.connections)
+        var cpu0: Double?
+        var released = 0.0
+        var lines0 = 0
+        var generator: Int32 = -1
+        run.rate = try ChurnBenchmark.burst(tools.traffic, connections: options.connections) { pid in
+            generator = pid
+            if output == .file { lines0 = scan(path, pid: -1).lines }
+            cpu0 = Clock.processCPU(pid: tool.pid)
+            released = Clock.now()
+        }
+        try finish(tool, &run, output: output, path: path, cpu0: cpu0, released: released, lines0: lines0, generator: generator, sum: nil)
+        return run
+    }
+
+    static func udpRun(_ tools: Tools, _ options: UDPBenchmark.Options) throws -> Run {
+        let path = outputFile
+        defer { unlink(path) }
+        let tool = try Tool(tools.udpEvents, ["--json"], output: path)
+        var run = Run(startup: tool.startup)
+        var cpu0: Double?
+        var released = 0.0
+        var lines0 = 0
+        var generator: Int32 = -1
+        let flood = try UDPBenchmark.flood(tools.traffic, options) { pid in
+            generator = pid
+            lines0 = scan(path, pid: -1).lines
+            cpu0 = Clock.processCPU(pid: tool.pid)
+            released = Clock.now()
+        }
+        run.rate = flood.rate
+        run.expected = flood.sentPackets
+        try finish(tool, &run, output: .file, path: path, cpu0: cpu0, released: released, lines0: lines0, generator: generator, sum: "tx_packets")
+        return run
+    }
+
+    /// A median with its spread: "1.90 (1.80–2.00)".
+    static func spread(_ values: [Double], _ decimals: Int = 2, scale: Double = 1) -> String {
+        let scaled = values.map { $0 * scale }
+        return "\(format(median(scaled), decimals)) (\(format(scaled.min() ?? 0, decimals))–\(format(scaled.max() ?? 0, decimals)))"
+    }
+
+    struct Row {
+        var name: String
+        var key: String
+        var runs: [Run] = []
+    }
+
+    static func run(_ options: Options) throws {
+        say("## tools")
+        say("")
+        let tools = try locate()
+        let load = readProcFile("/proc/loadavg").map { $0.split(separator: " ").prefix(3).joined(separator: " ") } ?? "?"
+        let udpOptions = UDPBenchmark.Options(datagrams: options.datagrams, size: 64, runs: options.runs)
+        say("`tcp-events --json` and `udp-events --json` as users run them (no filter, stopped with SIGINT), during "
+            + "`netevents-traffic tcp-burst --count \(options.connections)` and `netevents-traffic udp-flood --count \(options.datagrams) --size 64`; "
+            + "\(options.runs) runs per configuration, interleaved; median (min–max) reported; FILE is \(outputFile), deleted after each run")
+        // The bench runs whatever was built last: say when, so a stale tool shows.
+        for path in [tools.tcpEvents, tools.udpEvents, tools.traffic] {
+            let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date).map { "\($0)" } ?? "?"
+            say("using \(path) (built \(modified))")
+        }
+        var tcpUntraced: [Double] = []
+        var udpUntraced: [Double] = []
+        var tcpFile = Row(name: "`tcp-events --json > FILE`", key: "tcp_file")
+        var tcpNull = Row(name: "`tcp-events --json > /dev/null`", key: "tcp_null")
+        var udpFile = Row(name: "`udp-events --json > FILE`", key: "udp_file")
+
+        func describe(_ run: Run) -> String {
+            var text = "start-up \(format(run.startup * 1000, 0)) ms, CPU \(format(run.cpuSeconds, 3)) s over \(format(run.windowSeconds, 2)) s, \(run.windowEvents) events printed in the window, "
+            text += "summary: \(run.printed.map(String.init) ?? "?") printed, lost \(run.lost.map(String.init) ?? "?"), dropped \(run.dropped.map(String.init) ?? "?"); "
+            text += "VmHWM \(megabytes(run.peakKB)) MB, VmRSS \(megabytes(run.steadyKB)) MB; "
+            text += run.settled ? "settled after \(format(run.settleSeconds, 1)) s" : "**did not settle within 30 s**"
+            return text
+        }
+
+        for index in 1...options.runs {
+            let plain = try ChurnBenchmark.burst(tools.traffic, connections: options.connections) { _ in }
+            tcpUntraced.append(plain)
+            say("run \(index) tcp-burst untraced: \(Int(plain)) conn/s")
+            let file = try tcpRun(tools, options, .file)
+            tcpFile.runs.append(file)
+            say("run \(index) \(tcpFile.name): \(Int(file.rate)) conn/s, generator's ends printed \(file.counted)/\(file.expected), "
+                + "\(format(file.cpuMicrosecondsPerEvent)) µs/event; " + describe(file))
+            let null = try tcpRun(tools, options, .devNull)
+            tcpNull.runs.append(null)
+            say("run \(index) \(tcpNull.name): \(Int(null.rate)) conn/s, \(format(null.cpuMicrosecondsPerEvent)) µs/event; " + describe(null))
+            let flood = try UDPBenchmark.flood(tools.traffic, udpOptions) { _ in }
+            udpUntraced.append(flood.rate)
+            say("run \(index) udp-flood untraced: \(Int(flood.rate)) datagrams/s")
+            let udp = try udpRun(tools, udpOptions)
+            udpFile.runs.append(udp)
+            say("run \(index) \(udpFile.name): \(Int(udp.rate)) datagrams/s, flood's datagrams counted \(udp.counted)/\(udp.expected), "
+                + "\(format(udp.cpuNanosecondsPerDatagram, 1)) ns/datagram; " + describe(udp))
+        }
+
+        let tcpBaseline = median(tcpUntraced)
+        let udpBaseline = median(udpUntraced)
+        func ratios(_ row: Row, _ baseline: Double) -> [Double] { row.runs.map { baseline > 0 ? $0.rate / baseline : 0 } }
+        func missed(_ row: Row) -> String {
+            let lost = row.runs.map(\.lost)
+            let dropped = row.runs.map(\.dropped)
+            let total = { (values: [UInt64?]) in values.contains(nil) ? "?" : String(values.compactMap { $0 }.reduce(0, +)) }
+            return "\(total(lost)) / \(total(dropped))"
+        }
+        func exactRuns(_ row: Row) -> Int { row.runs.filter { $0.counted == $0.expected }.count }
+        func unsettled(_ row: Row) -> String {
+            let count = row.runs.filter { !$0.settled }.count
+            return count == 0 ? "" : " (**\(count) run(s) did not settle within 30 s**)"
+        }
+        let runs = options.runs
+        say("")
+        say("Median (min–max) of \(runs) runs; load average at the start of the section: \(load).")
+        say("")
+        say("| tool | generator rate | traced / untraced | tool CPU | printed / expected | lost / dropped (all runs) |")
+        say("| --- | ---: | ---: | ---: | ---: | ---: |")
+        say("| none (`tcp-burst --count \(options.connections)`) | \(spread(tcpUntraced, 0)) conn/s | 1.00 | - | - | - |")
+        say("| \(tcpFile.name) | \(spread(tcpFile.runs.map(\.rate), 0)) conn/s | \(spread(ratios(tcpFile, tcpBaseline))) | "
+            + "\(spread(tcpFile.runs.map(\.cpuMicrosecondsPerEvent))) µs/event | generator's ends \(spread(tcpFile.runs.map { Double($0.counted) }, 0)) / "
+            + "\(2 * options.connections) (\(exactRuns(tcpFile)) of \(runs) runs exact)\(unsettled(tcpFile)) | \(missed(tcpFile)) |")
+        let nullClean = !tcpNull.runs.contains(where: \.missed)
+        say("| \(tcpNull.name) | \(spread(tcpNull.runs.map(\.rate), 0)) conn/s | \(spread(ratios(tcpNull, tcpBaseline))) | "
+            + "\(spread(tcpNull.runs.map(\.cpuMicrosecondsPerEvent))) µs/event | \(spread(tcpNull.runs.map { Double($0.printed ?? 0) }, 0)) printed "
+            + "(every process; the generator caused \(2 * options.connections)), lost and dropped must be 0: \(nullClean ? "yes" : "**no**")\(unsettled(tcpNull)) | "
+            + "\(missed(tcpNull)) |")
+        say("| none (`udp-flood --count \(options.datagrams) --size 64`) | \(spread(udpUntraced, 0)) datagrams/s | 1.00 | - | - | - |")
+        say("| \(udpFile.name) | \(spread(udpFile.runs.map(\.rate), 0)) datagrams/s | \(spread(ratios(udpFile, udpBaseline))) | "
+            + "\(spread(udpFile.runs.map(\.cpuNanosecondsPerDatagram), 1)) ns/datagram (CPU \(spread(udpFile.runs.map(\.cpuSeconds), 2)) s over "
+            + "\(spread(udpFile.runs.map(\.windowSeconds), 1)) s, \(spread(udpFile.runs.map { Double($0.windowEvents) }, 0)) events printed) | "
+            + "flood's datagrams \(spread(udpFile.runs.map { Double($0.counted) }, 0)) / \(options.datagrams) (\(exactRuns(udpFile)) of \(runs) runs exact)\(unsettled(udpFile)) | "
+            + "\(missed(udpFile)) |")
+        say("")
+        say("Tool CPU: the sum of its threads' /proc/PID/task/TID/schedstat (nanoseconds on a CPU) over the window.")
+        say("")
+        say("| tool | spawn → `Tracing` | peak RSS (VmHWM) | steady RSS (VmRSS, end of window) |")
+        say("| --- | ---: | ---: | ---: |")
+        for row in [tcpFile, tcpNull, udpFile] {
+            say("| \(row.name) | \(spread(row.runs.map(\.startup), 0, scale: 1000)) ms | \(spread(row.runs.map { Double($0.peakKB) }, 1, scale: 1 / 1024)) MB | "
+                + "\(spread(row.runs.map { Double($0.steadyKB) }, 1, scale: 1 / 1024)) MB |")
+        }
+        say("")
+
+        var result = "RESULT section=tools connections=\(options.connections) datagrams=\(options.datagrams) runs=\(runs)"
+        result += " load=" + load.split(separator: " ").joined(separator: "/")
+        func add(_ key: String, _ value: String) { result += " \(key)=\(value)" }
+        func add(_ key: String, _ values: [Double], _ decimals: Int) {
+            add(key, format(median(values), decimals))
+            add(key + "_min", format(values.min() ?? 0, decimals))
+            add(key + "_max", format(values.max() ?? 0, decimals))
+        }
+        add("tcp_untraced_rate", tcpUntraced, 0)
+        add("udp_untraced_rate", udpUntraced, 0)
+        for (row, baseline) in [(tcpFile, tcpBaseline), (tcpNull, tcpBaseline), (udpFile, udpBaseline)] {
+            let key = row.key
+            add(key + "_rate", row.runs.map(\.rate), 0)
+            add(key + "_ratio", ratios(row, baseline), 3)
+            if key == "udp_file" {
+                add(key + "_cpu_ns", row.runs.map(\.cpuNanosecondsPerDatagram), 2)
+            } else {
+                add(key + "_cpu_us", row.runs.map(\.cpuMicrosecondsPerEvent), 3)
+            }
+            add(key + "_cpu_s", row.runs.map(\.cpuSeconds), 3)
+            add(key + "_window_s", format(median(row.runs.map(\.windowSeconds)), 2))
+            add(key + "_window_events", format(median(row.runs.map { Double($0.windowEvents) }), 0))
+            add(key + "_printed", format(median(row.runs.map { Double($0.printed ?? 0) }), 0))
+            if key != "tcp_null" {
+                add(key + "_counted", format(median(row.runs.map { Double($0.counted) }), 0))
+                add(key + "_expected", String(row.runs.first?.expected ?? 0))
+                add(key + "_exact_runs", String(exactRuns(row)))
+            }
+            let missedParts = missed(row).split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }
+            add(key + "_lost", missedParts.first ?? "?")
+            add(key + "_dropped", missedParts.last ?? "?")
+            add(key + "_unsettled", String(row.runs.filter { !$0.settled }.count))
+            add(key + "_startup_ms", row.runs.map { $0.startup * 1000 }, 0)
+            add(key + "_peak_kb", row.runs.map { Double($0.peakKB) }, 0)
+            add(key + "_steady_kb", row.runs.map { Double($0.steadyKB) }, 0)
+        }
+        say(result)
+    }
+}
