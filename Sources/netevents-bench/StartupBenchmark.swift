@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Synchronization
 import TCPEvent
+import UDPEvent
 
 /// `startup`: time from `TCPMonitor.start` to attached and to the first event of a loopback
 /// connection made right after, plus peak and steady RSS. The runtime gives back the compiler's
@@ -19,6 +20,8 @@ enum StartupBenchmark {
         var showMappings = false
         /// Instead of a monitor, time BCC compiling an empty program: its fixed cost.
         var emptyCompile = false
+        /// Start a TCPMonitor and a UDPMonitor in the one process, as an agent does.
+        var both = false
     }
 
     final class FirstEvent: Sendable {
@@ -37,6 +40,7 @@ enum StartupBenchmark {
             sayResult("startup_once", ["empty_compile_ms": format(seconds * 1000, 1), "peak_kb": String(MemoryStatus.current().peakRSS)])
             return
         }
+        if options.both { return try onceWithBoth() }
         let before = MemoryStatus.current()
         let monitor = try TCPMonitor()
         let first = FirstEvent()
@@ -74,6 +78,28 @@ enum StartupBenchmark {
             "rss_before_kb": String(before.rss), "rss_after_start_kb": String(afterStart.rss),
             "peak_kb": String(steady.peakRSS), "steady_kb": String(steady.rss),
             "steady_anon_kb": String(steady.anonymous), "steady_file_kb": String(steady.file),
+        ])
+    }
+
+    /// A TCPMonitor and a UDPMonitor started one after the other in this process (what an agent
+    /// tracing both runs): the time until both are attached, and the peak and steady (1 s after
+    /// the second start) RSS.
+    static func onceWithBoth() throws {
+        let before = MemoryStatus.current()
+        let t0 = Clock.now()
+        let tcp = try TCPMonitor()
+        try tcp.start { _ in }
+        let udp = try UDPMonitor()
+        try udp.start { _ in }
+        let attached = Clock.now() - t0
+        Clock.sleep(1)
+        let steady = MemoryStatus.current()
+        udp.stop()
+        tcp.stop()
+        say("TCP and UDP monitors attached after \(format(attached * 1000, 1)) ms; 1 s later: \(steady.summary)")
+        sayResult("startup_once", [
+            "both_attach_ms": format(attached * 1000, 1), "both_peak_kb": String(steady.peakRSS), "both_steady_kb": String(steady.rss),
+            "rss_before_kb": String(before.rss),
         ])
     }
 
@@ -165,6 +191,22 @@ enum StartupBenchmark {
                 plain[key] = value(key)
             }
             say("| before `start` (libraries loaded) | \(runs) | - | - | - | \(megabytes(Int(value("rss_before_kb")))) MB | - |")
+        }
+        do {
+            var results: [[String: String]] = []
+            for _ in 0..<options.runs {
+                let child = try Child(me, ["startup", "--once", "--both"])
+                child.output.waitForEnd(timeout: 120)
+                let status = child.wait(timeout: 10)
+                guard let line = child.output.allKeptLines.first(where: { $0.hasPrefix("RESULT section=startup_once") }) else {
+                    throw BenchError("startup --once --both failed (status \(status)): \(child.output.lastLines.joined(separator: " | "))")
+                }
+                results.append(keyValues(line))
+            }
+            func value(_ key: String) -> Double { median(results.compactMap { $0[key].flatMap(Double.init) }) }
+            say("| TCPMonitor and UDPMonitor in one process (both started) | \(options.runs) | \(format(value("both_attach_ms"), 0)) ms (both) | - | "
+                + "\(megabytes(Int(value("both_peak_kb")))) MB | \(megabytes(Int(value("both_steady_kb")))) MB | - |")
+            for key in ["both_attach_ms", "both_peak_kb", "both_steady_kb"] { plain[key] = value(key) }
         }
         let empty = try Child(me, ["startup", "--once", "--empty-compile"])
         empty.output.waitForEnd(timeout: 120)

@@ -48,7 +48,7 @@ let usage = """
                  --variants: drainInterval 0 and 5 ms, tracksAccept/tracksFirstIO off, perf buffer
                  --tcplife-headers DIR: a merged kernel header tree for tcplife (its BCC_KERNEL_SOURCE)
       udp        [--datagrams N (1000000)] [--runs R (3)]
-      startup    [--runs R (3)] | --once [--show-mappings] [--empty-compile]
+      startup    [--runs R (3)] | --once [--show-mappings] [--empty-compile | --both]
       tools      [--connections N (20000)] [--datagrams N (1000000)] [--runs R (3)]
                  tcp-events --json > FILE and > /dev/null during tcp-burst, udp-events --json > FILE
                  during udp-flood: generator rate traced / untraced, tool CPU per event (per
@@ -87,6 +87,7 @@ do {
         var options = StartupBenchmark.Options()
         options.runs = number("--runs", default: options.runs)
         (options.once, options.showMappings, options.emptyCompile) = (flag("--once"), flag("--show-mappings"), flag("--empty-compile"))
+        options.both = flag("--both")
         try StartupBenchmark.run(options)
     case "udp":
         var options = UDPBenchmark.Options()
