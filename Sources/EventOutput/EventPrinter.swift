@@ -25,7 +25,7 @@ public struct EventTable<Event>: Sendable {
 public final class EventPrinter<Event: EventFields>: @unchecked Sendable {
     @usableFromInline let table: EventTable<Event>?
     // Only the delivery thread prints.
-    @usableFromInline var json = JSONLineWriter(capacity: 1 << 16)
+    @usableFromInline let json = JSONLineWriter(capacity: 1 << 16)
     @usableFromInline var rows: TableRow
     @usableFromInline let written = Atomic<Int>(0)
 

@@ -3,7 +3,7 @@ import NetEventsCore
 
 /// Rows of a human table, written into one byte buffer reused from batch to batch: each call
 /// fills the next column, escaped and padded to the column's width, with no `String` per cell.
-/// A row is in ``buffer`` once ``endRow()`` ends it.
+/// Each cell is in ``buffer`` once written; ``endRow()`` ends the row with a newline.
 public struct TableRow {
     /// The table's columns.
     public let columns: [TextColumn]
@@ -51,7 +51,8 @@ public struct TableRow {
     public mutating func milliseconds(_ nanoseconds: UInt64?) {
         let start = open()
         if let nanoseconds {
-            let hundredths = (nanoseconds + 5_000) / 10_000  // rounded, as "%.2f" would
+            // Hundredths of a millisecond, rounded half up (no overflow near UInt64.max).
+            let hundredths = nanoseconds / 10_000 + (nanoseconds % 10_000 >= 5_000 ? 1 : 0)
             line.appendDecimal(hundredths / 100)
             line.append(UInt8(ascii: "."))
             line.appendDecimal(hundredths % 100, minimumDigits: 2)
@@ -101,7 +102,7 @@ public struct TableRow {
 
     /// Ends the row.
     public mutating func endRow() {
-        if column == 0 { line = LineCursor(line.buffer) }  // an empty row
+        line = LineCursor(line.buffer)
         line.append(UInt8(ascii: "\n"))
         line.commit()
         column = 0
@@ -113,12 +114,11 @@ public struct TableRow {
         column = 0
     }
 
+    /// Starts a cell: a cursor at wherever the buffer ends now (so a copy of this row, or anyone
+    /// else appending to the buffer, cannot leave it pointing at freed memory), then the separator.
     private mutating func open() -> Int {
-        if column == 0 {
-            line = LineCursor(line.buffer)  // a new row starts wherever the buffer ends now
-        } else {
-            line.append(UInt8(ascii: " "))
-        }
+        line = LineCursor(line.buffer)
+        if column > 0 { line.append(UInt8(ascii: " ")) }
         return line.count
     }
 
@@ -130,6 +130,7 @@ public struct TableRow {
                 line.insert(UInt8(ascii: " "), count: padding, at: columns[column].rightAligned ? start : line.count)
             }
         }
+        line.commit()
         column += 1
     }
 }

@@ -25,7 +25,7 @@ public struct EventJSONEncoder: Sendable {
     public func append<Value: Encodable>(_ value: Value, to buffer: inout [UInt8]) throws {
         if let event = value as? any EventFields {
             // An event lists its own fields: straight to the line writer.
-            var writer = JSONLineWriter()
+            let writer = JSONLineWriter()
             writer.append(event)
             writer.buffer.withUnsafeBytes { buffer.append(contentsOf: $0) }
             return

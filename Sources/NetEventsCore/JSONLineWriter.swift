@@ -6,77 +6,89 @@
 /// and text is escaped as JSON requires (quotes, backslashes, control characters).
 ///
 /// ```swift
-/// var writer = JSONLineWriter()
+/// let writer = JSONLineWriter()
 /// for event in batch { writer.append(event) }
 /// writer.buffer.withUnsafeBytes { send($0) }
 /// writer.removeAll()
 /// ```
-public struct JSONLineWriter: EventFieldWriter {
-    @usableFromInline var line: LineCursor
-    @usableFromInline var first = true
+public struct JSONLineWriter {
+    /// The lines written so far, each ending in a newline.
+    public let buffer: LineBuffer
 
     /// A writer into a new buffer with room for `capacity` bytes before it grows.
     public init(capacity: Int = 4096) {
-        line = LineCursor(LineBuffer(capacity: capacity))
+        buffer = LineBuffer(capacity: capacity)
     }
 
     /// A writer that appends to `buffer`.
     public init(buffer: LineBuffer) {
-        line = LineCursor(buffer)
+        self.buffer = buffer
     }
 
-    /// The lines written so far, each ending in a newline.
-    public var buffer: LineBuffer { line.buffer }
-
     /// A copy of the lines written so far.
-    public var bytes: [UInt8] { line.buffer.bytes }
+    public var bytes: [UInt8] { buffer.bytes }
 
-    /// Appends `event` as one line.
-    @inlinable public mutating func append<Event: EventFields>(_ event: Event) {
-        line = LineCursor(line.buffer)  // wherever the buffer ends now
-        line.append(UInt8(ascii: "{"))
-        first = true
-        event.writeFields(to: &self)
-        line.append(UInt8(ascii: "}"))
-        line.append(UInt8(ascii: "\n"))
-        line.commit()
+    /// Appends `event` as one line. The line is written through a cursor made for it, at
+    /// wherever the buffer ends now, and committed when complete.
+    @inlinable public func append<Event: EventFields>(_ event: Event) {
+        var line = JSONLine(LineCursor(buffer))
+        line.cursor.append(UInt8(ascii: "{"))
+        event.writeFields(to: &line)
+        line.cursor.append(UInt8(ascii: "}"))
+        line.cursor.append(UInt8(ascii: "\n"))
+        line.cursor.commit()
     }
 
     /// Forgets what was written, keeping the buffer's allocation.
-    public func removeAll() { line.buffer.removeAll() }
+    public func removeAll() { buffer.removeAll() }
 
-    @inlinable public mutating func write(_ value: UInt64, forKey key: StaticString) {
+    /// `string` in quotes, escaped as JSON requires. Most strings need no escaping: then the text
+    /// is appended whole.
+    @inlinable static func appendQuoted(_ string: String, to line: inout LineCursor) {
+        JSONLine.appendQuoted(string, to: &line)
+    }
+}
+
+/// One line being written: the fields of one event, as JSON. Internal, so that fields can only
+/// be written inside ``JSONLineWriter/append(_:)``, through a cursor that lives for that line.
+@usableFromInline struct JSONLine: EventFieldWriter {
+    @usableFromInline var cursor: LineCursor
+    @usableFromInline var first = true
+
+    @inlinable init(_ cursor: LineCursor) { self.cursor = cursor }
+
+    @inlinable mutating func write(_ value: UInt64, forKey key: StaticString) {
         self.key(key)
-        line.appendDecimal(value)
+        cursor.appendDecimal(value)
     }
 
-    @inlinable public mutating func write(_ value: Int64, forKey key: StaticString) {
+    @inlinable mutating func write(_ value: Int64, forKey key: StaticString) {
         self.key(key)
-        line.appendDecimal(value.magnitude, negative: value < 0)
+        cursor.appendDecimal(value.magnitude, negative: value < 0)
     }
 
-    @inlinable public mutating func write(_ value: UInt64?, forKey key: StaticString) {
+    @inlinable mutating func write(_ value: UInt64?, forKey key: StaticString) {
         self.key(key)
-        if let value { line.appendDecimal(value) } else { line.append("null" as StaticString) }
+        if let value { cursor.appendDecimal(value) } else { cursor.append("null" as StaticString) }
     }
 
-    @inlinable public mutating func write(_ value: String, forKey key: StaticString) {
+    @inlinable mutating func write(_ value: String, forKey key: StaticString) {
         self.key(key)
-        JSONLineWriter.appendQuoted(value, to: &line)
+        JSONLine.appendQuoted(value, to: &cursor)
     }
 
-    @inlinable public mutating func write(_ value: IPAddress, forKey key: StaticString) {
+    @inlinable mutating func write(_ value: IPAddress, forKey key: StaticString) {
         self.key(key)
-        line.append(UInt8(ascii: "\""))
-        line.appendAddress(value)
-        line.append(UInt8(ascii: "\""))
+        cursor.append(UInt8(ascii: "\""))
+        cursor.appendAddress(value)
+        cursor.append(UInt8(ascii: "\""))
     }
 
     /// `,"key":` (no comma before the first key). Keys are literal identifiers: never escaped.
     @inlinable mutating func key(_ key: StaticString) {
         let length = key.utf8CodeUnitCount
-        line.reserve(length + 4)
-        var at = line.base + line.used
+        cursor.reserve(length + 4)
+        var at = cursor.base + cursor.used
         if !first {
             at.pointee = UInt8(ascii: ",")
             at += 1
@@ -86,7 +98,7 @@ public struct JSONLineWriter: EventFieldWriter {
         (at + 1).initialize(from: key.utf8Start, count: length)
         at[length + 1] = UInt8(ascii: "\"")
         at[length + 2] = UInt8(ascii: ":")
-        line.used = at + length + 3 - line.base
+        cursor.used = at + length + 3 - cursor.base
     }
 
     /// `string` in quotes, escaped as JSON requires. Most strings need no escaping: then the text

@@ -334,7 +334,7 @@ enum ChurnBenchmark {
                     if let p50 = run.latencyMedian, let p99 = run.latencyP99 {
                         line += ", latency median \(format(p50, 2)) ms, p99 \(format(p99, 2)) ms"
                     }
-                    if let kernel = run.kernel {
+                    if let kernel = run.kernel, !kernel.isEmpty {
                         line += "; kernel: " + KernelProgramStats.describe(kernel, perConnection: options.connections)
                     }
                 }

@@ -90,19 +90,19 @@ enum DecodeBenchmark {
     /// cleared (no write); returns the bytes formatted, as a check.
     static func formatLines(_ path: Path, _ raw: UnsafeRawBufferPointer, count: Int, batch: Int) throws -> Int {
         let clock = WallClock()
-        var json = JSONLineWriter(capacity: 1 << 16)
+        let json = JSONLineWriter(capacity: 1 << 16)
         var rows = TableRow(columns: table.columns)
         var total = 0
         for index in 0..<count {
             let event = try TCPEventDecoder.decode(raw, clock: clock)
             if path == .jsonLine { json.append(event) } else { table.row(event, &rows); rows.endRow() }
             if index % batch == batch - 1 {
-                total += json.bytes.count + rows.bytes.count
+                total += json.buffer.count + rows.buffer.count
                 json.removeAll()
                 rows.removeAll()
             }
         }
-        return total + json.bytes.count + rows.bytes.count
+        return total + json.buffer.count + rows.buffer.count
     }
 
     static func measure(_ path: Path, batch: Int, ipv6: Bool, options: Options) throws -> Measurement {

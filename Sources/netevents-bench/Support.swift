@@ -22,24 +22,14 @@ enum Clock {
 
     private static func seconds(_ value: timeval) -> Double { Double(value.tv_sec) + Double(value.tv_usec) / 1e6 }
 
-    /// CPU time of another process, in seconds; nil when the process is gone. The sum over its
-    /// threads of `/proc/PID/task/TID/schedstat`'s first field (nanoseconds on a CPU), so short
-    /// windows are measured to the nanosecond rather than to the 10 ms clock tick of
-    /// `/proc/PID/stat`; a thread that ended between two readings drops out of the second, so
-    /// this suits processes whose threads live for the whole measurement (the tracers' do). Falls
-    /// back to the ticks where schedstat is missing.
+    /// CPU time of another process (every thread, those that ended included), in seconds, to the
+    /// nanosecond: its CPU-time clock (`clock_getcpuclockid` + `clock_gettime`), not the 10 ms
+    /// ticks of `/proc/PID/stat`, which it falls back to. Nil when the process is gone.
     static func processCPU(pid: pid_t) -> Double? {
-        if let threads = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task"), !threads.isEmpty {
-            var total: UInt64 = 0
-            var found = false
-            for thread in threads {
-                guard let text = readProcFile("/proc/\(pid)/task/\(thread)/schedstat"),
-                    let first = text.split(separator: " ").first, let nanoseconds = UInt64(first)
-                else { continue }
-                total += nanoseconds
-                found = true
-            }
-            if found { return Double(total) / 1e9 }
+        var clock = clockid_t()
+        var spec = timespec()
+        if clock_getcpuclockid(pid, &clock) == 0, clock_gettime(clock, &spec) == 0 {
+            return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
         }
         return processCPUTicks(pid: pid)
     }
@@ -143,6 +133,11 @@ func say(_ line: String) {
 /// Prints the machine-readable summary line the `all` command collects: `RESULT key=value ...`.
 func sayResult(_ section: String, _ values: KeyValuePairs<String, String>) {
     say("RESULT section=\(section) " + values.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+}
+
+/// The same, for values gathered in a dictionary (keys sorted).
+func sayResult(_ section: String, _ values: [String: String]) {
+    say("RESULT section=\(section) " + values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -29,9 +29,9 @@ import Synchronization
 /// trace every process, so both counts include other processes' events, as the CPU does. For
 /// `udp-events`, CPU is per datagram the flood sent (user space only sees the per-socket interval
 /// reports and the close; the in-kernel counting runs in the generator's context and shows in its
-/// rate, as does the kernel side of either tracer). CPU time is the sum of the tool's threads'
-/// `/proc/PID/task/TID/schedstat` (nanoseconds; `Clock.processCPU(pid:)`), not the 10 ms ticks of
-/// `/proc/PID/stat`.
+/// rate, as does the kernel side of either tracer). CPU time is the tool's process CPU-time clock
+/// (`clock_getcpuclockid`, nanoseconds, every thread; `Clock.processCPU(pid:)`), not the 10 ms
+/// ticks of `/proc/PID/stat`.
 ///
 /// Counts: for `tcp-events > FILE`, the lines whose `"pid"` is the generator's against 2 per
 /// connection; for `> /dev/null` the generator's events cannot be told apart, so the printed total
@@ -412,7 +412,7 @@ enum ToolBenchmark {
             + "flood's datagrams \(spread(udpFile.runs.map { Double($0.counted) }, 0)) / \(options.datagrams) (\(exactRuns(udpFile)) of \(runs) runs exact)\(unsettled(udpFile)) | "
             + "\(missed(udpFile)) |")
         say("")
-        say("Tool CPU: the sum of its threads' /proc/PID/task/TID/schedstat (nanoseconds on a CPU) over the window.")
+        say("Tool CPU: its process CPU-time clock (clock_getcpuclockid, nanoseconds, every thread) over the window.")
         say("")
         say("| tool | spawn → `Tracing` | peak RSS (VmHWM) | steady RSS (VmRSS, end of window) |")
         say("| --- | ---: | ---: | ---: |")

@@ -133,22 +133,22 @@ enum UDPBenchmark {
             + "\(format(cpuSeconds, 3)) s = \(format(cpuPercent, 2))% of a core, \(format(cpuPerDatagram, 1)) ns/datagram |")
         // The kernel side: one more traced run with the kernel's per-program run time on
         // (BPF_ENABLE_STATS slows every program run a little, so the runs above go without it).
-        var kernelPerDatagram = 0.0
+        var kernelPerDatagram: Double?
         do {
             let statistics = try KernelProgramStats.enable()
             defer { close(statistics) }
             let run = try traced(traffic, options, showReport: false)
-            kernelPerDatagram = Double(run.kernel.reduce(0) { $0 + $1.nanoseconds }) / Double(max(run.sentPackets, 1))
+            let perDatagram = Double(run.kernel.reduce(0) { $0 + $1.nanoseconds }) / Double(max(run.sentPackets, 1))
+            kernelPerDatagram = perDatagram
             say("")
             say("Kernel side (one extra run with BPF_ENABLE_STATS on): "
                 + run.kernel.map { "\($0.name) \(format($0.nanosecondsPerRun, 0)) ns/run × \($0.runs) runs" }.joined(separator: ", ")
-                + "; \(format(kernelPerDatagram, 0)) ns of eBPF per datagram")
+                + "; \(format(perDatagram, 0)) ns of eBPF per datagram")
         } catch {
             say("kernel-side program times not measured: \(error)")
         }
         say("")
-        sayResult("udp", [
-            "kernel_ns_per_datagram": format(kernelPerDatagram, 1),
+        var values: [String: String] = [
             "datagrams": String(options.datagrams), "size": String(options.size),
             "untraced_rate": String(Int(baseline)), "traced_rate": String(Int(rate)), "ratio": format(ratio, 3),
             "counted_runs": String(countedRuns), "runs": String(underMonitor.count),
@@ -156,6 +156,8 @@ enum UDPBenchmark {
             "counted_bytes": String(middle.countedBytes), "sent_bytes": String(middle.sentBytes),
             "cpu_s": format(cpuSeconds, 4), "cpu_percent": format(cpuPercent, 3), "cpu_ns_per_datagram": format(cpuPerDatagram, 2),
             "lost": String(underMonitor.map(\.lost).reduce(0, +)), "dropped": String(underMonitor.map(\.dropped).reduce(0, +)),
-        ])
+        ]
+        if let kernelPerDatagram { values["kernel_ns_per_datagram"] = format(kernelPerDatagram, 1) }  // only when measured
+        sayResult("udp", values)
     }
 }

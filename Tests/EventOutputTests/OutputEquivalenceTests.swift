@@ -117,7 +117,7 @@ final class OutputEquivalenceTests: XCTestCase {
         return found
     }
 
-    func assertSameJSON<Event: EventFields & Equatable & Decodable>(_ event: Event, _ writer: inout JSONLineWriter) throws {
+    func assertSameJSON<Event: EventFields & Equatable & Decodable>(_ event: Event, _ writer: JSONLineWriter) throws {
         writer.removeAll()
         writer.append(event)
         let line = String(decoding: writer.bytes, as: UTF8.self)
@@ -138,15 +138,15 @@ final class OutputEquivalenceTests: XCTestCase {
     }
 
     func testJSONLinesMatchJSONEncoderOnRandomEvents() throws {
-        var writer = JSONLineWriter()
+        let writer = JSONLineWriter()
         for _ in 0..<1_500 {
-            try assertSameJSON(randomTCPEvent(), &writer)
-            try assertSameJSON(randomUDPEvent(), &writer)
+            try assertSameJSON(randomTCPEvent(), writer)
+            try assertSameJSON(randomUDPEvent(), writer)
         }
     }
 
     func testABatchIsOneLinePerEventAndTheBufferIsReused() throws {
-        var writer = JSONLineWriter(capacity: 4096)
+        let writer = JSONLineWriter(capacity: 4096)
         let events = (0..<50).map { _ in randomTCPEvent() }
         for event in events { writer.append(event) }
         let lines = String(decoding: writer.bytes, as: UTF8.self).split(separator: "\n")
@@ -226,8 +226,20 @@ final class OutputEquivalenceTests: XCTestCase {
         half.milliseconds(15_000)
         half.milliseconds(994_999)
         half.milliseconds(995_000)
-        XCTAssertEqual(half.bytes, [], "a row is in the buffer once ended")
         half.endRow()
         XCTAssertEqual(String(decoding: half.bytes, as: UTF8.self), "0.02 0.99 1.00\n")
+        // The largest durations round without overflowing.
+        var large = TableRow(columns: [])
+        large.milliseconds(UInt64.max)
+        large.endRow()
+        XCTAssertEqual(String(decoding: large.bytes, as: UTF8.self), "18446744073709.55\n")
+        // A copy of a row that grows the shared buffer leaves the original writing safely after it.
+        var original = TableRow(columns: [TextColumn("A", width: 1)])
+        original.text("a")
+        var copy = original
+        copy.text(String(repeating: "x", count: 200_000))
+        original.text("b")
+        original.endRow()
+        XCTAssertEqual(original.bytes.count, 1 + 1 + 200_000 + 1 + 1 + 1)
     }
 }
