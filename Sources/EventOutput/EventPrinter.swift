@@ -38,12 +38,22 @@ public final class EventPrinter<Event: EventFields>: @unchecked Sendable {
     /// How many events reached the output (a batch whose write failed is not counted).
     public var printed: Int { written.load(ordering: .relaxed) }
 
+    @usableFromInline let headerPrinted = Atomic<Bool>(false)
+
     /// The table's header line, or nil for JSON.
     public var header: String? { table?.columns.header }
+
+    /// Writes the table's header line, once, whoever calls first (the first batch, or the tool
+    /// once the monitor has started). Nothing for JSON.
+    @inlinable public func printHeader() {
+        guard let table, !headerPrinted.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        StandardOutput.writeLine(table.columns.header)
+    }
 
     /// Writes a batch of events with one `write(2)`.
     @inlinable public func print(_ events: [Event]) {
         if let table {
+            printHeader()
             rows.removeAll()
             for event in events {
                 table.row(event, &rows)

@@ -16,9 +16,11 @@ public enum TracerRun {
     ///   - what: completes "Tracing ...", e.g. "TCP connections".
     ///   - table: the human table of the events (JSON lines come from the keys they list).
     ///   - summary: the kind's counters of what was missed, for the line printed at the end.
+    ///   - forced: the flags the user gave that force a kernel hook (e.g. `--hook`): a start that
+    ///     fails for want of a kernel feature then says to leave them off.
     @inlinable public static func run<Kind: EventKind>(
         name: String, what: String, options: TracerOptions, configuration: MonitorConfiguration<Kind>,
-        table: EventTable<Kind.Event>, summary: @escaping (Kind.Counters) -> String
+        table: EventTable<Kind.Event>, summary: @escaping (Kind.Counters) -> String, forced: [String] = []
     ) -> Never where Kind.Event: EventFields {
         signal(SIGPIPE, SIG_IGN)
         let signals = TerminationSignals()
@@ -26,11 +28,12 @@ public enum TracerRun {
         let monitor: EventMonitor<Kind>
         do {
             monitor = try EventMonitor<Kind>(configuration: configuration)
-            // The header first: rows can follow as soon as the monitor starts.
-            if let header = printer.header { StandardOutput.writeLine(header) }
+            // The header goes out with the first batch or just after the start, whichever comes
+            // first: never before a start that fails, never after a row.
             try monitor.startBatched(printer.print)
+            printer.printHeader()
         } catch {
-            fail(name, error)
+            fail(name, error, hint: hookHint(for: error, forced: forced + (options.transport == nil ? [] : ["--transport"])))
         }
         writeError("Tracing \(what) (\(monitor.report.map(String.init(describing:)) ?? "")). Ctrl-C to end.")
         // Ends on SIGINT/SIGTERM, at the end of --duration, or when the output is closed.
@@ -50,10 +53,25 @@ public enum TracerRun {
         exit(0)
     }
 
-    /// Prints `name: error` on standard error and exits 1.
-    public static func fail(_ name: String, _ error: any Error) -> Never {
-        writeError("\(name): \(error)")
+    /// Prints `name: error` (and `hint`, if any) on standard error and exits 1.
+    public static func fail(_ name: String, _ error: any Error, hint: String? = nil) -> Never {
+        writeError("\(name): \(error)" + (hint.map { "\n" + $0 } ?? ""))
         exit(1)
+    }
+
+    /// For a start that failed for want of a kernel feature while the user forced a choice (a
+    /// hook, the transport): how to let the tool choose instead.
+    public static func hookHint(for error: any Error, forced: [String]) -> String? {
+        guard !forced.isEmpty, let error = error as? BPFError else { return nil }
+        switch error {
+        case .notSupported, .loadFailed, .attachFailed, .bufferFailed:
+            let flags = forced.joined(separator: ", ")
+            let (choice, pronoun) = forced.count == 1 ? ("this choice", "it") : ("these choices", "them")
+            return "hint: \(flags) forced \(choice); leave \(pronoun) off and the tool picks what this kernel supports "
+                + "(the Tracing line then says which)"
+        default:
+            return nil
+        }
     }
 
     /// Writes a line to standard error.
@@ -77,14 +95,20 @@ public protocol TracerCommand: ParsableCommand {
     var options: TracerOptions { get }
     /// The kind's own options, from the command line.
     var kindOptions: Kind.Options { get }
+    /// The flags given that force a kernel hook (e.g. `["--hook"]`), named in the hint when the
+    /// start fails for want of a kernel feature. None by default.
+    var forcedHookFlags: [String] { get }
 }
 
 extension TracerCommand {
+    public var forcedHookFlags: [String] { [] }
+
     /// Runs the monitor until a signal or `--duration`, printing its events. (`@inlinable`: each
     /// tool's build specializes the printing for its event type.)
     @inlinable public func run() throws {
         TracerRun.run(
             name: Self.configuration.commandName ?? "tracer", what: Self.what, options: options,
-            configuration: options.configuration(of: Kind.self, kindOptions), table: Self.table, summary: Self.summary)
+            configuration: options.configuration(of: Kind.self, kindOptions), table: Self.table, summary: Self.summary,
+            forced: forcedHookFlags)
     }
 }

@@ -22,6 +22,7 @@ struct TCPEventsCommand: TracerCommand {
     var hook: TCPMonitor.Hook?
 
     var kindOptions: TCPKind.Options { .init(hook: hook) }
+    var forcedHookFlags: [String] { hook == nil ? [] : ["--hook"] }
 
     static func summary(_ counters: TCPKind.Counters) -> String {
         "evicted \(counters.evictedSockets), untracked closes \(counters.untrackedCloses)"

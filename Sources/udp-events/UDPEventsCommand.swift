@@ -34,6 +34,7 @@ struct UDPEventsCommand: TracerCommand {
     }
 
     var kindOptions: UDPKind.Options { .init(interval: interval, hook: hook, closeHook: closeHook) }
+    var forcedHookFlags: [String] { (hook == nil ? [] : ["--hook"]) + (closeHook == nil ? [] : ["--close-hook"]) }
 
     static func summary(_ counters: UDPKind.Counters) -> String {
         "unattributed \(counters.unattributedPackets) packets / \(counters.unattributedBytes) bytes, "
