@@ -25,6 +25,8 @@
 #define OFF_SKC_V6_DADDR offsetof(struct sock_common, skc_v6_daddr)
 #define OFF_SKC_NET offsetof(struct sock_common, skc_net)
 #define OFF_NET_NS_INUM (offsetof(struct net, ns) + offsetof(struct ns_common, inum))
+#define OFF_TASK_GROUP_LEADER offsetof(struct task_struct, group_leader)
+#define OFF_TASK_COMM offsetof(struct task_struct, comm)
 #else
 // With BTF offsets the programs need no kernel struct definitions, only stable ABI constants.
 #include "abi_constants.h"
@@ -112,6 +114,17 @@ static __always_inline void read_endpoints(void *sk, u16 *family, u16 *sport, u1
                                            unsigned char *saddr, unsigned char *daddr) {
     read_ports(sk, family, sport, dport);
     read_addresses(sk, *family, saddr, daddr);
+}
+
+// The process's name into `comm` (its thread-group leader's comm: what ps shows for it, not the
+// name one of its worker threads gave itself) and the calling thread's into `thread`.
+static __always_inline void read_task_names(unsigned char *comm, unsigned char *thread) {
+    bpf_get_current_comm(thread, NE_COMM_LEN);
+    void *task = (void *)bpf_get_current_task();
+    void *leader = 0;
+    NE_READ(leader, task, OFF_TASK_GROUP_LEADER);
+    if (!leader || bpf_probe_read_kernel(comm, NE_COMM_LEN, leader + OFF_TASK_COMM) != 0)
+        __builtin_memcpy(comm, thread, NE_COMM_LEN);
 }
 
 // The inode number of the socket's network namespace (as in /proc/PID/ns/net).

@@ -51,7 +51,7 @@ static __always_inline void fill_owner(struct ne_tcp_owner *owner, u8 source) {
     owner->uid = (u32)bpf_get_current_uid_gid();
     owner->cgroup_id = bpf_get_current_cgroup_id();
     owner->source = source;
-    bpf_get_current_comm(&owner->comm, sizeof(owner->comm));
+    read_task_names(owner->comm, owner->thread);
 }
 
 // Where a close sample is built: in place in the ring buffer (no stack copy, no copy into the
@@ -155,6 +155,7 @@ static __always_inline void finish_close(struct sock *sk, int oldstate, const st
     event->cgroup_id = owner->cgroup_id;
     event->owner_source = owner->source;
     __builtin_memcpy(event->comm, owner->comm, sizeof(event->comm));
+    __builtin_memcpy(event->thread, owner->thread, sizeof(event->thread));
     NE_READ(event->rx_bytes, sk, OFF_TCP_BYTES_RECEIVED);
     NE_READ(event->tx_bytes, sk, OFF_TCP_BYTES_ACKED);
     NE_READ(event->segs_in, sk, OFF_TCP_SEGS_IN);

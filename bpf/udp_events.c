@@ -61,7 +61,7 @@ static __always_inline struct ne_udp_flow *new_flow(struct ne_udp_key *key, void
     flow.start_ns = bpf_ktime_get_ns();
     flow.uid = (u32)bpf_get_current_uid_gid();
     flow.cgroup_id = bpf_get_current_cgroup_id();
-    bpf_get_current_comm(&flow.comm, sizeof(flow.comm));
+    read_task_names(flow.comm, flow.thread);
     read_endpoints(sk, &flow.family, &flow.sport, &flow.dport, flow.saddr, flow.daddr);
     flow.netns = read_netns(sk);
     if (flows.insert(key, &flow) == 0) {

@@ -12,6 +12,8 @@ public protocol EventFieldWriter {
     mutating func write(_ value: UInt64?, forKey key: StaticString)
     /// Text (escaped by the writer as its format needs).
     mutating func write(_ value: String, forKey key: StaticString)
+    /// Text that may be absent: the key is left out when it is (as `encodeIfPresent` does).
+    mutating func write(_ value: String?, forKey key: StaticString)
     /// An address in its textual form, as `inet_ntop` writes it.
     mutating func write(_ value: IPAddress, forKey key: StaticString)
 }
@@ -28,13 +30,15 @@ extension EventFieldWriter {
     }
 
     /// Writes the keys every event starts with, in the order of DESIGN.md: `event`, `time_ns`,
-    /// `pid`, `uid`, `comm`, `family`, `saddr`, `sport`, `daddr`, `dport`.
+    /// `pid`, `uid`, `comm`, `thread` (only when the acting thread's name differs from `comm`),
+    /// `family`, `saddr`, `sport`, `daddr`, `dport`.
     @inlinable public mutating func writeHeader(event: String, time: UInt64, process: EventProcess, endpoints: SocketEndpoints) {
         write(event, forKey: "event")
         write(time, forKey: "time_ns")
         write(Int64(process.pid), forKey: "pid")
         write(UInt64(process.uid), forKey: "uid")
         write(process.command, forKey: "comm")
+        write(process.thread, forKey: "thread")
         write(endpoints.family.rawValue, forKey: "family")
         write(endpoints.sourceAddress, forKey: "saddr")
         write(UInt64(endpoints.sourcePort), forKey: "sport")
@@ -82,6 +86,9 @@ struct CodingFieldWriter: EventFieldWriter {
     }
     mutating func write(_ value: String, forKey key: StaticString) {
         attempt { try $0.encode(value, forKey: EventCodingKey(key)) }
+    }
+    mutating func write(_ value: String?, forKey key: StaticString) {
+        attempt { try $0.encodeIfPresent(value, forKey: EventCodingKey(key)) }
     }
     mutating func write(_ value: IPAddress, forKey key: StaticString) {
         attempt { try $0.encode(value, forKey: EventCodingKey(key)) }

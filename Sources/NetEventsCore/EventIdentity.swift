@@ -4,15 +4,20 @@ public struct EventProcess: Sendable, Hashable {
     public var pid: Int32
     /// Real user id.
     public var uid: UInt32
-    /// The command name (`comm`, at most 15 bytes). Any process can set its own, so it names
-    /// what the process calls itself, not necessarily what runs.
+    /// The process's name: its thread-group leader's `comm` (at most 15 bytes), what `ps` shows
+    /// for it. Any process can set its own, so it names what the process calls itself, not
+    /// necessarily what runs.
     public var command: String
+    /// The name of the thread that did it (opened the connection, sent the first datagram) when
+    /// that differs from ``command``, e.g. `isc-net-0000` in `dig`; nil when they are the same.
+    public var thread: String?
 
-    /// A process.
-    public init(pid: Int32, uid: UInt32, command: String) {
+    /// A process (`thread`: the acting thread's name, when it differs from `command`).
+    public init(pid: Int32, uid: UInt32, command: String, thread: String? = nil) {
         self.pid = pid
         self.uid = uid
         self.command = command
+        self.thread = thread == command ? nil : thread
     }
 }
 
@@ -55,11 +60,11 @@ public struct EventCodingKey: CodingKey, ExpressibleByStringLiteral, Sendable {
 }
 
 extension KeyedDecodingContainer where Key == EventCodingKey {
-    /// Reads `pid`, `uid` and `comm`.
+    /// Reads `pid`, `uid`, `comm` and, if present, `thread`.
     public func decodeProcess() throws -> EventProcess {
         EventProcess(
             pid: try decode(Int32.self, forKey: "pid"), uid: try decode(UInt32.self, forKey: "uid"),
-            command: try decode(String.self, forKey: "comm"))
+            command: try decode(String.self, forKey: "comm"), thread: try decodeIfPresent(String.self, forKey: "thread"))
     }
 
     /// Reads `family`, `saddr`, `sport`, `daddr` and `dport`.

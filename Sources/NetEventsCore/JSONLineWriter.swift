@@ -77,6 +77,11 @@ public struct JSONLineWriter {
         JSONLine.appendQuoted(value, to: &cursor)
     }
 
+    @inlinable mutating func write(_ value: String?, forKey key: StaticString) {
+        guard let value else { return }  // left out, as encodeIfPresent does
+        write(value, forKey: key)
+    }
+
     @inlinable mutating func write(_ value: IPAddress, forKey key: StaticString) {
         self.key(key)
         cursor.append(UInt8(ascii: "\""))

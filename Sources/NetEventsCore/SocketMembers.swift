@@ -8,4 +8,10 @@ extension MemberOffset {
         .init("OFF_SKC_V6_DADDR", "sock.__sk_common.skc_v6_daddr", size: 16), .init("OFF_SKC_NET", "sock.__sk_common.skc_net", size: 8),
         .init("OFF_NET_NS_INUM", "net.ns.inum", size: 4),
     ]
+
+    /// The `struct task_struct` members `bpf/netevents_bpf.h` reads for a process's name
+    /// (`read_task_names`: the thread-group leader's `comm`).
+    public static let taskNames: [MemberOffset] = [
+        .init("OFF_TASK_GROUP_LEADER", "task_struct.group_leader", size: 8), .init("OFF_TASK_COMM", "task_struct.comm", size: 16),
+    ]
 }

@@ -34,6 +34,8 @@ public struct TCPSample: Sendable {
     public var saddr: [UInt8] = [127, 0, 0, 1], daddr: [UInt8] = [10, 1, 2, 3]
     /// The owner's `comm`, written as the kernel does: at most 15 bytes, then NUL.
     public var comm: String = "curl"
+    /// The owning thread's name, as the kernel writes it; nil: the same as `comm`.
+    public var thread: String? = nil
 
     /// A sample with the defaults.
     public init() {}
@@ -50,6 +52,7 @@ public struct TCPSample: Sendable {
         SampleBytes.copy(saddr, into: &sample.saddr)
         SampleBytes.copy(daddr, into: &sample.daddr)
         SampleBytes.copy(Array(comm.utf8.prefix(15)), into: &sample.comm)
+        SampleBytes.copy(Array((thread ?? comm).utf8.prefix(15)), into: &sample.thread)
         return withUnsafeBytes(of: sample) { Array($0) }
     }
 }

@@ -25,6 +25,8 @@ public struct UDPCloseSample: Sendable {
     /// The process's `comm`, written as the kernel does: at most 15 bytes, then NUL; or raw
     /// bytes (up to 16, no terminator added) that replace it when set.
     public var comm: String = "dig", rawComm: [UInt8]? = nil
+    /// The name of the thread of the first datagram; nil: the same as `comm`.
+    public var thread: String? = nil
 
     /// A sample with the defaults.
     public init() {}
@@ -68,6 +70,7 @@ public struct UDPCloseSample: Sendable {
         SampleBytes.copy(saddr, into: &flow.saddr)
         SampleBytes.copy(daddr, into: &flow.daddr)
         SampleBytes.copy(rawComm ?? Array(comm.utf8.prefix(15)), into: &flow.comm)
+        SampleBytes.copy(thread.map { Array($0.utf8.prefix(15)) } ?? rawComm ?? Array(comm.utf8.prefix(15)), into: &flow.thread)
         return flow
     }
 }

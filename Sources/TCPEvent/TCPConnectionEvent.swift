@@ -10,7 +10,7 @@
 /// (`event.pid`, `event.sourcePort`).
 ///
 /// `Codable`: encoded (by `JSONEncoder`, or by `EventJSONEncoder` as the
-/// `tcp-events` tool prints it) with the keys `event` (`close`), `time_ns`, `pid`, `uid`, `comm`,
+/// `tcp-events` tool prints it) with the keys `event` (`close`), `time_ns`, `pid`, `uid`, `comm`, `thread` (only when it differs from `comm`),
 /// `family`, `saddr`, `sport`, `daddr`, `dport`, `rx_bytes`, `tx_bytes`, `segs_in`, `segs_out`,
 /// `data_segs_in`, `data_segs_out`, `duration_ns`, `cgroup_id`, `netns`, `owner`, `prev_state`.
 public struct TCPConnectionEvent: NetworkEvent {

@@ -29,7 +29,8 @@ public enum TCPEventDecoder {
             timeNanoseconds: clock.wallClock(fromMonotonic: sample.ts_ns),
             process: EventProcess(
                 pid: Int32(bitPattern: sample.pid), uid: sample.uid,
-                command: withUnsafeBytes(of: &sample.comm) { SampleText.command($0) }),
+                command: withUnsafeBytes(of: &sample.comm) { SampleText.command($0) },
+                thread: withUnsafeBytes(of: &sample.thread) { SampleText.command($0) }),
             ownerSource: ownerSource,
             endpoints: SocketEndpoints(
                 family: family,

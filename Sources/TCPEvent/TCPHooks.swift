@@ -29,7 +29,7 @@ extension TCPKind {
         .init("OFF_TCP_SEGS_IN", "tcp_sock.segs_in", size: 4), .init("OFF_TCP_SEGS_OUT", "tcp_sock.segs_out", size: 4),
         .init("OFF_TCP_DATA_SEGS_IN", "tcp_sock.data_segs_in", size: 4), .init("OFF_TCP_DATA_SEGS_OUT", "tcp_sock.data_segs_out", size: 4),
         .init("OFF_SKC_STATE", "sock.__sk_common.skc_state", size: 1),
-    ] + MemberOffset.socketEndpoints
+    ] + MemberOffset.socketEndpoints + MemberOffset.taskNames
 
     /// Members followed from a task to the socket `accept(2)` returned.
     static let acceptOffsets: [MemberOffset] = [

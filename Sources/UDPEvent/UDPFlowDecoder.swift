@@ -38,6 +38,7 @@ struct UDPFlow: Sendable, Equatable {
     var sourceAddress: IPAddress
     var destinationAddress: IPAddress
     var command: String
+    var thread: String
 }
 
 /// Decodes the UDP kind's kernel records: `struct ne_udp_flow` map values and the close sample
@@ -66,7 +67,8 @@ public enum UDPFlowDecoder {
             destinationPort: value.dport,
             sourceAddress: withUnsafeBytes(of: &value.saddr) { IPAddress(family: family, bytes: $0)! },
             destinationAddress: withUnsafeBytes(of: &value.daddr) { IPAddress(family: family, bytes: $0)! },
-            command: withUnsafeBytes(of: &value.comm) { SampleText.command($0) }
+            command: withUnsafeBytes(of: &value.comm) { SampleText.command($0) },
+            thread: withUnsafeBytes(of: &value.thread) { SampleText.command($0) }
         )
     }
 

@@ -88,7 +88,7 @@ extension UDPKind {
 
         program.text = EmbeddedBPF.udpEvents
         program.headers = EmbeddedBPF.headers
-        program.offsets = MemberOffset.socketEndpoints
+        program.offsets = MemberOffset.socketEndpoints + MemberOffset.taskNames
         program.flags += ["-DMAX_FLOWS=\(options.maxFlows)", "-DRECVMSG_FLAGS_ARG=\(flagsArgument)"]
         switch hook {
         case .tracepoint: program.flags.append("-DCOUNT_TRACEPOINT")

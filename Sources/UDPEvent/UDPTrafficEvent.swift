@@ -10,7 +10,7 @@
 ///
 /// `Codable`: encoded (by `JSONEncoder`, or by `EventJSONEncoder` as the
 /// `udp-events` tool prints it) with the keys `event` (the ``Reason``), `time_ns`, `pid`, `uid`,
-/// `comm`, `family`, `saddr`, `sport`, `daddr`, `dport`, `rx_bytes`, `tx_bytes`, `rx_packets`,
+/// `comm`, `thread` (only when it differs from `comm`), `family`, `saddr`, `sport`, `daddr`, `dport`, `rx_bytes`, `tx_bytes`, `rx_packets`,
 /// `tx_packets`, `reason`, `cgroup_id`, `netns`, `socket_id`, `first_seen_ns`.
 public struct UDPTrafficEvent: NetworkEvent {
     /// Why this report was made.

@@ -13,6 +13,7 @@ struct KeyList: EventFieldWriter {
     mutating func write(_ value: Int64, forKey key: StaticString) { keys.append(key.description) }
     mutating func write(_ value: UInt64?, forKey key: StaticString) { keys.append(key.description) }
     mutating func write(_ value: String, forKey key: StaticString) { keys.append(key.description) }
+    mutating func write(_ value: String?, forKey key: StaticString) { if value != nil { keys.append(key.description) } }
     mutating func write(_ value: IPAddress, forKey key: StaticString) { keys.append(key.description) }
 }
 
@@ -54,7 +55,9 @@ final class OutputEquivalenceTests: XCTestCase {
 
     func randomCommon() -> (UInt64, EventProcess, SocketEndpoints) {
         let family: AddressFamily = Bool.random() ? .ipv4 : .ipv6
-        let process = EventProcess(pid: .random(in: Int32.min...Int32.max), uid: .random(in: 0...UInt32.max), command: randomCommand())
+        let process = EventProcess(
+            pid: .random(in: Int32.min...Int32.max), uid: .random(in: 0...UInt32.max), command: randomCommand(),
+            thread: Bool.random() ? randomCommand() : nil)
         let endpoints = SocketEndpoints(
             family: family, sourceAddress: randomAddress(family), sourcePort: .random(in: 0...UInt16.max),
             destinationAddress: randomAddress(family), destinationPort: .random(in: 0...UInt16.max))

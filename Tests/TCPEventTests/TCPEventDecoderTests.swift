@@ -68,7 +68,7 @@ final class TCPEventDecoderTests: XCTestCase {
             guard case BPFError.malformedSample(let expected, let actual, _) = error else {
                 return XCTFail("expected malformedSample, got \(error)")
             }
-            XCTAssertEqual(expected, 128)
+            XCTAssertEqual(expected, 144)
             XCTAssertEqual(actual, 100)
         }
         XCTAssertThrowsError(try [UInt8]().withUnsafeBytes { try TCPEventDecoder.decode($0, clock: clock) })
@@ -92,9 +92,9 @@ final class TCPEventDecoderTests: XCTestCase {
     /// The sample is `struct ne_tcp_event` of the contract header, which the program compiles
     /// against too; its size and field offsets are the kernel/user ABI and must not drift.
     func testTheSampleLayoutIsTheContractHeaders() throws {
-        XCTAssertEqual(MemoryLayout<ne_tcp_event>.size, 128)
-        XCTAssertEqual(TCPEventDecoder.sampleSize, 128)
-        XCTAssertEqual(TCPSample().bytes.count, 128)
+        XCTAssertEqual(MemoryLayout<ne_tcp_event>.size, 144)
+        XCTAssertEqual(TCPEventDecoder.sampleSize, 144)
+        XCTAssertEqual(TCPSample().bytes.count, 144)
         let offsets: [(String, Int?, Int)] = [
             ("ts_ns", MemoryLayout<ne_tcp_event>.offset(of: \.ts_ns), 0),
             ("start_ns", MemoryLayout<ne_tcp_event>.offset(of: \.start_ns), 8),
@@ -116,12 +116,13 @@ final class TCPEventDecoderTests: XCTestCase {
             ("saddr", MemoryLayout<ne_tcp_event>.offset(of: \.saddr), 76),
             ("daddr", MemoryLayout<ne_tcp_event>.offset(of: \.daddr), 92),
             ("comm", MemoryLayout<ne_tcp_event>.offset(of: \.comm), 108),
-            ("pad", MemoryLayout<ne_tcp_event>.offset(of: \.pad), 124),
+            ("thread", MemoryLayout<ne_tcp_event>.offset(of: \.thread), 124),
+            ("pad", MemoryLayout<ne_tcp_event>.offset(of: \.pad), 140),
         ]
         for (name, offset, expected) in offsets {
             XCTAssertEqual(offset, expected, name)
         }
-        XCTAssertEqual(MemoryLayout<ne_tcp_owner>.size, 48, "the owners map value")
+        XCTAssertEqual(MemoryLayout<ne_tcp_owner>.size, 64, "the owners map value")
     }
 
     /// Bytes the decoder does not read (the trailing pad, the unused 12 bytes of an IPv4

@@ -23,15 +23,15 @@ final class UDPFlowDecoderTests: XCTestCase {
 
     func testSizesMatchTheCStructs() {
         XCTAssertEqual(UDPFlowDecoder.keySize, 16)
-        XCTAssertEqual(UDPFlowDecoder.flowSize, 120)
-        XCTAssertEqual(UDPFlowDecoder.closeSampleSize, 136)
-        XCTAssertEqual(UDPCloseSample().bytes.count, 136)
+        XCTAssertEqual(UDPFlowDecoder.flowSize, 136)
+        XCTAssertEqual(UDPFlowDecoder.closeSampleSize, 152)
+        XCTAssertEqual(UDPCloseSample().bytes.count, 152)
         XCTAssertEqual(UDPCloseSample().keyBytes.count, 16)
-        XCTAssertEqual(UDPCloseSample().flowBytes.count, 120)
+        XCTAssertEqual(UDPCloseSample().flowBytes.count, 136)
         // The structs the kind reads the kernel's maps through.
         XCTAssertEqual(MemoryLayout<ne_udp_key>.size, 16)
-        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 120)
-        XCTAssertEqual(MemoryLayout<ne_udp_close>.size, 136)
+        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 136)
+        XCTAssertEqual(MemoryLayout<ne_udp_close>.size, 152)
     }
 
     func testDecodesEveryFieldOfAnIPv4CloseSample() throws {
@@ -177,12 +177,12 @@ final class UDPFlowDecoderTests: XCTestCase {
 
     func testShortSamplesThrowMalformedWithSizes() {
         let full = UDPCloseSample().bytes
-        for length in [0, 1, 15, 16, 100, 135] {
+        for length in [0, 1, 15, 16, 100, 151] {
             XCTAssertThrowsError(try decodeClose(Array(full.prefix(length))), "\(length) bytes") { error in
                 guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
                     return XCTFail("expected malformedSample, got \(error)")
                 }
-                XCTAssertEqual(expected, 136)
+                XCTAssertEqual(expected, 152)
                 XCTAssertEqual(actual, length)
                 XCTAssertFalse(detail.isEmpty)
             }
@@ -191,7 +191,7 @@ final class UDPFlowDecoderTests: XCTestCase {
         XCTAssertThrowsError(try decodeClose(Array(UDPCloseSample.flush(socket: 1, close: 2).prefix(100))))
     }
 
-    func testLongerSamplesDecodeTheirFirst136Bytes() throws {
+    func testLongerSamplesDecodeTheirFirst152Bytes() throws {
         let padded = UDPCloseSample().bytes + [0xaa, 0xbb, 0xcc, 0xdd]
         let close = try decodeClose(padded)
         XCTAssertEqual(close.flow, try decodeClose(UDPCloseSample().bytes).flow)
@@ -205,8 +205,8 @@ final class UDPFlowDecoderTests: XCTestCase {
                 guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
                     return XCTFail("expected malformedSample, got \(error)")
                 }
-                XCTAssertEqual(expected, 136)
-                XCTAssertEqual(actual, 136)
+                XCTAssertEqual(expected, 152)
+                XCTAssertEqual(actual, 152)
                 XCTAssertTrue(detail.contains("family"), detail)
                 XCTAssertTrue(detail.contains("\(family)"), detail)
             }

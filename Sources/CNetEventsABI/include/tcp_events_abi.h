@@ -34,11 +34,12 @@ struct ne_tcp_owner {
     unsigned long long cgroup_id;
     unsigned int pid;
     unsigned int uid;
-    unsigned char comm[NE_COMM_LEN];
+    unsigned char comm[NE_COMM_LEN];    // the process's name: its thread-group leader's comm
+    unsigned char thread[NE_COMM_LEN];  // the name of the thread that claimed the socket
     unsigned char source;          // enum ne_tcp_owner_source
     unsigned char pad[7];
 };
-NE_STATIC_ASSERT(sizeof(struct ne_tcp_owner) == 48, "struct ne_tcp_owner is 48 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_tcp_owner) == 64, "struct ne_tcp_owner is 64 bytes");
 
 /// One sample per socket that reaches TCP_CLOSE.
 struct ne_tcp_event {
@@ -61,9 +62,10 @@ struct ne_tcp_event {
     unsigned char owner_source;    // enum ne_tcp_owner_source
     unsigned char saddr[NE_ADDR_LEN];
     unsigned char daddr[NE_ADDR_LEN];
-    unsigned char comm[NE_COMM_LEN];
+    unsigned char comm[NE_COMM_LEN];    // the process's name: its thread-group leader's comm
+    unsigned char thread[NE_COMM_LEN];  // the owning thread's name (equal to comm for one thread)
     unsigned int pad;
 };
-NE_STATIC_ASSERT(sizeof(struct ne_tcp_event) == 128, "struct ne_tcp_event is 128 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_tcp_event) == 144, "struct ne_tcp_event is 144 bytes");
 
 #endif

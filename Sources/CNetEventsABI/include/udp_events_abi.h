@@ -52,9 +52,10 @@ struct ne_udp_flow {
     unsigned char pad[2];
     unsigned char saddr[NE_ADDR_LEN];
     unsigned char daddr[NE_ADDR_LEN];
-    unsigned char comm[NE_COMM_LEN];
+    unsigned char comm[NE_COMM_LEN];    // the process's name: its thread-group leader's comm
+    unsigned char thread[NE_COMM_LEN];  // the name of the thread of the pair's first datagram
 };
-NE_STATIC_ASSERT(sizeof(struct ne_udp_flow) == 120, "struct ne_udp_flow is 120 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_udp_flow) == 136, "struct ne_udp_flow is 136 bytes");
 
 /// The close sample: a pair's key and final counts. A pid of 0 asks user space to flush every
 /// pair of the socket (more processes used it than the kernel remembers).
@@ -62,7 +63,7 @@ struct ne_udp_close {
     struct ne_udp_key key;
     struct ne_udp_flow flow;
 };
-NE_STATIC_ASSERT(sizeof(struct ne_udp_close) == 136, "struct ne_udp_close is 136 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_udp_close) == 152, "struct ne_udp_close is 152 bytes");
 
 /// The value of the `users` map, keyed by socket: which processes used it.
 struct ne_udp_users {
