@@ -35,23 +35,28 @@ final class ProcessNameIntegrationTests: XCTestCase {
         XCTAssertEqual(failure.events, [])
     }
 
+    /// A socket of `type` bound to 127.0.0.1 at a port the kernel picks, and its address.
+    func boundLoopbackSocket(_ type: __socket_type) throws -> (Int32, sockaddr_in) {
+        let fd = socket(AF_INET, Int32(type.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard fd >= 0, bound else { throw CallError(errno, "socket/bind") }
+        return (fd, address)
+    }
+
     func testTCPConnectFromAWorkerThreadNamesTheProcessAndTheThread() throws {
         try requireBPF()
         let processName = try processName
         XCTAssertNotEqual(processName, Self.workerName)
         // A listener on the main thread; the worker thread connects and closes.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (listener, address) = try boundLoopbackSocket(SOCK_STREAM)
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, length) == 0 && listen(listener, 8) == 0 && getsockname(listener, $0, &length) == 0
-            }
-        }
-        XCTAssertTrue(listening, "bind/listen: errno \(errno)")
+        XCTAssertEqual(listen(listener, 8), 0)
         let port = UInt16(bigEndian: address.sin_port)
 
         let monitor = try TCPMonitor(configuration: .init(filter: .init(port: port)))
@@ -95,16 +100,8 @@ final class ProcessNameIntegrationTests: XCTestCase {
     func testUDPFromAWorkerThreadNamesTheProcessAndTheThread() throws {
         try requireBPF()
         let processName = try processName
-        let receiver = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        let (receiver, address) = try boundLoopbackSocket(SOCK_DGRAM)
         defer { close(receiver) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(receiver, $0, length) == 0 && getsockname(receiver, $0, &length) == 0 }
-        }
-        XCTAssertTrue(bound)
         let port = UInt16(bigEndian: address.sin_port)
 
         // By pid: a port filter does not match an unconnected sender (its local port is another).
