@@ -74,7 +74,7 @@ final class ProgramLoaderIntegrationTests: XCTestCase {
             XCTAssertEqual(owners.maxEntries, 1_024)
             XCTAssertEqual(owners.type, .lruHash)
             XCTAssertEqual(owners.keySize, 8)
-            XCTAssertEqual(owners.valueSize, 48, "struct ne_tcp_owner")
+            XCTAssertEqual(owners.valueSize, 64, "struct ne_tcp_owner")
             XCTAssertEqual(try loaded.module.table("stats").type, .perCPUArray)
             XCTAssertEqual(loaded.report.hook, loaded.report.hooks.hook)
             XCTAssertFalse(loaded.report.attachments.isEmpty)
@@ -85,7 +85,7 @@ final class ProgramLoaderIntegrationTests: XCTestCase {
             let flows = try loaded.module.table("flows")
             XCTAssertEqual(flows.maxEntries, 2_048)
             XCTAssertEqual(flows.keySize, 16, "struct ne_udp_key")
-            XCTAssertEqual(flows.valueSize, 120, "struct ne_udp_flow")
+            XCTAssertEqual(flows.valueSize, 136, "struct ne_udp_flow")
             XCTAssertFalse(loaded.report.attachments.isEmpty)
         }
     }
