@@ -68,20 +68,6 @@ public final class EventPrinter<Event: EventFields>: @unchecked Sendable {
     }
 }
 
-/// `HH:MM:SS.mmm` in local time.
-public func clockTime(_ nanoseconds: UInt64) -> String {
-    var row = TableRow(columns: [])
-    row.clock(nanoseconds)
-    return String(decoding: row.bytes, as: UTF8.self)
-}
-
-/// `1.2.3.4:80` or `[::1]:80`.
-public func endpoint(_ address: IPAddress, _ port: UInt16) -> String {
-    var row = TableRow(columns: [])
-    row.endpoint(address, port: port)
-    return String(decoding: row.bytes, as: UTF8.self)
-}
-
 extension EventTable where Event: NetworkEvent {
     /// A table that starts with what every event has (TIME, PID, UID, COMM, LOCAL and the remote
     /// endpoint, titled `remote`), followed by the kind's own `columns`, whose cells `cells` writes.

@@ -69,14 +69,12 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The textual form, as `inet_ntop` writes it (the tools' formatter: `LineCursor.appendAddress`).
     public var description: String {
-        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let family = self.family == .ipv4 ? AF_INET : AF_INET6
-        return bytes.withUnsafeBytes { raw in
-            guard inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)) != nil else { return "?" }
-            let length = buffer.firstIndex(of: 0) ?? buffer.count
-            return String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
+        var text = LineCursor(LineBuffer(capacity: 64))
+        text.appendAddress(self)
+        text.commit()
+        return text.buffer.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
     }
 }
 

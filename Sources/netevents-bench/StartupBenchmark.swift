@@ -161,6 +161,22 @@ enum StartupBenchmark {
         }
     }
 
+    /// Runs `startup --once` with `extra` options in `runs` fresh processes; the median of each
+    /// value of their RESULT lines, by key.
+    static func medians(_ me: String, _ extra: [String], runs: Int) throws -> (String) -> Double {
+        var results: [[String: String]] = []
+        for _ in 0..<runs {
+            let child = try Child(me, ["startup", "--once"] + extra)
+            child.output.waitForEnd(timeout: 120)
+            let status = child.wait(timeout: 10)
+            guard let line = child.output.allKeptLines.first(where: { $0.hasPrefix("RESULT section=startup_once") }) else {
+                throw BenchError("startup --once \(extra.joined(separator: " ")) failed (status \(status)): \(child.output.lastLines.joined(separator: " | "))")
+            }
+            results.append(keyValues(line))
+        }
+        return { key in median(results.compactMap { $0[key].flatMap(Double.init) }) }
+    }
+
     /// Runs `once` in fresh processes, `runs` times, then times an empty compile.
     static func run(_ options: Options) throws {
         if options.once { return try once(options) }
@@ -173,17 +189,7 @@ enum StartupBenchmark {
         do {
             let name = "as shipped (TCPMonitor(), CompilerMemory.release() after load)"
             let runs = options.runs
-            var results: [[String: String]] = []
-            for _ in 0..<runs {
-                let child = try Child(me, ["startup", "--once"])
-                child.output.waitForEnd(timeout: 120)
-                let status = child.wait(timeout: 10)
-                guard let line = child.output.allKeptLines.first(where: { $0.hasPrefix("RESULT section=startup_once") }) else {
-                    throw BenchError("startup --once failed (status \(status)): \(child.output.lastLines.joined(separator: " | "))")
-                }
-                results.append(keyValues(line))
-            }
-            func value(_ key: String) -> Double { median(results.compactMap { $0[key].flatMap(Double.init) }) }
+            let value = try medians(me, [], runs: runs)
             say("| \(name) | \(runs) | \(format(value("attach_ms"), 0)) ms | \(format(value("first_event_ms"), 0)) ms | "
                 + "\(megabytes(Int(value("peak_kb")))) MB | \(megabytes(Int(value("steady_kb")))) MB | "
                 + "\(megabytes(Int(value("steady_anon_kb")))) / \(megabytes(Int(value("steady_file_kb")))) MB |")
@@ -193,17 +199,7 @@ enum StartupBenchmark {
             say("| before `start` (libraries loaded) | \(runs) | - | - | - | \(megabytes(Int(value("rss_before_kb")))) MB | - |")
         }
         do {
-            var results: [[String: String]] = []
-            for _ in 0..<options.runs {
-                let child = try Child(me, ["startup", "--once", "--both"])
-                child.output.waitForEnd(timeout: 120)
-                let status = child.wait(timeout: 10)
-                guard let line = child.output.allKeptLines.first(where: { $0.hasPrefix("RESULT section=startup_once") }) else {
-                    throw BenchError("startup --once --both failed (status \(status)): \(child.output.lastLines.joined(separator: " | "))")
-                }
-                results.append(keyValues(line))
-            }
-            func value(_ key: String) -> Double { median(results.compactMap { $0[key].flatMap(Double.init) }) }
+            let value = try medians(me, ["--both"], runs: options.runs)
             say("| TCPMonitor and UDPMonitor in one process (both started) | \(options.runs) | \(format(value("both_attach_ms"), 0)) ms (both) | - | "
                 + "\(megabytes(Int(value("both_peak_kb")))) MB | \(megabytes(Int(value("both_steady_kb")))) MB | - |")
             for key in ["both_attach_ms", "both_peak_kb", "both_steady_kb"] { plain[key] = value(key) }

@@ -3,8 +3,8 @@ import XCTest
 
 /// The command-line tools as users run them: in pipelines, beside hostile processes, with bad options.
 final class ToolTests: XCTestCase {
-    /// Starts `tool` with `arguments`, its output and errors on pipes, and waits for `Tracing`.
-    func startTracing(_ tool: String, _ arguments: [String]) throws -> (Process, output: Pipe, errors: Collector<String>) {
+    /// Starts `tool` with `arguments`, its standard output and error on pipes.
+    func launch(_ tool: String, _ arguments: [String]) throws -> (Process, output: Pipe, errors: Pipe) {
         let process = Process()
         process.executableURL = try builtExecutable(tool)
         process.arguments = arguments
@@ -13,6 +13,12 @@ final class ToolTests: XCTestCase {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
+        return (process, output, errors)
+    }
+
+    /// Starts `tool` with `arguments`, its output and errors on pipes, and waits for `Tracing`.
+    func startTracing(_ tool: String, _ arguments: [String]) throws -> (Process, output: Pipe, errors: Collector<String>) {
+        let (process, output, errors) = try launch(tool, arguments)
         let errorLines = Collector<String>(lines: errors.fileHandleForReading)
         XCTAssertNotNil(errorLines.first(timeout: 30) { $0.hasPrefix("Tracing") }, "no Tracing line: \(errorLines.events)")
         return (process, output, errorLines)
@@ -139,14 +145,7 @@ final class ToolTests: XCTestCase {
 
     /// Runs `tool` to its end; its status, standard error and standard output.
     func runCapturing(_ tool: String, _ arguments: [String]) throws -> (status: Int32, errors: String, output: String) {
-        let process = Process()
-        process.executableURL = try builtExecutable(tool)
-        process.arguments = arguments
-        let errors = Pipe()
-        let output = Pipe()
-        process.standardError = errors
-        process.standardOutput = output
-        try process.run()
+        let (process, output, errors) = try launch(tool, arguments)
         // Standard output is read to its end on another thread, so a full pipe cannot stall the tool.
         let outputText = Collector<String>()
         let outputDone = DispatchSemaphore(value: 0)
