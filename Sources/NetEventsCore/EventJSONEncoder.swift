@@ -98,7 +98,7 @@ private final class JSONWriter: Encoder {
         return JSONWriter()
     }
 
-    func write(_ string: String) { JSONLineWriter.appendQuoted(string, to: &out) }
+    func write(_ string: String) { JSONLine.appendQuoted(string, to: &out) }
 
     func write(_ value: some BinaryInteger) {
         out.appendDecimal(UInt64(truncatingIfNeeded: value.magnitude), negative: value < 0)

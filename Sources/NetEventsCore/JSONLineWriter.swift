@@ -41,12 +41,6 @@ public struct JSONLineWriter {
 
     /// Forgets what was written, keeping the buffer's allocation.
     public func removeAll() { buffer.removeAll() }
-
-    /// `string` in quotes, escaped as JSON requires. Most strings need no escaping: then the text
-    /// is appended whole.
-    @inlinable static func appendQuoted(_ string: String, to line: inout LineCursor) {
-        JSONLine.appendQuoted(string, to: &line)
-    }
 }
 
 /// One line being written: the fields of one event, as JSON. Internal, so that fields can only

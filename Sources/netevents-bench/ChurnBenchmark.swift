@@ -335,7 +335,7 @@ enum ChurnBenchmark {
                         line += ", latency median \(format(p50, 2)) ms, p99 \(format(p99, 2)) ms"
                     }
                     if let kernel = run.kernel, !kernel.isEmpty {
-                        line += "; kernel: " + KernelProgramStats.describe(kernel, perConnection: options.connections)
+                        line += "; kernel: " + KernelProgramStats.describe(kernel, per: options.connections, unit: "connection")
                     }
                 }
                 say(line)
@@ -350,7 +350,7 @@ enum ChurnBenchmark {
             for tracer in tracers.dropFirst() where tracer.key == "ours" || tracer.key == "tcplife" {
                 let run = try tracer.measure()
                 kernelRuns[tracer.key] = run.kernel
-                say("kernel run \(tracer.name): " + (run.kernel.map { KernelProgramStats.describe($0, perConnection: options.connections) } ?? "-"))
+                say("kernel run \(tracer.name): " + (run.kernel.map { KernelProgramStats.describe($0, per: options.connections, unit: "connection") } ?? "-"))
             }
         } catch {
             say("kernel-side program times not measured: \(error)")
@@ -382,7 +382,7 @@ enum ChurnBenchmark {
                 for delta in kernel {
                     result += " \(tracer.key)_ns_per_run_\(delta.name.isEmpty ? "unnamed" : delta.name)=\(format(delta.nanosecondsPerRun, 0))"
                 }
-                kernelRows.append("| \(tracer.name) | " + KernelProgramStats.describe(kernel, perConnection: options.connections) + " |")
+                kernelRows.append("| \(tracer.name) | " + KernelProgramStats.describe(kernel, per: options.connections, unit: "connection") + " |")
             }
             if tracer.key.hasPrefix("ours") {
                 result += " \(tracer.key)_lost=\(runs[slot].map(\.lost).reduce(0, +)) \(tracer.key)_dropped=\(runs[slot].map(\.dropped).reduce(0, +))"

@@ -70,12 +70,14 @@ enum KernelProgramStats {
         }.sorted { $0.nanoseconds > $1.nanoseconds }
     }
 
-    /// `name: N ns/run × R runs/connection` for each program, and the total per connection.
-    static func describe(_ deltas: [Delta], perConnection connections: Int) -> String {
-        let total = deltas.reduce(0) { $0 + $1.nanoseconds }
+    /// `name N ns × R` (ns per run × runs per `unit`) for each program, and the eBPF time per
+    /// `unit` (a connection, a datagram) over `count` of them.
+    static func describe(_ deltas: [Delta], per count: Int, unit: String) -> String {
+        let perUnit = Double(deltas.reduce(0) { $0 + $1.nanoseconds }) / Double(max(count, 1))
         let parts = deltas.map { delta in
-            "\(delta.name.isEmpty ? "?" : delta.name) \(format(delta.nanosecondsPerRun, 0)) ns × \(format(Double(delta.runs) / Double(connections), 1))"
+            "\(delta.name.isEmpty ? "?" : delta.name) \(format(delta.nanosecondsPerRun, 0)) ns × \(format(Double(delta.runs) / Double(max(count, 1)), 1))"
         }
-        return parts.joined(separator: ", ") + " = \(format(Double(total) / Double(connections) / 1000, 2)) µs/connection"
+        let total = perUnit >= 1000 ? "\(format(perUnit / 1000, 2)) µs" : "\(format(perUnit, 0)) ns"
+        return parts.joined(separator: ", ") + " = \(total)/\(unit)"
     }
 }

@@ -114,7 +114,7 @@ enum UDPBenchmark {
                 + "counted \(run.countedPackets)/\(run.sentPackets) datagrams, \(run.countedBytes)/\(run.sentBytes) bytes in \(run.events) events, "
                 + "CPU \(format(run.cpuSeconds, 3)) s over \(format(run.windowSeconds, 2)) s (\(format(run.cpuPercent, 1))% of a core), "
                 + "lost \(run.lost), dropped \(run.dropped)"
-                + (run.kernel.isEmpty ? "" : "; kernel: " + run.kernel.map { "\($0.name) \(format($0.nanosecondsPerRun, 0)) ns × \($0.runs)" }.joined(separator: ", ")))
+                + (run.kernel.isEmpty ? "" : "; kernel: " + KernelProgramStats.describe(run.kernel, per: run.sentPackets, unit: "datagram")))
         }
         let baseline = median(untraced.map(\.rate))
         let rate = median(underMonitor.map(\.rate))
@@ -138,12 +138,10 @@ enum UDPBenchmark {
             let statistics = try KernelProgramStats.enable()
             defer { close(statistics) }
             let run = try traced(traffic, options, showReport: false)
-            let perDatagram = Double(run.kernel.reduce(0) { $0 + $1.nanoseconds }) / Double(max(run.sentPackets, 1))
-            kernelPerDatagram = perDatagram
+            kernelPerDatagram = Double(run.kernel.reduce(0) { $0 + $1.nanoseconds }) / Double(max(run.sentPackets, 1))
             say("")
-            say("Kernel side (one extra run with BPF_ENABLE_STATS on): "
-                + run.kernel.map { "\($0.name) \(format($0.nanosecondsPerRun, 0)) ns/run × \($0.runs) runs" }.joined(separator: ", ")
-                + "; \(format(perDatagram, 0)) ns of eBPF per datagram")
+            say("Kernel side (one extra run with BPF_ENABLE_STATS on), ns per run × runs per datagram: "
+                + KernelProgramStats.describe(run.kernel, per: run.sentPackets, unit: "datagram"))
         } catch {
             say("kernel-side program times not measured: \(error)")
         }
