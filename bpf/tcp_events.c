@@ -1,11 +1,12 @@
-// One event per TCP socket that reaches TCP_CLOSE, attributed to the process that connected or
-// accepted it (or first did I/O on it).
+// One event per TCP connect, accept, failed connect and close, attributed to the process that
+// connected or accepted the socket (or first did I/O on it).
 //
 // Compile-time switches (passed by the TCPEvent kind as -D flags), besides netevents_bpf.h's:
 //   HOOK_TRACEPOINT | HOOK_KPROBE | HOOK_FENTRY   which hook sees state changes (exactly one)
 //   MAX_SOCKETS                                    size of the LRU map of live sockets
 //   TRACK_ACCEPT                                   claim passive sockets at accept(2)/accept4(2) exit
 //   TRACK_IO                                       claim unowned sockets at their first send/recv
+//   EVENT_KINDS                                    bit (1 << kind) per enum ne_tcp_event_kind reported
 #ifdef HOOK_KPROBE
 // Before our headers: the kernel headers it pulls in define READ and ntohs, which ours must not
 // be overridden by (ours are NE_READ, and ntohs only where the kernel has none).
@@ -31,7 +32,18 @@
 #define OFF_FDTABLE_MAX_FDS offsetof(struct fdtable, max_fds)
 #define OFF_FILE_PRIVATE_DATA offsetof(struct file, private_data)
 #define OFF_SOCKET_SK offsetof(struct socket, sk)
+#define OFF_TCP_SRTT_US offsetof(struct tcp_sock, srtt_us)
+#define OFF_TCP_MDEV_US offsetof(struct tcp_sock, mdev_us)
+#define OFF_TCP_RTT_MIN offsetof(struct tcp_sock, rtt_min)
+#define OFF_TCP_TOTAL_RETRANS offsetof(struct tcp_sock, total_retrans)
+#define OFF_SK_ERR offsetof(struct sock, sk_err)
 #endif
+
+#ifndef EVENT_KINDS
+#define EVENT_KINDS ((1 << NE_TCP_EVENT_CLOSE) | (1 << NE_TCP_EVENT_CONNECT) | (1 << NE_TCP_EVENT_ACCEPT) | (1 << NE_TCP_EVENT_FAIL))
+#endif
+// Whether events of `kind` are reported: a constant, so the code of an unreported kind is dropped.
+#define REPORTS(kind) ((EVENT_KINDS) & (1 << (kind)))
 
 #ifndef MAX_SOCKETS
 #define MAX_SOCKETS 65536
@@ -54,12 +66,16 @@ static __always_inline void fill_owner(struct ne_tcp_owner *owner, u8 source) {
     read_task_names(owner->comm, owner->thread);
 }
 
-// Where a close sample is built: in place in the ring buffer (no stack copy, no copy into the
-// buffer), or with a perf buffer in a per-CPU scratch slot that perf_submit copies out. Zeroed
-// first: no byte of an earlier sample or of the stack reaches user space. A full ring buffer
-// counts the sample lost. (BCC rewrites map calls only outside macros, hence two functions.)
+// Where a sample is built: in place in the ring buffer (no stack copy, no copy into the buffer),
+// or with a perf buffer in a per-CPU scratch slot that perf_submit copies out: slot 0 for the
+// state-change hook (softirq or process context), slot 1 for the claims made in system calls, so
+// a softirq that interrupts a claim on the same CPU cannot write over its sample. Zeroed first: no
+// byte of an earlier sample or of the stack reaches user space. A full ring buffer counts the
+// sample lost. (BCC rewrites map calls only outside macros, hence two functions.)
+#define SLOT_STATE_CHANGE 0
+#define SLOT_CLAIM 1
 #ifdef USE_RINGBUF
-static __always_inline struct ne_tcp_event *reserve_event(void) {
+static __always_inline struct ne_tcp_event *reserve_event(int slot) {
     struct ne_tcp_event *event = events.ringbuf_reserve(sizeof(struct ne_tcp_event));
     if (!event) {
         add_stat(NE_STAT_LOST, 1);
@@ -72,10 +88,9 @@ static __always_inline void submit_event(void *ctx, struct ne_tcp_event *event) 
     events.ringbuf_submit(event, 0);
 }
 #else
-BPF_PERCPU_ARRAY(event_slot, struct ne_tcp_event, 1);
-static __always_inline struct ne_tcp_event *reserve_event(void) {
-    int zero = 0;
-    struct ne_tcp_event *event = event_slot.lookup(&zero);
+BPF_PERCPU_ARRAY(event_slot, struct ne_tcp_event, 2);
+static __always_inline struct ne_tcp_event *reserve_event(int slot) {
+    struct ne_tcp_event *event = event_slot.lookup(&slot);
     if (event)
         __builtin_memset(event, 0, sizeof(*event));
     return event;
@@ -85,8 +100,8 @@ static __always_inline void submit_event(void *ctx, struct ne_tcp_event *event) 
 }
 #endif
 
-// A state change other than to TCP_CLOSE: only a connect and a passive open need map work; every
-// other transition returns here, before any sample exists.
+// A state change that is neither reported nor a close: only a connect and a passive open need
+// map work; every other transition returns here, before any sample exists.
 static __always_inline int on_open_transition(struct sock *sk, int oldstate, int newstate) {
     u64 key = (u64)sk;
     if (oldstate == ST_CLOSE && newstate == ST_SYN_SENT) {
@@ -110,31 +125,53 @@ static __always_inline int on_open_transition(struct sock *sk, int oldstate, int
     return 0;
 }
 
-// The first half of a close: who owned the socket (into `owner`: the tracked owner, or the
-// closing task as the best remaining guess), the socket forgotten, the filters applied. Returns 0
-// when there is nothing to report (a listener closing, or a filtered record), before any sample
-// is reserved.
-static __always_inline int begin_close(struct sock *sk, int oldstate, u16 family, u16 sport, u16 dport,
-                                       struct ne_tcp_owner *owner) {
+// What a state change reports: a close (or a failed connect) on TCP_CLOSE, a connect on
+// SYN_SENT -> ESTABLISHED, else nothing (0).
+static __always_inline u8 reported_kind(int oldstate, int newstate) {
+    if (newstate == ST_CLOSE)
+        return oldstate == ST_SYN_SENT ? NE_TCP_EVENT_FAIL : NE_TCP_EVENT_CLOSE;
+    if (oldstate == ST_SYN_SENT && newstate == ST_ESTABLISHED)
+        return NE_TCP_EVENT_CONNECT;
+    return 0;
+}
+
+// The first half of a report: who owned the socket (into `owner`), the filters applied. A close
+// or failure also forgets the socket, and an unclaimed one gets the closing task as the best
+// remaining guess; a connect is reported only for a socket whose connect(2) was seen. Returns 0
+// when there is nothing to report (a listener closing, an unreported kind, a filtered record),
+// before any sample is reserved.
+static __always_inline int begin_report(struct sock *sk, u8 kind, int oldstate, u16 family, u16 sport, u16 dport,
+                                        struct ne_tcp_owner *owner) {
     u64 key = (u64)sk;
-    struct ne_tcp_owner *tracked = owners.lookup(&key);
-    if (oldstate == ST_LISTEN) {
-        // A listening socket closing is not a connection.
-        if (tracked)
-            owners.delete(&key);
-        return 0;
-    }
-    if (tracked) {
+    if (kind == NE_TCP_EVENT_CONNECT) {
+        if (!REPORTS(NE_TCP_EVENT_CONNECT))
+            return 0;
+        struct ne_tcp_owner *tracked = owners.lookup(&key);
+        if (!tracked)
+            return 0;
         __builtin_memcpy(owner, tracked, sizeof(*owner));
-        owners.delete(&key);
-        add_stat(NE_TCP_STAT_CLOSED_TRACKED, 1);
     } else {
-        add_stat(NE_TCP_STAT_CLOSED_UNTRACKED, 1);
-    }
-    if (owner->source == NE_TCP_OWNER_NONE) {
-        // Unclaimed (never accepted, or opened before tracing began): the closing task, and the
-        // event says so (start_ns is kept: fill_owner does not touch it).
-        fill_owner(owner, NE_TCP_OWNER_CLOSING_TASK);
+        struct ne_tcp_owner *tracked = owners.lookup(&key);
+        if (oldstate == ST_LISTEN) {
+            // A listening socket closing is not a connection.
+            if (tracked)
+                owners.delete(&key);
+            return 0;
+        }
+        if (tracked) {
+            __builtin_memcpy(owner, tracked, sizeof(*owner));
+            owners.delete(&key);
+            add_stat(NE_TCP_STAT_CLOSED_TRACKED, 1);
+        } else {
+            add_stat(NE_TCP_STAT_CLOSED_UNTRACKED, 1);
+        }
+        if (!REPORTS(kind))
+            return 0;
+        if (owner->source == NE_TCP_OWNER_NONE) {
+            // Unclaimed (never accepted, or opened before tracing began): the closing task, and
+            // the event says so (start_ns is kept: fill_owner does not touch it).
+            fill_owner(owner, NE_TCP_OWNER_CLOSING_TASK);
+        }
     }
     if (filter_rejects(owner->pid, owner->uid, family, sport, dport)) {
         add_stat(NE_TCP_STAT_FILTERED, 1);
@@ -143,12 +180,13 @@ static __always_inline int begin_close(struct sock *sk, int oldstate, u16 family
     return 1;
 }
 
-// The second half: the sample's owner fields and the socket's counters, read only now that the
-// close is reported. Endpoints are already in `event`.
-static __always_inline void finish_close(struct sock *sk, int oldstate, const struct ne_tcp_owner *owner,
-                                         struct ne_tcp_event *event) {
+// The second half: the sample's owner fields and the socket's counters and health, read only
+// now that the event is reported. Endpoints are already in `event`.
+static __always_inline void finish_report(struct sock *sk, u8 kind, int oldstate, const struct ne_tcp_owner *owner,
+                                          struct ne_tcp_event *event) {
     event->ts_ns = bpf_ktime_get_ns();
     event->start_ns = owner->start_ns;
+    event->kind = kind;
     event->oldstate = oldstate;
     event->pid = owner->pid;
     event->uid = owner->uid;
@@ -162,23 +200,36 @@ static __always_inline void finish_close(struct sock *sk, int oldstate, const st
     NE_READ(event->segs_out, sk, OFF_TCP_SEGS_OUT);
     NE_READ(event->data_segs_in, sk, OFF_TCP_DATA_SEGS_IN);
     NE_READ(event->data_segs_out, sk, OFF_TCP_DATA_SEGS_OUT);
+    // Health as tcp_info reports it (tcp_get_info): srtt_us holds 8x the smoothed RTT and
+    // mdev_us 4x its mean deviation; rtt_min is a struct minmax whose first sample
+    // {u32 t; u32 v;} holds the current minimum, so its value is 4 bytes in.
+    u32 srtt8 = 0, mdev4 = 0;
+    NE_READ(srtt8, sk, OFF_TCP_SRTT_US);
+    NE_READ(mdev4, sk, OFF_TCP_MDEV_US);
+    event->srtt_us = srtt8 >> 3;
+    event->rttvar_us = mdev4 >> 2;
+    NE_READ(event->min_rtt_us, sk, OFF_TCP_RTT_MIN + 4);
+    NE_READ(event->retransmits, sk, OFF_TCP_TOTAL_RETRANS);
+    if (kind == NE_TCP_EVENT_FAIL)
+        NE_READ(event->error, sk, OFF_SK_ERR);  // set before tcp_done() moves it to TCP_CLOSE
     event->netns = read_netns(sk);
 }
 
 #ifdef HOOK_TRACEPOINT
 // sock:inet_sock_set_state, Linux 4.16+. The record carries the endpoints: nothing is read from
-// the socket until a close is reported.
+// the socket until an event is reported.
 TRACEPOINT_PROBE(sock, inet_sock_set_state) {
     if (args->protocol != IPPROTO_TCP)
         return 0;
     struct sock *sk = (struct sock *)args->skaddr;
     int oldstate = args->oldstate;
-    if (args->newstate != ST_CLOSE)
+    u8 kind = reported_kind(oldstate, args->newstate);
+    if (!kind)
         return on_open_transition(sk, oldstate, args->newstate);
     struct ne_tcp_owner owner = {};
-    if (!begin_close(sk, oldstate, args->family, args->sport, args->dport, &owner))
+    if (!begin_report(sk, kind, oldstate, args->family, args->sport, args->dport, &owner))
         return 0;
-    struct ne_tcp_event *event = reserve_event();
+    struct ne_tcp_event *event = reserve_event(SLOT_STATE_CHANGE);
     if (!event)
         return 0;
     event->family = args->family;
@@ -191,7 +242,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
         __builtin_memcpy(event->saddr, args->saddr_v6, 16);
         __builtin_memcpy(event->daddr, args->daddr_v6, 16);
     }
-    finish_close(sk, oldstate, &owner, event);
+    finish_report(sk, kind, oldstate, &owner, event);
     submit_event(args, event);
     return 0;
 }
@@ -200,27 +251,28 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
 #if defined(HOOK_KPROBE) || defined(HOOK_FENTRY)
 // tcp_set_state(sk, state) runs before the change, so the old state is still in the socket; the
 // kprobe and fentry hooks get no tracepoint record, so the endpoints come from the socket, read
-// only for a close that is reported.
+// only for an event that is reported.
 static __always_inline int on_tcp_set_state(void *ctx, struct sock *sk, int newstate) {
     u8 oldstate = 0;
     NE_READ(oldstate, sk, OFF_SKC_STATE);
     if (oldstate == newstate)
         return 0;
-    if (newstate != ST_CLOSE)
+    u8 kind = reported_kind(oldstate, newstate);
+    if (!kind)
         return on_open_transition(sk, oldstate, newstate);
     u16 family = 0, sport = 0, dport = 0;
     read_ports(sk, &family, &sport, &dport);
     struct ne_tcp_owner owner = {};
-    if (!begin_close(sk, oldstate, family, sport, dport, &owner))
+    if (!begin_report(sk, kind, oldstate, family, sport, dport, &owner))
         return 0;
-    struct ne_tcp_event *event = reserve_event();
+    struct ne_tcp_event *event = reserve_event(SLOT_STATE_CHANGE);
     if (!event)
         return 0;
     event->family = family;
     event->sport = sport;
     event->dport = dport;
     read_addresses(sk, family, event->saddr, event->daddr);
-    finish_close(sk, oldstate, &owner, event);
+    finish_report(sk, kind, oldstate, &owner, event);
     submit_event(ctx, event);
     return 0;
 }
@@ -240,18 +292,39 @@ KFUNC_PROBE(tcp_set_state, struct sock *sk, int state) {
 }
 #endif
 
-// Claims a socket for the current task if it is tracked and has no owner yet.
-static __always_inline void claim(u64 key, u8 source) {
+#if defined(TRACK_ACCEPT) || defined(TRACK_IO)
+// Claims a tracked socket that has no owner yet (a passive one: connects are owned from the
+// start) for the current task, and reports the accept.
+static __always_inline void claim(void *ctx, struct sock *sk, u8 source) {
+    u64 key = (u64)sk;
     struct ne_tcp_owner *owner = owners.lookup(&key);
     if (!owner || owner->source != NE_TCP_OWNER_NONE)
         return;
     fill_owner(owner, source);
+    if (!REPORTS(NE_TCP_EVENT_ACCEPT))
+        return;
+    u16 family = 0, sport = 0, dport = 0;
+    read_ports(sk, &family, &sport, &dport);
+    if (filter_rejects(owner->pid, owner->uid, family, sport, dport)) {
+        add_stat(NE_TCP_STAT_FILTERED, 1);
+        return;
+    }
+    struct ne_tcp_event *event = reserve_event(SLOT_CLAIM);
+    if (!event)
+        return;
+    event->family = family;
+    event->sport = sport;
+    event->dport = dport;
+    read_addresses(sk, family, event->saddr, event->daddr);
+    finish_report(sk, NE_TCP_EVENT_ACCEPT, 0, owner, event);
+    submit_event(ctx, event);
 }
+#endif
 
 #ifdef TRACK_ACCEPT
 // accept(2)/accept4(2) return the new descriptor: follow task->files->fdt->fd[fd]->private_data
 // (a struct socket) ->sk to the socket the process now owns.
-static __always_inline int on_accept_exit(long fd) {
+static __always_inline int on_accept_exit(void *ctx, long fd) {
     if (fd < 0)
         return 0;
     struct task_struct *task = (struct task_struct *)bpf_get_current_task();
@@ -271,24 +344,24 @@ static __always_inline int on_accept_exit(long fd) {
     if (!sock) return 0;
     NE_READ(sk, sock, OFF_SOCKET_SK);
     if (sk)
-        claim((u64)sk, NE_TCP_OWNER_ACCEPT);
+        claim(ctx, (struct sock *)sk, NE_TCP_OWNER_ACCEPT);
     return 0;
 }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_accept4) { return on_accept_exit(args->ret); }
-TRACEPOINT_PROBE(syscalls, sys_exit_accept) { return on_accept_exit(args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_exit_accept4) { return on_accept_exit(args, args->ret); }
+TRACEPOINT_PROBE(syscalls, sys_exit_accept) { return on_accept_exit(args, args->ret); }
 #endif
 
 #ifdef TRACK_IO
 // sock:sock_send_length / sock_recv_length (Linux 6.3+) run in the process doing the I/O.
 TRACEPOINT_PROBE(sock, sock_send_length) {
     if (args->protocol == IPPROTO_TCP)
-        claim((u64)args->sk, NE_TCP_OWNER_IO);
+        claim(args, (struct sock *)args->sk, NE_TCP_OWNER_IO);
     return 0;
 }
 TRACEPOINT_PROBE(sock, sock_recv_length) {
     if (args->protocol == IPPROTO_TCP)
-        claim((u64)args->sk, NE_TCP_OWNER_IO);
+        claim(args, (struct sock *)args->sk, NE_TCP_OWNER_IO);
     return 0;
 }
 #endif

@@ -72,28 +72,32 @@ extension EventTable where Event: NetworkEvent {
     /// A table that starts with what every event has (TIME, PID, UID, COMM, LOCAL and the remote
     /// endpoint, titled `remote`), followed by the kind's own `columns`, whose cells `cells` writes.
     /// - Parameter hasRemote: whether an event has a remote endpoint to show (else `-`).
+    ///   - event: what happened, for kinds with more than one sort of event (a column `EVENT` after
+    ///     TIME); nil: no such column.
     @inlinable public static func network(
-        remote: String = "REMOTE", hasRemote: @escaping @Sendable (Event) -> Bool = { _ in true }, columns: [TextColumn],
+        remote: String = "REMOTE", hasRemote: @escaping @Sendable (Event) -> Bool = { _ in true },
+        event: (@Sendable (Event) -> String)? = nil, columns: [TextColumn],
         cells: @escaping @Sendable (Event, inout TableRow) -> Void
     ) -> EventTable {
-        let common = [
-            TextColumn("TIME", width: 12), TextColumn("PID", width: 7, rightAligned: true),
+        let common = [TextColumn("TIME", width: 12)] + (event == nil ? [] : [TextColumn("EVENT", width: 7)]) + [
+            TextColumn("PID", width: 7, rightAligned: true),
             TextColumn("UID", width: 6, rightAligned: true), TextColumn("COMM", width: 15), TextColumn("LOCAL", width: 26),
             TextColumn(remote, width: 26),
         ]
-        return EventTable(columns: common + columns) { event, row in
-            let endpoints = event.endpoints
-            row.clock(event.timeNanoseconds)
-            row.number(event.process.pid)
-            row.number(event.process.uid)
-            row.text(event.process.command)
+        return EventTable(columns: common + columns) { item, row in
+            let endpoints = item.endpoints
+            row.clock(item.timeNanoseconds)
+            if let event { row.text(event(item)) }
+            row.number(item.process.pid)
+            row.number(item.process.uid)
+            row.text(item.process.command)
             row.endpoint(endpoints.sourceAddress, port: endpoints.sourcePort)
-            if hasRemote(event) {
+            if hasRemote(item) {
                 row.endpoint(endpoints.destinationAddress, port: endpoints.destinationPort)
             } else {
                 row.none()
             }
-            cells(event, &row)
+            cells(item, &row)
         }
     }
 }

@@ -16,6 +16,9 @@ import NetEventsCore
 /// source.emit(sample.bytes)
 /// ```
 public struct TCPSample: Sendable {
+    /// The `enum ne_tcp_event_kind` value: 1 close, 2 connect, 3 accept, 4 fail (0 and 5+ are
+    /// malformed).
+    public var kind: UInt8 = 1
     /// Monotonic nanoseconds of the close and of the first state change (0: unknown); the
     /// monitor's clock maps them to wall-clock time.
     public var timestamp: UInt64 = 5_000_000_000, start: UInt64 = 4_000_000_000
@@ -23,11 +26,16 @@ public struct TCPSample: Sendable {
     public var rxBytes: UInt64 = 778, txBytes: UInt64 = 12_347
     /// `tcp_sock.segs_in`, `segs_out`, `data_segs_in` and `data_segs_out`.
     public var segsIn: UInt32 = 5, segsOut: UInt32 = 6, dataSegsIn: UInt32 = 1, dataSegsOut: UInt32 = 2
+    /// `tcp_info`'s `tcpi_rtt`, `tcpi_rttvar`, `tcpi_min_rtt` (microseconds) and
+    /// `tcpi_total_retrans`.
+    public var srttMicroseconds: UInt32 = 120, rttvarMicroseconds: UInt32 = 60, minRTTMicroseconds: UInt32 = 90, retransmits: UInt32 = 0
+    /// `sock.sk_err` of a failed connect (an errno), else 0.
+    public var error: Int32 = 0
     /// The owner's process id, user id and cgroup id, and the network namespace's inode number.
     public var pid: UInt32 = 4242, uid: UInt32 = 65_534, cgroup: UInt64 = 77, netns: UInt32 = 4_026_531_840
     /// `AF_INET` (2) or `AF_INET6` (10), anything else being malformed; the local and remote ports.
     public var family: UInt16 = 2, sport: UInt16 = 40_000, dport: UInt16 = 443
-    /// The TCP state left for `TCP_CLOSE` (1 is `ESTABLISHED`; 0 and 13+ are malformed), and the
+    /// The TCP state left (1 is `ESTABLISHED`; 13+ is malformed, and 0 is for an accept only), and the
     /// raw value of `TCPConnectionEvent.OwnerSource` (1 to 4; anything else is malformed).
     public var oldState: UInt8 = 1, ownerSource: UInt8 = 1
     /// The local and remote addresses: 4 bytes for IPv4, 16 for IPv6, in network order.
@@ -48,7 +56,9 @@ public struct TCPSample: Sendable {
         sample.segs_in = segsIn; sample.segs_out = segsOut; sample.data_segs_in = dataSegsIn; sample.data_segs_out = dataSegsOut
         sample.pid = pid; sample.uid = uid; sample.cgroup_id = cgroup; sample.netns = netns
         sample.family = family; sample.sport = sport; sample.dport = dport
-        sample.oldstate = oldState; sample.owner_source = ownerSource
+        sample.oldstate = oldState; sample.owner_source = ownerSource; sample.kind = kind
+        sample.srtt_us = srttMicroseconds; sample.rttvar_us = rttvarMicroseconds; sample.min_rtt_us = minRTTMicroseconds
+        sample.retransmits = retransmits; sample.error = error
         SampleBytes.copy(saddr, into: &sample.saddr)
         SampleBytes.copy(daddr, into: &sample.daddr)
         SampleBytes.copy(Array(comm.utf8.prefix(15)), into: &sample.comm)

@@ -1,20 +1,29 @@
+internal import CNetEventsABI
 
-/// One TCP socket that reached `TCP_CLOSE`: who owned it, between which endpoints, and what it moved.
+/// One moment in a TCP connection's life: its connect, its accept, its failure to connect, or its
+/// close (``kind``), with who owned it, between which endpoints, what it has moved so far and how
+/// healthy it is.
 ///
-/// A loopback connection yields two events, one per end. Byte counts are the kernel's own
-/// (`tcp_info`'s `tcpi_bytes_received` and `tcpi_bytes_acked`), which count the SYN and FIN
-/// sequence numbers: a client that sent 12,345 bytes and received 777 shows `sentBytes` 12,347 and
-/// `receivedBytes` 778.
+/// A loopback connection yields four events: `connect` and `close` for the client's end, `accept`
+/// and `close` for the server's. A connect that never establishes yields one `fail` and no
+/// `close`. Byte counts are the kernel's own (`tcp_info`'s `tcpi_bytes_received` and
+/// `tcpi_bytes_acked`), which count the SYN and FIN sequence numbers: a client that sent 12,345
+/// bytes and received 777 shows `sentBytes` 12,347 and `receivedBytes` 778 at its close.
 ///
 /// The owner's ``process`` and the socket's ``endpoints`` read as the event's own members
 /// (`event.pid`, `event.sourcePort`).
 ///
-/// `Codable`: encoded (by `JSONEncoder`, or by `EventJSONEncoder` as the
-/// `tcp-events` tool prints it) with the keys `event` (`close`), `time_ns`, `pid`, `uid`, `comm`, `thread` (only when it differs from `comm`),
-/// `family`, `saddr`, `sport`, `daddr`, `dport`, `rx_bytes`, `tx_bytes`, `segs_in`, `segs_out`,
-/// `data_segs_in`, `data_segs_out`, `duration_ns`, `cgroup_id`, `netns`, `owner`, `prev_state`.
+/// `Codable`: encoded (by `JSONEncoder`, or by `EventJSONEncoder` as the `tcp-events` tool prints
+/// it) with the keys `event` (`connect`, `accept`, `fail`, `close`), `time_ns`, `pid`, `uid`,
+/// `comm`, `thread` (only when it differs from `comm`), `family`, `saddr`, `sport`, `daddr`,
+/// `dport`, `rx_bytes`, `tx_bytes`, `segs_in`, `segs_out`, `data_segs_in`, `data_segs_out`,
+/// `latency_ns` (connect only), `error` (fail only, when the kernel gave one), `srtt_us`,
+/// `rttvar_us`, `min_rtt_us`, `retransmits`, `duration_ns`, `cgroup_id`, `netns`, `owner`,
+/// `prev_state` (not for accept).
 public struct TCPConnectionEvent: NetworkEvent {
-    /// Wall-clock time of the close, in nanoseconds since the Unix epoch.
+    /// What happened.
+    public var kind: Kind
+    /// Wall-clock time of the event, in nanoseconds since the Unix epoch.
     public var timeNanoseconds: UInt64
     /// The owner: the process that connected or accepted the socket (see ``ownerSource``).
     public var process: EventProcess
@@ -34,15 +43,57 @@ public struct TCPConnectionEvent: NetworkEvent {
     public var dataSegmentsIn: UInt32
     /// `tcp_sock.data_segs_out`: segments sent that carried payload.
     public var dataSegmentsOut: UInt32
-    /// Time from the socket's first state change (connect, or the passive open) to its close;
-    /// nil when the socket opened before tracing began.
+    /// For a ``Kind/connect``: the time from sending the SYN to the connection's establishment.
+    /// Nil for other kinds.
+    public var latencyNanoseconds: UInt64?
+    /// For a ``Kind/fail``: why the connect failed (`ECONNREFUSED`, `ETIMEDOUT`, ...). Nil for
+    /// other kinds, and for a connect its own process gave up on (closed before it established).
+    public var error: TCPConnectError?
+    /// Round-trip time and retransmissions, as `tcp_info` (and `ss -ti`) reports them.
+    public var health: TCPHealth
+    /// For a ``Kind/close`` or ``Kind/fail``: the time from the socket's first state change
+    /// (connect, or the passive open) to this event; nil for other kinds and when the socket
+    /// opened before tracing began.
     public var durationNanoseconds: UInt64?
     /// The owner's cgroup v2 id.
     public var cgroupID: UInt64
     /// The network namespace's inode number (as in `/proc/PID/ns/net`).
     public var networkNamespace: UInt32
-    /// The state the socket left for `TCP_CLOSE`.
-    public var previousState: TCPState
+    /// The state the socket left: for a close, the one before `TCP_CLOSE`; for a connect or a
+    /// failure, `SYN_SENT`. Nil for an accept, which is no state change.
+    public var previousState: TCPState?
+
+    /// What a ``TCPConnectionEvent`` reports. `TCPKind.Options/events` chooses which are reported.
+    public enum Kind: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        /// The connecting end's connection established (`SYN_SENT` to `ESTABLISHED`).
+        case connect
+        /// The accepting process took the passive end (at `accept(2)`, or at its first send or
+        /// receive when `accept(2)` was not seen).
+        case accept
+        /// A connect that never established: refused, timed out, unreachable, reset, or given up.
+        case fail
+        /// The socket reached `TCP_CLOSE` after it established (or during a passive open).
+        case close
+
+        /// The name in JSON, tables and `--events`: `connect`, `accept`, `fail`, `close`.
+        public var description: String { rawValue }
+
+        /// The contract's `enum ne_tcp_event_kind` value.
+        var sampleKind: UInt8 {
+            switch self {
+            case .close: UInt8(NE_TCP_EVENT_CLOSE.rawValue)
+            case .connect: UInt8(NE_TCP_EVENT_CONNECT.rawValue)
+            case .accept: UInt8(NE_TCP_EVENT_ACCEPT.rawValue)
+            case .fail: UInt8(NE_TCP_EVENT_FAIL.rawValue)
+            }
+        }
+
+        /// The kind of a sample's `kind` byte; nil for a value no program writes.
+        init?(sampleKind: UInt8) {
+            guard let kind = Self.allCases.first(where: { $0.sampleKind == sampleKind }) else { return nil }
+            self = kind
+        }
+    }
 
     /// How an event's owner was established, most reliable first.
     public enum OwnerSource: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
@@ -69,17 +120,43 @@ public struct TCPConnectionEvent: NetworkEvent {
 
     /// An event with every field given (decoders and tests make them).
     public init(
-        timeNanoseconds: UInt64, process: EventProcess, ownerSource: OwnerSource, endpoints: SocketEndpoints,
-        receivedBytes: UInt64, sentBytes: UInt64, segmentsIn: UInt32, segmentsOut: UInt32, dataSegmentsIn: UInt32,
-        dataSegmentsOut: UInt32, durationNanoseconds: UInt64?, cgroupID: UInt64, networkNamespace: UInt32,
-        previousState: TCPState
+        kind: Kind = .close, timeNanoseconds: UInt64, process: EventProcess, ownerSource: OwnerSource,
+        endpoints: SocketEndpoints, receivedBytes: UInt64, sentBytes: UInt64, segmentsIn: UInt32, segmentsOut: UInt32,
+        dataSegmentsIn: UInt32, dataSegmentsOut: UInt32, durationNanoseconds: UInt64?, cgroupID: UInt64,
+        networkNamespace: UInt32, previousState: TCPState?, latencyNanoseconds: UInt64? = nil,
+        error: TCPConnectError? = nil, health: TCPHealth = TCPHealth()
     ) {
+        self.kind = kind
         self.timeNanoseconds = timeNanoseconds; self.process = process; self.ownerSource = ownerSource
         self.endpoints = endpoints; self.receivedBytes = receivedBytes; self.sentBytes = sentBytes
         self.segmentsIn = segmentsIn; self.segmentsOut = segmentsOut
         self.dataSegmentsIn = dataSegmentsIn; self.dataSegmentsOut = dataSegmentsOut
+        self.latencyNanoseconds = latencyNanoseconds; self.error = error; self.health = health
         self.durationNanoseconds = durationNanoseconds; self.cgroupID = cgroupID
         self.networkNamespace = networkNamespace; self.previousState = previousState
+    }
+}
+
+/// A connection's round-trip time and retransmissions, read from the kernel's `tcp_sock` at the
+/// event, as `tcp_get_info` computes `tcp_info` (and so as `ss -ti` prints them, in milliseconds:
+/// `rtt:SRTT/RTTVAR`, `minrtt:MIN`, `retrans:N/RETRANSMITS`).
+public struct TCPHealth: Sendable, Hashable {
+    /// Smoothed round-trip time (`tcpi_rtt`), in microseconds; 0 before the first sample.
+    public var smoothedRTTMicroseconds: UInt32
+    /// Round-trip time mean deviation (`tcpi_rttvar`), in microseconds.
+    public var rttVarianceMicroseconds: UInt32
+    /// The smallest round-trip time seen recently (`tcpi_min_rtt`), in microseconds; nil before
+    /// the first sample (the kernel's `~0U`).
+    public var minimumRTTMicroseconds: UInt32?
+    /// Segments retransmitted over the connection's life (`tcpi_total_retrans`).
+    public var retransmits: UInt32
+
+    /// Health with every field given (zero by default).
+    public init(smoothedRTTMicroseconds: UInt32 = 0, rttVarianceMicroseconds: UInt32 = 0, minimumRTTMicroseconds: UInt32? = nil, retransmits: UInt32 = 0) {
+        self.smoothedRTTMicroseconds = smoothedRTTMicroseconds
+        self.rttVarianceMicroseconds = rttVarianceMicroseconds
+        self.minimumRTTMicroseconds = minimumRTTMicroseconds
+        self.retransmits = retransmits
     }
 }
 
@@ -133,18 +210,24 @@ extension TCPConnectionEvent {
     /// Writes the keys every event starts with (DESIGN.md), then the TCP ones: the one list of
     /// this event's keys, for `Codable` and for the tools' JSON lines alike.
     @inlinable public func writeFields<Writer: EventFieldWriter>(to writer: inout Writer) {
-        writer.writeHeader(event: "close", time: timeNanoseconds, process: process, endpoints: endpoints)
+        writer.writeHeader(event: kind.description, time: timeNanoseconds, process: process, endpoints: endpoints)
         writer.write(receivedBytes, forKey: "rx_bytes")
         writer.write(sentBytes, forKey: "tx_bytes")
         writer.write(segmentsIn, forKey: "segs_in")
         writer.write(segmentsOut, forKey: "segs_out")
         writer.write(dataSegmentsIn, forKey: "data_segs_in")
         writer.write(dataSegmentsOut, forKey: "data_segs_out")
-        writer.write(durationNanoseconds, forKey: "duration_ns")
+        if kind == .connect { writer.write(latencyNanoseconds, forKey: "latency_ns") }
+        writer.write(error?.name, forKey: "error")
+        writer.write(health.smoothedRTTMicroseconds, forKey: "srtt_us")
+        writer.write(health.rttVarianceMicroseconds, forKey: "rttvar_us")
+        writer.write(health.minimumRTTMicroseconds.map(UInt64.init), forKey: "min_rtt_us")
+        writer.write(health.retransmits, forKey: "retransmits")
+        if kind == .close || kind == .fail { writer.write(durationNanoseconds, forKey: "duration_ns") }
         writer.write(cgroupID, forKey: "cgroup_id")
         writer.write(networkNamespace, forKey: "netns")
         writer.write(ownerSource.description, forKey: "owner")
-        writer.write(previousState.description, forKey: "prev_state")
+        writer.write(previousState?.description, forKey: "prev_state")
     }
 
     /// Reads what ``encode(to:)`` wrote (a line of `tcp-events --json`).
@@ -152,6 +235,7 @@ extension TCPConnectionEvent {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: EventCodingKey.self)
         self.init(
+            kind: try container.decodeNamed(Kind.self, forKey: "event"),
             timeNanoseconds: try container.decode(UInt64.self, forKey: "time_ns"),
             process: try container.decodeProcess(),
             ownerSource: try container.decodeNamed(OwnerSource.self, forKey: "owner"),
@@ -165,6 +249,18 @@ extension TCPConnectionEvent {
             durationNanoseconds: try container.decodeIfPresent(UInt64.self, forKey: "duration_ns"),
             cgroupID: try container.decode(UInt64.self, forKey: "cgroup_id"),
             networkNamespace: try container.decode(UInt32.self, forKey: "netns"),
-            previousState: try container.decodeNamed(TCPState.self, forKey: "prev_state"))
+            previousState: try container.contains("prev_state") ? container.decodeNamed(TCPState.self, forKey: "prev_state") : nil,
+            latencyNanoseconds: try container.decodeIfPresent(UInt64.self, forKey: "latency_ns"),
+            error: try container.decodeIfPresent(String.self, forKey: "error").map { name in
+                guard let error = TCPConnectError(name: name) else {
+                    throw DecodingError.dataCorruptedError(forKey: "error", in: container, debugDescription: "unknown error \(name)")
+                }
+                return error
+            },
+            health: TCPHealth(
+                smoothedRTTMicroseconds: try container.decode(UInt32.self, forKey: "srtt_us"),
+                rttVarianceMicroseconds: try container.decode(UInt32.self, forKey: "rttvar_us"),
+                minimumRTTMicroseconds: try container.decodeIfPresent(UInt32.self, forKey: "min_rtt_us"),
+                retransmits: try container.decode(UInt32.self, forKey: "retransmits")))
     }
 }

@@ -22,10 +22,17 @@ public enum TCPEventDecoder {
         guard let ownerSource = TCPConnectionEvent.OwnerSource(rawValue: sample.owner_source) else {
             throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown owner source \(sample.owner_source)")
         }
-        guard let previousState = TCPState(rawValue: sample.oldstate) else {
+        guard let kind = TCPConnectionEvent.Kind(sampleKind: sample.kind) else {
+            throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown TCP event kind \(sample.kind)")
+        }
+        // An accept is no state change (0); every other kind left a real state.
+        let previousState = TCPState(rawValue: sample.oldstate)
+        guard previousState != nil || (kind == .accept && sample.oldstate == 0) else {
             throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown TCP state \(sample.oldstate)")
         }
+        let elapsed = sample.start_ns != 0 && sample.start_ns <= sample.ts_ns ? sample.ts_ns - sample.start_ns : nil
         return TCPConnectionEvent(
+            kind: kind,
             timeNanoseconds: clock.wallClock(fromMonotonic: sample.ts_ns),
             process: EventProcess(
                 pid: Int32(bitPattern: sample.pid), uid: sample.uid,
@@ -44,10 +51,15 @@ public enum TCPEventDecoder {
             segmentsOut: sample.segs_out,
             dataSegmentsIn: sample.data_segs_in,
             dataSegmentsOut: sample.data_segs_out,
-            durationNanoseconds: sample.start_ns != 0 && sample.start_ns <= sample.ts_ns ? sample.ts_ns - sample.start_ns : nil,
+            durationNanoseconds: kind == .close || kind == .fail ? elapsed : nil,
             cgroupID: sample.cgroup_id,
             networkNamespace: sample.netns,
-            previousState: previousState
+            previousState: previousState,
+            latencyNanoseconds: kind == .connect ? elapsed : nil,
+            error: kind == .fail && sample.error != 0 ? TCPConnectError(code: sample.error) : nil,
+            health: TCPHealth(
+                smoothedRTTMicroseconds: sample.srtt_us, rttVarianceMicroseconds: sample.rttvar_us,
+                minimumRTTMicroseconds: sample.min_rtt_us == .max ? nil : sample.min_rtt_us, retransmits: sample.retransmits)
         )
     }
 }

@@ -29,6 +29,10 @@ extension TCPKind {
         .init("OFF_TCP_SEGS_IN", "tcp_sock.segs_in", size: 4), .init("OFF_TCP_SEGS_OUT", "tcp_sock.segs_out", size: 4),
         .init("OFF_TCP_DATA_SEGS_IN", "tcp_sock.data_segs_in", size: 4), .init("OFF_TCP_DATA_SEGS_OUT", "tcp_sock.data_segs_out", size: 4),
         .init("OFF_SKC_STATE", "sock.__sk_common.skc_state", size: 1),
+        .init("OFF_TCP_SRTT_US", "tcp_sock.srtt_us", size: 4), .init("OFF_TCP_MDEV_US", "tcp_sock.mdev_us", size: 4),
+        // struct minmax: three {u32 t; u32 v;} samples, the first holding the minimum.
+        .init("OFF_TCP_RTT_MIN", "tcp_sock.rtt_min", size: 24), .init("OFF_TCP_TOTAL_RETRANS", "tcp_sock.total_retrans", size: 4),
+        .init("OFF_SK_ERR", "sock.sk_err", size: 4),
     ] + MemberOffset.socketEndpoints + MemberOffset.taskNames
 
     /// Members followed from a task to the socket `accept(2)` returned.
@@ -73,7 +77,8 @@ extension TCPKind {
         program.text = EmbeddedBPF.tcpEvents
         program.headers = EmbeddedBPF.headers
         program.offsets = offsets
-        program.flags += ["-DMAX_SOCKETS=\(options.maxTrackedSockets)"]
+        let kinds = options.events.reduce(0) { $0 | 1 << Int($1.sampleKind) }
+        program.flags += ["-DMAX_SOCKETS=\(options.maxTrackedSockets)", "-DEVENT_KINDS=\(kinds)"]
         switch hook {
         case .tracepoint: program.flags.append("-DHOOK_TRACEPOINT")
         case .kprobe: program.flags.append("-DHOOK_KPROBE")

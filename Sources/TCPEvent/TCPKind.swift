@@ -1,6 +1,6 @@
 internal import CNetEventsABI
 
-/// The TCP event kind: one ``TCPConnectionEvent`` per socket that reaches `TCP_CLOSE`, attributed
+/// The TCP event kind: a ``TCPConnectionEvent`` per connect, accept, failed connect and close, attributed
 /// to the process that connected or accepted it. Its monitor is ``TCPMonitor``.
 ///
 /// The program is `bpf/tcp_events.c`; its samples and counters are declared once, in the

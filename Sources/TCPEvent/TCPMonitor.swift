@@ -1,5 +1,6 @@
-/// Traces TCP connections as they close: one ``TCPConnectionEvent`` per socket that reaches
-/// `TCP_CLOSE`, attributed to the process that connected or accepted it.
+/// Traces TCP connections as they open, fail and close: a ``TCPConnectionEvent`` per connect,
+/// accept, failed connect and close, attributed to the process that connected or accepted the
+/// socket. `TCPKind/Options/events` chooses the kinds (default: all).
 ///
 /// ```swift
 /// import TCPEvent

@@ -5,6 +5,9 @@
 //   netevents-traffic tcp-server [-6] --port P --receive N --send M [--uid U] [--expect-reset]
 //   netevents-traffic tcp-client [-6] --port P --send N --receive M [--uid U] [--abort]
 //   netevents-traffic tcp-burst  [-6] --count C [--port P]
+//   netevents-traffic tcp-connect [-6] --port P [--uid U] [--syn-retries N] [--give-up-ms MS]
+//       one connect that may fail: says `connected`, `failed ... errno=E`, or (--give-up-ms) closes
+//       the socket still connecting after MS milliseconds and says `gave-up`; exits 0 in each case
 //   netevents-traffic udp-receiver [-6] --packets K [--port P] [--uid U] [--hold]
 //   netevents-traffic udp-sender   [-6] --port P --packets K --sizes S[,S...] [--connect] [--uid U] [--hold]
 //   netevents-traffic udp-flood    [-6] --count N [--size 64]
@@ -13,7 +16,7 @@
 import Glibc
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: netevents-traffic tcp-server|tcp-client|tcp-burst|udp-receiver|udp-sender|udp-flood [options]"
+let usage = "usage: netevents-traffic tcp-server|tcp-client|tcp-burst|tcp-connect|udp-receiver|udp-sender|udp-flood [options]"
 guard let command = arguments.first else {
     say(usage)
     exit(2)
@@ -86,6 +89,30 @@ case "tcp-client":
         let received = Sockets.receiveAll(fd, count: value("--receive") ?? 0)
         close(fd)
         say("done pid=\(getpid()) received=\(received)")
+    }
+
+case "tcp-connect":
+    Sockets.become(uid: uid)
+    let fd = Sockets.check(socket(family, Int32(SOCK_STREAM.rawValue), 0), "socket")
+    if var retries = value("--syn-retries").map(Int32.init) {
+        _ = Sockets.check(setsockopt(fd, Int32(IPPROTO_TCP), TCP_SYNCNT, &retries, 4), "TCP_SYNCNT")
+    }
+    let giveUp = value("--give-up-ms")
+    if giveUp != nil { _ = Sockets.check(fcntl(fd, F_SETFL, O_NONBLOCK), "O_NONBLOCK") }
+    let result = Sockets.withLoopback(family: family, port: port) { connect(fd, $0, $1) }
+    let error = result == 0 ? 0 : errno
+    if let giveUp, error == EINPROGRESS {
+        let local = Sockets.localPort(fd)
+        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        _ = poll(&descriptor, 1, Int32(giveUp))
+        close(fd)
+        say("gave-up pid=\(getpid()) port=\(local)")
+    } else if error == 0 {
+        say("connected pid=\(getpid()) port=\(Sockets.localPort(fd))")
+        close(fd)
+    } else {
+        say("failed pid=\(getpid()) errno=\(error)")
+        close(fd)
     }
 
 case "tcp-burst":

@@ -9,11 +9,13 @@ struct TCPEventsCommand: TracerCommand {
     static let what = "TCP connections"
     static let configuration = CommandConfiguration(
         commandName: "tcp-events",
-        abstract: "Print one line per TCP connection as it closes: owner, endpoints, bytes, segments, duration.",
+        abstract: "Print a line per TCP connect, accept, failed connect and close: owner, endpoints, bytes, segments, RTT, retransmits.",
         discussion: """
             Needs root. Prints `Tracing ...` to standard error once attached; SIGINT or SIGTERM \
             drains what is buffered and exits 0. Byte counts are the kernel's tcp_info counters \
-            (they include one for the SYN and one for the FIN).
+            (they include one for the SYN and one for the FIN); RTT and retransmits are what \
+            `ss -ti` shows. MS is the connect latency of a connect and the lifetime of a close or \
+            a failure.
             """)
 
     @OptionGroup var options: TracerOptions
@@ -21,7 +23,30 @@ struct TCPEventsCommand: TracerCommand {
     @Option(name: .long, help: "Force the kernel hook: tracepoint, fentry or kprobe.")
     var hook: TCPMonitor.Hook?
 
-    var kindOptions: TCPKind.Options { .init(hook: hook) }
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Only these kinds of event, comma-separated: connect, accept, fail, close (default: all).",
+        transform: TCPEventsCommand.parseKinds)
+    var events: Set<TCPConnectionEvent.Kind>?
+
+    var kindOptions: TCPKind.Options {
+        var options = TCPKind.Options(hook: hook)
+        if let events { options.events = events }
+        return options
+    }
+
+    static func parseKinds(_ text: String) throws -> Set<TCPConnectionEvent.Kind> {
+        var kinds: Set<TCPConnectionEvent.Kind> = []
+        for name in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = name.trimmingCharacters(in: .whitespaces)
+            guard let kind = TCPConnectionEvent.Kind(rawValue: name) else {
+                let known = TCPConnectionEvent.Kind.allCases.map(\.description).joined(separator: ", ")
+                throw ValidationError("--events: unknown kind '\(name)' (known: \(known))")
+            }
+            kinds.insert(kind)
+        }
+        return kinds
+    }
     var forcedHookFlags: [String] { hook == nil ? [] : ["--hook"] }
 
     static func summary(_ counters: TCPKind.Counters) -> String {
@@ -29,18 +54,23 @@ struct TCPEventsCommand: TracerCommand {
     }
 
     static let table = EventTable<TCPConnectionEvent>.network(
+        event: \.kind.description,
         columns: [
             TextColumn("TX_BYTES", width: 10, rightAligned: true), TextColumn("RX_BYTES", width: 10, rightAligned: true),
             TextColumn("SEGS_OUT", width: 8, rightAligned: true), TextColumn("SEGS_IN", width: 8, rightAligned: true),
-            TextColumn("MS", width: 9, rightAligned: true), TextColumn("OWNER", width: 7),
+            TextColumn("SRTT_US", width: 8, rightAligned: true), TextColumn("RETRANS", width: 7, rightAligned: true),
+            TextColumn("MS", width: 9, rightAligned: true), TextColumn("OWNER", width: 7), TextColumn("ERROR", width: 12),
         ],
         cells: { event, row in
             row.number(event.sentBytes)
             row.number(event.receivedBytes)
             row.number(event.segmentsOut)
             row.number(event.segmentsIn)
-            row.milliseconds(event.durationNanoseconds)
+            row.number(event.health.smoothedRTTMicroseconds)
+            row.number(event.health.retransmits)
+            row.milliseconds(event.latencyNanoseconds ?? event.durationNanoseconds)
             row.text(event.ownerSource.description)
+            if let error = event.error { row.text(error.name) } else { row.none() }
         })
 }
 

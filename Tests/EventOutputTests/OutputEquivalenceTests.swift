@@ -68,14 +68,20 @@ final class OutputEquivalenceTests: XCTestCase {
 
     func randomTCPEvent() -> TCPConnectionEvent {
         let (time, process, endpoints) = randomCommon()
+        let kind = TCPConnectionEvent.Kind.allCases.randomElement()!
         return TCPConnectionEvent(
-            timeNanoseconds: time, process: process, ownerSource: TCPConnectionEvent.OwnerSource.allCases.randomElement()!,
+            kind: kind, timeNanoseconds: time, process: process, ownerSource: TCPConnectionEvent.OwnerSource.allCases.randomElement()!,
             endpoints: endpoints, receivedBytes: randomValue(), sentBytes: randomValue(), segmentsIn: .random(in: 0...UInt32.max),
             segmentsOut: .random(in: 0...UInt32.max), dataSegmentsIn: .random(in: 0...UInt32.max),
             dataSegmentsOut: .random(in: 0...UInt32.max),
-            durationNanoseconds: Bool.random() ? nil : halfwayFree(.random(in: 0...10_000_000_000_000)),
+            durationNanoseconds: kind == .connect || kind == .accept || Bool.random() ? nil : halfwayFree(.random(in: 0...10_000_000_000_000)),
             cgroupID: randomValue(), networkNamespace: .random(in: 0...UInt32.max),
-            previousState: TCPState.allCases.randomElement()!)
+            previousState: kind == .accept ? nil : TCPState.allCases.randomElement()!,
+            latencyNanoseconds: kind == .connect ? randomValue() : nil,
+            error: kind == .fail && Bool.random() ? TCPConnectError(code: .random(in: 1...140)) : nil,
+            health: TCPHealth(
+                smoothedRTTMicroseconds: .random(in: 0...UInt32.max), rttVarianceMicroseconds: .random(in: 0...UInt32.max),
+                minimumRTTMicroseconds: Bool.random() ? nil : .random(in: 0...UInt32.max), retransmits: .random(in: 0...UInt32.max)))
     }
 
     /// `String(format: "%.2f")` rounds the binary double, the table rounds the exact decimal: they
@@ -179,21 +185,22 @@ final class OutputEquivalenceTests: XCTestCase {
 
     func referenceRow(_ event: TCPConnectionEvent, _ columns: [TextColumn]) -> String {
         columns.row([
-            referenceClock(event.timeNanoseconds), String(event.pid), String(event.uid), event.command,
+            referenceClock(event.timeNanoseconds), event.kind.description, String(event.pid), String(event.uid), event.command,
             referenceEndpoint(event.sourceAddress, event.sourcePort),
             referenceEndpoint(event.destinationAddress, event.destinationPort),
             event.durationNanoseconds.map { String(format: "%.2f", Double($0) / 1e6) } ?? "-", String(event.sentBytes),
-            event.previousState.description,
+            event.previousState?.description ?? "-",
         ])
     }
 
     /// The common columns of every tool, then one cell of each other kind.
     static let tcpTable = EventTable<TCPConnectionEvent>.network(
+        event: \.kind.description,
         columns: [TextColumn("MS", width: 9, rightAligned: true), TextColumn("SENT", width: 4, rightAligned: true), TextColumn("WAS", width: 11)],
         cells: { event, row in
             row.milliseconds(event.durationNanoseconds)
             row.number(event.sentBytes)
-            row.text(event.previousState.description)
+            if let state = event.previousState { row.text(state.description) } else { row.none() }
         })
 
     func testTableRowsMatchStringFormatting() {

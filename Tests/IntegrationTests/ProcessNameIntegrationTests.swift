@@ -80,8 +80,14 @@ final class ProcessNameIntegrationTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(accepted, 0)
         close(accepted)
 
-        let ends = events.wait(timeout: 20) { $0.count >= 2 }
-        XCTAssertEqual(ends.count, 2, "\(ends)")
+        let all = events.wait(timeout: 20) { $0.count >= 4 }
+        XCTAssertEqual(all.count, 4, "connect, accept and two closes: \(all)")
+        // The connect carries the same names as the client's close.
+        let connectEvent = try XCTUnwrap(all.first { $0.kind == .connect }, "\(all)")
+        XCTAssertEqual(connectEvent.process, EventProcess(pid: getpid(), uid: getuid(), command: processName, thread: Self.workerName))
+        let acceptEvent = try XCTUnwrap(all.first { $0.kind == .accept }, "\(all)")
+        XCTAssertEqual(acceptEvent.process, EventProcess(pid: getpid(), uid: getuid(), command: processName))
+        let ends = all.filter { $0.kind == .close }
         let client = try XCTUnwrap(ends.first { $0.destinationPort == port }, "\(ends)")
         let server = try XCTUnwrap(ends.first { $0.sourcePort == port }, "\(ends)")
         XCTAssertEqual(client.pid, getpid())

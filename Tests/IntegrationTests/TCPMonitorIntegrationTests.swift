@@ -12,8 +12,12 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     let command = "netevents-traff"
 
     struct Exchange {
+        /// The close of each end.
         var server: TCPConnectionEvent
         var client: TCPConnectionEvent
+        /// The client's connect and the server's accept.
+        var connect: TCPConnectionEvent
+        var accept: TCPConnectionEvent
         var serverPID: Int32
         var clientPID: Int32
         var serverPort: UInt16
@@ -23,6 +27,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     }
 
     /// One connection: the client sends `send` bytes, the server answers `reply` bytes, both close.
+    /// With `abort`, the client resets the connection once the server has read everything.
     func exchange(
         ipv6: Bool, send: Int, reply: Int, serverUID: UInt32?, clientUID: UInt32?, abort: Bool = false,
         configure: (inout TCPMonitor.Configuration) -> Void = { _ in }
@@ -59,16 +64,19 @@ final class TCPMonitorIntegrationTests: XCTestCase {
         client.waitForSuccess()
         server.waitForSuccess()
 
-        let events = collector.wait { $0.count >= 2 }
+        let events = collector.wait { $0.count >= 4 }
         let end = UInt64(WallClock.now(CLOCK_REALTIME))
-        XCTAssertEqual(events.count, 2, "one event per end: \(events)")
-        let serverEvent = try XCTUnwrap(events.first { $0.sourcePort == port }, "no event for the server end in \(events)")
-        let clientEvent = try XCTUnwrap(events.first { $0.sourcePort == clientPort }, "no event for the client end in \(events)")
+        XCTAssertEqual(events.map(\.kind).sorted { $0.description < $1.description }, [.accept, .close, .close, .connect], "\(events)")
+        func only(_ kind: TCPConnectionEvent.Kind, port: UInt16, _ end: String) throws -> TCPConnectionEvent {
+            try XCTUnwrap(events.first { $0.kind == kind && $0.sourcePort == port }, "no \(kind) for the \(end) end in \(events)")
+        }
         XCTAssertEqual(monitor.statistics.lostSamples, 0)
         XCTAssertEqual(monitor.statistics.malformedSamples, 0)
         return Exchange(
-            server: serverEvent, client: clientEvent, serverPID: server.pid, clientPID: client.pid, serverPort: port,
-            clientPort: clientPort, startNanoseconds: start, endNanoseconds: end)
+            server: try only(.close, port: port, "server"), client: try only(.close, port: clientPort, "client"),
+            connect: try only(.connect, port: clientPort, "client"), accept: try only(.accept, port: port, "server"),
+            serverPID: server.pid, clientPID: client.pid, serverPort: port, clientPort: clientPort, startNanoseconds: start,
+            endNanoseconds: end)
     }
 
     /// Checks what both ends have in common with the process that owned them.
@@ -97,7 +105,33 @@ final class TCPMonitorIntegrationTests: XCTestCase {
             XCTAssertEqual(event.networkNamespace, namespace, file: file, line: line)
             XCTAssertGreaterThanOrEqual(event.segmentsIn, event.dataSegmentsIn, file: file, line: line)
             XCTAssertGreaterThanOrEqual(event.segmentsOut, event.dataSegmentsOut, file: file, line: line)
+            XCTAssertEqual(event.kind, .close, file: file, line: line)
+            XCTAssertNil(event.latencyNanoseconds, file: file, line: line)
+            XCTAssertGreaterThan(event.health.smoothedRTTMicroseconds, 0, "an RTT was measured", file: file, line: line)
+            XCTAssertNotNil(event.health.minimumRTTMicroseconds, file: file, line: line)
+            XCTAssertLessThanOrEqual(event.health.minimumRTTMicroseconds ?? .max, event.health.smoothedRTTMicroseconds * 8 + 1, file: file, line: line)
+            XCTAssertEqual(event.health.retransmits, 0, "loopback loses nothing", file: file, line: line)
         }
+        // The opens: the same owners and endpoints, before the closes.
+        for (open, close) in [(exchange.connect, exchange.client), (exchange.accept, exchange.server)] {
+            XCTAssertEqual(open.process, close.process, "\(open.kind)", file: file, line: line)
+            XCTAssertEqual(open.ownerSource, close.ownerSource, file: file, line: line)
+            XCTAssertEqual(open.endpoints, close.endpoints, file: file, line: line)
+            XCTAssertEqual(open.cgroupID, close.cgroupID, file: file, line: line)
+            XCTAssertEqual(open.networkNamespace, namespace, file: file, line: line)
+            XCTAssertGreaterThanOrEqual(open.timeNanoseconds, exchange.startNanoseconds, file: file, line: line)
+            XCTAssertLessThanOrEqual(open.timeNanoseconds, close.timeNanoseconds, file: file, line: line)
+            XCTAssertNil(open.durationNanoseconds, file: file, line: line)
+            XCTAssertNil(open.error, file: file, line: line)
+            XCTAssertEqual(open.dataSegmentsOut, 0, "nothing sent before the open is reported", file: file, line: line)
+        }
+        let latency = try? XCTUnwrap(exchange.connect.latencyNanoseconds, "a connect carries its latency", file: file, line: line)
+        XCTAssertGreaterThan(latency ?? 0, 0, file: file, line: line)
+        XCTAssertLessThan(latency ?? .max, exchange.client.durationNanoseconds ?? 0, "SYN to established, within the lifetime", file: file, line: line)
+        XCTAssertEqual(exchange.connect.previousState, .synSent, file: file, line: line)
+        XCTAssertEqual(exchange.connect.sentBytes, 1, "the SYN, acknowledged", file: file, line: line)
+        XCTAssertNil(exchange.accept.latencyNanoseconds, file: file, line: line)
+        XCTAssertNil(exchange.accept.previousState, "an accept is no state change", file: file, line: line)
         // Every data segment one end sent, the other received.
         XCTAssertEqual(exchange.client.dataSegmentsOut, exchange.server.dataSegmentsIn, file: file, line: line)
         XCTAssertEqual(exchange.server.dataSegmentsOut, exchange.client.dataSegmentsIn, file: file, line: line)
@@ -149,20 +183,22 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testBurstOfTenThousandConnectionsDeliversEveryEnd() throws {
         try requireBPF()
         let port = freePort()
-        let monitor = try TCPMonitor(configuration: .init(filter: .init(port: port)))
-        let collector = Collector<TCPConnectionEvent>()
-        try monitor.start { collector.add($0) }
+        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port)))
         defer { monitor.stop() }
         let count = 10_000
         let burst = try TrafficProcess(["tcp-burst", "--port", "\(port)", "--count", "\(count)"])
         _ = try burst.nextLine()
         let done = try burst.nextLine(timeout: 120)
         burst.waitForSuccess()
-        let events = collector.wait(timeout: 60) { $0.count >= 2 * count }
+        let events = collector.wait(timeout: 60) { $0.count >= 4 * count }.filter { $0.kind == .close }
         monitor.stop()
         let statistics = monitor.statistics
         print("burst: \(done["rate"] ?? "?") connections/s, \(collector.events.count) events, \(statistics)")
-        XCTAssertEqual(collector.events.count, 2 * count, "every end of every connection")
+        XCTAssertEqual(collector.events.count, 4 * count, "the connect, accept and closes of every connection")
+        for kind in [TCPConnectionEvent.Kind.connect, .accept] {
+            XCTAssertEqual(collector.events.filter { $0.kind == kind }.count, count, "\(kind)")
+        }
+        XCTAssertEqual(events.count, 2 * count, "every end's close")
         XCTAssertEqual(statistics.lostSamples, 0)
         XCTAssertEqual(statistics.droppedEvents, 0)
         XCTAssertEqual(statistics.evictedSockets, 0)
@@ -186,17 +222,18 @@ final class TCPMonitorIntegrationTests: XCTestCase {
         _ = try client.nextLine()
         _ = try client.nextLine()
         _ = try server.nextLine()
-        collector.wait { $0.count >= 1 }
-        // Both ends have closed (the processes are done); the root-owned end must have been filtered.
+        collector.wait { $0.count >= 2 }
+        // Both ends have closed (the processes are done); the root-owned end's connect and close
+        // must have been filtered.
         let filtered = (0..<200).lazy.map { _ -> UInt64 in
             usleep(10_000)
             return monitor.statistics.filteredEvents
-        }.first { $0 >= 1 }
+        }.first { $0 >= 2 }
         monitor.stop()
-        XCTAssertEqual(collector.events.count, 1)
-        XCTAssertEqual(collector.events.first?.uid, otherUID)
-        XCTAssertEqual(collector.events.first?.pid, server.pid)
-        XCTAssertEqual(filtered, 1, "the client's end was filtered in the kernel")
+        XCTAssertEqual(collector.events.map(\.kind), [.accept, .close])
+        XCTAssertEqual(collector.events.map(\.uid), [otherUID, otherUID])
+        XCTAssertEqual(collector.events.map(\.pid), [server.pid, server.pid])
+        XCTAssertEqual(filtered, 2, "the client's connect and close were filtered in the kernel")
     }
 
     func testAsyncSequenceDeliversAndEndsAtStop() async throws {
@@ -210,11 +247,11 @@ final class TCPMonitorIntegrationTests: XCTestCase {
         var received: [TCPConnectionEvent] = []
         for await event in stream {
             received.append(event)
-            if received.count == 2 { monitor.stop() }
+            if received.count == 4 { monitor.stop() }
         }
         client.waitForSuccess()
         server.waitForSuccess()
-        XCTAssertEqual(received.count, 2, "the stream ended after stop with both ends")
+        XCTAssertEqual(received.count, 4, "the stream ended after stop with both ends' opens and closes")
         XCTAssertEqual(Set(received.map(\.pid)), [server.pid, client.pid])
     }
 
@@ -298,10 +335,30 @@ final class TCPMonitorIntegrationTests: XCTestCase {
                 checkEnds(result, ipv6: ipv6, serverUID: otherUID, clientUID: 0)
                 checkGracefulBytes(result, send: 7_000, reply: 3_000)
             }
+            try checkRefusedConnect(hook: hook)
             ran.append(hook)
         }
         print("hooks exercised: \(ran)")
         XCTAssertFalse(ran.isEmpty, "no TCP hook is available on this kernel")
+    }
+
+    /// A connect to a closed port through `hook`: one `fail` with ECONNREFUSED, of the connecting
+    /// process, and no close.
+    func checkRefusedConnect(hook: TCPKind.Hook) throws {
+        let port = freePort()
+        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port), options: .init(hook: hook)))
+        defer { monitor.stop() }
+        let client = try TrafficProcess(["tcp-connect", "--port", "\(port)"])
+        XCTAssertEqual(try client.nextLine()["errno"], "\(ECONNREFUSED)")
+        client.waitForSuccess()
+        collector.wait { !$0.isEmpty }
+        monitor.stop()
+        let events = collector.events
+        XCTAssertEqual(events.map(\.kind), [.fail], "\(hook): \(events)")
+        XCTAssertEqual(events.first?.error?.name, "ECONNREFUSED", "\(hook)")
+        XCTAssertEqual(events.first?.pid, client.pid, "\(hook)")
+        XCTAssertEqual(events.first?.destinationPort, port, "\(hook)")
+        XCTAssertEqual(events.first?.previousState, .synSent, "\(hook)")
     }
 
     /// Offsets from the kernel headers (the path for kernels without BTF) give the same events as

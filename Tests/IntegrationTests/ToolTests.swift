@@ -55,46 +55,73 @@ final class ToolTests: XCTestCase {
     }
 
     /// A burst of connections at the generator's top speed reaches `tcp-events --json` whole: one
-    /// parseable line per connection end, each with the burst's byte counts, and the closing
-    /// summary counts exactly the lines printed. The same burst through the table: one row each.
+    /// parseable line per connect, accept and connection end, each with the burst's byte counts,
+    /// and the closing summary counts exactly the lines printed. The same burst through the table:
+    /// one row each. `--events close` leaves only the closes, chosen in the kernel.
     func testABurstIsPrintedWholeAndCounted() throws {
         try requireBPF()
         let connections = 400
-        for json in [true, false] {
+        for (json, kinds) in [(true, nil), (false, nil), (true, "close")] as [(Bool, String?)] {
             let port = freePort()
-            let (tool, output, errors) = try startTracing("tcp-events", (json ? ["--json"] : []) + ["--port", "\(port)"])
+            let perConnection = kinds == nil ? 4 : 2
+            let (tool, output, errors) = try startTracing(
+                "tcp-events", (json ? ["--json"] : []) + ["--port", "\(port)"] + (kinds.map { ["--events", $0] } ?? []))
             defer { if tool.isRunning { tool.interrupt() } }
             let lines = Collector<String>(lines: output.fileHandleForReading)
             let burst = try TrafficProcess(["tcp-burst", "--count", "\(connections)", "--port", "\(port)"])
             burst.waitForSuccess()
-            let expected = 2 * connections + (json ? 0 : 1)  // the table has its header line
+            let expected = perConnection * connections + (json ? 0 : 1)  // the table has its header line
             lines.wait(timeout: 20) { $0.count >= expected }
             tool.interrupt()
             XCTAssertTrue(waitForExit(tool, seconds: 10))
             XCTAssertEqual(tool.terminationStatus, 0)
             let printed = lines.events.count - (json ? 0 : 1)
-            XCTAssertEqual(printed, 2 * connections)
+            XCTAssertEqual(printed, perConnection * connections)
             XCTAssertNotNil(
-                errors.first(timeout: 5) { $0.hasPrefix("\(2 * connections) events printed; lost 0, dropped 0") },
+                errors.first(timeout: 5) { $0.hasPrefix("\(perConnection * connections) events printed; lost 0, dropped 0") },
                 "\(errors.events)")
             if json {
-                var ends: [String: Int] = [:]
+                var seen: [String: Int] = [:]
                 for line in lines.events {
                     let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
                     let server = (object["sport"] as? NSNumber)?.intValue == Int(port)
                     XCTAssertTrue(server || (object["dport"] as? NSNumber)?.intValue == Int(port), line)
-                    // One byte each way. tcp_info counts the FIN received, and on the client (which
-                    // closes first) the SYN and FIN it sent; the server closes from LAST_ACK.
-                    XCTAssertEqual((object["rx_bytes"] as? NSNumber)?.intValue, 2, line)
-                    XCTAssertEqual((object["tx_bytes"] as? NSNumber)?.intValue, server ? 2 : 3, line)
+                    let event = try XCTUnwrap(object["event"] as? String, line)
                     XCTAssertEqual(object["owner"] as? String, server ? "accept" : "connect", line)
-                    XCTAssertEqual(object["prev_state"] as? String, server ? "LAST_ACK" : "FIN_WAIT2", line)
-                    ends[server ? "server" : "client", default: 0] += 1
+                    XCTAssertEqual(object["pid"] as? NSNumber, NSNumber(value: burst.pid), line)
+                    switch event {
+                    case "close":
+                        // One byte each way. tcp_info counts the FIN received, and on the client
+                        // (which closes first) the SYN and FIN it sent; the server closes from LAST_ACK.
+                        XCTAssertEqual((object["rx_bytes"] as? NSNumber)?.intValue, 2, line)
+                        XCTAssertEqual((object["tx_bytes"] as? NSNumber)?.intValue, server ? 2 : 3, line)
+                        XCTAssertEqual(object["prev_state"] as? String, server ? "LAST_ACK" : "FIN_WAIT2", line)
+                        XCTAssertNotNil(object["duration_ns"] as? NSNumber, line)
+                    case "connect":
+                        XCTAssertFalse(server, line)
+                        XCTAssertGreaterThan((object["latency_ns"] as? NSNumber)?.intValue ?? 0, 0, line)
+                        XCTAssertEqual(object["prev_state"] as? String, "SYN_SENT", line)
+                    case "accept":
+                        XCTAssertTrue(server, line)
+                        XCTAssertNil(object["prev_state"], line)
+                    default:
+                        XCTFail("unexpected event: \(line)")
+                    }
+                    for key in ["srtt_us", "rttvar_us", "retransmits"] { XCTAssertNotNil(object[key] as? NSNumber, "\(key): \(line)") }
+                    seen["\(event) \(server ? "server" : "client")", default: 0] += 1
                 }
-                XCTAssertEqual(ends, ["server": connections, "client": connections])
+                var expected = ["close server": connections, "close client": connections]
+                if kinds == nil { expected.merge(["connect client": connections, "accept server": connections]) { $1 } }
+                XCTAssertEqual(seen, expected)
             } else {
                 XCTAssertTrue(lines.events[0].hasPrefix("TIME"), lines.events[0])
-                XCTAssertEqual(lines.events.dropFirst().filter { $0.contains(":\(port) ") }.count, 2 * connections)
+                XCTAssertTrue(lines.events[0].contains("EVENT"), lines.events[0])
+                let rows = lines.events.dropFirst().filter { $0.contains(":\(port) ") }
+                XCTAssertEqual(rows.count, perConnection * connections)
+                for kind in ["connect", "accept", "close"] {
+                    let count = rows.filter { $0.split(separator: " ").dropFirst().first == Substring(kind) }.count
+                    XCTAssertEqual(count, (kind == "close" ? 2 : 1) * connections, "EVENT column: \(kind)")
+                }
             }
         }
     }
@@ -126,7 +153,7 @@ final class ToolTests: XCTestCase {
             ("tcp-events", ["--uid", "-5"], "--uid"), ("tcp-events", ["--pid", "-3"], "--pid"),
             ("tcp-events", ["--port", "-1"], "--port"), ("tcp-events", ["--duration", "-3"], "--duration"),
             ("tcp-events", ["--duration", "nan"], "--duration"), ("udp-events", ["--interval", "inf"], "--interval"),
-            ("udp-events", ["--port", "0"], "--port"),
+            ("udp-events", ["--port", "0"], "--port"), ("tcp-events", ["--events", "connect,bogus"], "--events"),
         ]
         for (tool, arguments, flag) in cases {
             let (status, errors) = try run(tool, arguments)

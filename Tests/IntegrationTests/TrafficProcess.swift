@@ -1,4 +1,5 @@
 import Foundation
+import TCPEvent
 import XCTest
 
 /// A running `netevents-traffic` process: a second (or third) real process whose traffic the
@@ -14,9 +15,16 @@ final class TrafficProcess: @unchecked Sendable {
         get throws { try builtExecutable("netevents-traffic") }
     }
 
-    init(_ arguments: [String]) throws {
-        process.executableURL = try Self.executable
-        process.arguments = arguments
+    /// Starts `netevents-traffic ARGUMENTS`, inside `namespace` if one is given (through
+    /// `ip netns exec`, which execs it: the pid stays the generator's).
+    init(_ arguments: [String], namespace: NetworkNamespace? = nil) throws {
+        if let namespace {
+            process.executableURL = URL(fileURLWithPath: try NetworkNamespace.ip())
+            process.arguments = ["netns", "exec", namespace.name, try Self.executable.path] + arguments
+        } else {
+            process.executableURL = try Self.executable
+            process.arguments = arguments
+        }
         process.standardOutput = output
         process.standardInput = input
         try process.run()
@@ -155,4 +163,12 @@ extension Collector<String> {
             }
         }
     }
+}
+
+/// A started TCP monitor of `configuration`, and the collector its events go to.
+func collectingTCPMonitor(_ configuration: TCPMonitor.Configuration) throws -> (TCPMonitor, Collector<TCPConnectionEvent>) {
+    let monitor = try TCPMonitor(configuration: configuration)
+    let collector = Collector<TCPConnectionEvent>()
+    try monitor.start { collector.add($0) }
+    return (monitor, collector)
 }

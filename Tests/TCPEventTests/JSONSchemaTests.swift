@@ -6,11 +6,40 @@ import XCTest
 /// The JSON of `tcp-events --json`: one line per event from ``EventJSONEncoder``, whose keys are
 /// the event's `Codable` keys, the same as `JSONEncoder` writes.
 final class JSONSchemaTests: XCTestCase {
-    /// Every key of a TCP event line, in the order the line writes them.
+    /// Every key of a TCP close line, in the order the line writes them.
     static let keys = [
         "event", "time_ns", "pid", "uid", "comm", "family", "saddr", "sport", "daddr", "dport", "rx_bytes", "tx_bytes",
-        "segs_in", "segs_out", "data_segs_in", "data_segs_out", "duration_ns", "cgroup_id", "netns", "owner", "prev_state",
+        "segs_in", "segs_out", "data_segs_in", "data_segs_out", "srtt_us", "rttvar_us", "min_rtt_us", "retransmits",
+        "duration_ns", "cgroup_id", "netns", "owner", "prev_state",
     ]
+
+    /// The keys of each kind's lines, in order: a connect has `latency_ns` (before the health
+    /// keys) instead of `duration_ns`, a failure `error` (when the kernel gave one), an accept
+    /// neither duration nor `prev_state`.
+    static func keys(_ kind: TCPConnectionEvent.Kind, error: Bool = true) -> [String] {
+        var keys = Self.keys
+        switch kind {
+        case .close: break
+        case .connect:
+            keys.removeAll { $0 == "duration_ns" }
+            keys.insert("latency_ns", at: keys.firstIndex(of: "srtt_us")!)
+        case .accept: keys.removeAll { $0 == "duration_ns" || $0 == "prev_state" }
+        case .fail: if error { keys.insert("error", at: keys.firstIndex(of: "srtt_us")!) }
+        }
+        return keys
+    }
+
+    /// A sample of each kind, as the program writes them.
+    static func sample(_ kind: TCPConnectionEvent.Kind) -> TCPSample {
+        var sample = TCPSample()
+        switch kind {
+        case .close: break
+        case .connect: sample.kind = 2; sample.oldState = 2
+        case .accept: sample.kind = 3; sample.oldState = 0; sample.ownerSource = 2
+        case .fail: sample.kind = 4; sample.oldState = 2; sample.error = 111; sample.minRTTMicroseconds = .max
+        }
+        return sample
+    }
 
     func event(_ sample: TCPSample) throws -> TCPConnectionEvent {
         try sample.bytes.withUnsafeBytes { try TCPEventDecoder.decode($0, clock: WallClock(offsetNanoseconds: 0)) }
@@ -56,15 +85,33 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertTrue(line.contains("\"comm\":\"we\\\"ird\\\\name\""), line)
     }
 
-    /// The keys are written in the order of DESIGN.md, then the extra ones.
+    /// The keys are written in the order of DESIGN.md, then the extra ones, for every kind.
     func testKeysComeInTheDesignOrder() throws {
-        let line = try EventJSONEncoder().encode(try event(TCPSample()))
-        var positions: [Int] = []
-        for key in Self.keys {
-            let range = try XCTUnwrap(line.range(of: "\"\(key)\":"), "\(key) in \(line)")
-            positions.append(line.distance(from: line.startIndex, to: range.lowerBound))
+        for kind in TCPConnectionEvent.Kind.allCases {
+            let line = try EventJSONEncoder().encode(try event(Self.sample(kind)))
+            XCTAssertEqual(Set(try object(line).keys), Set(Self.keys(kind)), line)
+            XCTAssertTrue(line.hasPrefix("{\"event\":\"\(kind)\","), line)
+            var positions: [Int] = []
+            for key in Self.keys(kind) {
+                let range = try XCTUnwrap(line.range(of: "\"\(key)\":"), "\(key) in \(line)")
+                positions.append(line.distance(from: line.startIndex, to: range.lowerBound))
+            }
+            XCTAssertEqual(positions, positions.sorted(), line)
         }
-        XCTAssertEqual(positions, positions.sorted(), line)
+    }
+
+    /// A failure names its errno; one without (given up by its process) leaves the key out; no
+    /// RTT minimum yet is null.
+    func testFailureLines() throws {
+        var sample = Self.sample(.fail)
+        var object = try object(try EventJSONEncoder().encode(try event(sample)))
+        XCTAssertEqual(object["error"] as? String, "ECONNREFUSED")
+        XCTAssertTrue(object["min_rtt_us"] is NSNull)
+        sample.error = 0
+        let line = try EventJSONEncoder().encode(try event(sample))
+        object = try self.object(line)
+        XCTAssertNil(object["error"], line)
+        XCTAssertEqual(Set(object.keys), Set(Self.keys(.fail, error: false)))
     }
 
     func testUnknownDurationIsNull() throws {
@@ -96,13 +143,16 @@ final class JSONSchemaTests: XCTestCase {
         large.cgroup = 0xffff_ffff_ffff_fff0
         large.pid = UInt32.max  // -1 as a pid
         large.uid = UInt32.max
-        for sample in [TCPSample(), ipv6, noDuration, large] {
+        var givenUp = Self.sample(.fail)
+        givenUp.error = 0
+        let samples = [TCPSample(), ipv6, noDuration, large, givenUp] + TCPConnectionEvent.Kind.allCases.map(Self.sample)
+        for sample in samples {
             let event = try event(sample)
             let line = try EventJSONEncoder().encode(event)
             let foundation = try JSONEncoder().encode(event)
             let foundationObject = try XCTUnwrap(JSONSerialization.jsonObject(with: foundation) as? [String: Any])
             XCTAssertEqual(Set(foundationObject.keys), Set(try object(line).keys), line)
-            XCTAssertEqual(Set(foundationObject.keys), Set(Self.keys))
+            XCTAssertEqual(Set(foundationObject.keys), Set(Self.keys(event.kind, error: event.error != nil)))
             XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(line.utf8)), event, line)
             XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: foundation), event)
         }
@@ -126,7 +176,8 @@ final class JSONSchemaTests: XCTestCase {
     func testUnknownNamesAndMissingKeysDoNotDecode() throws {
         let line = try EventJSONEncoder().encode(try event(TCPSample()))
         for (from, to) in [("\"owner\":\"connect\"", "\"owner\":\"telepathy\""), ("\"prev_state\":\"ESTABLISHED\"", "\"prev_state\":\"NAP\""),
-                           ("\"saddr\":\"127.0.0.1\"", "\"saddr\":\"localhost\""), ("\"pid\":4242,", "")] {
+                           ("\"saddr\":\"127.0.0.1\"", "\"saddr\":\"localhost\""), ("\"pid\":4242,", ""),
+                           ("\"event\":\"close\"", "\"event\":\"open\""), ("\"srtt_us\":120,", "")] {
             let broken = line.replacingOccurrences(of: from, with: to)
             XCTAssertNotEqual(broken, line, from)
             XCTAssertThrowsError(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(broken.utf8)), broken)

@@ -30,6 +30,52 @@ final class TCPEventDecoderTests: XCTestCase {
         XCTAssertEqual(event.destinationPort, 443)
         XCTAssertEqual(event.previousState, .established)
         XCTAssertEqual(event.ownerSource, .connect)
+        XCTAssertEqual(event.kind, .close)
+        XCTAssertNil(event.latencyNanoseconds)
+        XCTAssertNil(event.error)
+        XCTAssertEqual(event.health, TCPHealth(smoothedRTTMicroseconds: 120, rttVarianceMicroseconds: 60, minimumRTTMicroseconds: 90, retransmits: 0))
+    }
+
+    /// Each kind takes what belongs to it from the shared sample: a connect its latency (no
+    /// duration), a failure its duration and error, an accept neither and no previous state.
+    func testEachKindDecodesItsOwnFields() throws {
+        var connect = TCPSample()
+        connect.kind = 2
+        connect.oldState = 2
+        let connected = try decode(connect)
+        XCTAssertEqual(connected.kind, .connect)
+        XCTAssertEqual(connected.latencyNanoseconds, 1_000_000_000)
+        XCTAssertNil(connected.durationNanoseconds)
+        XCTAssertEqual(connected.previousState, .synSent)
+
+        var accept = TCPSample()
+        accept.kind = 3
+        accept.oldState = 0
+        accept.ownerSource = 2
+        let accepted = try decode(accept)
+        XCTAssertEqual(accepted.kind, .accept)
+        XCTAssertNil(accepted.previousState)
+        XCTAssertNil(accepted.latencyNanoseconds)
+        XCTAssertNil(accepted.durationNanoseconds)
+
+        var fail = TCPSample()
+        fail.kind = 4
+        fail.oldState = 2
+        fail.minRTTMicroseconds = .max
+        fail.error = 111
+        let failed = try decode(fail)
+        XCTAssertEqual(failed.kind, .fail)
+        XCTAssertEqual(failed.error?.name, "ECONNREFUSED")
+        XCTAssertEqual(failed.durationNanoseconds, 1_000_000_000)
+        XCTAssertNil(failed.health.minimumRTTMicroseconds, "~0U is the kernel's no minimum yet")
+        fail.error = 0
+        XCTAssertNil(try decode(fail).error, "a connect given up by its process has no error")
+        fail.error = 4095
+        XCTAssertEqual(try decode(fail).error?.name, "errno 4095")
+
+        var closeWithError = TCPSample()
+        closeWithError.error = 104
+        XCTAssertNil(try decode(closeWithError).error, "only a failure reports an error")
     }
 
     func testDecodesIPv6AndKeepsV4MappedAddressesAsIPv6() throws {
@@ -68,7 +114,7 @@ final class TCPEventDecoderTests: XCTestCase {
             guard case BPFError.malformedSample(let expected, let actual, _) = error else {
                 return XCTFail("expected malformedSample, got \(error)")
             }
-            XCTAssertEqual(expected, 144)
+            XCTAssertEqual(expected, 168)
             XCTAssertEqual(actual, 100)
         }
         XCTAssertThrowsError(try [UInt8]().withUnsafeBytes { try TCPEventDecoder.decode($0, clock: clock) })
@@ -81,7 +127,16 @@ final class TCPEventDecoderTests: XCTestCase {
         badSource.ownerSource = 0
         var badState = TCPSample()
         badState.oldState = 99
-        for (name, sample) in [("family", badFamily), ("owner", badSource), ("state", badState)] {
+        var noState = TCPSample()
+        noState.oldState = 0
+        var badKind = TCPSample()
+        badKind.kind = 0
+        var unknownKind = TCPSample()
+        unknownKind.kind = 9
+        for (name, sample) in [
+            ("family", badFamily), ("owner", badSource), ("state", badState), ("no state for a close", noState), ("kind 0", badKind),
+            ("kind 9", unknownKind),
+        ] {
             XCTAssertThrowsError(try decode(sample), name) { error in
                 guard case BPFError.malformedSample(_, _, let detail) = error else { return XCTFail("\(error)") }
                 XCTAssertFalse(detail.isEmpty)
@@ -92,9 +147,9 @@ final class TCPEventDecoderTests: XCTestCase {
     /// The sample is `struct ne_tcp_event` of the contract header, which the program compiles
     /// against too; its size and field offsets are the kernel/user ABI and must not drift.
     func testTheSampleLayoutIsTheContractHeaders() throws {
-        XCTAssertEqual(MemoryLayout<ne_tcp_event>.size, 144)
-        XCTAssertEqual(TCPEventDecoder.sampleSize, 144)
-        XCTAssertEqual(TCPSample().bytes.count, 144)
+        XCTAssertEqual(MemoryLayout<ne_tcp_event>.size, 168)
+        XCTAssertEqual(TCPEventDecoder.sampleSize, 168)
+        XCTAssertEqual(TCPSample().bytes.count, 168)
         let offsets: [(String, Int?, Int)] = [
             ("ts_ns", MemoryLayout<ne_tcp_event>.offset(of: \.ts_ns), 0),
             ("start_ns", MemoryLayout<ne_tcp_event>.offset(of: \.start_ns), 8),
@@ -108,16 +163,23 @@ final class TCPEventDecoderTests: XCTestCase {
             ("pid", MemoryLayout<ne_tcp_event>.offset(of: \.pid), 56),
             ("uid", MemoryLayout<ne_tcp_event>.offset(of: \.uid), 60),
             ("netns", MemoryLayout<ne_tcp_event>.offset(of: \.netns), 64),
-            ("family", MemoryLayout<ne_tcp_event>.offset(of: \.family), 68),
-            ("sport", MemoryLayout<ne_tcp_event>.offset(of: \.sport), 70),
-            ("dport", MemoryLayout<ne_tcp_event>.offset(of: \.dport), 72),
-            ("oldstate", MemoryLayout<ne_tcp_event>.offset(of: \.oldstate), 74),
-            ("owner_source", MemoryLayout<ne_tcp_event>.offset(of: \.owner_source), 75),
-            ("saddr", MemoryLayout<ne_tcp_event>.offset(of: \.saddr), 76),
-            ("daddr", MemoryLayout<ne_tcp_event>.offset(of: \.daddr), 92),
-            ("comm", MemoryLayout<ne_tcp_event>.offset(of: \.comm), 108),
-            ("thread", MemoryLayout<ne_tcp_event>.offset(of: \.thread), 124),
-            ("pad", MemoryLayout<ne_tcp_event>.offset(of: \.pad), 140),
+            ("srtt_us", MemoryLayout<ne_tcp_event>.offset(of: \.srtt_us), 68),
+            ("rttvar_us", MemoryLayout<ne_tcp_event>.offset(of: \.rttvar_us), 72),
+            ("min_rtt_us", MemoryLayout<ne_tcp_event>.offset(of: \.min_rtt_us), 76),
+            ("retransmits", MemoryLayout<ne_tcp_event>.offset(of: \.retransmits), 80),
+            ("error", MemoryLayout<ne_tcp_event>.offset(of: \.error), 84),
+            ("family", MemoryLayout<ne_tcp_event>.offset(of: \.family), 88),
+            ("sport", MemoryLayout<ne_tcp_event>.offset(of: \.sport), 90),
+            ("dport", MemoryLayout<ne_tcp_event>.offset(of: \.dport), 92),
+            ("oldstate", MemoryLayout<ne_tcp_event>.offset(of: \.oldstate), 94),
+            ("owner_source", MemoryLayout<ne_tcp_event>.offset(of: \.owner_source), 95),
+            ("kind", MemoryLayout<ne_tcp_event>.offset(of: \.kind), 96),
+            ("pad0", MemoryLayout<ne_tcp_event>.offset(of: \.pad0), 97),
+            ("saddr", MemoryLayout<ne_tcp_event>.offset(of: \.saddr), 98),
+            ("daddr", MemoryLayout<ne_tcp_event>.offset(of: \.daddr), 114),
+            ("comm", MemoryLayout<ne_tcp_event>.offset(of: \.comm), 130),
+            ("thread", MemoryLayout<ne_tcp_event>.offset(of: \.thread), 146),
+            ("pad", MemoryLayout<ne_tcp_event>.offset(of: \.pad), 162),
         ]
         for (name, offset, expected) in offsets {
             XCTAssertEqual(offset, expected, name)
@@ -125,13 +187,14 @@ final class TCPEventDecoderTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<ne_tcp_owner>.size, 64, "the owners map value")
     }
 
-    /// Bytes the decoder does not read (the trailing pad, the unused 12 bytes of an IPv4
-    /// address) change nothing.
+    /// Bytes the decoder does not read (the pads, the unused 12 bytes of an IPv4 address) change
+    /// nothing.
     func testPaddingAndUnusedAddressBytesAreIgnored() throws {
         let plain = try decode(TCPSample())
         var raw = TCPSample().bytes
         let pad = try XCTUnwrap(MemoryLayout<ne_tcp_event>.offset(of: \.pad))
-        for index in pad..<pad + 4 { raw[index] = 0xee }
+        for index in pad..<pad + 6 { raw[index] = 0xee }
+        raw[try XCTUnwrap(MemoryLayout<ne_tcp_event>.offset(of: \.pad0))] = 0xee
         let saddr = try XCTUnwrap(MemoryLayout<ne_tcp_event>.offset(of: \.saddr))
         for index in saddr + 4..<saddr + 16 { raw[index] = 0xdd }
         let event = try raw.withUnsafeBytes { try TCPEventDecoder.decode($0, clock: clock) }

@@ -13,6 +13,18 @@ enum ne_tcp_owner_source {
     NE_TCP_OWNER_CLOSING_TASK = 4,
 };
 
+/// What a sample reports (TCPConnectionEvent.Kind). Zero is no kind: a sample that says it is malformed.
+enum ne_tcp_event_kind {
+    /// A socket reached TCP_CLOSE after it was established (or while a passive open was in progress).
+    NE_TCP_EVENT_CLOSE = 1,
+    /// An active open completed: SYN_SENT -> ESTABLISHED.
+    NE_TCP_EVENT_CONNECT = 2,
+    /// A passive socket was claimed by the process that accepted it (or first did I/O on it).
+    NE_TCP_EVENT_ACCEPT = 3,
+    /// An active open that never established: SYN_SENT -> TCP_CLOSE, with the socket's error.
+    NE_TCP_EVENT_FAIL = 4,
+};
+
 /// Slots of the per-CPU `stats` array.
 enum ne_tcp_stat {
     /// Samples the program could not output (buffer full).
@@ -41,10 +53,10 @@ struct ne_tcp_owner {
 };
 NE_STATIC_ASSERT(sizeof(struct ne_tcp_owner) == 64, "struct ne_tcp_owner is 64 bytes");
 
-/// One sample per socket that reaches TCP_CLOSE.
+/// One sample per connect, accept, failed connect or close of a socket (`kind`).
 struct ne_tcp_event {
-    unsigned long long ts_ns;      // bpf_ktime_get_ns() at TCP_CLOSE
-    unsigned long long start_ns;   // first state change seen, 0 if unknown
+    unsigned long long ts_ns;      // bpf_ktime_get_ns() at the event
+    unsigned long long start_ns;   // first state change seen (SYN sent, passive open), 0 if unknown
     unsigned long long cgroup_id;
     unsigned long long rx_bytes;   // tcp_sock.bytes_received
     unsigned long long tx_bytes;   // tcp_sock.bytes_acked
@@ -55,17 +67,24 @@ struct ne_tcp_event {
     unsigned int pid;
     unsigned int uid;
     unsigned int netns;
+    unsigned int srtt_us;          // tcp_sock.srtt_us >> 3, as tcp_info's tcpi_rtt
+    unsigned int rttvar_us;        // tcp_sock.mdev_us >> 2, as tcpi_rttvar
+    unsigned int min_rtt_us;       // tcp_sock.rtt_min's current minimum, as tcpi_min_rtt
+    unsigned int retransmits;      // tcp_sock.total_retrans, as tcpi_total_retrans
+    int error;                     // sock.sk_err of a failed connect (an errno), else 0
     unsigned short family;         // AF_INET or AF_INET6
     unsigned short sport;          // host order
     unsigned short dport;          // host order
-    unsigned char oldstate;        // the state left for TCP_CLOSE
+    unsigned char oldstate;        // the state left (for TCP_CLOSE, ESTABLISHED); 0 for accept
     unsigned char owner_source;    // enum ne_tcp_owner_source
+    unsigned char kind;            // enum ne_tcp_event_kind
+    unsigned char pad0;
     unsigned char saddr[NE_ADDR_LEN];
     unsigned char daddr[NE_ADDR_LEN];
     unsigned char comm[NE_COMM_LEN];    // the process's name: its thread-group leader's comm
     unsigned char thread[NE_COMM_LEN];  // the owning thread's name (equal to comm for one thread)
-    unsigned int pad;
+    unsigned char pad[6];
 };
-NE_STATIC_ASSERT(sizeof(struct ne_tcp_event) == 144, "struct ne_tcp_event is 144 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_tcp_event) == 168, "struct ne_tcp_event is 168 bytes");
 
 #endif

@@ -9,6 +9,7 @@ import TCPEvent
 let signals = TerminationSignals()
 
 var configuration = TCPMonitor.Configuration()
+configuration.events = [.close]  // the monitor also reports connects, accepts and failed connects
 if CommandLine.arguments.count > 1 {
     guard let port = UInt16(CommandLine.arguments[1]), port > 0 else {
         FileHandle.standardError.write(Data("usage: connection-log [PORT]\n".utf8))
