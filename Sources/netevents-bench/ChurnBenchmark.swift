@@ -7,13 +7,16 @@ import TCPEvent
 /// fast as one thread can, one byte each way) run untraced, under our in-process TCPMonitor, and
 /// under BCC's `tcplife`.
 ///
-/// Per run: the generator's own rate (conn/s); connection ends delivered with the generator's pid
-/// (2 per connection); the tracer's CPU time during the burst and until its last event, divided by
-/// every event it handled in that window (all processes, since nothing is filtered). Our CPU is
+/// Per run: the generator's own rate (conn/s); the events delivered with the generator's pid,
+/// counted by kind against what users get by default, 4 per connection (connect and close of the
+/// client end, accept and close of the server end; tcplife prints only the 2 closes); the tracer's
+/// CPU time during the burst and until its last event, divided by every event it handled in that
+/// window (all processes, since nothing is filtered), and by the generator's connections (which
+/// compares with figures from before the connect and accept events, at 2 events per connection). Our CPU is
 /// `getrusage(RUSAGE_SELF)` of this process (poll thread, decoding, delivery thread, callback);
 /// tcplife's is `utime + stime` of its Python process from `/proc/PID/stat`. Kernel-side BPF time
 /// runs in the generator's context and shows in the rate, not in either CPU figure. For our
-/// tracer, each of the generator's events also gives a latency: from the close (the kernel's
+/// tracer, each of the generator's close events also gives a latency: from the close (the kernel's
 /// timestamp, in wall-clock time) to the callback, which the drain interval bounds from below.
 ///
 /// The kernel side of each tracer is measured too, in one extra run per tracer with the kernel's
@@ -39,7 +42,9 @@ enum ChurnBenchmark {
 
     struct Run {
         var rate: Double
-        var delivered: Int = 0  // connection ends with the generator's pid
+        var connections = 0  // the burst's connections
+        var expected = EventCounts()  // what the tracer should deliver for them
+        var delivered = EventCounts()  // events with the generator's pid, by kind
         var events: Int = 0  // every event the tracer handled in the window
         var cpuSeconds: Double = 0
         var lost: UInt64 = 0
@@ -51,6 +56,9 @@ enum ChurnBenchmark {
         var kernel: [KernelProgramStats.Delta]?
 
         var cpuMicrosecondsPerEvent: Double { events > 0 ? cpuSeconds * 1e6 / Double(events) : 0 }
+        var cpuMicrosecondsPerConnection: Double { connections > 0 ? cpuSeconds * 1e6 / Double(connections) : 0 }
+        var deliveredFraction: Double { expected.total > 0 ? Double(delivered.total) / Double(expected.total) : 0 }
+        var exact: Bool { delivered == expected }
     }
 
     /// Runs one burst: start it paused, call `ready(pid)`, let it go, return its rate.
@@ -88,11 +96,15 @@ enum ChurnBenchmark {
     }
 
     final class Tally: Sendable {
+        struct Mine {
+            var kinds = EventCounts()
+            /// Delivery latencies of the generator's close events, in ns.
+            var latencies: [Int64] = []
+        }
         let target = Atomic<Int32>(-1)
         let total = Atomic<Int>(0)
-        let mine = Atomic<Int>(0)
-        /// Delivery latencies of the generator's events, in ns.
-        let latencies = Mutex<[Int64]>([])
+        /// The generator's events.
+        let mine = Mutex(Mine())
     }
 
     /// The value below which `fraction` of `values` lie (nearest rank); nil for none.
@@ -105,13 +117,16 @@ enum ChurnBenchmark {
     static func ours(_ traffic: String, _ options: Options, _ configuration: TCPMonitor.Configuration) throws -> Run {
         let monitor = try TCPMonitor(configuration: configuration)  // no filter: trace every process
         let tally = Tally()
-        tally.latencies.withLock { $0.reserveCapacity(2 * options.connections) }
+        tally.mine.withLock { $0.latencies.reserveCapacity(2 * options.connections) }
         try monitor.start { event in
             tally.total.add(1, ordering: .relaxed)
             if event.pid == tally.target.load(ordering: .relaxed) {
-                let latency = WallClock.now(CLOCK_REALTIME) - Int64(bitPattern: event.timeNanoseconds)
-                tally.latencies.withLock { $0.append(latency) }
-                tally.mine.add(1, ordering: .relaxed)
+                // Close latencies only, as before connect and accept events existed.
+                let latency = event.kind == .close ? WallClock.now(CLOCK_REALTIME) - Int64(bitPattern: event.timeNanoseconds) : nil
+                tally.mine.withLock { mine in
+                    mine.kinds[event.kind] += 1
+                    if let latency { mine.latencies.append(latency) }
+                }
             }
         }
         defer { monitor.stop() }
@@ -125,12 +140,16 @@ enum ChurnBenchmark {
                 programs0 = KernelProgramStats.programs(of: getpid())
                 cpu0 = Clock.processCPU()
             })
-        settle(target: 2 * options.connections) { tally.mine.load(ordering: .relaxed) }
+        run.connections = options.connections
+        // No accept without a claim: accept(2) or the first I/O marks the server end's accept.
+        run.expected = EventCounts.burst(
+            connections: options.connections, kinds: configuration.events, accepts: configuration.tracksAccept || configuration.tracksFirstIO)
+        settle(target: run.expected.total) { tally.mine.withLock { $0.kinds.total } }
         run.cpuSeconds = Clock.processCPU() - cpu0
         run.kernel = KernelProgramStats.delta(from: programs0, to: KernelProgramStats.programs(of: getpid()))
         run.events = tally.total.load(ordering: .relaxed) - total0
-        run.delivered = tally.mine.load(ordering: .relaxed)
-        let latencies = tally.latencies.withLock { $0 }
+        let (delivered, latencies) = tally.mine.withLock { ($0.kinds, $0.latencies) }
+        run.delivered = delivered
         run.latencyMedian = percentile(latencies, 0.5).map { $0 / 1e6 }
         run.latencyP99 = percentile(latencies, 0.99).map { $0 / 1e6 }
         let statistics = monitor.statistics
@@ -255,11 +274,14 @@ enum ChurnBenchmark {
                 cpu0 = Clock.processCPU(pid: tracer.pid) ?? 0
             })
         let target = burstPID
-        settle(target: 2 * options.connections, quiet: 2) { tally.perPID.withLock { $0[target] ?? 0 } }
+        // tcplife prints a line per closed socket: 2 closes per connection, no other kind.
+        run.connections = options.connections
+        run.expected = EventCounts.burst(connections: options.connections, kinds: [.close])
+        settle(target: run.expected.total, quiet: 2) { tally.perPID.withLock { $0[target] ?? 0 } }
         run.cpuSeconds = (Clock.processCPU(pid: tracer.pid) ?? cpu0) - cpu0
         run.kernel = KernelProgramStats.delta(from: programs0, to: KernelProgramStats.programs(of: tracer.pid))
         run.events = tally.total.load(ordering: .relaxed) - total0
-        run.delivered = tally.perPID.withLock { $0[target] ?? 0 }
+        run.delivered[.close] = tally.perPID.withLock { $0[target] ?? 0 }
         return run
     }
 
@@ -281,7 +303,9 @@ enum ChurnBenchmark {
         tcplifeGiven.withLock { $0 = options.tcplifeHeaders }
         say("## tcp-churn")
         say("")
-        say("`netevents-traffic tcp-burst --count \(options.connections)`, \(options.runs) runs per configuration, interleaved; median reported")
+        say("`netevents-traffic tcp-burst --count \(options.connections)`, \(options.runs) runs per configuration, interleaved; median reported; "
+            + "events of the generator counted by kind: TCPMonitor's default configuration reports all kinds, "
+            + "4 per connection (connect, accept, 2 closes); tcplife prints the 2 closes")
         let defaults = TCPMonitor.Configuration()
         var tracers = [
             Tracer(name: "none", key: "untraced") { try untraced(traffic, options) },
@@ -328,8 +352,9 @@ enum ChurnBenchmark {
                 runs[slot].append(run)
                 var line = "run \(index) \(tracer.name): \(Int(run.rate)) conn/s"
                 if slot > 0 {
-                    line += ", delivered \(run.delivered)/\(2 * options.connections), \(run.events) events, "
-                        + "CPU \(format(run.cpuSeconds, 3)) s = \(format(run.cpuMicrosecondsPerEvent)) µs/event"
+                    line += ", events delivered \(run.delivered.summary(of: run.expected)), \(run.events) events in all, "
+                        + "CPU \(format(run.cpuSeconds, 3)) s = \(format(run.cpuMicrosecondsPerEvent)) µs/event, "
+                        + "\(format(run.cpuMicrosecondsPerConnection)) µs/connection"
                     if tracer.key != "tcplife" { line += ", lost \(run.lost), dropped \(run.dropped)" }
                     if let p50 = run.latencyMedian, let p99 = run.latencyP99 {
                         line += ", latency median \(format(p50, 2)) ms, p99 \(format(p99, 2)) ms"
@@ -356,25 +381,31 @@ enum ChurnBenchmark {
             say("kernel-side program times not measured: \(error)")
         }
         let baseline = median(runs[0].map(\.rate))
-        let expected = Double(2 * options.connections)
         say("")
         var kernelRows: [String] = []
-        say("| tracer | conn/s | traced / untraced | ends delivered (of \(Int(expected))) | tracer CPU µs/event | close → callback median / p99 |")
-        say("| --- | ---: | ---: | ---: | ---: | ---: |")
-        say("| none | \(Int(baseline)) | 1.00 | - | - | - |")
-        var result = "RESULT section=churn connections=\(options.connections) untraced_rate=\(Int(baseline))"
+        say("| tracer | conn/s | traced / untraced | events delivered (median per kind) | tracer CPU µs/event | tracer CPU µs/connection | close → callback median / p99 |")
+        say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        say("| none | \(Int(baseline)) | 1.00 | - | - | - | - |")
+        var result = "RESULT section=churn connections=\(options.connections) runs=\(options.runs) untraced_rate=\(Int(baseline))"
         if let tcplifeSkipped { result += " tcplife_skipped=" + tcplifeSkipped }
         for (slot, tracer) in tracers.enumerated().dropFirst() {
             let rate = median(runs[slot].map(\.rate))
             let ratio = median(runs[slot].map { $0.rate / baseline })
-            let delivered = median(runs[slot].map { Double($0.delivered) / expected })
+            let delivered = median(runs[slot].map(\.deliveredFraction))
+            let kinds = EventCounts.medians(of: runs[slot].map(\.delivered))
+            let expected = runs[slot][0].expected
+            let exactRuns = runs[slot].filter(\.exact).count
             let cpu = median(runs[slot].map(\.cpuMicrosecondsPerEvent))
+            let cpuPerConnection = median(runs[slot].map(\.cpuMicrosecondsPerConnection))
             let p50 = runs[slot].compactMap(\.latencyMedian)
             let p99 = runs[slot].compactMap(\.latencyP99)
             let latency = p50.isEmpty ? "-" : "\(format(median(p50), 2)) / \(format(median(p99), 2)) ms"
-            say("| \(tracer.name) | \(Int(rate)) | \(format(ratio)) | \(format(delivered * 100, 2))% | \(format(cpu)) | \(latency) |")
+            say("| \(tracer.name) | \(Int(rate)) | \(format(ratio)) | \(format(delivered * 100, 2))%: \(kinds.summary(of: expected)); "
+                + "\(exactRuns) of \(options.runs) runs exact | \(format(cpu)) | \(format(cpuPerConnection)) | \(latency) |")
             result += " \(tracer.key)_rate=\(Int(rate)) \(tracer.key)_ratio=\(format(ratio, 3))"
-                + " \(tracer.key)_delivered=\(format(delivered, 5)) \(tracer.key)_cpu_us=\(format(cpu, 3))"
+                + " \(tracer.key)_delivered=\(format(delivered, 5)) \(tracer.key)_kinds=\(kinds.resultValue)"
+                + " \(tracer.key)_expected_kinds=\(expected.resultValue) \(tracer.key)_exact_runs=\(exactRuns)"
+                + " \(tracer.key)_cpu_us=\(format(cpu, 3)) \(tracer.key)_cpu_us_per_conn=\(format(cpuPerConnection, 3))"
             if let kernel = kernelRuns[tracer.key], !kernel.isEmpty {
                 // µs of kernel time per connection, and each program's ns per run.
                 let perConnection = Double(kernel.reduce(0) { $0 + $1.nanoseconds }) / Double(options.connections) / 1000

@@ -8,7 +8,9 @@ import TCPEvent
 
 /// `decode`: how many raw TCP samples per second one core turns into delivered events.
 ///
-/// Every configuration feeds the same 128-byte sample `count` times from the main thread through
+/// Every configuration feeds the same close sample (`TCPSample`, `kind` 1: the kind of half of a
+/// loopback connection's 4 events; connect and accept samples are the same struct, decoded by the
+/// same code) `count` times from the main thread through
 /// ``MockSampleSource``, in batches of `batch` samples (`emit(_:count:)`: one handler call per
 /// sample, then one `onBatchEnd`, as a reader draining its ring buffer does), and counts what the
 /// consumer receives. A batch of 1 is a reader woken for every sample. The producer keeps at most
@@ -41,9 +43,10 @@ enum DecodeBenchmark {
         var cpuNanosecondsPerEvent: Double { cpuSeconds * 1e9 / Double(events) }
     }
 
-    /// A sample as the kernel writes it, built from the contract header's struct.
+    /// A close sample as the kernel writes it, built from the contract header's struct.
     static func sample(ipv6: Bool) -> [UInt8] {
         var sample = TCPSample()
+        sample.kind = 1  // close
         sample.uid = 1000
         if ipv6 {
             sample.family = UInt16(AF_INET6)
@@ -78,8 +81,10 @@ enum DecodeBenchmark {
 
     enum Path { case decodeOnly, callback, stream, jsonLine, tableRow }
 
-    /// The tools' table layout: the common columns and a few of the kind's, as `tcp-events` has.
+    /// The tools' table layout: the common columns (with the event's kind) and a few of the kind's,
+    /// as `tcp-events` has.
     static let table = EventTable<TCPConnectionEvent>.network(
+        event: \.kind.description,
         columns: [TextColumn("TX_BYTES", width: 10, rightAligned: true), TextColumn("MS", width: 9, rightAligned: true)],
         cells: { event, row in
             row.number(event.sentBytes)
@@ -182,7 +187,7 @@ enum DecodeBenchmark {
     static func run(_ options: Options) throws {
         say("## decode")
         say("")
-        say("\(options.count) samples of \(TCPEventDecoder.sampleSize) bytes per run, median of \(options.runs) runs; "
+        say("\(options.count) close samples (kind 1) of \(TCPEventDecoder.sampleSize) bytes per run, median of \(options.runs) runs; "
             + (options.pinned ? "process pinned to CPU 0 (all threads share one core)" : "not pinned") + "; in flight ≤ \(options.window); "
             + "MockSampleSource batches of \(options.batches.map(String.init).joined(separator: ", "))")
         guard let largest = options.batches.max(), options.batches.allSatisfy({ $0 >= 1 }), largest <= options.window else {

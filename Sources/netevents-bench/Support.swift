@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import TCPEvent
 
 // Clocks, CPU time, memory figures, child processes and small statistics for the benchmarks.
 
@@ -370,4 +371,65 @@ func keyValues(_ line: some StringProtocol) -> [String: String] {
         values[String(word[..<equals])] = String(word[word.index(after: equals)...])
     }
     return values
+}
+
+/// A TCP tracer's events counted by kind (`TCPConnectionEvent.Kind`, JSON key `event`), so that a
+/// missing or extra kind shows, not only the total.
+struct EventCounts: Equatable {
+    typealias Kind = TCPConnectionEvent.Kind
+    private var counts: [Kind: Int] = [:]
+
+    init(_ counts: [Kind: Int] = [:]) { self.counts = counts.filter { $0.value != 0 } }
+
+    /// What `tcp-burst` yields for `connections` loopback connections, of the kinds reported: a
+    /// connect and a close for the client end, an accept and a close for the server end (4 per
+    /// connection by default). `accepts` is false when neither accept(2) nor first I/O claims the
+    /// server end, which then gives no accept.
+    static func burst(connections: Int, kinds: Set<Kind> = Set(Kind.allCases), accepts: Bool = true) -> EventCounts {
+        var expected = EventCounts()
+        if kinds.contains(.connect) { expected[.connect] = connections }
+        if kinds.contains(.accept) && accepts { expected[.accept] = connections }
+        if kinds.contains(.close) { expected[.close] = 2 * connections }
+        return expected
+    }
+
+    subscript(kind: Kind) -> Int {
+        get { counts[kind, default: 0] }
+        set { counts[kind] = newValue == 0 ? nil : newValue }
+    }
+
+    var total: Int { counts.values.reduce(0, +) }
+
+    /// Each kind's median over runs.
+    static func medians(of runs: [EventCounts]) -> EventCounts {
+        var result = EventCounts()
+        for kind in Kind.allCases { result[kind] = Int(median(runs.map { Double($0[kind]) })) }
+        return result
+    }
+
+    /// "4000/4000 (connect 1000, accept 1000, close 2000)"; a kind that differs from `expected`
+    /// reads "accept 0 of 1000".
+    func summary(of expected: EventCounts) -> String {
+        let kinds = Kind.allCases.filter { self[$0] != 0 || expected[$0] != 0 }.map { kind in
+            self[kind] == expected[kind] ? "\(kind) \(self[kind])" : "\(kind) \(self[kind]) of \(expected[kind])"
+        }
+        return "\(total)/\(expected.total) (\(kinds.isEmpty ? "none" : kinds.joined(separator: ", ")))"
+    }
+
+    /// For RESULT lines (no spaces): "connect:1000,accept:1000,close:2000"; "none" when empty.
+    var resultValue: String {
+        let kinds = Kind.allCases.filter { self[$0] != 0 }.map { "\($0):\(self[$0])" }
+        return kinds.isEmpty ? "none" : kinds.joined(separator: ",")
+    }
+
+    /// Reads ``resultValue`` back; nil for anything else.
+    init?(resultValue text: String) {
+        self.init()
+        guard text != "none" else { return }
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: ":")
+            guard pair.count == 2, let kind = Kind(rawValue: String(pair[0])), let count = Int(pair[1]) else { return nil }
+            self[kind] = count
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Synchronization
+import TCPEvent
 
 /// `tools`: the command-line tools measured end to end, exactly as users run them: `tcp-events
 /// --json` and `udp-events --json` from the same build directory, spawned with standard output
@@ -8,7 +9,9 @@ import Synchronization
 /// /dev/null) and standard error read through a pipe, with no filter, stopped with SIGINT.
 ///
 /// Per run, interleaved (like `tcp-churn`): `netevents-traffic tcp-burst --count N` untraced, under
-/// `tcp-events --json > FILE`, under `tcp-events --json > /dev/null`; then `netevents-traffic
+/// `tcp-events --json > FILE`, under `tcp-events --json > /dev/null`, under `tcp-events --json
+/// --events close > FILE` (close events only: the tool's output before connect and accept events
+/// existed, for comparison with older figures); then `netevents-traffic
 /// udp-flood --count N --size 64` (the `udp` section's loop) untraced and under `udp-events --json
 /// > FILE`. Each traced run:
 /// 1. spawn the tool; start-up is the wall time from the spawn to its `Tracing` line on standard
@@ -27,14 +30,18 @@ import Synchronization
 /// lines added from the release to the tool's exit; for /dev/null, the summary's count, which also
 /// holds the few events of other processes printed between `Tracing` and the release. The tools
 /// trace every process, so both counts include other processes' events, as the CPU does. For
+/// `tcp-events`, CPU is also given per connection of the burst, which compares across the kinds
+/// chosen (4 events per connection by default, 2 with `--events close`). For
 /// `udp-events`, CPU is per datagram the flood sent (user space only sees the per-socket interval
 /// reports and the close; the in-kernel counting runs in the generator's context and shows in its
 /// rate, as does the kernel side of either tracer). CPU time is the tool's process CPU-time clock
 /// (`clock_getcpuclockid`, nanoseconds, every thread; `Clock.processCPU(pid:)`), not the 10 ms
 /// ticks of `/proc/PID/stat`.
 ///
-/// Counts: for `tcp-events > FILE`, the lines whose `"pid"` is the generator's against 2 per
-/// connection; for `> /dev/null` the generator's events cannot be told apart, so the printed total
+/// Counts: for `tcp-events > FILE`, the lines whose `"pid"` is the generator's, counted by their
+/// `"event"` (the kind), against the kinds the tool reports for each connection: connect and close
+/// of the client end, accept and close of the server end (4 per connection by default; with
+/// `--events close`, the 2 closes); for `> /dev/null` the generator's events cannot be told apart, so the printed total
 /// is reported and lost and dropped (from the summary) must be 0; for `udp-events > FILE`, the sum
 /// of `tx_packets` over the lines with the flood's pid (interval reports, then the close) against
 /// the datagrams it sent. Every figure is the median of the runs with the spread (min–max); the
@@ -59,7 +66,10 @@ enum ToolBenchmark {
         var windowSeconds = 0.0  // from the release to the second CPU reading
         var windowEvents = 0  // events printed in the window (see the method above)
         var counted = 0  // the generator's events (TCP) or datagrams (UDP) the tool printed; file only
-        var expected = 0  // 2 per connection, or the datagrams sent
+        var expected = 0  // events for the burst's connections, or the datagrams sent
+        var connections = 0  // the burst's connections (TCP)
+        var kinds: EventCounts?  // the generator's events by kind (TCP, file only)
+        var expectedKinds: EventCounts?  // the kinds the tool reports for the burst (TCP)
         var printed: Int?  // the summary's "N events printed"
         var lost: UInt64?
         var dropped: UInt64?
@@ -69,8 +79,11 @@ enum ToolBenchmark {
         var settled = true
 
         var cpuMicrosecondsPerEvent: Double { windowEvents > 0 ? cpuSeconds * 1e6 / Double(windowEvents) : 0 }
+        var cpuMicrosecondsPerConnection: Double { connections > 0 ? cpuSeconds * 1e6 / Double(connections) : 0 }
         var cpuNanosecondsPerDatagram: Double { expected > 0 ? cpuSeconds * 1e9 / Double(expected) : 0 }
         var missed: Bool { (lost ?? 1) != 0 || (dropped ?? 1) != 0 }
+        /// Every expected event printed, and nothing else (by kind, for TCP).
+        var exact: Bool { kinds.map { $0 == expectedKinds } ?? (counted == expected) }
     }
 
     /// The executables the section runs, next to this one.
@@ -187,19 +200,21 @@ enum ToolBenchmark {
         return stat(path, &info) == 0 ? Int(info.st_size) : -1
     }
 
-    /// A JSON-lines file's complete lines: how many, how many carry `"pid":pid`, and the sum of the
-    /// number after `"key":` over those (a plain byte scan: the tools print one object per line,
-    /// every key once).
-    static func scan(_ path: String, pid: Int32, sum key: String? = nil) -> (lines: Int, matching: Int, sum: UInt64) {
-        guard let data = FileManager.default.contents(atPath: path) else { return (0, 0, 0) }
+    /// A JSON-lines file's complete lines: how many, how many carry `"pid":pid`, the sum of the
+    /// number after `"key":` over those, and those counted by their `"event"` string (the TCP kind;
+    /// a plain byte scan: the tools print one object per line, every key once).
+    static func scan(_ path: String, pid: Int32, sum key: String? = nil) -> (lines: Int, matching: Int, sum: UInt64, kinds: EventCounts) {
+        guard let data = FileManager.default.contents(atPath: path) else { return (0, 0, 0, EventCounts()) }
         let pidPattern = Array("\"pid\":".utf8)
         let sumPattern = key.map { Array("\"\($0)\":".utf8) }
+        let eventPattern = Array("\"event\":\"".utf8)
         var lines = 0
         var matching = 0
         var sum: UInt64 = 0
+        var kinds = EventCounts()
         data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
-            /// The number right after `pattern` in bytes[from..<to], if the pattern is there.
-            func number(after pattern: [UInt8], from: Int, to: Int) -> UInt64? {
+            /// Where the bytes right after `pattern` start in bytes[from..<to], if the pattern is there.
+            func end(of pattern: [UInt8], from: Int, to: Int) -> Int? {
                 guard to - from >= pattern.count else { return nil }
                 var index = from
                 while index <= to - pattern.count {
@@ -209,21 +224,30 @@ enum ToolBenchmark {
                             same = false
                             break
                         }
-                        if same {
-                            var cursor = index + pattern.count
-                            var value: UInt64 = 0
-                            var digits = 0
-                            while cursor < to, bytes[cursor] >= 48, bytes[cursor] <= 57 {
-                                value = value &* 10 &+ UInt64(bytes[cursor] - 48)
-                                cursor += 1
-                                digits += 1
-                            }
-                            return digits > 0 ? value : nil
-                        }
+                        if same { return index + pattern.count }
                     }
                     index += 1
                 }
                 return nil
+            }
+            /// The number right after `pattern` in bytes[from..<to], if the pattern is there.
+            func number(after pattern: [UInt8], from: Int, to: Int) -> UInt64? {
+                guard var cursor = end(of: pattern, from: from, to: to) else { return nil }
+                var value: UInt64 = 0
+                var digits = 0
+                while cursor < to, bytes[cursor] >= 48, bytes[cursor] <= 57 {
+                    value = value &* 10 &+ UInt64(bytes[cursor] - 48)
+                    cursor += 1
+                    digits += 1
+                }
+                return digits > 0 ? value : nil
+            }
+            /// The kind named by the string right after `"event":"` in bytes[from..<to].
+            func kind(from: Int, to: Int) -> TCPConnectionEvent.Kind? {
+                guard let first = end(of: eventPattern, from: from, to: to) else { return nil }
+                var cursor = first
+                while cursor < to, bytes[cursor] != 34 { cursor += 1 }  // the closing quote
+                return TCPConnectionEvent.Kind(rawValue: String(decoding: bytes[first..<cursor], as: UTF8.self))
             }
             var start = 0
             for index in 0..<bytes.count where bytes[index] == 10 {
@@ -231,11 +255,12 @@ enum ToolBenchmark {
                 if pid >= 0, let found = number(after: pidPattern, from: start, to: index), found == UInt64(pid) {
                     matching += 1
                     if let sumPattern, let value = number(after: sumPattern, from: start, to: index) { sum += value }
+                    if let kind = kind(from: start, to: index) { kinds[kind] += 1 }
                 }
                 start = index + 1
             }
         }
-        return (lines, matching, sum)
+        return (lines, matching, sum, kinds)
     }
 
     /// Stops the tool and fills in what the end of a run reads: CPU, memory, summary, file counts.
@@ -268,6 +293,7 @@ enum ToolBenchmark {
             let counts = scan(path, pid: generator, sum: key)
             run.windowEvents = counts.lines - lines0
             run.counted = key == nil ? counts.matching : Int(counts.sum)
+            if run.expectedKinds != nil { run.kinds = counts.kinds }
         case .devNull:
             run.windowEvents = run.printed ?? 0
         }
@@ -276,11 +302,14 @@ enum ToolBenchmark {
     /// The file the tools write to (a regular file, as users redirect to).
     static let outputFile = "/var/tmp/netevents-bench-tools-\(getpid()).jsonl"
 
-    static func tcpRun(_ tools: Tools, _ options: Options, _ output: Output) throws -> Run {
+    /// A burst under `tcp-events --json`, reporting `kinds` (nil: the tool's default, every kind).
+    static func tcpRun(_ tools: Tools, _ options: Options, _ output: Output, kinds: Set<TCPConnectionEvent.Kind>? = nil) throws -> Run {
         let path = output == .file ? outputFile : "/dev/null"
         defer { if output == .file { unlink(path) } }
-        let tool = try Tool(tools.tcpEvents, ["--json"], output: path)
-        var run = Run(startup: tool.startup, expected: 2 * options.connections)
+        let chosen = kinds.map { ["--events", TCPConnectionEvent.Kind.allCases.filter($0.contains).map(\.description).joined(separator: ",")] } ?? []
+        let tool = try Tool(tools.tcpEvents, ["--json"] + chosen, output: path)
+        let expected = EventCounts.burst(connections: options.connections, kinds: kinds ?? Set(TCPConnectionEvent.Kind.allCases))
+        var run = Run(startup: tool.startup, expected: expected.total, connections: options.connections, expectedKinds: expected)
         var cpu0: Double?
         var released = 0.0
         var lines0 = 0
@@ -326,6 +355,8 @@ enum ToolBenchmark {
         var name: String
         var key: String
         var runs: [Run] = []
+        /// The kinds given to `tcp-events --events` (nil: its default, every kind).
+        var kinds: Set<TCPConnectionEvent.Kind>? = nil
     }
 
     static func run(_ options: Options) throws {
@@ -336,7 +367,9 @@ enum ToolBenchmark {
         let udpOptions = UDPBenchmark.Options(datagrams: options.datagrams, size: 64, runs: options.runs)
         say("`tcp-events --json` and `udp-events --json` as users run them (no filter, stopped with SIGINT), during "
             + "`netevents-traffic tcp-burst --count \(options.connections)` and `netevents-traffic udp-flood --count \(options.datagrams) --size 64`; "
-            + "\(options.runs) runs per configuration, interleaved; median (min–max) reported; FILE is \(outputFile), deleted after each run")
+            + "\(options.runs) runs per configuration, interleaved; median (min–max) reported; FILE is \(outputFile), deleted after each run; "
+            + "tcp-events reports every kind by default (4 events per connection: connect, accept, 2 closes), "
+            + "and close events only (2 per connection) with `--events close`")
         // The bench runs whatever was built last: say when, so a stale tool shows.
         for path in [tools.tcpEvents, tools.udpEvents, tools.traffic] {
             let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date).map { "\($0)" } ?? "?"
@@ -346,6 +379,9 @@ enum ToolBenchmark {
         var udpUntraced: [Double] = []
         var tcpFile = Row(name: "`tcp-events --json > FILE`", key: "tcp_file")
         var tcpNull = Row(name: "`tcp-events --json > /dev/null`", key: "tcp_null")
+        var tcpCloseOnly = Row(
+            name: "`tcp-events --json --events close > FILE` (close events only, as before connect and accept events)", key: "tcp_file_close_only",
+            kinds: [.close])
         var udpFile = Row(name: "`udp-events --json > FILE`", key: "udp_file")
 
         func describe(_ run: Run) -> String {
@@ -360,13 +396,16 @@ enum ToolBenchmark {
             let plain = try ChurnBenchmark.burst(tools.traffic, connections: options.connections) { _ in }
             tcpUntraced.append(plain)
             say("run \(index) tcp-burst untraced: \(Int(plain)) conn/s")
-            let file = try tcpRun(tools, options, .file)
-            tcpFile.runs.append(file)
-            say("run \(index) \(tcpFile.name): \(Int(file.rate)) conn/s, generator's ends printed \(file.counted)/\(file.expected), "
-                + "\(format(file.cpuMicrosecondsPerEvent)) µs/event; " + describe(file))
-            let null = try tcpRun(tools, options, .devNull)
-            tcpNull.runs.append(null)
-            say("run \(index) \(tcpNull.name): \(Int(null.rate)) conn/s, \(format(null.cpuMicrosecondsPerEvent)) µs/event; " + describe(null))
+            func tcp(_ row: inout Row, _ output: Output) throws {
+                let run = try tcpRun(tools, options, output, kinds: row.kinds)
+                row.runs.append(run)
+                let counts = run.kinds.map { "generator's events printed \($0.summary(of: run.expectedKinds ?? EventCounts())), " } ?? ""
+                say("run \(index) \(row.name): \(Int(run.rate)) conn/s, \(counts)\(format(run.cpuMicrosecondsPerEvent)) µs/event, "
+                    + "\(format(run.cpuMicrosecondsPerConnection)) µs/connection; " + describe(run))
+            }
+            try tcp(&tcpFile, .file)
+            try tcp(&tcpNull, .devNull)
+            try tcp(&tcpCloseOnly, .file)
             let flood = try UDPBenchmark.flood(tools.traffic, udpOptions) { _ in }
             udpUntraced.append(flood.rate)
             say("run \(index) udp-flood untraced: \(Int(flood.rate)) datagrams/s")
@@ -385,7 +424,15 @@ enum ToolBenchmark {
             let total = { (values: [UInt64?]) in values.contains(nil) ? "?" : String(values.compactMap { $0 }.reduce(0, +)) }
             return "\(total(lost)) / \(total(dropped))"
         }
-        func exactRuns(_ row: Row) -> Int { row.runs.filter { $0.counted == $0.expected }.count }
+        func exactRuns(_ row: Row) -> Int { row.runs.filter(\.exact).count }
+        /// Each kind's median over the runs, against what the tool reports for the burst.
+        func kinds(_ row: Row) -> String {
+            EventCounts.medians(of: row.runs.compactMap(\.kinds)).summary(of: row.runs.first?.expectedKinds ?? EventCounts())
+        }
+        /// "1.61 (1.33–1.92) µs/event, 6.44 (5.32–7.68) µs/connection"
+        func tcpCPU(_ row: Row) -> String {
+            "\(spread(row.runs.map(\.cpuMicrosecondsPerEvent))) µs/event, \(spread(row.runs.map(\.cpuMicrosecondsPerConnection))) µs/connection"
+        }
         func unsettled(_ row: Row) -> String {
             let count = row.runs.filter { !$0.settled }.count
             return count == 0 ? "" : " (**\(count) run(s) did not settle within 30 s**)"
@@ -397,14 +444,18 @@ enum ToolBenchmark {
         say("| tool | generator rate | traced / untraced | tool CPU | printed / expected | lost / dropped (all runs) |")
         say("| --- | ---: | ---: | ---: | ---: | ---: |")
         say("| none (`tcp-burst --count \(options.connections)`) | \(spread(tcpUntraced, 0)) conn/s | 1.00 | - | - | - |")
-        say("| \(tcpFile.name) | \(spread(tcpFile.runs.map(\.rate), 0)) conn/s | \(spread(ratios(tcpFile, tcpBaseline))) | "
-            + "\(spread(tcpFile.runs.map(\.cpuMicrosecondsPerEvent))) µs/event | generator's ends \(spread(tcpFile.runs.map { Double($0.counted) }, 0)) / "
-            + "\(2 * options.connections) (\(exactRuns(tcpFile)) of \(runs) runs exact)\(unsettled(tcpFile)) | \(missed(tcpFile)) |")
-        let nullClean = !tcpNull.runs.contains(where: \.missed)
-        say("| \(tcpNull.name) | \(spread(tcpNull.runs.map(\.rate), 0)) conn/s | \(spread(ratios(tcpNull, tcpBaseline))) | "
-            + "\(spread(tcpNull.runs.map(\.cpuMicrosecondsPerEvent))) µs/event | \(spread(tcpNull.runs.map { Double($0.printed ?? 0) }, 0)) printed "
-            + "(every process; the generator caused \(2 * options.connections)), lost and dropped must be 0: \(nullClean ? "yes" : "**no**")\(unsettled(tcpNull)) | "
-            + "\(missed(tcpNull)) |")
+        for row in [tcpFile, tcpNull, tcpCloseOnly] {
+            let counts: String
+            if row.runs.contains(where: { $0.kinds != nil }) {
+                counts = "generator's events (median per kind) \(kinds(row)) (\(exactRuns(row)) of \(runs) runs exact)"
+            } else {
+                let clean = !row.runs.contains(where: \.missed)
+                counts = "\(spread(row.runs.map { Double($0.printed ?? 0) }, 0)) printed (every process; the generator caused "
+                    + "\(row.runs.first?.expected ?? 0)), lost and dropped must be 0: \(clean ? "yes" : "**no**")"
+            }
+            say("| \(row.name) | \(spread(row.runs.map(\.rate), 0)) conn/s | \(spread(ratios(row, tcpBaseline))) | \(tcpCPU(row)) | "
+                + "\(counts)\(unsettled(row)) | \(missed(row)) |")
+        }
         say("| none (`udp-flood --count \(options.datagrams) --size 64`) | \(spread(udpUntraced, 0)) datagrams/s | 1.00 | - | - | - |")
         say("| \(udpFile.name) | \(spread(udpFile.runs.map(\.rate), 0)) datagrams/s | \(spread(ratios(udpFile, udpBaseline))) | "
             + "\(spread(udpFile.runs.map(\.cpuNanosecondsPerDatagram), 1)) ns/datagram (CPU \(spread(udpFile.runs.map(\.cpuSeconds), 2)) s over "
@@ -416,7 +467,7 @@ enum ToolBenchmark {
         say("")
         say("| tool | spawn → `Tracing` | peak RSS (VmHWM) | steady RSS (VmRSS, end of window) |")
         say("| --- | ---: | ---: | ---: |")
-        for row in [tcpFile, tcpNull, udpFile] {
+        for row in [tcpFile, tcpNull, tcpCloseOnly, udpFile] {
             say("| \(row.name) | \(spread(row.runs.map(\.startup), 0, scale: 1000)) ms | \(spread(row.runs.map { Double($0.peakKB) }, 1, scale: 1 / 1024)) MB | "
                 + "\(spread(row.runs.map { Double($0.steadyKB) }, 1, scale: 1 / 1024)) MB |")
         }
@@ -432,7 +483,7 @@ enum ToolBenchmark {
         }
         add("tcp_untraced_rate", tcpUntraced, 0)
         add("udp_untraced_rate", udpUntraced, 0)
-        for (row, baseline) in [(tcpFile, tcpBaseline), (tcpNull, tcpBaseline), (udpFile, udpBaseline)] {
+        for (row, baseline) in [(tcpFile, tcpBaseline), (tcpNull, tcpBaseline), (tcpCloseOnly, tcpBaseline), (udpFile, udpBaseline)] {
             let key = row.key
             add(key + "_rate", row.runs.map(\.rate), 0)
             add(key + "_ratio", ratios(row, baseline), 3)
@@ -440,6 +491,7 @@ enum ToolBenchmark {
                 add(key + "_cpu_ns", row.runs.map(\.cpuNanosecondsPerDatagram), 2)
             } else {
                 add(key + "_cpu_us", row.runs.map(\.cpuMicrosecondsPerEvent), 3)
+                add(key + "_cpu_us_per_conn", row.runs.map(\.cpuMicrosecondsPerConnection), 3)
             }
             add(key + "_cpu_s", row.runs.map(\.cpuSeconds), 3)
             add(key + "_window_s", format(median(row.runs.map(\.windowSeconds)), 2))
@@ -449,6 +501,12 @@ enum ToolBenchmark {
                 add(key + "_counted", format(median(row.runs.map { Double($0.counted) }), 0))
                 add(key + "_expected", String(row.runs.first?.expected ?? 0))
                 add(key + "_exact_runs", String(exactRuns(row)))
+            }
+            if let expected = row.runs.first?.expectedKinds {
+                if row.runs.contains(where: { $0.kinds != nil }) {
+                    add(key + "_kinds", EventCounts.medians(of: row.runs.compactMap(\.kinds)).resultValue)
+                }
+                add(key + "_expected_kinds", expected.resultValue)
             }
             let missedParts = missed(row).split(separator: "/").map { $0.trimmingCharacters(in: .whitespaces) }
             add(key + "_lost", missedParts.first ?? "?")

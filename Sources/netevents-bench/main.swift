@@ -43,6 +43,8 @@ let usage = """
                  samples per MockSampleSource drain; keys: decode_only callback_bB stream_bB
                  decode_only_v6 callback_v6_bB (B the largest batch)
       tcp-churn  [--connections N (20000)] [--runs R (3)] [--no-tcplife | --install-tcplife] [--variants]
+                 TCPMonitor() reports every kind: 4 events per connection (connect, accept, 2 closes),
+                 counted by kind; tcplife prints the 2 closes
                  without /usr/sbin/tcplife-bpfcc the tcplife column is skipped (with the reason),
                  unless --install-tcplife: apt-get install -y bpfcc-tools python3-bpfcc
                  --variants: drainInterval 0 and 5 ms, tracksAccept/tracksFirstIO off, perf buffer
@@ -50,10 +52,12 @@ let usage = """
       udp        [--datagrams N (1000000)] [--runs R (3)]
       startup    [--runs R (3)] | --once [--show-mappings] [--empty-compile | --both]
       tools      [--connections N (20000)] [--datagrams N (1000000)] [--runs R (3)]
-                 tcp-events --json > FILE and > /dev/null during tcp-burst, udp-events --json > FILE
-                 during udp-flood: generator rate traced / untraced, tool CPU per event (per
-                 datagram), events counted, spawn → Tracing, peak and steady RSS; needs
-                 tcp-events, udp-events and netevents-traffic built next to netevents-bench
+                 tcp-events --json > FILE and > /dev/null (every kind, the default) and
+                 tcp-events --json --events close > FILE (close only) during tcp-burst, udp-events
+                 --json > FILE during udp-flood: generator rate traced / untraced, tool CPU per
+                 event and per connection (per datagram), events counted by kind, spawn → Tracing,
+                 peak and steady RSS; needs tcp-events, udp-events and netevents-traffic built
+                 next to netevents-bench
       all        [every option above]
                  every benchmark, each in a fresh process, then one markdown table
     """
