@@ -5,6 +5,7 @@
 // Compile-time switches (set by the monitor core as -D flags):
 //   USE_RINGBUF, RINGBUF_PAGES                     ring buffer instead of a perf buffer
 //   FILTER_PID, FILTER_UID, FILTER_PORT, FILTER_FAMILY   in-kernel filters, the same for every kind
+//   SOCKET_COOKIES                                 every socket gets its kernel cookie as it is made
 //   OFF_*                                          struct member offsets resolved from kernel BTF
 //   OFFSETS_FROM_HEADERS                           no BTF: take offsets from the kernel headers
 #ifndef NETEVENTS_BPF_H
@@ -27,6 +28,7 @@
 #define OFF_NET_NS_INUM (offsetof(struct net, ns) + offsetof(struct ns_common, inum))
 #define OFF_TASK_GROUP_LEADER offsetof(struct task_struct, group_leader)
 #define OFF_TASK_COMM offsetof(struct task_struct, comm)
+#define OFF_SKC_COOKIE offsetof(struct sock_common, skc_cookie)
 #else
 // With BTF offsets the programs need no kernel struct definitions, only stable ABI constants.
 #include "abi_constants.h"
@@ -136,5 +138,32 @@ static __always_inline u32 read_netns(void *sk) {
         NE_READ(inum, net, OFF_NET_NS_INUM);
     return inum;
 }
+
+#ifdef SOCKET_COOKIES
+// The kernel gives a socket its cookie (sock_common.skc_cookie: the id sock_diag and `ss -e`
+// report) on the first request only, and tracing programs cannot request it. These two,
+// attached at the root of the cgroup v2 hierarchy, request it as each socket is made: at
+// socket(2), and for a passive TCP socket (made by the listener, not by socket(2)) when its
+// handshake completes. The tracing programs then read it.
+int ne_cookie_at_create(struct bpf_sock *ctx) {
+    bpf_get_socket_cookie(ctx);
+    return 1;
+}
+int ne_cookie_at_passive_open(struct bpf_sock_ops *ops) {
+    if (ops->op == BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB)
+        bpf_get_socket_cookie(ops);
+    return 1;
+}
+
+// The socket's cookie; 0 for a socket made before the programs above were attached, until
+// someone (sock_diag) asks for it.
+static __always_inline u64 read_cookie(void *sk) {
+    u64 cookie = 0;
+    NE_READ(cookie, sk, OFF_SKC_COOKIE);
+    return cookie;
+}
+#else
+static __always_inline u64 read_cookie(void *sk) { return 0; }
+#endif
 
 #endif

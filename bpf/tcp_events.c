@@ -213,6 +213,7 @@ static __always_inline void finish_report(struct sock *sk, u8 kind, int oldstate
     if (kind == NE_TCP_EVENT_FAIL)
         NE_READ(event->error, sk, OFF_SK_ERR);  // set before tcp_done() moves it to TCP_CLOSE
     event->netns = read_netns(sk);
+    event->socket_id = read_cookie(sk);
 }
 
 #ifdef HOOK_TRACEPOINT

@@ -64,6 +64,7 @@ static __always_inline struct ne_udp_flow *new_flow(struct ne_udp_key *key, void
     read_task_names(flow.comm, flow.thread);
     read_endpoints(sk, &flow.family, &flow.sport, &flow.dport, flow.saddr, flow.daddr);
     flow.netns = read_netns(sk);
+    flow.cookie = read_cookie(sk);
     if (flows.insert(key, &flow) == 0) {
         add_stat(NE_UDP_STAT_FLOWS, 1);
         remember_user(key->sk, key->pid);
@@ -106,6 +107,10 @@ static __always_inline int count_traffic(void *sk, long bytes, int tx) {
             return 0;
         }
     }
+#ifdef SOCKET_COOKIES
+    if (!flow->cookie)  // made before tracing began; sock_diag may have given it one since
+        flow->cookie = read_cookie(sk);
+#endif
     if (tx) {
         __sync_fetch_and_add(&flow->tx_packets, 1);
         __sync_fetch_and_add(&flow->tx_bytes, bytes);

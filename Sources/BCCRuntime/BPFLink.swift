@@ -97,7 +97,7 @@ public final class BPFLink: Sendable {
         return BPFLink(target: target, program: program, fd: fd)
     }
 
-    /// Attaches a ``ProgramType/cgroupSock`` program to the cgroup v2 directory `cgroupPath` (and so
+    /// Attaches a ``ProgramType/cgroupSock`` or ``ProgramType/sockOps`` program to the cgroup v2 directory `cgroupPath` (and so
     /// to every cgroup below it), through a BPF link that detaches when closed or when the process
     /// exits.
     ///
@@ -123,10 +123,14 @@ public final class BPFLink: Sendable {
     }
 }
 
-/// Where in a cgroup's socket life a ``ProgramType/cgroupSock`` program runs.
+/// Where in a cgroup's socket life a ``ProgramType/cgroupSock`` (or ``ProgramType/sockOps``)
+/// program runs.
 public enum CgroupAttachType: Int32, Sendable, CustomStringConvertible {
     /// On `socket(2)` (`BPF_CGROUP_INET_SOCK_CREATE`). Linux 4.10+.
     case socketCreate = 2
+    /// At points of a TCP connection's life, for ``ProgramType/sockOps`` programs
+    /// (`BPF_CGROUP_SOCK_OPS`). Linux 4.13+.
+    case socketOperations = 3
     /// When the socket is released (`BPF_CGROUP_INET_SOCK_RELEASE`). Linux 5.9+.
     case socketRelease = 34
 
@@ -134,6 +138,7 @@ public enum CgroupAttachType: Int32, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .socketCreate: return "sock_create"
+        case .socketOperations: return "sock_ops"
         case .socketRelease: return "sock_release"
         }
     }

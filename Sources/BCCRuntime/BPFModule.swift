@@ -147,6 +147,9 @@ public enum ProgramType: Int32, Sendable {
     case rawTracepoint = 17
     /// Programs run on socket creation and release in a cgroup (Linux 4.10+; release 5.9+).
     case cgroupSock = 9
+    /// Programs run at points of a TCP connection's life in a cgroup (`BPF_PROG_TYPE_SOCK_OPS`,
+    /// Linux 4.13+).
+    case sockOps = 13
     /// fentry/fexit, BCC's kfunc/kretfunc (Linux 5.5+, x86-64).
     case tracing = 26
 

@@ -174,17 +174,62 @@ public final class KernelFeatures: Sendable {
         }
     }
 
-    /// Loads `r0 = value; exit` as a program of `type`.
+    /// Whether the kernel's socket cookies can be given to every socket as it is made, so that
+    /// tracing programs can read them (`sock_common.skc_cookie`, which the kernel fills only on
+    /// first request): a cgroup v2 hierarchy is mounted, and both a cgroup `sock_create` program
+    /// and a `sock_ops` program that call `bpf_get_socket_cookie` load.
+    ///
+    /// Minimum kernel: 4.19 for `sock_ops`, and the cookie helper in cgroup socket programs
+    /// (5.x). Only the loading half is cached.
+    /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` when not root.
+    public var socketCookies: Answer {
+        guard SystemChecks.cgroup2Path != nil else {
+            return .no(reason: "no cgroup v2 hierarchy is mounted (mount one: `mount -t cgroup2 none /sys/fs/cgroup/unified`)")
+        }
+        return cached("socketCookies") {
+            guard geteuid() == 0 else { return .unknown(reason: "probing socket cookie programs needs root") }
+            for (type, attach, name) in [
+                (BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, "sock_create"), (BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS, "sock_ops"),
+            ] {
+                var options = bpf_prog_load_opts()
+                options.sz = MemoryLayout<bpf_prog_load_opts>.size
+                options.expected_attach_type = attach
+                let (program, code) = Self.loadTrivialProgram(
+                    type, name: "probe_cookie", returning: 1, callingHelper: Self.getSocketCookieHelper, options: &options)
+                guard program >= 0 else {
+                    return .no(reason: "loading a cgroup \(name) program that asks for socket cookies failed: \(code.withNumber)")
+                }
+                close(program)
+            }
+            return .yes
+        }
+    }
+
+    /// `BPF_FUNC_get_socket_cookie`, stable kernel ABI.
+    private static let getSocketCookieHelper: Int32 = 46
+
+    /// Loads `r0 = value; exit` as a program of `type`, with a call of `helper` (its one argument
+    /// the context, already in r1) first when one is given.
     /// - Returns: the program's descriptor (negative on failure) and errno, read right after the load.
     private static func loadTrivialProgram(
-        _ type: bpf_prog_type, name: String, returning value: Int32 = 0, options: inout bpf_prog_load_opts
+        _ type: bpf_prog_type, name: String, returning value: Int32 = 0, callingHelper helper: Int32? = nil,
+        options: inout bpf_prog_load_opts
     ) -> (fd: Int32, errno: Errno) {
-        var instructions = [bpf_insn](repeating: bpf_insn(), count: 2)
-        instructions[0].code = 0xb7  // BPF_ALU64 | BPF_MOV | BPF_K: r0 = imm
-        instructions[0].imm = value
-        instructions[1].code = 0x95  // BPF_JMP | BPF_EXIT
+        var instructions: [bpf_insn] = []
+        if let helper {
+            var call = bpf_insn()
+            call.code = 0x85  // BPF_JMP | BPF_CALL: r0 = helper(r1, ...)
+            call.imm = helper
+            instructions.append(call)
+        }
+        var move = bpf_insn()
+        move.code = 0xb7  // BPF_ALU64 | BPF_MOV | BPF_K: r0 = imm
+        move.imm = value
+        var exit = bpf_insn()
+        exit.code = 0x95  // BPF_JMP | BPF_EXIT
+        instructions += [move, exit]
         // libbpf sets errno as well as returning -errno.
-        let fd = bpf_prog_load(type, name, "GPL", &instructions, 2, &options)
+        let fd = bpf_prog_load(type, name, "GPL", &instructions, instructions.count, &options)
         let code = Errno.current
         return (fd, code)
     }
@@ -198,6 +243,7 @@ public final class KernelFeatures: Sendable {
             "ringbuf: \(ringBuffer)",
             "fentry: \(fentry())",
             "cgroup sock_release: \(cgroupSocketRelease)",
+            "socket cookies: \(socketCookies)",
         ].joined(separator: ", ")
     }
 }

@@ -31,6 +31,8 @@ public struct TCPSample: Sendable {
     public var srttMicroseconds: UInt32 = 120, rttvarMicroseconds: UInt32 = 60, minRTTMicroseconds: UInt32 = 90, retransmits: UInt32 = 0
     /// `sock.sk_err` of a failed connect (an errno), else 0.
     public var error: Int32 = 0
+    /// The socket's kernel cookie (what events report as `socket_id`); 0: none.
+    public var socketID: UInt64 = 0x2f_0002
     /// The owner's process id, user id and cgroup id, and the network namespace's inode number.
     public var pid: UInt32 = 4242, uid: UInt32 = 65_534, cgroup: UInt64 = 77, netns: UInt32 = 4_026_531_840
     /// `AF_INET` (2) or `AF_INET6` (10), anything else being malformed; the local and remote ports.
@@ -58,7 +60,7 @@ public struct TCPSample: Sendable {
         sample.family = family; sample.sport = sport; sample.dport = dport
         sample.oldstate = oldState; sample.owner_source = ownerSource; sample.kind = kind
         sample.srtt_us = srttMicroseconds; sample.rttvar_us = rttvarMicroseconds; sample.min_rtt_us = minRTTMicroseconds
-        sample.retransmits = retransmits; sample.error = error
+        sample.retransmits = retransmits; sample.error = error; sample.socket_id = socketID
         SampleBytes.copy(saddr, into: &sample.saddr)
         SampleBytes.copy(daddr, into: &sample.daddr)
         SampleBytes.copy(Array(comm.utf8.prefix(15)), into: &sample.comm)

@@ -27,6 +27,8 @@ public struct UDPCloseSample: Sendable {
     public var comm: String = "dig", rawComm: [UInt8]? = nil
     /// The name of the thread of the first datagram; nil: the same as `comm`.
     public var thread: String? = nil
+    /// The socket's kernel cookie (what events report as `socket_id`); 0: none.
+    public var cookie: UInt64 = 0x2f_0001
 
     /// A sample with the defaults.
     public init() {}
@@ -66,7 +68,7 @@ public struct UDPCloseSample: Sendable {
         flow.start_ns = start; flow.close_ns = close
         flow.tx_bytes = txBytes; flow.rx_bytes = rxBytes; flow.tx_packets = txPackets; flow.rx_packets = rxPackets
         flow.cgroup_id = cgroup; flow.uid = uid; flow.netns = netns
-        flow.family = family; flow.sport = sport; flow.dport = dport
+        flow.family = family; flow.sport = sport; flow.dport = dport; flow.cookie = cookie
         SampleBytes.copy(saddr, into: &flow.saddr)
         SampleBytes.copy(daddr, into: &flow.daddr)
         SampleBytes.copy(rawComm ?? Array(comm.utf8.prefix(15)), into: &flow.comm)

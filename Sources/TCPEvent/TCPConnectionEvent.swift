@@ -18,8 +18,8 @@ internal import CNetEventsABI
 /// `comm`, `thread` (only when it differs from `comm`), `family`, `saddr`, `sport`, `daddr`,
 /// `dport`, `rx_bytes`, `tx_bytes`, `segs_in`, `segs_out`, `data_segs_in`, `data_segs_out`,
 /// `latency_ns` (connect only), `error` (fail only, when the kernel gave one), `srtt_us`,
-/// `rttvar_us`, `min_rtt_us`, `retransmits`, `duration_ns`, `cgroup_id`, `netns`, `owner`,
-/// `prev_state` (not for accept).
+/// `rttvar_us`, `min_rtt_us`, `retransmits`, `duration_ns`, `cgroup_id`, `netns`, `socket_id`,
+/// `owner`, `prev_state` (not for accept).
 public struct TCPConnectionEvent: NetworkEvent {
     /// What happened.
     public var kind: Kind
@@ -59,6 +59,12 @@ public struct TCPConnectionEvent: NetworkEvent {
     public var cgroupID: UInt64
     /// The network namespace's inode number (as in `/proc/PID/ns/net`).
     public var networkNamespace: UInt32
+    /// The socket's kernel cookie: the id `sock_diag` (and `ss -e`, as `sk:` in hex) reports for
+    /// it, unique while the system runs, and the same in every event of the connection's end.
+    /// Nil where the kernel cannot give sockets cookies as they are made
+    /// (`KernelFeatures/socketCookies`), and for a socket made before tracing began that nobody
+    /// has asked the kernel about.
+    public var socketID: UInt64?
     /// The state the socket left: for a close, the one before `TCP_CLOSE`; for a connect or a
     /// failure, `SYN_SENT`. Nil for an accept, which is no state change.
     public var previousState: TCPState?
@@ -124,8 +130,9 @@ public struct TCPConnectionEvent: NetworkEvent {
         endpoints: SocketEndpoints, receivedBytes: UInt64, sentBytes: UInt64, segmentsIn: UInt32, segmentsOut: UInt32,
         dataSegmentsIn: UInt32, dataSegmentsOut: UInt32, durationNanoseconds: UInt64?, cgroupID: UInt64,
         networkNamespace: UInt32, previousState: TCPState?, latencyNanoseconds: UInt64? = nil,
-        error: TCPConnectError? = nil, health: TCPHealth = TCPHealth()
+        error: TCPConnectError? = nil, health: TCPHealth = TCPHealth(), socketID: UInt64? = nil
     ) {
+        self.socketID = socketID
         self.kind = kind
         self.timeNanoseconds = timeNanoseconds; self.process = process; self.ownerSource = ownerSource
         self.endpoints = endpoints; self.receivedBytes = receivedBytes; self.sentBytes = sentBytes
@@ -226,6 +233,7 @@ extension TCPConnectionEvent {
         if kind == .close || kind == .fail { writer.write(durationNanoseconds, forKey: "duration_ns") }
         writer.write(cgroupID, forKey: "cgroup_id")
         writer.write(networkNamespace, forKey: "netns")
+        writer.write(socketID, forKey: "socket_id")
         writer.write(ownerSource.description, forKey: "owner")
         writer.write(previousState?.description, forKey: "prev_state")
     }
@@ -261,6 +269,7 @@ extension TCPConnectionEvent {
                 smoothedRTTMicroseconds: try container.decode(UInt32.self, forKey: "srtt_us"),
                 rttVarianceMicroseconds: try container.decode(UInt32.self, forKey: "rttvar_us"),
                 minimumRTTMicroseconds: try container.decodeIfPresent(UInt32.self, forKey: "min_rtt_us"),
-                retransmits: try container.decode(UInt32.self, forKey: "retransmits")))
+                retransmits: try container.decode(UInt32.self, forKey: "retransmits")),
+            socketID: try container.decodeIfPresent(UInt64.self, forKey: "socket_id"))
     }
 }

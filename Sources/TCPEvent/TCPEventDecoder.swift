@@ -59,7 +59,8 @@ public enum TCPEventDecoder {
             error: kind == .fail && sample.error != 0 ? TCPConnectError(code: sample.error) : nil,
             health: TCPHealth(
                 smoothedRTTMicroseconds: sample.srtt_us, rttVarianceMicroseconds: sample.rttvar_us,
-                minimumRTTMicroseconds: sample.min_rtt_us == .max ? nil : sample.min_rtt_us, retransmits: sample.retransmits)
+                minimumRTTMicroseconds: sample.min_rtt_us == .max ? nil : sample.min_rtt_us, retransmits: sample.retransmits),
+            socketID: sample.socket_id == 0 ? nil : sample.socket_id
         )
     }
 }

@@ -13,13 +13,15 @@ extension TCPKind {
         public var tracksAccept: Bool
         /// Whether unowned sockets are claimed at their first send or receive (`sock:sock_send_length`, 6.3+).
         public var tracksFirstIO: Bool
+        /// Whether every socket gets its kernel cookie as it is made (``TCPConnectionEvent/socketID``).
+        public var socketCookies = false
 
-        /// `hook: ..., owners: connect+accept+io`.
+        /// `hook: ..., owners: connect+accept+io, socket ids: cookie`.
         public var description: String {
             var owners = ["connect"]
             if tracksAccept { owners.append("accept") }
             if tracksFirstIO { owners.append("io") }
-            return "hook: \(hook), owners: " + owners.joined(separator: "+")
+            return "hook: \(hook), owners: " + owners.joined(separator: "+") + ", socket ids: \(socketCookies ? "cookie" : "none")"
         }
     }
 
@@ -86,10 +88,13 @@ extension TCPKind {
         }
         if tracksAccept { program.flags.append("-DTRACK_ACCEPT") }
         if tracksFirstIO { program.flags.append("-DTRACK_IO") }
-        return Hooks(hook: hook, tracksAccept: tracksAccept, tracksFirstIO: tracksFirstIO)
+        var hooks = Hooks(hook: hook, tracksAccept: tracksAccept, tracksFirstIO: tracksFirstIO)
+        hooks.socketCookies = SocketCookies.plan(features: features, into: &program)
+        return hooks
     }
 
     public static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError) {
+        if hooks.socketCookies { try SocketCookies.attach(module: module, links: &links, passiveOpens: true) }
         // Owner-claiming hooks first, so no socket closes between its accept and our seeing it.
         if hooks.tracksAccept {
             for name in ["sys_exit_accept4", "sys_exit_accept"] {

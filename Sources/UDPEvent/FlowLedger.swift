@@ -90,7 +90,7 @@ final class FlowLedger: @unchecked Sendable {
                 family: flow.family, sourceAddress: flow.sourceAddress, sourcePort: flow.sourcePort,
                 destinationAddress: flow.destinationAddress, destinationPort: flow.destinationPort),
             receivedBytes: delta.rxBytes, sentBytes: delta.txBytes, receivedPackets: delta.rxPackets, sentPackets: delta.txPackets,
-            cgroupID: flow.cgroupID, networkNamespace: flow.networkNamespace, socketID: flow.key.socket,
+            cgroupID: flow.cgroupID, networkNamespace: flow.networkNamespace, socketID: flow.cookie == 0 ? nil : flow.cookie,
             socketFirstSeenNanoseconds: clock.wallClock(fromMonotonic: flow.key.startNanoseconds))
     }
 }

@@ -39,6 +39,8 @@ struct UDPFlow: Sendable, Equatable {
     var destinationAddress: IPAddress
     var command: String
     var thread: String
+    /// The socket's kernel cookie; 0 when it has none (yet).
+    var cookie: UInt64
 }
 
 /// Decodes the UDP kind's kernel records: `struct ne_udp_flow` map values and the close sample
@@ -68,7 +70,8 @@ public enum UDPFlowDecoder {
             sourceAddress: withUnsafeBytes(of: &value.saddr) { IPAddress(family: family, bytes: $0)! },
             destinationAddress: withUnsafeBytes(of: &value.daddr) { IPAddress(family: family, bytes: $0)! },
             command: withUnsafeBytes(of: &value.comm) { SampleText.command($0) },
-            thread: withUnsafeBytes(of: &value.thread) { SampleText.command($0) }
+            thread: withUnsafeBytes(of: &value.thread) { SampleText.command($0) },
+            cookie: value.cookie
         )
     }
 

@@ -31,9 +31,11 @@ extension UDPKind {
         public var closeHook: CloseHook
         /// Where `flags` sits among `udp_recvmsg`'s parameters (1-based), for the kprobe and fexit hooks.
         public var receiveFlagsArgument: Int
+        /// Whether every socket gets its kernel cookie as it is made (``UDPTrafficEvent/socketID``).
+        public var socketCookies = false
 
-        /// `hook: ..., close: ...`.
-        public var description: String { "hook: \(hook), close: \(closeHook)" }
+        /// `hook: ..., close: ..., socket ids: cookie|none`.
+        public var description: String { "hook: \(hook), close: \(closeHook), socket ids: \(socketCookies ? "cookie" : "none")" }
     }
 
     /// The functions the kprobe and fentry hooks count on.
@@ -100,10 +102,13 @@ extension UDPKind {
         case .kprobe: program.flags.append("-DCLOSE_KPROBE")
         case .none: break
         }
-        return Hooks(hook: hook, closeHook: closeHook, receiveFlagsArgument: flagsArgument)
+        var hooks = Hooks(hook: hook, closeHook: closeHook, receiveFlagsArgument: flagsArgument)
+        hooks.socketCookies = SocketCookies.plan(features: features, into: &program)
+        return hooks
     }
 
     public static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError) {
+        if hooks.socketCookies { try SocketCookies.attach(module: module, links: &links, passiveOpens: false) }
         // The close hook first: a socket counted must never close unseen.
         switch hooks.closeHook {
         case .cgroup:

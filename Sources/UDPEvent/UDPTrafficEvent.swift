@@ -48,9 +48,12 @@ public struct UDPTrafficEvent: NetworkEvent {
     public var cgroupID: UInt64
     /// The network namespace's inode number.
     public var networkNamespace: UInt32
-    /// An opaque identity of the socket (its kernel address, as BCC's tools print it); with
-    /// ``socketFirstSeenNanoseconds`` it tells sockets apart even when the kernel reuses an address.
-    public var socketID: UInt64
+    /// The socket's kernel cookie: the id `sock_diag` (and `ss -e`, as `sk:` in hex) reports for
+    /// it, unique while the system runs, and the same for every event of the socket (TCP events
+    /// use the same id). Nil where the kernel cannot give sockets cookies as they are made
+    /// (`KernelFeatures/socketCookies`), and for a socket made before tracing began that nobody
+    /// has asked the kernel about.
+    public var socketID: UInt64?
     /// Wall-clock time of the pair's first packet.
     public var socketFirstSeenNanoseconds: UInt64
 
@@ -58,7 +61,7 @@ public struct UDPTrafficEvent: NetworkEvent {
     public init(
         timeNanoseconds: UInt64, reason: Reason, process: EventProcess, endpoints: SocketEndpoints,
         receivedBytes: UInt64, sentBytes: UInt64, receivedPackets: UInt64, sentPackets: UInt64, cgroupID: UInt64,
-        networkNamespace: UInt32, socketID: UInt64, socketFirstSeenNanoseconds: UInt64
+        networkNamespace: UInt32, socketID: UInt64?, socketFirstSeenNanoseconds: UInt64
     ) {
         self.timeNanoseconds = timeNanoseconds; self.reason = reason; self.process = process; self.endpoints = endpoints
         self.receivedBytes = receivedBytes; self.sentBytes = sentBytes
@@ -102,7 +105,7 @@ extension UDPTrafficEvent {
             sentPackets: try container.decode(UInt64.self, forKey: "tx_packets"),
             cgroupID: try container.decode(UInt64.self, forKey: "cgroup_id"),
             networkNamespace: try container.decode(UInt32.self, forKey: "netns"),
-            socketID: try container.decode(UInt64.self, forKey: "socket_id"),
+            socketID: try container.decodeIfPresent(UInt64.self, forKey: "socket_id"),
             socketFirstSeenNanoseconds: try container.decode(UInt64.self, forKey: "first_seen_ns"))
     }
 }

@@ -85,7 +85,7 @@ final class ProgramLoaderIntegrationTests: XCTestCase {
             let flows = try loaded.module.table("flows")
             XCTAssertEqual(flows.maxEntries, 2_048)
             XCTAssertEqual(flows.keySize, 16, "struct ne_udp_key")
-            XCTAssertEqual(flows.valueSize, 136, "struct ne_udp_flow")
+            XCTAssertEqual(flows.valueSize, 144, "struct ne_udp_flow")
             XCTAssertFalse(loaded.report.attachments.isEmpty)
         }
     }

@@ -117,11 +117,12 @@ final class TCPLifecycleIntegrationTests: XCTestCase {
 
     /// A client sends `send` bytes to a server that reads them all; once `ss -ti` shows the same
     /// health twice in a row with nothing unacknowledged, the client resets the connection.
-    /// Returns both ends' close events and what `ss` showed, by local port.
+    /// Returns both ends' close events and what `ss` showed, by local port. Every event of each
+    /// end carries the socket cookie `ss -e` showed for it.
     func resetExchange(port: UInt16, send: Int, ipv6: Bool = false, namespace: NetworkNamespace?) throws
         -> (closes: [TCPConnectionEvent], shown: [UInt16: TCPHealth])
     {
-        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port), options: .init(events: [.close])))
+        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port)))
         defer { monitor.stop() }
         let family = ipv6 ? ["-6"] : []
         let server = try TrafficProcess(
@@ -131,11 +132,13 @@ final class TCPLifecycleIntegrationTests: XCTestCase {
         _ = try client.nextLine()
         XCTAssertEqual(try server.nextLine(timeout: 60)["received"], "\(send)")
         var shown: [UInt16: TCPHealth] = [:]
+        var cookies: [UInt16: UInt64] = [:]
         var previous: String?
         for _ in 0..<100 {
             let text = try SocketStatistics.show(port: port, namespace: namespace)
             if text == previous && !text.contains("unacked:") {
                 shown = SocketStatistics.health(text)
+                cookies = SocketStatistics.cookies(text)
                 break
             }
             previous = text
@@ -147,18 +150,24 @@ final class TCPLifecycleIntegrationTests: XCTestCase {
         _ = try server.nextLine()
         client.waitForSuccess()
         server.waitForSuccess()
-        let closes = collector.wait { $0.count >= 2 }
-        XCTAssertEqual(closes.count, 2, "\(closes)")
+        let events = collector.wait { $0.filter { $0.kind == .close }.count >= 2 }
+        XCTAssertEqual(events.map(\.kind).sorted { $0.rawValue < $1.rawValue }, [.accept, .close, .close, .connect], "\(events)")
+        XCTAssertEqual(cookies.count, 2, "ss -e showed both ends' cookies")
+        for event in events {
+            XCTAssertEqual(event.socketID, cookies[event.sourcePort], "\(event.kind) of port \(event.sourcePort): socket_id is ss's sk:")
+        }
+        let closes = events.filter { $0.kind == .close }
         XCTAssertEqual(closes.map(\.previousState), [.established, .established], "both ends reset while established")
         return (closes, shown)
     }
 }
 
-/// What `ss -ti` (iproute2) shows for TCP sockets.
+/// What `ss` (iproute2) shows for sockets: `-i` TCP health, `-e` the socket cookie.
 enum SocketStatistics {
-    /// `ss -tinH` for the sockets with `port` as either port, inside `namespace` if given.
-    static func show(port: UInt16, namespace: NetworkNamespace?) throws -> String {
-        let arguments = ["-tinH", "sport = :\(port) or dport = :\(port)"]
+    /// `ss -tineH` (or for UDP, `ss -uaneH`: unconnected sockets too) for the sockets with `port`
+    /// as either port, inside `namespace` if given.
+    static func show(port: UInt16, udp: Bool = false, namespace: NetworkNamespace? = nil) throws -> String {
+        let arguments = [udp ? "-uaneH" : "-tineH", "sport = :\(port) or dport = :\(port)"]
         // Timers and "last" times change between readings; keep only what is compared.
         let text = try namespace?.run(try NetworkNamespace.tool("ss"), arguments)
             ?? NetworkNamespace.run(try NetworkNamespace.tool("ss"), arguments)
@@ -168,6 +177,19 @@ enum SocketStatistics {
                     && !word.hasSuffix("bps")
             }.joined(separator: " ")
         }.joined(separator: "\n")
+    }
+
+    /// The kernel cookie of each socket in `ss -e` output (`sk:` in hex), by local port.
+    static func cookies(_ text: String) -> [UInt16: UInt64] {
+        var result: [UInt16: UInt64] = [:]
+        for line in text.split(separator: "\n") {
+            let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count >= 4, let port = words[3].split(separator: ":").last.flatMap({ UInt16($0) }),
+                let cookie = words.first(where: { $0.hasPrefix("sk:") }).flatMap({ UInt64($0.dropFirst(3), radix: 16) })
+            else { continue }
+            result[port] = cookie
+        }
+        return result
     }
 
     /// The health of each socket in `ss -tinH` output, by local port: `rtt:SRTT/RTTVAR` and

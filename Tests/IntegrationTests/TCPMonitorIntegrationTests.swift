@@ -124,7 +124,12 @@ final class TCPMonitorIntegrationTests: XCTestCase {
             XCTAssertNil(open.durationNanoseconds, file: file, line: line)
             XCTAssertNil(open.error, file: file, line: line)
             XCTAssertEqual(open.dataSegmentsOut, 0, "nothing sent before the open is reported", file: file, line: line)
+            XCTAssertEqual(open.socketID, close.socketID, "one socket id per end", file: file, line: line)
+            if KernelFeatures.shared.socketCookies.isYes {
+                XCTAssertNotNil(close.socketID, "the kernel gives sockets cookies here", file: file, line: line)
+            }
         }
+        XCTAssertNotEqual(exchange.client.socketID ?? 1, exchange.server.socketID ?? 2, "the ends are two sockets", file: file, line: line)
         let latency = try? XCTUnwrap(exchange.connect.latencyNanoseconds, "a connect carries its latency", file: file, line: line)
         XCTAssertGreaterThan(latency ?? 0, 0, file: file, line: line)
         XCTAssertLessThan(latency ?? .max, exchange.client.durationNanoseconds ?? 0, "SYN to established, within the lifetime", file: file, line: line)
@@ -199,6 +204,10 @@ final class TCPMonitorIntegrationTests: XCTestCase {
             XCTAssertEqual(collector.events.filter { $0.kind == kind }.count, count, "\(kind)")
         }
         XCTAssertEqual(events.count, 2 * count, "every end's close")
+        // Each end has its own socket id, the same in its open event and its close.
+        XCTAssertEqual(Set(events.compactMap(\.socketID)).count, 2 * count, "a distinct socket id per end")
+        let opened = Set(collector.events.filter { $0.kind != .close }.compactMap(\.socketID))
+        XCTAssertEqual(opened, Set(events.compactMap(\.socketID)), "the opens and closes carry the same ids")
         XCTAssertEqual(statistics.lostSamples, 0)
         XCTAssertEqual(statistics.droppedEvents, 0)
         XCTAssertEqual(statistics.evictedSockets, 0)

@@ -96,6 +96,11 @@ final class UDPMonitorIntegrationTests: XCTestCase {
             XCTAssertFalse(event.isConnected)
         }
         XCTAssertEqual(Set(senderEvents.map(\.socketID)).count, 1, "one socket")
+        XCTAssertEqual(Set(receiverEvents.map(\.socketID)).count, 1, "one socket")
+        if KernelFeatures.shared.socketCookies.isYes {
+            XCTAssertNotNil(senderEvents.first?.socketID, "the kernel gives sockets cookies here")
+            XCTAssertNotEqual(senderEvents.first?.socketID, receiverEvents.first?.socketID)
+        }
         XCTAssertEqual(senderEvents.filter { $0.reason == .close }.count, hasCloseHook ? 1 : 0)
         XCTAssertEqual(receiverEvents.filter { $0.reason == .close }.count, hasCloseHook ? 1 : 0)
         let statistics = monitor.statistics
@@ -157,16 +162,23 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         XCTAssertTrue(events.filter { $0.pid == sender.pid }.allSatisfy { $0.reason == .interval })
     }
 
-    /// Stop reports what was never reported, for sockets still open.
+    /// Stop reports what was never reported, for sockets still open; each report carries its
+    /// socket's kernel cookie, the one `ss -e` shows.
     func testStopFlushesOpenSockets() throws {
         let (monitor, collector) = try start(.init(options: .init(interval: 3_600)))
         let receiver = try TrafficProcess(["udp-receiver", "--packets", "30", "--hold"])
         let port = try XCTUnwrap(receiver.nextLine()["port"])
         let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "30", "--sizes", "99", "--hold"])
-        _ = try sender.nextLine()
+        let senderPort = try XCTUnwrap(sender.nextLine()["port"].flatMap { UInt16($0) })
         _ = try receiver.nextLine()
+        // The kernel's cookies of both sockets, as sock_diag reports them.
+        let cookies = SocketStatistics.cookies(try SocketStatistics.show(port: senderPort, udp: true))
+            .merging(SocketStatistics.cookies(try SocketStatistics.show(port: try XCTUnwrap(UInt16(port)), udp: true))) { $1 }
         monitor.stop()
         let events = collector.events
+        for event in events where event.pid == sender.pid || event.pid == receiver.pid {
+            XCTAssertEqual(event.socketID, try XCTUnwrap(cookies[event.sourcePort]), "socket_id is ss -e's sk: \(cookies)")
+        }
         XCTAssertEqual(Totals(events.filter { $0.pid == sender.pid }), Totals(tx: 30, bytes: 2_970))
         XCTAssertEqual(Totals(events.filter { $0.pid == receiver.pid }), Totals(rx: 30, bytes: 2_970))
         XCTAssertTrue(events.filter { $0.pid == sender.pid || $0.pid == receiver.pid }.allSatisfy { $0.reason == .stop })
@@ -182,7 +194,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         _ = try flood.nextLine()
         let sent = try flood.nextLine(timeout: 120)
         flood.waitForSuccess()
-        collector.wait { $0.contains { $0.pid == flood.pid && $0.reason == .close && $0.sentPackets + $0.receivedPackets >= 0 && $0.socketID != 0 } }
+        collector.wait { $0.contains { $0.pid == flood.pid && $0.reason == .close } }
         monitor.stop()
         let events = collector.events.filter { $0.pid == flood.pid }
         let totals = Totals(events)

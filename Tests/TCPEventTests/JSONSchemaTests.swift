@@ -10,7 +10,7 @@ final class JSONSchemaTests: XCTestCase {
     static let keys = [
         "event", "time_ns", "pid", "uid", "comm", "family", "saddr", "sport", "daddr", "dport", "rx_bytes", "tx_bytes",
         "segs_in", "segs_out", "data_segs_in", "data_segs_out", "srtt_us", "rttvar_us", "min_rtt_us", "retransmits",
-        "duration_ns", "cgroup_id", "netns", "owner", "prev_state",
+        "duration_ns", "cgroup_id", "netns", "socket_id", "owner", "prev_state",
     ]
 
     /// The keys of each kind's lines, in order: a connect has `latency_ns` (before the health

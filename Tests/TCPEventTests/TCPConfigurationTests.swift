@@ -143,15 +143,22 @@ final class TCPConfigurationTests: XCTestCase {
             XCTAssertTrue(plan.notes.contains { $0.contains("sock_send_length") }, "\(plan.notes)")
         }
         XCTAssertEqual(plan.text, EmbeddedBPF.tcpEvents)
-        XCTAssertEqual(plan.offsets, TCPKind.offsets)
+        // Socket cookies are planned where the kernel can give them (the probe is KernelFeatures').
+        XCTAssertEqual(hooks.socketCookies, KernelFeatures.shared.socketCookies.isYes)
+        XCTAssertEqual(plan.flags.contains("-DSOCKET_COOKIES"), hooks.socketCookies)
+        XCTAssertEqual(plan.offsets, TCPKind.offsets + (hooks.socketCookies ? SocketCookies.offsets : []))
 
         configuration.tracksAccept = false
         configuration.tracksFirstIO = false
         let (without, withoutHooks) = try self.plan(configuration)
         XCTAssertFalse(without.flags.contains("-DTRACK_ACCEPT"))
         XCTAssertFalse(without.flags.contains("-DTRACK_IO"))
-        XCTAssertEqual(withoutHooks.description, "hook: \(TCPMonitor.Hook.tracepoint), owners: connect")
-        XCTAssertEqual(hooks.description, "hook: \(TCPMonitor.Hook.tracepoint), owners: " + (["connect"] + (acceptTracepoints ? ["accept"] : []) + (firstIOTracepoints ? ["io"] : [])).joined(separator: "+"))
+        let ids = ", socket ids: " + (hooks.socketCookies ? "cookie" : "none")
+        XCTAssertEqual(withoutHooks.description, "hook: \(TCPMonitor.Hook.tracepoint), owners: connect" + ids)
+        XCTAssertEqual(
+            hooks.description,
+            "hook: \(TCPMonitor.Hook.tracepoint), owners: "
+                + (["connect"] + (acceptTracepoints ? ["accept"] : []) + (firstIOTracepoints ? ["io"] : [])).joined(separator: "+") + ids)
     }
 
     /// With BTF offsets, accept tracking needs the accept path's members; this kernel has them.
@@ -205,8 +212,10 @@ final class TCPConfigurationTests: XCTestCase {
         let (plan, _) = try plan(.init())
         let program = plan.expandedText()
         let used = try offsetMacrosUsed(in: program)
-        XCTAssertEqual(used, Set((TCPKind.offsets + TCPKind.acceptOffsets).map(\.macro)), "OFF_* macros the program reads vs TCPKind's")
-        for entry in TCPKind.offsets + TCPKind.acceptOffsets {
+        let all = TCPKind.offsets + TCPKind.acceptOffsets + SocketCookies.offsets
+        XCTAssertEqual(used, Set(all.map(\.macro)), "OFF_* macros the program reads vs TCPKind's and SocketCookies'")
+        XCTAssertEqual(try btf.defines(for: SocketCookies.offsets).count, 1)
+        for entry in all {
             XCTAssertTrue(program.contains("#define \(entry.macro) "), "\(entry.macro) also has a header fallback")
         }
         XCTAssertEqual(Set(TCPKind.offsets.map(\.macro)).count, TCPKind.offsets.count, "macros are unique")

@@ -34,6 +34,10 @@ final class TCPEventDecoderTests: XCTestCase {
         XCTAssertNil(event.latencyNanoseconds)
         XCTAssertNil(event.error)
         XCTAssertEqual(event.health, TCPHealth(smoothedRTTMicroseconds: 120, rttVarianceMicroseconds: 60, minimumRTTMicroseconds: 90, retransmits: 0))
+        XCTAssertEqual(event.socketID, 0x2f_0002)
+        var noCookie = TCPSample()
+        noCookie.socketID = 0
+        XCTAssertNil(try decode(noCookie).socketID, "0 is the kernel's no cookie")
     }
 
     /// Each kind takes what belongs to it from the shared sample: a connect its latency (no
@@ -114,7 +118,7 @@ final class TCPEventDecoderTests: XCTestCase {
             guard case BPFError.malformedSample(let expected, let actual, _) = error else {
                 return XCTFail("expected malformedSample, got \(error)")
             }
-            XCTAssertEqual(expected, 168)
+            XCTAssertEqual(expected, 176)
             XCTAssertEqual(actual, 100)
         }
         XCTAssertThrowsError(try [UInt8]().withUnsafeBytes { try TCPEventDecoder.decode($0, clock: clock) })
@@ -147,9 +151,9 @@ final class TCPEventDecoderTests: XCTestCase {
     /// The sample is `struct ne_tcp_event` of the contract header, which the program compiles
     /// against too; its size and field offsets are the kernel/user ABI and must not drift.
     func testTheSampleLayoutIsTheContractHeaders() throws {
-        XCTAssertEqual(MemoryLayout<ne_tcp_event>.size, 168)
-        XCTAssertEqual(TCPEventDecoder.sampleSize, 168)
-        XCTAssertEqual(TCPSample().bytes.count, 168)
+        XCTAssertEqual(MemoryLayout<ne_tcp_event>.size, 176)
+        XCTAssertEqual(TCPEventDecoder.sampleSize, 176)
+        XCTAssertEqual(TCPSample().bytes.count, 176)
         let offsets: [(String, Int?, Int)] = [
             ("ts_ns", MemoryLayout<ne_tcp_event>.offset(of: \.ts_ns), 0),
             ("start_ns", MemoryLayout<ne_tcp_event>.offset(of: \.start_ns), 8),
@@ -180,6 +184,7 @@ final class TCPEventDecoderTests: XCTestCase {
             ("comm", MemoryLayout<ne_tcp_event>.offset(of: \.comm), 130),
             ("thread", MemoryLayout<ne_tcp_event>.offset(of: \.thread), 146),
             ("pad", MemoryLayout<ne_tcp_event>.offset(of: \.pad), 162),
+            ("socket_id", MemoryLayout<ne_tcp_event>.offset(of: \.socket_id), 168),
         ]
         for (name, offset, expected) in offsets {
             XCTAssertEqual(offset, expected, name)

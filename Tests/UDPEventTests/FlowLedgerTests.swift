@@ -38,7 +38,7 @@ final class FlowLedgerTests: XCTestCase {
         XCTAssertFalse(first.isConnected)
         XCTAssertEqual(first.cgroupID, 9)
         XCTAssertEqual(first.networkNamespace, 4_026_531_840)
-        XCTAssertEqual(first.socketID, 0xffff_8880_0000_1000)
+        XCTAssertEqual(first.socketID, 0xffff_8880_0000_1000 + 1000, "the cookie of the flow")
         XCTAssertEqual(first.socketFirstSeenNanoseconds, 1_700_000_000_000_000_500)
         XCTAssertEqual(ledger.count, 1)
 

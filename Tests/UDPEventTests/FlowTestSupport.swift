@@ -11,7 +11,8 @@ func makeFlow(
     UDPFlow(
         key: .init(socket: socket, pid: pid, startNanoseconds: start), closeNanoseconds: 0, counts: counts,
         cgroupID: 9, uid: 1000, networkNamespace: 4_026_531_840, family: .ipv4, sourcePort: 5353, destinationPort: 0,
-        sourceAddress: .v4(127, 0, 0, 1), destinationAddress: .v4(0, 0, 0, 0), command: command, thread: command)
+        sourceAddress: .v4(127, 0, 0, 1), destinationAddress: .v4(0, 0, 0, 0), command: command, thread: command,
+        cookie: socket &+ 1000)
 }
 
 func counts(tx: UInt64, rx: UInt64, txPackets: UInt64, rxPackets: UInt64) -> UDPFlow.Counts {

@@ -173,7 +173,8 @@ final class UDPProgramFlagsTests: XCTestCase {
         for flags in [ring.flags, perf.flags] {
             XCTAssertFalse(flags.contains { $0.hasPrefix("-DUSE_RINGBUF") || $0.hasPrefix("-DRINGBUF_PAGES") || $0.hasPrefix("-DOFF") }, "\(flags)")
         }
-        XCTAssertEqual(ring.offsets, MemberOffset.socketEndpoints + MemberOffset.taskNames)
+        let cookies = KernelFeatures.shared.socketCookies.isYes ? SocketCookies.offsets : []
+        XCTAssertEqual(ring.offsets, MemberOffset.socketEndpoints + MemberOffset.taskNames + cookies)
         XCTAssertEqual(ring.text, EmbeddedBPF.udpEvents)
         XCTAssertEqual(ring.headers, EmbeddedBPF.headers)
         XCTAssertEqual(ring.offsetSource, .headers)
@@ -291,13 +292,13 @@ final class UDPLayoutTests: XCTestCase {
     /// are exactly the ones the kind passes, and each has a header fallback.
     func testEveryOffsetMacroIsUsedAndEveryUsedOneIsPassed() throws {
         let program = try program
-        let passed = Set((MemberOffset.socketEndpoints + MemberOffset.taskNames).map(\.macro))
+        let passed = Set((MemberOffset.socketEndpoints + MemberOffset.taskNames + SocketCookies.offsets).map(\.macro))
         var used = Set<String>()
         let pattern = try NSRegularExpression(pattern: "(?<!#define )\\bOFF_[A-Z0-9_]+\\b")
         for match in pattern.matches(in: program, range: NSRange(program.startIndex..., in: program)) {
             used.insert(String(program[Range(match.range, in: program)!]))
         }
-        XCTAssertEqual(used, passed, "OFF_* macros read by udp_events.c and its headers vs MemberOffset.socketEndpoints + taskNames")
+        XCTAssertEqual(used, passed, "OFF_* macros read by udp_events.c and its headers vs MemberOffset.socketEndpoints + taskNames + SocketCookies'")
         for macro in passed {
             XCTAssertTrue(program.contains("#define \(macro) "), "\(macro) also has a header fallback")
         }
@@ -329,8 +330,8 @@ final class UDPLayoutTests: XCTestCase {
         for (name, offset, expected) in flow {
             XCTAssertEqual(offset, expected, "ne_udp_flow.\(name)")
         }
-        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 136)
-        XCTAssertEqual(UDPFlowDecoder.flowSize, 136)
+        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 144)
+        XCTAssertEqual(UDPFlowDecoder.flowSize, 144)
 
         XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.sk), 0)
         XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.pid), 8)

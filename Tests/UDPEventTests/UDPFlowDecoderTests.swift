@@ -23,15 +23,15 @@ final class UDPFlowDecoderTests: XCTestCase {
 
     func testSizesMatchTheCStructs() {
         XCTAssertEqual(UDPFlowDecoder.keySize, 16)
-        XCTAssertEqual(UDPFlowDecoder.flowSize, 136)
-        XCTAssertEqual(UDPFlowDecoder.closeSampleSize, 152)
-        XCTAssertEqual(UDPCloseSample().bytes.count, 152)
+        XCTAssertEqual(UDPFlowDecoder.flowSize, 144)
+        XCTAssertEqual(UDPFlowDecoder.closeSampleSize, 160)
+        XCTAssertEqual(UDPCloseSample().bytes.count, 160)
         XCTAssertEqual(UDPCloseSample().keyBytes.count, 16)
-        XCTAssertEqual(UDPCloseSample().flowBytes.count, 136)
+        XCTAssertEqual(UDPCloseSample().flowBytes.count, 144)
         // The structs the kind reads the kernel's maps through.
         XCTAssertEqual(MemoryLayout<ne_udp_key>.size, 16)
-        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 136)
-        XCTAssertEqual(MemoryLayout<ne_udp_close>.size, 152)
+        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 144)
+        XCTAssertEqual(MemoryLayout<ne_udp_close>.size, 160)
     }
 
     func testDecodesEveryFieldOfAnIPv4CloseSample() throws {
@@ -56,6 +56,7 @@ final class UDPFlowDecoderTests: XCTestCase {
         XCTAssertEqual(flow.sourceAddress.description, "127.0.0.1")
         XCTAssertEqual(flow.destinationAddress.description, "127.0.0.53")
         XCTAssertEqual(flow.command, "dig")
+        XCTAssertEqual(flow.cookie, 0x2f_0001)
     }
 
     func testDecodesEveryFieldOfAnIPv6CloseSample() throws {
@@ -182,7 +183,7 @@ final class UDPFlowDecoderTests: XCTestCase {
                 guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
                     return XCTFail("expected malformedSample, got \(error)")
                 }
-                XCTAssertEqual(expected, 152)
+                XCTAssertEqual(expected, 160)
                 XCTAssertEqual(actual, length)
                 XCTAssertFalse(detail.isEmpty)
             }
@@ -191,7 +192,7 @@ final class UDPFlowDecoderTests: XCTestCase {
         XCTAssertThrowsError(try decodeClose(Array(UDPCloseSample.flush(socket: 1, close: 2).prefix(100))))
     }
 
-    func testLongerSamplesDecodeTheirFirst152Bytes() throws {
+    func testLongerSamplesDecodeTheirFirst160Bytes() throws {
         let padded = UDPCloseSample().bytes + [0xaa, 0xbb, 0xcc, 0xdd]
         let close = try decodeClose(padded)
         XCTAssertEqual(close.flow, try decodeClose(UDPCloseSample().bytes).flow)
@@ -205,8 +206,8 @@ final class UDPFlowDecoderTests: XCTestCase {
                 guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
                     return XCTFail("expected malformedSample, got \(error)")
                 }
-                XCTAssertEqual(expected, 152)
-                XCTAssertEqual(actual, 152)
+                XCTAssertEqual(expected, 160)
+                XCTAssertEqual(actual, 160)
                 XCTAssertTrue(detail.contains("family"), detail)
                 XCTAssertTrue(detail.contains("\(family)"), detail)
             }

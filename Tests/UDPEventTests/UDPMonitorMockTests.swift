@@ -67,7 +67,7 @@ final class UDPMonitorMockTests: XCTestCase {
         XCTAssertEqual(event.deltaCounts, counts(tx: 12_345, rx: 777, txPackets: 3, rxPackets: 2))
         XCTAssertEqual(event.cgroupID, 77)
         XCTAssertEqual(event.networkNamespace, 4_026_531_840)
-        XCTAssertEqual(event.socketID, 0xffff_8880_1234_5600)
+        XCTAssertEqual(event.socketID, 0x2f_0001, "the socket's cookie")
     }
 
     func testSamplesEmittedBeforeStartAreDelivered() throws {

@@ -84,7 +84,8 @@ struct ne_tcp_event {
     unsigned char comm[NE_COMM_LEN];    // the process's name: its thread-group leader's comm
     unsigned char thread[NE_COMM_LEN];  // the owning thread's name (equal to comm for one thread)
     unsigned char pad[6];
+    unsigned long long socket_id;  // the socket's kernel cookie (sock_common.skc_cookie), 0 if none
 };
-NE_STATIC_ASSERT(sizeof(struct ne_tcp_event) == 168, "struct ne_tcp_event is 168 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_tcp_event) == 176, "struct ne_tcp_event is 176 bytes");
 
 #endif
