@@ -50,7 +50,7 @@ let package = Package(
         .target(name: "CNetEventsABI"),
 
         // The event machinery every kind plugs into: monitor, delivery, options, reports, JSON.
-        .target(name: "NetEventsCore", dependencies: ["BCCRuntime"]),
+        .target(name: "NetEventsCore", dependencies: ["BCCRuntime", .product(name: "SystemPackage", package: "swift-system")]),
 
         .target(name: "TCPEvent", dependencies: ["NetEventsCore", "CNetEventsABI"], plugins: ["EmbedBPF"]),
         .target(name: "UDPEvent", dependencies: ["NetEventsCore", "CNetEventsABI"], plugins: ["EmbedBPF"]),

@@ -50,6 +50,10 @@ public protocol EventKind: Sendable {
     /// - Throws: `BPFError.malformedSample` for a sample no kernel writes; it is counted and skipped.
     func decode(_ raw: UnsafeRawBufferPointer, into events: inout [Event]) throws(BPFError)
 
+    /// Appends what the kind reports once tracing has started (what was already there, say),
+    /// before the first sample is delivered or the first ``scan(into:final:)`` runs.
+    func begin(into events: inout [Event])
+
     /// How often ``scan(into:final:)`` runs; nil for kinds that only decode samples.
     var scanInterval: Duration? { get }
 
@@ -64,6 +68,7 @@ public protocol EventKind: Sendable {
 extension EventKind {
     public static var defaultBufferPages: Int { 64 }
     public var scanInterval: Duration? { nil }
+    public func begin(into events: inout [Event]) {}
     public func scan(into events: inout [Event], final: Bool) {}
 }
 

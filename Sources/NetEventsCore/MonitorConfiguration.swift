@@ -26,6 +26,16 @@ public struct EventFilter: Sendable, Hashable {
         if port == 0 { throw .invalidArgument("port filter must be 1-65535, got 0") }
     }
 
+    /// Whether a record of this owner and these endpoints passes: the same rule as the
+    /// programs' `filter_rejects`, for records made in user space.
+    public func matches(pid: Int32, uid: UInt32, endpoints: SocketEndpoints) -> Bool {
+        if let wanted = self.pid, wanted != pid { return false }
+        if let wanted = self.uid, wanted != uid { return false }
+        if let port, port != endpoints.sourcePort && port != endpoints.destinationPort { return false }
+        if let family, family != endpoints.family { return false }
+        return true
+    }
+
     /// The `-DFILTER_*` flags of `bpf/netevents_bpf.h`.
     var compilerFlags: [String] {
         var flags: [String] = []

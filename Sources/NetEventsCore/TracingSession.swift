@@ -42,6 +42,8 @@ final class TracingSession<Kind: EventKind>: Sendable {
         self.delivery = delivery
         self.kind = kind
         stopFinished.enter()
+        // What was there before: appended first, so it reaches the consumer before any sample.
+        produce { kind.begin(into: &$0) }
         do {
             try source.start(
                 SampleHandler(

@@ -14,7 +14,7 @@ internal import CNetEventsABI
 /// (`event.pid`, `event.sourcePort`).
 ///
 /// `Codable`: encoded (by `JSONEncoder`, or by `EventJSONEncoder` as the `tcp-events` tool prints
-/// it) with the keys `event` (`connect`, `accept`, `fail`, `close`), `time_ns`, `pid`, `uid`,
+/// it) with the keys `event` (`connect`, `accept`, `fail`, `close`, `interval`), `time_ns`, `pid`, `uid`,
 /// `comm`, `thread` (only when it differs from `comm`), `family`, `saddr`, `sport`, `daddr`,
 /// `dport`, `rx_bytes`, `tx_bytes`, `segs_in`, `segs_out`, `data_segs_in`, `data_segs_out`,
 /// `latency_ns` (connect only), `error` (fail only, when the kernel gave one), `srtt_us`,
@@ -31,7 +31,8 @@ public struct TCPConnectionEvent: NetworkEvent {
     public var ownerSource: OwnerSource
     /// The socket's family, addresses and ports.
     public var endpoints: SocketEndpoints
-    /// `tcp_sock.bytes_received`.
+    /// `tcp_sock.bytes_received` (for an ``Kind/interval`` record, like every counter: its change
+    /// since the connection's previous record).
     public var receivedBytes: UInt64
     /// `tcp_sock.bytes_acked`: bytes sent and acknowledged by the peer.
     public var sentBytes: UInt64
@@ -66,7 +67,7 @@ public struct TCPConnectionEvent: NetworkEvent {
     /// has asked the kernel about.
     public var socketID: UInt64?
     /// The state the socket left: for a close, the one before `TCP_CLOSE`; for a connect or a
-    /// failure, `SYN_SENT`. Nil for an accept, which is no state change.
+    /// failure, `SYN_SENT`. Nil for an accept or an interval record, which are no state change.
     public var previousState: TCPState?
 
     /// What a ``TCPConnectionEvent`` reports. `TCPKind.Options/events` chooses which are reported.
@@ -80,17 +81,22 @@ public struct TCPConnectionEvent: NetworkEvent {
         case fail
         /// The socket reached `TCP_CLOSE` after it established (or during a passive open).
         case close
+        /// What an open connection moved since its previous record (the first: since it opened),
+        /// with its health now: every `TCPKind/Options/interval` for each connection that moved
+        /// data, and at start for every open connection (the snapshot).
+        case interval
 
-        /// The name in JSON, tables and `--events`: `connect`, `accept`, `fail`, `close`.
+        /// The name in JSON, tables and `--events`: `connect`, `accept`, `fail`, `close`, `interval`.
         public var description: String { rawValue }
 
-        /// The contract's `enum ne_tcp_event_kind` value.
-        var sampleKind: UInt8 {
+        /// The contract's `enum ne_tcp_event_kind` value; nil for records made in user space.
+        var sampleKind: UInt8? {
             switch self {
             case .close: UInt8(NE_TCP_EVENT_CLOSE.rawValue)
             case .connect: UInt8(NE_TCP_EVENT_CONNECT.rawValue)
             case .accept: UInt8(NE_TCP_EVENT_ACCEPT.rawValue)
             case .fail: UInt8(NE_TCP_EVENT_FAIL.rawValue)
+            case .interval: nil
             }
         }
 
@@ -112,14 +118,18 @@ public struct TCPConnectionEvent: NetworkEvent {
         /// Nobody claimed the socket while traced: the task that ran the close, which for closes
         /// processed in softirq may be another process.
         case closingTask = 4
+        /// A connection open before tracing began: the process holding its socket (found in
+        /// `/proc/PID/fd`, as `ss -p` finds it). Only for ``Kind/interval`` records.
+        case openFile = 5
 
-        /// The name in JSON and tables: `connect`, `accept`, `io`, `close`.
+        /// The name in JSON and tables: `connect`, `accept`, `io`, `close`, `fd`.
         public var description: String {
             switch self {
             case .connect: return "connect"
             case .accept: return "accept"
             case .firstIO: return "io"
             case .closingTask: return "close"
+            case .openFile: return "fd"
             }
         }
     }

@@ -19,7 +19,7 @@ public enum TCPEventDecoder {
         guard let family = AddressFamily(rawFamily: sample.family) else {
             throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown address family \(sample.family)")
         }
-        guard let ownerSource = TCPConnectionEvent.OwnerSource(rawValue: sample.owner_source) else {
+        guard let ownerSource = TCPConnectionEvent.OwnerSource(rawValue: sample.owner_source), ownerSource != .openFile else {
             throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "unknown owner source \(sample.owner_source)")
         }
         guard let kind = TCPConnectionEvent.Kind(sampleKind: sample.kind) else {

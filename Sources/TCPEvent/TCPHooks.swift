@@ -79,7 +79,9 @@ extension TCPKind {
         program.text = EmbeddedBPF.tcpEvents
         program.headers = EmbeddedBPF.headers
         program.offsets = offsets
-        let kinds = options.events.reduce(0) { $0 | 1 << Int($1.sampleKind) }
+        // Interval records need the owners the connect and accept samples carry.
+        let sampled = options.events.union(options.pollsConnections ? [.connect, .accept] : [])
+        let kinds = sampled.compactMap(\.sampleKind).reduce(0) { $0 | 1 << Int($1) }
         program.flags += ["-DMAX_SOCKETS=\(options.maxTrackedSockets)", "-DEVENT_KINDS=\(kinds)"]
         switch hook {
         case .tracepoint: program.flags.append("-DHOOK_TRACEPOINT")

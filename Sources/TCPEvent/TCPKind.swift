@@ -13,14 +13,37 @@ public final class TCPKind: EventKind {
 
     private let clock: WallClock
     private let owners: BPFMap<UInt64, ne_tcp_owner>?
+    /// The kinds the consumer asked for (the program may send more, for the poller's owners).
+    private let reported: Set<TCPConnectionEvent.Kind>
+    private let poller: ConnectionPoller?
+    private let interval: Duration
 
     public init(configuration: Configuration, module: BPFModule?, clock: WallClock) throws(BPFError) {
         self.clock = clock
         self.owners = try module?.table("owners").typed()
+        reported = configuration.options.events
+        interval = .nanoseconds(Int64(configuration.options.interval * 1e9))
+        // Over an injected source there is no kernel to list connections of.
+        poller = configuration.options.pollsConnections && module != nil ? ConnectionPoller(filter: configuration.filter, clock: clock) : nil
     }
 
     public func decode(_ raw: UnsafeRawBufferPointer, into events: inout [TCPConnectionEvent]) throws(BPFError) {
-        events.append(try TCPEventDecoder.decode(raw, clock: clock))
+        let event = try TCPEventDecoder.decode(raw, clock: clock)
+        poller?.record(event)
+        if reported.contains(event.kind) { events.append(event) }
+    }
+
+    /// The snapshot: a record for every connection open now.
+    public func begin(into events: inout [TCPConnectionEvent]) {
+        poller?.poll(everyConnection: true, into: &events)
+    }
+
+    public var scanInterval: Duration? { poller == nil ? nil : interval }
+
+    /// A record for each open connection that moved data since its last one. Nothing at stop:
+    /// what a connection moved after its last record is in its close.
+    public func scan(into events: inout [TCPConnectionEvent], final: Bool) {
+        if !final { poller?.poll(everyConnection: false, into: &events) }
     }
 
     public func counters(_ kernel: KernelCounters) -> Counters {
@@ -31,6 +54,10 @@ public final class TCPKind: EventKind {
         if let owners, let live = try? owners.keys().count {
             let accounted = kernel[NE_TCP_STAT_CLOSED_TRACKED.rawValue] + UInt64(live)
             counters.evictedSockets = counters.trackedSockets > accounted ? counters.trackedSockets - accounted : 0
+        }
+        if let poller {
+            counters.unownedConnections = poller.unownedConnections
+            (counters.failedPolls, counters.lastPollFailure) = poller.failures
         }
         return counters
     }
@@ -43,6 +70,14 @@ public final class TCPKind: EventKind {
         public var untrackedCloses: UInt64 = 0
         /// Tracked sockets pushed out of the full LRU map before they closed.
         public var evictedSockets: UInt64 = 0
+        /// Open connections that got no interval record: no event owned them and no process
+        /// holds their socket (closed by their process and still finishing, or owned in another
+        /// way than a file).
+        public var unownedConnections: UInt64 = 0
+        /// Interval polls whose `sock_diag` dump failed (no records that interval).
+        public var failedPolls: UInt64 = 0
+        /// Why the last failed poll failed.
+        public var lastPollFailure: BPFError?
 
         /// All zero.
         public init() {}

@@ -14,19 +14,30 @@ extension TCPKind {
         /// The kinds of event reported (default: all); the others are left out in the kernel.
         /// Sockets are tracked the same whatever is chosen, so a close keeps its owner.
         public var events: Set<TCPConnectionEvent.Kind> = Set(TCPConnectionEvent.Kind.allCases)
+        /// Seconds between ``TCPConnectionEvent/Kind/interval`` records; 0 (the default): none,
+        /// and no snapshot at start. Each poll lists the open connections over `sock_diag`.
+        public var interval: Double = 0
+
+        /// Whether open connections are polled (an interval is set and interval records are wanted).
+        var pollsConnections: Bool { interval > 0 && events.contains(.interval) }
 
         /// The defaults.
         public init() {}
 
-        /// Options with a forced hook (nil: the best the kernel has) and these kinds of event.
-        public init(hook: Hook? = nil, events: Set<TCPConnectionEvent.Kind> = Set(TCPConnectionEvent.Kind.allCases)) {
+        /// Options with a forced hook (nil: the best the kernel has), these kinds of event, and
+        /// interval records every `interval` seconds (0: none).
+        public init(hook: Hook? = nil, events: Set<TCPConnectionEvent.Kind> = Set(TCPConnectionEvent.Kind.allCases), interval: Double = 0) {
             self.hook = hook
             self.events = events
+            self.interval = interval
         }
 
         public func validate() throws(BPFError) {
             guard maxTrackedSockets >= 64 else {
                 throw .invalidArgument("maxTrackedSockets must be at least 64, got \(maxTrackedSockets)")
+            }
+            guard interval == 0 || (interval.isFinite && interval >= 0.1 && interval <= 86_400) else {
+                throw .invalidArgument("interval must be 0 (off) or 0.1 to 86400 seconds, got \(interval)")
             }
             guard !events.isEmpty else {
                 throw .invalidArgument("events is empty: choose at least one of " + TCPConnectionEvent.Kind.allCases.map(\.description).joined(separator: ", "))

@@ -15,7 +15,8 @@ struct TCPEventsCommand: TracerCommand {
             drains what is buffered and exits 0. Byte counts are the kernel's tcp_info counters \
             (they include one for the SYN and one for the FIN); RTT and retransmits are what \
             `ss -ti` shows. MS is the connect latency of a connect and the lifetime of a close or \
-            a failure.
+            a failure. With --interval, open connections are listed (sock_diag) at start and every \
+            interval: each record holds what the connection moved since its previous one.
             """)
 
     @OptionGroup var options: TracerOptions
@@ -25,12 +26,23 @@ struct TCPEventsCommand: TracerCommand {
 
     @Option(
         name: .long, parsing: .unconditional,
-        help: "Only these kinds of event, comma-separated: connect, accept, fail, close (default: all).",
+        help: "Only these kinds of event, comma-separated: connect, accept, fail, close, interval (default: all).",
         transform: TCPEventsCommand.parseKinds)
     var events: Set<TCPConnectionEvent.Kind>?
 
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Every this many seconds, an interval record for each open connection that moved data, after a snapshot of every open connection at start (default 0: none).")
+    var interval: Double = 0
+
+    func validate() throws {
+        guard interval == 0 || (interval.isFinite && interval >= 0.1 && interval <= 86_400) else {
+            throw ValidationError("--interval must be 0 (off) or between 0.1 and 86400 seconds")
+        }
+    }
+
     var kindOptions: TCPKind.Options {
-        var options = TCPKind.Options(hook: hook)
+        var options = TCPKind.Options(hook: hook, interval: interval)
         if let events { options.events = events }
         return options
     }
@@ -51,6 +63,8 @@ struct TCPEventsCommand: TracerCommand {
 
     static func summary(_ counters: TCPKind.Counters) -> String {
         "evicted \(counters.evictedSockets), untracked closes \(counters.untrackedCloses)"
+            + (counters.unownedConnections > 0 ? ", unowned open connections \(counters.unownedConnections)" : "")
+            + (counters.failedPolls > 0 ? ", failed polls \(counters.failedPolls) (\(counters.lastPollFailure.map { "\($0)" } ?? ""))" : "")
     }
 
     static let table = EventTable<TCPConnectionEvent>.network(

@@ -74,9 +74,9 @@ final class OutputEquivalenceTests: XCTestCase {
             endpoints: endpoints, receivedBytes: randomValue(), sentBytes: randomValue(), segmentsIn: .random(in: 0...UInt32.max),
             segmentsOut: .random(in: 0...UInt32.max), dataSegmentsIn: .random(in: 0...UInt32.max),
             dataSegmentsOut: .random(in: 0...UInt32.max),
-            durationNanoseconds: kind == .connect || kind == .accept || Bool.random() ? nil : halfwayFree(.random(in: 0...10_000_000_000_000)),
+            durationNanoseconds: kind != .close && kind != .fail || Bool.random() ? nil : halfwayFree(.random(in: 0...10_000_000_000_000)),
             cgroupID: randomValue(), networkNamespace: .random(in: 0...UInt32.max),
-            previousState: kind == .accept ? nil : TCPState.allCases.randomElement()!,
+            previousState: kind == .accept || kind == .interval ? nil : TCPState.allCases.randomElement()!,
             latencyNanoseconds: kind == .connect ? randomValue() : nil,
             error: kind == .fail && Bool.random() ? TCPConnectError(code: .random(in: 1...140)) : nil,
             health: TCPHealth(

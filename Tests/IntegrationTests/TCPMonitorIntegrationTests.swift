@@ -347,7 +347,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
             try checkRefusedConnect(hook: hook)
             ran.append(hook)
         }
-        print("hooks exercised: \(ran)")
+        print("hooks exercised: \(ran); socket cookies: \(KernelFeatures.shared.socketCookies)")
         XCTAssertFalse(ran.isEmpty, "no TCP hook is available on this kernel")
     }
 

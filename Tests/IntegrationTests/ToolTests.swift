@@ -154,6 +154,7 @@ final class ToolTests: XCTestCase {
             ("tcp-events", ["--port", "-1"], "--port"), ("tcp-events", ["--duration", "-3"], "--duration"),
             ("tcp-events", ["--duration", "nan"], "--duration"), ("udp-events", ["--interval", "inf"], "--interval"),
             ("udp-events", ["--port", "0"], "--port"), ("tcp-events", ["--events", "connect,bogus"], "--events"),
+            ("tcp-events", ["--interval", "nan"], "--interval"), ("tcp-events", ["--interval", "0.01"], "--interval"),
         ]
         for (tool, arguments, flag) in cases {
             let (status, errors) = try run(tool, arguments)

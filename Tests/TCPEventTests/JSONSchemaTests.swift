@@ -23,7 +23,7 @@ final class JSONSchemaTests: XCTestCase {
         case .connect:
             keys.removeAll { $0 == "duration_ns" }
             keys.insert("latency_ns", at: keys.firstIndex(of: "srtt_us")!)
-        case .accept: keys.removeAll { $0 == "duration_ns" || $0 == "prev_state" }
+        case .accept, .interval: keys.removeAll { $0 == "duration_ns" || $0 == "prev_state" }
         case .fail: if error { keys.insert("error", at: keys.firstIndex(of: "srtt_us")!) }
         }
         return keys
@@ -37,8 +37,22 @@ final class JSONSchemaTests: XCTestCase {
         case .connect: sample.kind = 2; sample.oldState = 2
         case .accept: sample.kind = 3; sample.oldState = 0; sample.ownerSource = 2
         case .fail: sample.kind = 4; sample.oldState = 2; sample.error = 111; sample.minRTTMicroseconds = .max
+        case .interval: break  // made in user space: see event(of:)
         }
         return sample
+    }
+
+    /// An event of each kind: decoded from its sample, or for an interval record (which no
+    /// program writes) made as the poller makes them.
+    func event(of kind: TCPConnectionEvent.Kind) throws -> TCPConnectionEvent {
+        var event = try event(Self.sample(kind))
+        if kind == .interval {
+            event.kind = .interval
+            event.previousState = nil
+            event.durationNanoseconds = nil
+            event.ownerSource = .openFile
+        }
+        return event
     }
 
     func event(_ sample: TCPSample) throws -> TCPConnectionEvent {
@@ -88,7 +102,7 @@ final class JSONSchemaTests: XCTestCase {
     /// The keys are written in the order of DESIGN.md, then the extra ones, for every kind.
     func testKeysComeInTheDesignOrder() throws {
         for kind in TCPConnectionEvent.Kind.allCases {
-            let line = try EventJSONEncoder().encode(try event(Self.sample(kind)))
+            let line = try EventJSONEncoder().encode(try event(of: kind))
             XCTAssertEqual(Set(try object(line).keys), Set(Self.keys(kind)), line)
             XCTAssertTrue(line.hasPrefix("{\"event\":\"\(kind)\","), line)
             var positions: [Int] = []
@@ -145,9 +159,8 @@ final class JSONSchemaTests: XCTestCase {
         large.uid = UInt32.max
         var givenUp = Self.sample(.fail)
         givenUp.error = 0
-        let samples = [TCPSample(), ipv6, noDuration, large, givenUp] + TCPConnectionEvent.Kind.allCases.map(Self.sample)
-        for sample in samples {
-            let event = try event(sample)
+        let events = try [TCPSample(), ipv6, noDuration, large, givenUp].map(event) + TCPConnectionEvent.Kind.allCases.map(event(of:))
+        for event in events {
             let line = try EventJSONEncoder().encode(event)
             let foundation = try JSONEncoder().encode(event)
             let foundationObject = try XCTUnwrap(JSONSerialization.jsonObject(with: foundation) as? [String: Any])
@@ -159,7 +172,7 @@ final class JSONSchemaTests: XCTestCase {
     }
 
     func testEveryOwnerAndStateNameDecodes() throws {
-        for owner in TCPConnectionEvent.OwnerSource.allCases {
+        for owner in TCPConnectionEvent.OwnerSource.allCases where owner != .openFile {
             for state in TCPState.allCases {
                 var sample = TCPSample()
                 sample.ownerSource = owner.rawValue
@@ -171,6 +184,15 @@ final class JSONSchemaTests: XCTestCase {
                 XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(line.utf8)), event)
             }
         }
+    }
+
+    /// `fd` owners are found in user space: a kernel sample that says so is malformed.
+    func testAnOpenFileOwnerIsNoKernelSample() throws {
+        var sample = TCPSample()
+        sample.ownerSource = TCPConnectionEvent.OwnerSource.openFile.rawValue
+        XCTAssertThrowsError(try event(sample))
+        let line = try EventJSONEncoder().encode(try event(of: .interval))
+        XCTAssertEqual(try object(line)["owner"] as? String, "fd")
     }
 
     func testUnknownNamesAndMissingKeysDoNotDecode() throws {

@@ -1,0 +1,119 @@
+import Glibc
+import Synchronization
+
+/// The `interval` records of open TCP connections: a `sock_diag` dump of the connections (with
+/// their `tcp_info`) every interval, and one record for each that moved data since its last one;
+/// at start, one for every connection open (the snapshot).
+///
+/// A connection's first record carries what it moved since it opened, and each later one what it
+/// moved since the record before, so its records plus what is left at its close add up exactly to
+/// its close totals (the same kernel counters). Owners come from the connect and accept events
+/// (joined by socket cookie); a connection opened before tracing began is owned by the process
+/// holding its socket (`/proc/PID/fd`, ``TCPConnectionEvent/OwnerSource/openFile``). The dump
+/// sees the monitor's own network namespace.
+final class ConnectionPoller: Sendable {
+    /// Who owns a connection, as its records say.
+    struct Owner: Sendable {
+        var process: EventProcess
+        var source: TCPConnectionEvent.OwnerSource
+        var cgroupID: UInt64
+    }
+
+    private struct State {
+        /// By socket cookie: owners seen at connect or accept, or found in /proc.
+        var owners: [UInt64: Owner] = [:]
+        /// By socket cookie: the totals the last record of each connection reached.
+        var reported: [UInt64: TCPInfo.Totals] = [:]
+        /// Open connections no process holds and no event owned (counted once each).
+        var unowned: Set<UInt64> = []
+        var unownedCount: UInt64 = 0
+        var failedPolls: UInt64 = 0
+        var lastFailure: BPFError?
+    }
+
+    private let state = Mutex(State())
+    private let filter: EventFilter
+    private let clock: WallClock
+    private let namespace: UInt32
+
+    /// The states of a connection that has opened and not yet closed: ESTABLISHED, FIN_WAIT1,
+    /// FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING.
+    static let openStates = SocketDiagnostics.states([1, 4, 5, 8, 9, 11])
+
+    init(filter: EventFilter, clock: WallClock) {
+        self.filter = filter
+        self.clock = clock
+        var info = stat()
+        namespace = stat("/proc/self/ns/net", &info) == 0 ? UInt32(truncatingIfNeeded: info.st_ino) : 0
+    }
+
+    /// Takes note of an event of the TCP program: an open's owner, a close's end.
+    func record(_ event: TCPConnectionEvent) {
+        guard let id = event.socketID else { return }
+        switch event.kind {
+        case .connect, .accept:
+            let owner = Owner(process: event.process, source: event.ownerSource, cgroupID: event.cgroupID)
+            state.withLock { $0.owners[id] = owner }
+        case .close, .fail:
+            state.withLock { state in
+                state.owners[id] = nil
+                state.reported[id] = nil
+            }
+        case .interval:
+            break
+        }
+    }
+
+    /// Appends a record for each open connection that moved data since its last record, or with
+    /// `everyConnection`, for each open connection.
+    func poll(everyConnection: Bool, into events: inout [TCPConnectionEvent]) {
+        let sockets: [SocketDiagnostics.Socket]
+        do {
+            sockets = try SocketDiagnostics.dump(protocolNumber: UInt8(IPPROTO_TCP), states: Self.openStates, info: true)
+        } catch {
+            state.withLock { state in
+                state.failedPolls += 1
+                state.lastFailure = error
+            }
+            return
+        }
+        let now = clock.wallClock(fromMonotonic: UInt64(WallClock.now(CLOCK_MONOTONIC)))
+        state.withLock { state in
+            let owned = state.owners
+            let unknown = Set(sockets.filter { owned[$0.cookie] == nil && $0.inode != 0 }.map(\.inode))
+            let holders = SocketOwners.find(unknown)
+            var open = Set<UInt64>()
+            for socket in sockets {
+                guard let info = TCPInfo(socket.info) else { continue }
+                open.insert(socket.cookie)
+                if state.owners[socket.cookie] == nil, let holder = holders[socket.inode] {
+                    state.owners[socket.cookie] = Owner(process: holder.process, source: .openFile, cgroupID: holder.cgroupID)
+                }
+                guard let owner = state.owners[socket.cookie] else {
+                    if state.unowned.insert(socket.cookie).inserted { state.unownedCount += 1 }
+                    continue
+                }
+                let moved = info.totals.since(state.reported[socket.cookie] ?? TCPInfo.Totals())
+                guard everyConnection || moved != TCPInfo.Totals() else { continue }
+                state.reported[socket.cookie] = info.totals
+                guard filter.matches(pid: owner.process.pid, uid: owner.process.uid, endpoints: socket.endpoints) else { continue }
+                events.append(
+                    TCPConnectionEvent(
+                        kind: .interval, timeNanoseconds: now, process: owner.process, ownerSource: owner.source,
+                        endpoints: socket.endpoints, receivedBytes: moved.receivedBytes, sentBytes: moved.sentBytes,
+                        segmentsIn: moved.segmentsIn, segmentsOut: moved.segmentsOut, dataSegmentsIn: moved.dataSegmentsIn,
+                        dataSegmentsOut: moved.dataSegmentsOut, durationNanoseconds: nil, cgroupID: owner.cgroupID,
+                        networkNamespace: namespace, previousState: nil, health: info.health, socketID: socket.cookie))
+            }
+            // Forget what has closed (its close event may have been filtered, or lost).
+            state.owners = state.owners.filter { open.contains($0.key) }
+            state.reported = state.reported.filter { open.contains($0.key) }
+            state.unowned.formIntersection(open)
+        }
+    }
+
+    /// Open connections that got no record: neither an event nor a process owned them.
+    var unownedConnections: UInt64 { state.withLock { $0.unownedCount } }
+    /// Polls whose dump failed, and the last failure.
+    var failures: (count: UInt64, last: BPFError?) { state.withLock { ($0.failedPolls, $0.lastFailure) } }
+}
