@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "BCCRuntime", targets: ["BCCRuntime"]),
         .executable(name: "tcp-events", targets: ["tcp-events"]),
         .executable(name: "udp-events", targets: ["udp-events"]),
+        .executable(name: "tcp-top", targets: ["tcp-top"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -81,6 +82,16 @@ let package = Package(
             ]
         ),
 
+        // A live terminal view of the busiest connections or processes.
+        .executableTarget(
+            name: "tcp-top",
+            dependencies: [
+                "TCPEvent",
+                "EventOutput",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
         // Throughput, loss, overhead and footprint (BENCHMARKS.md).
         .executableTarget(
             name: "netevents-bench",
@@ -95,6 +106,7 @@ let package = Package(
         .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "NetEventsTesting", "CNetEventsABI"]),
         .testTarget(name: "UDPEventTests", dependencies: ["UDPEvent", "NetEventsTesting", "CNetEventsABI"]),
         .testTarget(name: "EventOutputTests", dependencies: ["EventOutput", "TCPEvent", "UDPEvent"]),
+        .testTarget(name: "TCPTopTests", dependencies: ["tcp-top", "TCPEvent"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TCPEvent", "UDPEvent", "NetEventsTesting", "netevents-traffic"],

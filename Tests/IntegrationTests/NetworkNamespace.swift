@@ -56,7 +56,7 @@ final class NetworkNamespace: @unchecked Sendable {
         for directory in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
             return "\(directory)/\(name)"
         }
-        throw NamespaceError.missingTool("\(name) is not installed (scripts/setup installs iproute2 and nftables)")
+        throw NamespaceError.missingTool("\(name) is not installed (scripts/setup installs it)")
     }
 
     /// Runs a command to its end; its standard output, or an error with its standard error.

@@ -9,46 +9,6 @@ import XCTest
 final class TCPIntervalIntegrationTests: XCTestCase {
     let otherUID: UInt32 = 65_534
 
-    /// A client socket of this process, connected to 127.0.0.1:`port`.
-    final class Client {
-        let fd: Int32
-        /// The local port (read at connect: a closed socket has none).
-        let port: UInt16
-        init(port server: UInt16) throws {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = server.bigEndian
-            address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard fd >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
-            var local = sockaddr_in()
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            _ = withUnsafeMutablePointer(to: &local) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-            }
-            self.fd = fd
-            port = UInt16(bigEndian: local.sin_port)
-        }
-        func send(_ count: Int) {
-            let bytes = [UInt8](repeating: 0x61, count: count)
-            var sent = 0
-            while sent < count {
-                let result = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                guard result > 0 else { return }
-                sent += result
-            }
-        }
-        /// Closes with a reset (SO_LINGER 0): no FIN, so the close totals are the data alone.
-        func reset() {
-            var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
-            close(fd)
-        }
-    }
-
     /// The sum of some records' counters.
     struct Sums: Equatable {
         var rx: UInt64 = 0, tx: UInt64 = 0, segsIn: UInt64 = 0, segsOut: UInt64 = 0, dataIn: UInt64 = 0, dataOut: UInt64 = 0
@@ -76,7 +36,7 @@ final class TCPIntervalIntegrationTests: XCTestCase {
         let port = freePort()
         let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "30000", "--expect-reset", "--uid", "\(otherUID)"])
         _ = try server.nextLine()
-        let client = try Client(port: port)
+        let client = try LoopbackClient(port: port)
         client.send(10_000)
 
         let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port), options: .init(interval: 0.2)))
@@ -133,7 +93,7 @@ final class TCPIntervalIntegrationTests: XCTestCase {
         defer { monitor.stop() }
         let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "50000", "--expect-reset"])
         _ = try server.nextLine()
-        let client = try Client(port: port)
+        let client = try LoopbackClient(port: port)
         client.send(50_000)
         XCTAssertEqual(try server.nextLine()["received"], "50000")
         collector.wait { events in

@@ -172,3 +172,43 @@ func collectingTCPMonitor(_ configuration: TCPMonitor.Configuration) throws -> (
     try monitor.start { collector.add($0) }
     return (monitor, collector)
 }
+
+/// A TCP client socket of this process, connected to 127.0.0.1:`port`.
+final class LoopbackClient: @unchecked Sendable {
+    let fd: Int32
+    /// The local port (read at connect: a closed socket has none).
+    let port: UInt16
+    init(port server: UInt16) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = server.bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard fd >= 0, connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        var local = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        self.fd = fd
+        port = UInt16(bigEndian: local.sin_port)
+    }
+    func send(_ count: Int) {
+        let bytes = [UInt8](repeating: 0x61, count: count)
+        var sent = 0
+        while sent < count {
+            let result = bytes[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard result > 0 else { return }
+            sent += result
+        }
+    }
+    /// Closes with a reset (SO_LINGER 0): no FIN, so the close totals are the data alone.
+    func reset() {
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+        close(fd)
+    }
+}
