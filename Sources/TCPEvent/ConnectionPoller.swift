@@ -79,8 +79,11 @@ final class ConnectionPoller: Sendable {
         }
         let now = clock.wallClock(fromMonotonic: UInt64(WallClock.now(CLOCK_MONOTONIC)))
         state.withLock { state in
+            // Searched in /proc once per connection: one found unowned stays so (a rescan of every
+            // process's descriptors each poll would cost more than the poll).
             let owned = state.owners
-            let unknown = Set(sockets.filter { owned[$0.cookie] == nil && $0.inode != 0 }.map(\.inode))
+            let searched = state.unowned
+            let unknown = Set(sockets.filter { owned[$0.cookie] == nil && $0.inode != 0 && !searched.contains($0.cookie) }.map(\.inode))
             let holders = SocketOwners.find(unknown)
             var open = Set<UInt64>()
             for socket in sockets {
