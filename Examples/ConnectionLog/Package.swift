@@ -7,7 +7,7 @@ let package = Package(
     name: "ConnectionLog",
     platforms: [.macOS(.v15)],
     dependencies: [
-        // In your own package: .package(url: "https://github.com/OWNER/swift-net-events", from: "0.2.0")
+        // In your own package: .package(url: "https://github.com/OWNER/swift-net-events", from: "0.3.0")
         .package(name: "swift-net-events", path: "../..")
     ],
     targets: [

@@ -21,15 +21,17 @@ public struct TextColumn: Sendable {
     }
 
     /// `value` with every control character (C0, DEL, C1; the terminal's escape sequences and line
-    /// breaks among them) written as `\xNN`, and backslashes doubled, so that no name a process
-    /// gives itself can move the cursor, color the terminal or forge a line. Invalid UTF-8 has
-    /// already become U+FFFD when the sample was decoded.
+    /// breaks among them) written as `\xNN`, every invisible format or separator character (a
+    /// right-to-left override U+202E, U+2028) as `\u{NNNN}`, and backslashes doubled, so that no
+    /// name a process gives itself can move the cursor, color the terminal, reorder a line or
+    /// forge one. Invalid UTF-8 has already become U+FFFD when the sample was decoded.
     public static func escaped(_ value: String) -> String {
-        guard value.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) || $0 == "\\" })
-        else { return value }
+        guard value.unicodeScalars.contains(where: { needsEscape($0) || $0 == "\\" }) else { return value }
         var result = ""
         for scalar in value.unicodeScalars {
-            if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) {
+            if scalar.value >= 0xa0 && needsEscape(scalar) {
+                result += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else if needsEscape(scalar) {
                 let hex = String(scalar.value, radix: 16)
                 result += "\\x" + (hex.count < 2 ? "0" : "") + hex
             } else if scalar == "\\" {
@@ -39,6 +41,15 @@ public struct TextColumn: Sendable {
             }
         }
         return result
+    }
+
+    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) { return true }
+        guard scalar.value >= 0xa0 else { return false }
+        switch scalar.properties.generalCategory {
+        case .format, .lineSeparator, .paragraphSeparator: return true
+        default: return false
+        }
     }
 }
 

@@ -50,6 +50,11 @@ public protocol EventKind: Sendable {
     /// - Throws: `BPFError.malformedSample` for a sample no kernel writes; it is counted and skipped.
     func decode(_ raw: UnsafeRawBufferPointer, into events: inout [Event]) throws(BPFError)
 
+    /// The slow half of ``begin(into:)`` and of each ``scan(into:final:)`` but the final one
+    /// (listing what the kernel has open, say), run just before it outside the producer's lock, so
+    /// samples go on being decoded meanwhile.
+    func prepare()
+
     /// Appends what the kind reports once tracing has started (what was already there, say),
     /// before the first sample is delivered or the first ``scan(into:final:)`` runs.
     func begin(into events: inout [Event])
@@ -69,6 +74,7 @@ extension EventKind {
     public static var defaultBufferPages: Int { 64 }
     public var scanInterval: Duration? { nil }
     public func begin(into events: inout [Event]) {}
+    public func prepare() {}
     public func scan(into events: inout [Event], final: Bool) {}
 }
 

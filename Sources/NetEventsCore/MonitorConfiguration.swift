@@ -28,9 +28,14 @@ public struct EventFilter: Sendable, Hashable {
 
     /// Whether a record of this owner and these endpoints passes: the same rule as the
     /// programs' `filter_rejects`, for records made in user space.
-    public func matches(pid: Int32, uid: UInt32, endpoints: SocketEndpoints) -> Bool {
+    package func matches(pid: Int32, uid: UInt32, endpoints: SocketEndpoints) -> Bool {
         if let wanted = self.pid, wanted != pid { return false }
         if let wanted = self.uid, wanted != uid { return false }
+        return matches(endpoints: endpoints)
+    }
+
+    /// Whether these endpoints pass the port and family filters (the owner not known yet).
+    package func matches(endpoints: SocketEndpoints) -> Bool {
         if let port, port != endpoints.sourcePort && port != endpoints.destinationPort { return false }
         if let family, family != endpoints.family { return false }
         return true

@@ -7,32 +7,32 @@ import SystemPackage
 ///
 /// Asking also gives each listed socket its kernel cookie if it had none, so tracing programs
 /// that read cookies see the same ids from then on.
-public enum SocketDiagnostics {
+package enum SocketDiagnostics {
     /// One socket of a dump.
-    public struct Socket: Sendable {
+    package struct Socket: Sendable {
         /// The socket's family, addresses and ports.
-        public var endpoints: SocketEndpoints
+        package var endpoints: SocketEndpoints
         /// The TCP state (`include/net/tcp_states.h` numbering); 7 (`CLOSE`) for an unconnected UDP socket.
-        public var state: UInt8
+        package var state: UInt8
         /// The kernel's cookie of the socket (`ss -e`'s `sk:`).
-        public var cookie: UInt64
+        package var cookie: UInt64
         /// The inode of the socket's file, as `/proc/PID/fd/N` links name it (`socket:[INODE]`); 0
         /// for a socket no file holds any more (closed by its process, still finishing).
-        public var inode: UInt32
+        package var inode: UInt32
         /// The user id of the socket's file.
-        public var uid: UInt32
+        package var uid: UInt32
         /// The protocol's information attribute (`INET_DIAG_INFO`: `struct tcp_info` for TCP), as
         /// the kernel wrote it; empty when not asked for or not given.
-        public var info: [UInt8]
+        package var info: [UInt8]
     }
 
     /// TCP states, as the bits of `idiag_states`.
-    public static func states(_ numbers: [UInt8]) -> UInt32 { numbers.reduce(0) { $0 | 1 << UInt32($1) } }
+    package static func states(_ numbers: [UInt8]) -> UInt32 { numbers.reduce(0) { $0 | 1 << UInt32($1) } }
 
     /// Every socket of `protocolNumber` (`IPPROTO_TCP`, `IPPROTO_UDP`) of each family in a state
     /// of `states` (a bit per state number), with its `INET_DIAG_INFO` attribute when `info`.
     /// - Throws: `BPFError.systemCallFailed` naming the netlink call that failed.
-    public static func dump(protocolNumber: UInt8, families: [AddressFamily] = [.ipv4, .ipv6], states: UInt32, info: Bool)
+    package static func dump(protocolNumber: UInt8, families: [AddressFamily] = [.ipv4, .ipv6], states: UInt32, info: Bool)
         throws(BPFError) -> [Socket]
     {
         let purpose = "listing the open sockets (sock_diag)"
@@ -84,7 +84,10 @@ public enum SocketDiagnostics {
             while offset + headerSize <= count {
                 let length = Int(buffer.load(UInt32.self, at: offset))
                 let type = buffer.load(UInt16.self, at: offset + 4)
-                guard length >= headerSize, offset + length <= count else { return }
+                guard length >= headerSize, offset + length <= count else {
+                    // A listing cut short would forget connections: no listing at all instead.
+                    throw .systemCallFailed(call: "recv", purpose: "a sock_diag dump (a malformed message)", errno: Errno(rawValue: EBADMSG))
+                }
                 switch type {
                 case 3:  // NLMSG_DONE
                     return

@@ -2,22 +2,23 @@ import Glibc
 
 /// Which process holds a socket, found the way `ss -p` finds it: the socket's inode among the
 /// links of `/proc/PID/fd`. For sockets opened before tracing began, whose opening no program saw.
-public enum SocketOwners {
+package enum SocketOwners {
     /// A process holding a socket.
-    public struct Owner: Sendable, Hashable {
+    package struct Owner: Sendable, Hashable {
         /// The process: pid, real uid, and its name (`/proc/PID/comm`, the thread-group leader's).
-        public var process: EventProcess
+        package var process: EventProcess
         /// The process's cgroup v2 id (the inode of its cgroup directory), 0 when unknown.
-        public var cgroupID: UInt64
+        package var cgroupID: UInt64
     }
 
     /// The owner of each of `inodes` that some process holds: the lowest pid holding it (a socket
-    /// inherited across `fork` is held by several).
-    public static func find(_ inodes: Set<UInt32>) -> [UInt32: Owner] {
+    /// inherited across `fork` is held by several). `pids` limits the search to those processes.
+    package static func find(_ inodes: Set<UInt32>, among pids: [Int32]? = nil) -> [UInt32: Owner] {
         guard !inodes.isEmpty else { return [:] }
         var holders: [UInt32: Int32] = [:]
-        forEachEntry(of: "/proc") { name in
-            guard let pid = Int32(name), pid > 0 else { return }
+        var candidates: [Int32] = pids ?? []
+        if pids == nil { forEachEntry(of: "/proc") { name in if let pid = Int32(name), pid > 0 { candidates.append(pid) } } }
+        for pid in candidates {
             forEachEntry(of: "/proc/\(pid)/fd") { descriptor in
                 guard let inode = socketInode("/proc/\(pid)/fd/\(descriptor)"), inodes.contains(inode) else { return }
                 if holders[inode].map({ pid < $0 }) ?? true { holders[inode] = pid }

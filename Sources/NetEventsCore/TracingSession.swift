@@ -43,6 +43,7 @@ final class TracingSession<Kind: EventKind>: Sendable {
         self.kind = kind
         stopFinished.enter()
         // What was there before: appended first, so it reaches the consumer before any sample.
+        kind.prepare()
         produce { kind.begin(into: &$0) }
         do {
             try source.start(
@@ -58,6 +59,7 @@ final class TracingSession<Kind: EventKind>: Sendable {
         }
         if let interval = kind.scanInterval {
             let task = PeriodicTask(interval: interval, name: "event scan") { [weak self] in
+                self?.kind.prepare()
                 self?.produce { self?.kind.scan(into: &$0, final: false) }
             }
             scanner.withLock { $0 = task }

@@ -24,17 +24,32 @@ final class ConnectionPoller: Sendable {
         var owners: [UInt64: Owner] = [:]
         /// By socket cookie: the totals the last record of each connection reached.
         var reported: [UInt64: TCPInfo.Totals] = [:]
-        /// Open connections no process holds and no event owned (counted once each).
+        /// By socket cookie: the poll whose /proc search did not find the socket's holder. The
+        /// search is repeated only every ``researchPolls`` polls: a walk of every process's
+        /// descriptors each poll would cost more than the poll.
+        var searched: [UInt64: UInt64] = [:]
+        /// Open connections that got no record for want of an owner (counted once each).
         var unowned: Set<UInt64> = []
         var unownedCount: UInt64 = 0
+        var polls: UInt64 = 0
         var failedPolls: UInt64 = 0
         var lastFailure: BPFError?
     }
 
+    /// A listing of the open connections and the owners found for them in /proc, made outside
+    /// the producer's lock (so decoding goes on meanwhile) and joined with the events under it.
+    private struct Listing {
+        var sockets: [SocketDiagnostics.Socket]
+        var holders: [UInt32: SocketOwners.Owner]
+        var time: UInt64
+    }
+
     private let state = Mutex(State())
+    private let listing = Mutex<Listing?>(nil)
     private let filter: EventFilter
     private let clock: WallClock
     private let namespace: UInt32
+    private static let researchPolls: UInt64 = 10
 
     /// The states of a connection that has opened and not yet closed: ESTABLISHED, FIN_WAIT1,
     /// FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING.
@@ -64,9 +79,9 @@ final class ConnectionPoller: Sendable {
         }
     }
 
-    /// Appends a record for each open connection that moved data since its last record, or with
-    /// `everyConnection`, for each open connection.
-    func poll(everyConnection: Bool, into events: inout [TCPConnectionEvent]) {
+    /// Lists the open connections and searches /proc for the holders of those no event owned:
+    /// the slow half of a poll, run outside the producer's lock.
+    func prepare() {
         let sockets: [SocketDiagnostics.Socket]
         do {
             sockets = try SocketDiagnostics.dump(protocolNumber: UInt8(IPPROTO_TCP), states: Self.openStates, info: true)
@@ -75,34 +90,59 @@ final class ConnectionPoller: Sendable {
                 state.failedPolls += 1
                 state.lastFailure = error
             }
+            listing.withLock { $0 = nil }
             return
         }
-        let now = clock.wallClock(fromMonotonic: UInt64(WallClock.now(CLOCK_MONOTONIC)))
+        let time = clock.wallClock(fromMonotonic: UInt64(WallClock.now(CLOCK_MONOTONIC)))
+        // Only connections the filter's ports and family let through need an owner.
+        let unknown = state.withLock { state in
+            var inodes = Set<UInt32>()
+            for socket in sockets where socket.inode != 0 && state.owners[socket.cookie] == nil
+                && (state.searched[socket.cookie].map { state.polls - $0 >= Self.researchPolls } ?? true)
+                && filter.matches(endpoints: socket.endpoints)
+            {
+                inodes.insert(socket.inode)
+            }
+            return inodes
+        }
+        let holders = SocketOwners.find(unknown, among: filter.pid.map { [$0] })
+        listing.withLock { $0 = Listing(sockets: sockets, holders: holders, time: time) }
+    }
+
+    /// Appends, from the listing ``prepare()`` made, a record for each open connection that
+    /// moved data since its last record, or with `everyConnection`, for each open connection.
+    func poll(everyConnection: Bool, into events: inout [TCPConnectionEvent]) {
+        guard let listing = listing.withLock({ listing in
+            defer { listing = nil }
+            return listing
+        }) else { return }
         state.withLock { state in
-            // Searched in /proc once per connection: one found unowned stays so (a rescan of every
-            // process's descriptors each poll would cost more than the poll).
-            let owned = state.owners
-            let searched = state.unowned
-            let unknown = Set(sockets.filter { owned[$0.cookie] == nil && $0.inode != 0 && !searched.contains($0.cookie) }.map(\.inode))
-            let holders = SocketOwners.find(unknown)
+            state.polls += 1
             var open = Set<UInt64>()
-            for socket in sockets {
-                guard let info = TCPInfo(socket.info) else { continue }
+            for socket in listing.sockets {
                 open.insert(socket.cookie)
-                if state.owners[socket.cookie] == nil, let holder = holders[socket.inode] {
-                    state.owners[socket.cookie] = Owner(process: holder.process, source: .openFile, cgroupID: holder.cgroupID)
+                if state.owners[socket.cookie] == nil {
+                    if let holder = listing.holders[socket.inode] {
+                        state.owners[socket.cookie] = Owner(process: holder.process, source: .openFile, cgroupID: holder.cgroupID)
+                        state.searched[socket.cookie] = nil
+                    } else if socket.inode != 0, state.searched[socket.cookie].map({ state.polls - $0 >= Self.researchPolls }) ?? true {
+                        state.searched[socket.cookie] = state.polls  // searched now: not again for a while
+                    }
                 }
                 guard let owner = state.owners[socket.cookie] else {
-                    if state.unowned.insert(socket.cookie).inserted { state.unownedCount += 1 }
+                    if filter.matches(endpoints: socket.endpoints), state.unowned.insert(socket.cookie).inserted { state.unownedCount += 1 }
                     continue
                 }
+                // A socket whose info did not come is forgotten by nobody: its next record still
+                // starts from what its last one reached.
+                guard let info = TCPInfo(socket.info) else { continue }
                 let moved = info.totals.since(state.reported[socket.cookie] ?? TCPInfo.Totals())
                 guard everyConnection || moved != TCPInfo.Totals() else { continue }
                 state.reported[socket.cookie] = info.totals
                 guard filter.matches(pid: owner.process.pid, uid: owner.process.uid, endpoints: socket.endpoints) else { continue }
                 events.append(
                     TCPConnectionEvent(
-                        kind: .interval, timeNanoseconds: now, process: owner.process, ownerSource: owner.source,
+                        kind: .interval, timeNanoseconds: listing.time, process: owner.process, ownerSource: owner.source,
                         endpoints: socket.endpoints, receivedBytes: moved.receivedBytes, sentBytes: moved.sentBytes,
                         segmentsIn: moved.segmentsIn, segmentsOut: moved.segmentsOut, dataSegmentsIn: moved.dataSegmentsIn,
                         dataSegmentsOut: moved.dataSegmentsOut, durationNanoseconds: nil, cgroupID: owner.cgroupID,
@@ -111,6 +151,7 @@ final class ConnectionPoller: Sendable {
             // Forget what has closed (its close event may have been filtered, or lost).
             state.owners = state.owners.filter { open.contains($0.key) }
             state.reported = state.reported.filter { open.contains($0.key) }
+            state.searched = state.searched.filter { open.contains($0.key) }
             state.unowned.formIntersection(open)
         }
     }

@@ -17,9 +17,9 @@ internal import CNetEventsABI
 /// it) with the keys `event` (`connect`, `accept`, `fail`, `close`, `interval`), `time_ns`, `pid`, `uid`,
 /// `comm`, `thread` (only when it differs from `comm`), `family`, `saddr`, `sport`, `daddr`,
 /// `dport`, `rx_bytes`, `tx_bytes`, `segs_in`, `segs_out`, `data_segs_in`, `data_segs_out`,
-/// `latency_ns` (connect only), `error` (fail only, when the kernel gave one), `srtt_us`,
-/// `rttvar_us`, `min_rtt_us`, `retransmits`, `duration_ns`, `cgroup_id`, `netns`, `socket_id`,
-/// `owner`, `prev_state` (not for accept).
+/// `latency_ns` (connect only), `error` (fail only, when the socket recorded one), `srtt_us`,
+/// `rttvar_us`, `min_rtt_us`, `retransmits`, `duration_ns` (close and fail only), `cgroup_id`,
+/// `netns`, `socket_id`, `owner`, `prev_state` (not for accept or interval).
 public struct TCPConnectionEvent: NetworkEvent {
     /// What happened.
     public var kind: Kind
@@ -47,8 +47,10 @@ public struct TCPConnectionEvent: NetworkEvent {
     /// For a ``Kind/connect``: the time from sending the SYN to the connection's establishment.
     /// Nil for other kinds.
     public var latencyNanoseconds: UInt64?
-    /// For a ``Kind/fail``: why the connect failed (`ECONNREFUSED`, `ETIMEDOUT`, ...). Nil for
-    /// other kinds, and for a connect its own process gave up on (closed before it established).
+    /// For a ``Kind/fail``: why the connect failed (`ECONNREFUSED`, `ETIMEDOUT`, ...), the
+    /// socket's `sk_err`. Nil for other kinds, and for a failure the socket recorded no error for:
+    /// its process closed it while connecting, or a local error after the SYN was queued that
+    /// `connect(2)` returned without setting `sk_err`.
     public var error: TCPConnectError?
     /// Round-trip time and retransmissions, as `tcp_info` (and `ss -ti`) reports them.
     public var health: TCPHealth
@@ -118,8 +120,9 @@ public struct TCPConnectionEvent: NetworkEvent {
         /// Nobody claimed the socket while traced: the task that ran the close, which for closes
         /// processed in softirq may be another process.
         case closingTask = 4
-        /// A connection open before tracing began: the process holding its socket (found in
-        /// `/proc/PID/fd`, as `ss -p` finds it). Only for ``Kind/interval`` records.
+        /// The process holding the socket, found in `/proc/PID/fd` as `ss -p` finds it: for a
+        /// connection opened before tracing began, or one whose open the poll listed before its
+        /// event arrived. Only for ``Kind/interval`` records.
         case openFile = 5
 
         /// The name in JSON and tables: `connect`, `accept`, `io`, `close`, `fd`.

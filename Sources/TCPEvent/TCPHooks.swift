@@ -92,6 +92,13 @@ extension TCPKind {
         if tracksFirstIO { program.flags.append("-DTRACK_IO") }
         var hooks = Hooks(hook: hook, tracksAccept: tracksAccept, tracksFirstIO: tracksFirstIO)
         hooks.socketCookies = SocketCookies.plan(features: features, into: &program)
+        if options.pollsConnections && !hooks.socketCookies {
+            // Records are joined with the opens and closes by socket cookie; without cookies they
+            // could neither carry their owners nor add up with the closes.
+            throw .notSupported(
+                feature: "interval records", minimumKernel: "5.10",
+                reason: "they need socket cookies (\(features.socketCookies)); set the interval to 0")
+        }
         return hooks
     }
 

@@ -33,6 +33,9 @@ public final class TCPKind: EventKind {
         if reported.contains(event.kind) { events.append(event) }
     }
 
+    /// Lists the open connections for the next snapshot or scan.
+    public func prepare() { poller?.prepare() }
+
     /// The snapshot: a record for every connection open now.
     public func begin(into events: inout [TCPConnectionEvent]) {
         poller?.poll(everyConnection: true, into: &events)

@@ -11,8 +11,9 @@ extension TCPKind {
         /// Claim unowned sockets at their first send or receive (needs `sock:sock_send_length`, 6.3+).
         public var tracksFirstIO = true
 
-        /// The kinds of event reported (default: all); the others are left out in the kernel.
-        /// Sockets are tracked the same whatever is chosen, so a close keeps its owner.
+        /// The kinds of event reported (default: all). The kernel leaves out the others, except
+        /// connects and accepts while interval records need their owners (then they are dropped
+        /// in user space). Sockets are tracked the same whatever is chosen, so a close keeps its owner.
         public var events: Set<TCPConnectionEvent.Kind> = Set(TCPConnectionEvent.Kind.allCases)
         /// Seconds between ``TCPConnectionEvent/Kind/interval`` records; 0 (the default): none,
         /// and no snapshot at start. Each poll lists the open connections over `sock_diag`.
@@ -38,6 +39,12 @@ extension TCPKind {
             }
             guard interval == 0 || (interval.isFinite && interval >= 0.1 && interval <= 86_400) else {
                 throw .invalidArgument("interval must be 0 (off) or 0.1 to 86400 seconds, got \(interval)")
+            }
+            if interval > 0 && !events.contains(.interval) {
+                throw .invalidArgument("interval is \(interval) s but events leaves out interval records: add .interval, or set the interval to 0")
+            }
+            if interval == 0 && events == [.interval] {
+                throw .invalidArgument("events asks only for interval records, but the interval is 0 (off): set one")
             }
             guard !events.isEmpty else {
                 throw .invalidArgument("events is empty: choose at least one of " + TCPConnectionEvent.Kind.allCases.map(\.description).joined(separator: ", "))

@@ -41,13 +41,13 @@ struct TCPTopCommand: ParsableCommand {
         guard interval.isFinite, interval >= 0.1, interval <= 86_400 else {
             throw ValidationError("--interval must be between 0.1 and 86400 seconds")
         }
-        guard rows >= 0 else { throw ValidationError("--rows must be 0 (all) or more") }
+        guard (0...1_000_000).contains(rows) else { throw ValidationError("--rows must be 0 (all) to 1000000") }
     }
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
-        let signals = TerminationSignals()
-        let ledger = ThroughputLedger()
+        let signals = TerminationSignals([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+        let ledger = ThroughputLedger(start: UInt64(WallClock.now(CLOCK_REALTIME)))
         let monitor: TCPMonitor
         do {
             let kind = TCPKind.Options(hook: hook, events: [.interval, .close], interval: interval)
@@ -59,6 +59,8 @@ struct TCPTopCommand: ParsableCommand {
         let interactive = !options.json && Terminal.isInteractive
         let terminal = Terminal()
         if interactive {
+            // Suspending would leave the terminal in full-screen mode under the shell: not offered.
+            signal(SIGTSTP, SIG_IGN)
             terminal.enter()
         } else {
             TracerRun.writeError("Tracing TCP connections (\(monitor.report.map(String.init(describing:)) ?? "")). Ctrl-C to end.")
@@ -105,7 +107,7 @@ struct TCPTopCommand: ParsableCommand {
             }
             // Short waits: a signal, a key, the deadline and the next frame are all seen promptly.
             let wait = min(nextFrame, deadline) - now
-            if interactive {
+            if interactive && !terminal.inputEnded {
                 guard let key = terminal.key(within: Int32(min(wait, 0.1) * 1000) + 1) else { continue }
                 switch key {
                 case UInt8(ascii: "q"), UInt8(ascii: "Q"): closed = true

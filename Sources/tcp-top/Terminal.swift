@@ -40,12 +40,19 @@ final class Terminal: @unchecked Sendable {
         return (Int(window.ws_row), Int(window.ws_col))
     }
 
+    /// Whether standard input has ended (hung up): no key will come, and waiting for one would
+    /// return at once.
+    private(set) var inputEnded = false
+
     /// A key pressed within `milliseconds`, or nil.
     func key(within milliseconds: Int32) -> UInt8? {
         var descriptor = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
         guard poll(&descriptor, 1, max(0, milliseconds)) > 0 else { return nil }
         var byte: UInt8 = 0
-        return read(0, &byte, 1) == 1 ? byte : nil
+        let count = read(0, &byte, 1)
+        if count == 1 { return byte }
+        if count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN) { inputEnded = true }
+        return nil
     }
 
     func write(_ text: String) {

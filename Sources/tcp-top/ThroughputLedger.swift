@@ -4,8 +4,14 @@ import TCPEvent
 /// What each open connection moved in the current window, from the monitor's interval records and
 /// closes: a record adds what it holds (the change since the connection's previous record); a
 /// close adds what is left (its totals less what the records held), and the connection leaves
-/// the view after the window it closed in.
+/// the view after the window it closed in. A close of a connection no record listed adds its
+/// totals only if it opened after `start`: else they hold what it moved before, in no window.
 final class ThroughputLedger: Sendable {
+    /// Wall-clock nanoseconds when the ledger began.
+    let start: UInt64
+
+    init(start: UInt64) { self.start = start }
+
     /// One connection's window.
     struct Connection: Sendable, Equatable {
         var process: EventProcess
@@ -41,6 +47,10 @@ final class ThroughputLedger: Sendable {
                     connection.received += event.receivedBytes
                     connection.reportedSent += event.sentBytes
                     connection.reportedReceived += event.receivedBytes
+                } else if connections[key] == nil && !(event.durationNanoseconds.map { event.timeNanoseconds &- $0 >= start } ?? false) {
+                    // Listed by no record (another network namespace, a failed poll) and open
+                    // before the ledger began: how much of its totals fell in this window is unknown.
+                    connection.closed = true
                 } else {
                     // Totals: what the records did not hold yet moved in this window.
                     connection.sent += event.sentBytes > connection.reportedSent ? event.sentBytes - connection.reportedSent : 0

@@ -82,7 +82,8 @@ extension ToolTests {
         }
         let terminal = try Tmux()
         let tool = try builtExecutable("tcp-top").path
-        let command = "\(tool) --port \(port) --interval 0.5; echo EXIT=$?; stty -a | grep -o -- '-\\?icanon'"
+        // Quoted so that the typed command (which the shell shows) holds neither marker itself.
+        let command = "\(tool) --port \(port) --interval 0.5; echo EXIT\"\"=$?; stty -a | grep -o -- '-\\?ican[o]n'"
         try terminal.send("echo BEFORE-TOP", "Enter")
         for (round, quit) in ["q", "C-c"].enumerated() {
             try terminal.send(command, "Enter")
@@ -113,9 +114,13 @@ extension ToolTests {
                 try terminal.send("p")
             }
             try terminal.send(quit)
-            let after = terminal.wait { $0.components(separatedBy: "EXIT=0").count == round + 2 && $0.hasSuffix("$") || $0.contains("icanon\n$") }
+            // This round's exit status and stty line, after the earlier rounds'.
+            let after = terminal.wait { screen in
+                screen.components(separatedBy: "EXIT=").count == round + 2 && screen.components(separatedBy: "icanon").count == round + 2
+            }
             XCTAssertEqual(after.components(separatedBy: "EXIT=0").count, round + 2, "\(quit) ends tcp-top with status 0: \(after)")
             XCTAssertTrue(after.contains("BEFORE-TOP"), "the shell's screen is back: \(after)")
+            XCTAssertEqual(after.components(separatedBy: "icanon").count, round + 2, "stty ran: \(after)")
             XCTAssertFalse(after.contains("-icanon"), "canonical input is back on: \(after)")
             XCTAssertFalse(after.contains("view: "), "no frame is left on the shell's screen: \(after)")
         }

@@ -155,13 +155,14 @@ final class ToolTests: XCTestCase {
             ("tcp-events", ["--duration", "nan"], "--duration"), ("udp-events", ["--interval", "inf"], "--interval"),
             ("udp-events", ["--port", "0"], "--port"), ("tcp-events", ["--events", "connect,bogus"], "--events"),
             ("tcp-events", ["--interval", "nan"], "--interval"), ("tcp-events", ["--interval", "0.01"], "--interval"),
+            ("tcp-events", ["--events", "connect", "--interval", "5"], "interval"), ("tcp-top", ["--rows", "-1"], "--rows"),
         ]
         for (tool, arguments, flag) in cases {
             let (status, errors) = try run(tool, arguments)
             XCTAssertNotEqual(status, 0, "\(tool) \(arguments) was accepted")
             XCTAssertTrue(errors.contains(flag), "\(tool) \(arguments): \(errors)")
         }
-        for tool in ["tcp-events", "udp-events", "netevents-traffic"] {
+        for tool in ["tcp-events", "udp-events", "tcp-top", "netevents-traffic"] {
             XCTAssertEqual(try run(tool, ["--help"]).status, 0, "\(tool) --help")
         }
     }

@@ -23,7 +23,7 @@ final class TCPTopTests: XCTestCase {
     /// Records add what they hold; a close adds what its totals hold beyond the records; a closed
     /// connection is in the window it closed in, and gone from the next.
     func testAWindowHoldsRecordsAndTheRemainderOfACloseOnce() {
-        let ledger = ThroughputLedger()
+        let ledger = ThroughputLedger(start: 0)
         ledger.add([event(.interval, socket: 1, sent: 1_000, received: 10), event(.interval, socket: 2, sent: 5, received: 0)])
         var window = ledger.closeWindow()
         XCTAssertEqual(window.first { $0.socketID == 1 }.map { [$0.sent, $0.received] }, [1_000, 10])
@@ -37,8 +37,28 @@ final class TCPTopTests: XCTestCase {
         XCTAssertEqual(window.map(\.socketID), [2], "the closed connection has left")
     }
 
+    /// A close no record listed: its totals count if it opened after the ledger began (they all
+    /// moved since), and not otherwise (how much fell in this window is unknown).
+    func testACloseNoRecordListedCountsOnlyIfItOpenedSinceTheStart() {
+        let ledger = ThroughputLedger(start: 1_000)
+        var young = event(.close, socket: 1, sent: 500, received: 5)
+        young.timeNanoseconds = 5_000
+        young.durationNanoseconds = 3_000
+        var old = event(.close, socket: 2, sent: 9_999_999, received: 5)
+        old.timeNanoseconds = 5_000
+        old.durationNanoseconds = 4_500
+        var unknown = event(.close, socket: 3, sent: 9_999_999, received: 5)
+        unknown.durationNanoseconds = nil
+        ledger.add([young, old, unknown])
+        let window = ledger.closeWindow()
+        XCTAssertEqual(window.first { $0.socketID == 1 }.map { [$0.sent, $0.received] }, [500, 5])
+        XCTAssertEqual(window.first { $0.socketID == 2 }.map { [$0.sent, $0.received] }, [0, 0])
+        XCTAssertEqual(window.first { $0.socketID == 3 }.map { [$0.sent, $0.received] }, [0, 0])
+        XCTAssertEqual(ledger.closeWindow().count, 0, "all three closed")
+    }
+
     func testProcessRowsSumTheirConnectionsAndSortBusiestFirst() {
-        let ledger = ThroughputLedger()
+        let ledger = ThroughputLedger(start: 0)
         ledger.add([
             event(.interval, socket: 1, pid: 7, command: "nginx", sent: 100, received: 0, srtt: 30, retransmits: 2),
             event(.interval, socket: 2, pid: 7, command: "nginx", sent: 300, received: 50, srtt: 90, retransmits: 1),
@@ -60,9 +80,9 @@ final class TCPTopTests: XCTestCase {
 
     /// 80 columns hold every field; nothing a process names itself reaches the terminal raw.
     func testFramesFitTheTerminalAndEscapeNames() {
-        let ledger = ThroughputLedger()
+        let ledger = ThroughputLedger(start: 0)
         ledger.add([
-            event(.interval, socket: 1, command: "ev\"il\n\u{1b}[31mX-and-a-long-name", sent: 123_456_789, received: 0),
+            event(.interval, socket: 1, command: "ev\"il\n\u{1b}[31mX\u{202e}-and-a-long-name", sent: 123_456_789, received: 0),
             event(.interval, socket: 2, sent: 1, received: 0, remote: IPAddress("2001:db8:1234:5678:9abc:def0:1234:5678")!),
         ])
         let window = ledger.closeWindow()
@@ -75,7 +95,9 @@ final class TCPTopTests: XCTestCase {
                 XCTAssertEqual(lines.count, 3 + (byProcess ? 1 : 2))
                 for line in lines {
                     XCTAssertLessThanOrEqual(line.count, width, line)
-                    XCTAssertFalse(line.unicodeScalars.contains { $0.value < 0x20 }, "a control character reached the screen: \(line)")
+                    XCTAssertFalse(
+                        line.unicodeScalars.contains { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) || $0 == "\u{202e}" },
+                        "a control or format character reached the screen: \(line)")
                 }
                 XCTAssertTrue(lines[2].contains("TX/s") && lines[2].contains("RETR"), lines[2])
                 if !byProcess {
@@ -102,7 +124,7 @@ final class TCPTopTests: XCTestCase {
 
     /// --json rows: a connection's and a process's keys.
     func testJSONRows() throws {
-        let ledger = ThroughputLedger()
+        let ledger = ThroughputLedger(start: 0)
         ledger.add([event(.interval, socket: 1, sent: 2_000, received: 10)])
         let window = ledger.closeWindow()
         for byProcess in [false, true] {
