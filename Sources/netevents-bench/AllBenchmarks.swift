@@ -11,7 +11,7 @@ enum AllBenchmarks {
             for name in names {
                 if let index = arguments.firstIndex(of: name) {
                     passed.append(name)
-                    let takesValue = !["--no-tcplife", "--install-tcplife", "--variants", "--no-pin"].contains(name)
+                    let takesValue = !["--no-tcplife", "--install-tcplife", "--variants", "--no-pin", "--no-wait"].contains(name)
                     if takesValue, index + 1 < arguments.count { passed.append(arguments[index + 1]) }
                 }
             }
@@ -28,6 +28,7 @@ enum AllBenchmarks {
             ("tcp-churn", pass(["--connections", "--runs", "--no-tcplife", "--install-tcplife", "--variants", "--tcplife-headers"])),
             ("udp", pass(["--datagrams", "--runs"])),
             ("tools", pass(["--connections", "--datagrams", "--runs"])),
+            ("poll", pass(["--open", "--runs", "--window", "--interval", "--no-wait"])),
         ] {
             let child = try Child(me, [command] + options) { line in say(String(line)) }
             child.output.waitForEnd(timeout: 1800)
@@ -111,6 +112,7 @@ enum AllBenchmarks {
             rows.append("| UDP kernel side: eBPF time per datagram (udp-flood, BPF_ENABLE_STATS) | - | \(format(perDatagram, 0)) ns | - |")
         }
         rows += toolRows(tools, mark: mark)
+        rows += PollBenchmark.summaryRows(results["poll"] ?? [:])
         return rows.joined(separator: "\n")
     }
 

@@ -6,6 +6,7 @@
 //   .build/release/netevents-bench udp       [--datagrams N] [--runs R]
 //   .build/release/netevents-bench startup   [--runs R]
 //   .build/release/netevents-bench tools     [--connections N] [--datagrams N] [--runs R]
+//   .build/release/netevents-bench poll      [--open N,...] [--runs R] [--window S] [--interval S] [--no-wait]
 //   .build/release/netevents-bench all       [every option above]
 //
 // `tcp-churn`, `udp` and `tools` run `netevents-traffic` from the same build directory, and
@@ -38,7 +39,7 @@ func number(_ name: String, default fallback: Int) -> Int {
 }
 
 let usage = """
-    usage: netevents-bench decode | tcp-churn | udp | startup | tools | all  [options]
+    usage: netevents-bench decode | tcp-churn | udp | startup | tools | poll | all  [options]
       decode     [--count N (2000000)] [--batch B,... (1,256)] [--runs R (3)] [--no-pin] [--only KEY,...]
                  samples per MockSampleSource drain; keys: decode_only callback_bB stream_bB
                  decode_only_v6 callback_v6_bB (B the largest batch)
@@ -58,6 +59,11 @@ let usage = """
                  event and per connection (per datagram), events counted by kind, spawn → Tracing,
                  peak and steady RSS; needs tcp-events, udp-events and netevents-traffic built
                  next to netevents-bench
+      poll       [--open N,... (1000,10000,100000)] [--runs R (5)] [--window S (20)] [--interval S (1)] [--no-wait]
+                 N idle loopback connections held open: SocketDiagnostics.dump + SocketOwners.find
+                 (wall, CPU), then tcp-events --json --interval S > /dev/null beside them: snapshot,
+                 CPU per poll, RSS; waits for no xctest/qemu-system/swift-build/swift-test first
+                 (unless --no-wait); needs tcp-events built next to netevents-bench
       all        [every option above]
                  every benchmark, each in a fresh process, then one markdown table
     """
@@ -104,6 +110,16 @@ do {
         options.datagrams = number("--datagrams", default: options.datagrams)
         options.runs = number("--runs", default: options.runs)
         try ToolBenchmark.run(options)
+    case "poll":
+        var options = PollBenchmark.Options()
+        options.open = numbers("--open", default: options.open)
+        options.runs = number("--runs", default: options.runs)
+        options.window = number("--window", default: options.window)
+        options.interval = number("--interval", default: options.interval)
+        options.waitForQuiet = !flag("--no-wait")
+        try PollBenchmark.run(options)
+    case "poll-hold":  // a holder of `poll`'s connections, run by it
+        try PollBenchmark.hold(count: number("--count", default: 1), host: number("--host", default: 2))
     case "all":
         try AllBenchmarks.run(arguments: Array(arguments.dropFirst()))
     case "help", "-h", "--help":
