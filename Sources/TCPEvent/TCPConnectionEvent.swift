@@ -102,10 +102,16 @@ public struct TCPConnectionEvent: NetworkEvent {
             }
         }
 
-        /// The kind of a sample's `kind` byte; nil for a value no program writes.
+        /// The kind of a sample's `kind` byte; nil for a value no program writes. (A switch, not a
+        /// search of `allCases`: that array would be built anew for every sample.)
         init?(sampleKind: UInt8) {
-            guard let kind = Self.allCases.first(where: { $0.sampleKind == sampleKind }) else { return nil }
-            self = kind
+            switch UInt32(sampleKind) {
+            case NE_TCP_EVENT_CLOSE.rawValue: self = .close
+            case NE_TCP_EVENT_CONNECT.rawValue: self = .connect
+            case NE_TCP_EVENT_ACCEPT.rawValue: self = .accept
+            case NE_TCP_EVENT_FAIL.rawValue: self = .fail
+            default: return nil
+            }
         }
     }
 
