@@ -35,7 +35,7 @@ package enum SocketOwners {
 
     /// What `/proc/PID` says of a process; nil once it has exited.
     static func owner(of pid: Int32) -> Owner? {
-        guard let status = read("/proc/\(pid)/status"), let comm = read("/proc/\(pid)/comm") else { return nil }
+        guard let status = SystemChecks.readKernelFile("/proc/\(pid)/status"), let comm = SystemChecks.readKernelFile("/proc/\(pid)/comm") else { return nil }
         // "Uid:\treal\teffective\tsaved\tfs"
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
             let uid = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap({ UInt32($0) })
@@ -46,7 +46,7 @@ package enum SocketOwners {
 
     /// The id of the process's cgroup v2: the inode of its directory (`0::/PATH` in `/proc/PID/cgroup`).
     static func cgroupID(of pid: Int32) -> UInt64 {
-        guard let root = SystemChecks.cgroup2Path, let text = read("/proc/\(pid)/cgroup"),
+        guard let root = SystemChecks.cgroup2Path, let text = SystemChecks.readKernelFile("/proc/\(pid)/cgroup"),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
         else { return 0 }
         var info = stat()
@@ -73,20 +73,5 @@ package enum SocketOwners {
             }
             if name != "." && name != ".." { body(name) }
         }
-    }
-
-    /// A small text file of /proc, whole; nil when it cannot be read.
-    private static func read(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
-            bytes += chunk[0..<count]
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

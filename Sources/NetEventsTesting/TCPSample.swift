@@ -1,5 +1,6 @@
 internal import CNetEventsABI
 import NetEventsCore
+import TCPEvent
 
 /// Builds the raw sample the kernel program writes for one closed TCP socket (`struct
 /// ne_tcp_event` of the `tcp_events_abi.h` contract header), for feeding a ``MockSampleSource``.
@@ -49,6 +50,19 @@ public struct TCPSample: Sendable {
 
     /// A sample with the defaults.
     public init() {}
+
+    /// The defaults as the program writes a sample of `kind`: a connect (left `SYN_SENT`), an
+    /// accept (no state left, owner `accept`), a failure (left `SYN_SENT`, `ECONNREFUSED`, no RTT
+    /// sample yet) or a close. Nil for an interval record, which no program writes.
+    public init?(kind: TCPConnectionEvent.Kind) {
+        switch kind {
+        case .close: break
+        case .connect: (self.kind, oldState) = (2, 2)
+        case .accept: (self.kind, oldState, ownerSource) = (3, 0, 2)
+        case .fail: (self.kind, oldState, error, minRTTMicroseconds) = (4, 2, 111, .max)
+        case .interval: return nil
+        }
+    }
 
     /// The sample's bytes, as the kernel hands them over.
     public var bytes: [UInt8] {

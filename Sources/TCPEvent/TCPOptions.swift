@@ -19,6 +19,9 @@ extension TCPKind {
         /// and no snapshot at start. Each poll lists the open connections over `sock_diag`.
         public var interval: Double = 0
 
+        /// The intervals allowed besides 0 (off), in seconds.
+        public static let intervals: ClosedRange<Double> = 0.1...86_400
+
         /// Whether open connections are polled (an interval is set and interval records are wanted).
         var pollsConnections: Bool { interval > 0 && events.contains(.interval) }
 
@@ -37,7 +40,7 @@ extension TCPKind {
             guard maxTrackedSockets >= 64 else {
                 throw .invalidArgument("maxTrackedSockets must be at least 64, got \(maxTrackedSockets)")
             }
-            guard interval == 0 || (interval.isFinite && interval >= 0.1 && interval <= 86_400) else {
+            guard interval == 0 || Self.intervals.contains(interval) else {
                 throw .invalidArgument("interval must be 0 (off) or 0.1 to 86400 seconds, got \(interval)")
             }
             if interval > 0 && !events.contains(.interval) {

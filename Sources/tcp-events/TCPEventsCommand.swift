@@ -36,7 +36,7 @@ struct TCPEventsCommand: TracerCommand {
     var interval: Double = 0
 
     func validate() throws {
-        guard interval == 0 || (interval.isFinite && interval >= 0.1 && interval <= 86_400) else {
+        guard interval == 0 || TCPKind.Options.intervals.contains(interval) else {
             throw ValidationError("--interval must be 0 (off) or between 0.1 and 86400 seconds")
         }
     }

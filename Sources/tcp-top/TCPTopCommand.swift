@@ -38,7 +38,7 @@ struct TCPTopCommand: ParsableCommand {
     var hook: TCPMonitor.Hook?
 
     func validate() throws {
-        guard interval.isFinite, interval >= 0.1, interval <= 86_400 else {
+        guard TCPKind.Options.intervals.contains(interval) else {
             throw ValidationError("--interval must be between 0.1 and 86400 seconds")
         }
         guard (0...1_000_000).contains(rows) else { throw ValidationError("--rows must be 0 (all) to 1000000") }

@@ -62,14 +62,7 @@ final class NetworkNamespace: @unchecked Sendable {
     /// Runs a command to its end; its standard output, or an error with its standard error.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
+        let (process, output, errors) = try startProcess(URL(fileURLWithPath: executable), arguments)
         let text = output.fileHandleForReading.readDataToEndOfFile()
         let errorText = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()

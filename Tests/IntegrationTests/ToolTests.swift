@@ -5,15 +5,7 @@ import XCTest
 final class ToolTests: XCTestCase {
     /// Starts `tool` with `arguments`, its standard output and error on pipes.
     func launch(_ tool: String, _ arguments: [String]) throws -> (Process, output: Pipe, errors: Pipe) {
-        let process = Process()
-        process.executableURL = try builtExecutable(tool)
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        return (process, output, errors)
+        try startProcess(builtExecutable(tool), arguments)
     }
 
     /// Starts `tool` with `arguments`, its output and errors on pipes, and waits for `Tracing`.

@@ -102,6 +102,19 @@ func freePort(udp: Bool = false) -> UInt16 {
     return UInt16(bigEndian: address.sin6_port)
 }
 
+/// Starts `executable` with `arguments`, its standard output and error on pipes.
+func startProcess(_ executable: URL, _ arguments: [String]) throws -> (Process, output: Pipe, errors: Pipe) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    return (process, output, errors)
+}
+
 /// `.build/<config>/NAME`: an executable of this package, built next to the test bundle.
 func builtExecutable(_ name: String) throws -> URL {
     let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

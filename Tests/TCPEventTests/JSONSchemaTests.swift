@@ -29,23 +29,10 @@ final class JSONSchemaTests: XCTestCase {
         return keys
     }
 
-    /// A sample of each kind, as the program writes them.
-    static func sample(_ kind: TCPConnectionEvent.Kind) -> TCPSample {
-        var sample = TCPSample()
-        switch kind {
-        case .close: break
-        case .connect: sample.kind = 2; sample.oldState = 2
-        case .accept: sample.kind = 3; sample.oldState = 0; sample.ownerSource = 2
-        case .fail: sample.kind = 4; sample.oldState = 2; sample.error = 111; sample.minRTTMicroseconds = .max
-        case .interval: break  // made in user space: see event(of:)
-        }
-        return sample
-    }
-
     /// An event of each kind: decoded from its sample, or for an interval record (which no
     /// program writes) made as the poller makes them.
     func event(of kind: TCPConnectionEvent.Kind) throws -> TCPConnectionEvent {
-        var event = try event(Self.sample(kind))
+        var event = try event(TCPSample(kind: kind) ?? TCPSample())
         if kind == .interval {
             event.kind = .interval
             event.previousState = nil
@@ -117,7 +104,7 @@ final class JSONSchemaTests: XCTestCase {
     /// A failure names its errno; one without (given up by its process) leaves the key out; no
     /// RTT minimum yet is null.
     func testFailureLines() throws {
-        var sample = Self.sample(.fail)
+        var sample = TCPSample(kind: .fail)!
         var object = try object(try EventJSONEncoder().encode(try event(sample)))
         XCTAssertEqual(object["error"] as? String, "ECONNREFUSED")
         XCTAssertTrue(object["min_rtt_us"] is NSNull)
@@ -157,7 +144,7 @@ final class JSONSchemaTests: XCTestCase {
         large.cgroup = 0xffff_ffff_ffff_fff0
         large.pid = UInt32.max  // -1 as a pid
         large.uid = UInt32.max
-        var givenUp = Self.sample(.fail)
+        var givenUp = TCPSample(kind: .fail)!
         givenUp.error = 0
         let events = try [TCPSample(), ipv6, noDuration, large, givenUp].map(event) + TCPConnectionEvent.Kind.allCases.map(event(of:))
         for event in events {

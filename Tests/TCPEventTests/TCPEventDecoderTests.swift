@@ -43,30 +43,21 @@ final class TCPEventDecoderTests: XCTestCase {
     /// Each kind takes what belongs to it from the shared sample: a connect its latency (no
     /// duration), a failure its duration and error, an accept neither and no previous state.
     func testEachKindDecodesItsOwnFields() throws {
-        var connect = TCPSample()
-        connect.kind = 2
-        connect.oldState = 2
-        let connected = try decode(connect)
+        let connected = try decode(try XCTUnwrap(TCPSample(kind: .connect)))
         XCTAssertEqual(connected.kind, .connect)
         XCTAssertEqual(connected.latencyNanoseconds, 1_000_000_000)
         XCTAssertNil(connected.durationNanoseconds)
         XCTAssertEqual(connected.previousState, .synSent)
 
-        var accept = TCPSample()
-        accept.kind = 3
-        accept.oldState = 0
-        accept.ownerSource = 2
-        let accepted = try decode(accept)
+        let accepted = try decode(try XCTUnwrap(TCPSample(kind: .accept)))
         XCTAssertEqual(accepted.kind, .accept)
         XCTAssertNil(accepted.previousState)
         XCTAssertNil(accepted.latencyNanoseconds)
         XCTAssertNil(accepted.durationNanoseconds)
 
-        var fail = TCPSample()
-        fail.kind = 4
-        fail.oldState = 2
-        fail.minRTTMicroseconds = .max
-        fail.error = 111
+        var fail = try XCTUnwrap(TCPSample(kind: .fail))
+        XCTAssertEqual(fail.error, 111)
+        XCTAssertEqual(fail.minRTTMicroseconds, .max)
         let failed = try decode(fail)
         XCTAssertEqual(failed.kind, .fail)
         XCTAssertEqual(failed.error?.name, "ECONNREFUSED")
@@ -125,22 +116,14 @@ final class TCPEventDecoderTests: XCTestCase {
     }
 
     func testValuesNoKernelWritesThrowMalformed() {
-        var badFamily = TCPSample()
-        badFamily.family = 1
-        var badSource = TCPSample()
-        badSource.ownerSource = 0
-        var badState = TCPSample()
-        badState.oldState = 99
-        var noState = TCPSample()
-        noState.oldState = 0
-        var badKind = TCPSample()
-        badKind.kind = 0
-        var unknownKind = TCPSample()
-        unknownKind.kind = 9
-        for (name, sample) in [
-            ("family", badFamily), ("owner", badSource), ("state", badState), ("no state for a close", noState), ("kind 0", badKind),
-            ("kind 9", unknownKind),
-        ] {
+        let changes: [(String, (inout TCPSample) -> Void)] = [
+            ("family", { $0.family = 1 }), ("owner", { $0.ownerSource = 0 }), ("owner fd", { $0.ownerSource = 5 }),
+            ("state", { $0.oldState = 99 }), ("no state for a close", { $0.oldState = 0 }), ("kind 0", { $0.kind = 0 }),
+            ("kind 9", { $0.kind = 9 }),
+        ]
+        for (name, change) in changes {
+            var sample = TCPSample()
+            change(&sample)
             XCTAssertThrowsError(try decode(sample), name) { error in
                 guard case BPFError.malformedSample(_, _, let detail) = error else { return XCTFail("\(error)") }
                 XCTAssertFalse(detail.isEmpty)
