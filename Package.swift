@@ -36,6 +36,8 @@ let package = Package(
 
         // glibc's malloc.h (malloc_trim), which Swift's Glibc module leaves out.
         .systemLibrary(name: "CMalloc"),
+        // glibc's open_by_handle_at (a cgroup v2 directory from its id), which Swift's Glibc module leaves out.
+        .systemLibrary(name: "CFileHandles"),
 
         // Embeds bpf/*.c and bpf/*.h into the targets that run them.
         .executableTarget(name: "EmbedBPFTool"),
@@ -51,7 +53,7 @@ let package = Package(
         .target(name: "CNetEventsABI"),
 
         // The event machinery every kind plugs into: monitor, delivery, options, reports, JSON.
-        .target(name: "NetEventsCore", dependencies: ["BCCRuntime", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "NetEventsCore", dependencies: ["BCCRuntime", "CFileHandles", "CNetEventsABI", .product(name: "SystemPackage", package: "swift-system")]),
 
         .target(name: "TCPEvent", dependencies: ["NetEventsCore", "CNetEventsABI"], plugins: ["EmbedBPF"]),
         .target(name: "UDPEvent", dependencies: ["NetEventsCore", "CNetEventsABI"], plugins: ["EmbedBPF"]),

@@ -4,7 +4,9 @@
 //
 // Compile-time switches (set by the monitor core as -D flags):
 //   USE_RINGBUF, RINGBUF_PAGES                     ring buffer instead of a perf buffer
-//   FILTER_PID, FILTER_UID, FILTER_PORT, FILTER_FAMILY   in-kernel filters, the same for every kind
+//   FILTERS                                        in-kernel filters are on: which, and their values,
+//                                                  are in maps (filter_config, ...), so choosing a
+//                                                  value costs no compile
 //   SOCKET_COOKIES                                 every socket gets its kernel cookie as it is made
 //   OFF_*                                          struct member offsets resolved from kernel BTF
 //   OFFSETS_FROM_HEADERS                           no BTF: take offsets from the kernel headers
@@ -16,6 +18,9 @@
 #include <linux/in.h>
 #include <linux/socket.h>
 #include <net/sock.h>
+#include <linux/mm_types.h>
+#include <linux/fs.h>
+#include <linux/dcache.h>
 #define OFF_SKC_FAMILY offsetof(struct sock_common, skc_family)
 #define OFF_SKC_STATE offsetof(struct sock_common, skc_state)
 #define OFF_SKC_NUM offsetof(struct sock_common, skc_num)
@@ -29,6 +34,10 @@
 #define OFF_TASK_GROUP_LEADER offsetof(struct task_struct, group_leader)
 #define OFF_TASK_COMM offsetof(struct task_struct, comm)
 #define OFF_SKC_COOKIE offsetof(struct sock_common, skc_cookie)
+#define OFF_TASK_MM offsetof(struct task_struct, mm)
+#define OFF_MM_EXE_FILE offsetof(struct mm_struct, exe_file)
+#define OFF_FILE_DENTRY (offsetof(struct file, f_path) + offsetof(struct path, dentry))
+#define OFF_DENTRY_NAME (offsetof(struct dentry, d_name) + offsetof(struct qstr, name))
 #else
 // With BTF offsets the programs need no kernel struct definitions, only stable ABI constants.
 #include "abi_constants.h"
@@ -68,27 +77,99 @@ static __always_inline void submit(void *ctx, void *sample, u32 size) {
         add_stat(NE_STAT_LOST, 1);
 }
 
-// Whether the in-kernel filters reject a record of this process and these endpoints. One
-// definition, so a filter means the same for every kind: the pid and uid of the owner, a port
-// that is either the local or the remote one, the socket's address family.
-static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 sport, u16 dport) {
-#ifdef FILTER_PID
-    if (pid != FILTER_PID) return 1;
-#endif
-#ifdef FILTER_UID
-    if (uid != FILTER_UID) return 1;
-#endif
-#ifdef FILTER_PORT
-    if (sport != FILTER_PORT && dport != FILTER_PORT) return 1;
-#endif
-#ifdef FILTER_FAMILY
-    if (family != FILTER_FAMILY) return 1;
-#endif
+// The file name of the current process's executable (task->mm->exe_file's dentry name), what
+// actually runs whatever `comm` says; empty for a kernel thread (no mm).
+static __always_inline void read_exe(unsigned char *exe) {
+    void *task = (void *)bpf_get_current_task();
+    void *mm = 0, *file = 0, *dentry = 0;
+    const unsigned char *name = 0;
+    NE_READ(mm, task, OFF_TASK_MM);
+    if (!mm) return;
+    NE_READ(file, mm, OFF_MM_EXE_FILE);
+    if (!file) return;
+    NE_READ(dentry, file, OFF_FILE_DENTRY);
+    if (!dentry) return;
+    NE_READ(name, dentry, OFF_DENTRY_NAME);
+    if (name)
+        bpf_probe_read_kernel_str(exe, NE_EXE_LEN, name);
+}
+
+// The inode number of the socket's network namespace (as in /proc/PID/ns/net).
+static __always_inline u32 read_netns(void *sk) {
+    void *net = 0;
+    u32 inum = 0;
+    NE_READ(net, sk, OFF_SKC_NET);
+    if (net)
+        NE_READ(inum, net, OFF_NET_NS_INUM);
+    return inum;
+}
+
+#ifdef FILTERS
+// The filters' settings and values, written by user space between load and attach.
+BPF_ARRAY(filter_config, struct ne_filter_config, 1);
+BPF_HASH(filter_pids, u32, u8, NE_FILTER_MAX_VALUES);
+BPF_HASH(filter_ports, u32, u8, NE_FILTER_MAX_VALUES);
+BPF_HASH(filter_netns, u32, u8, NE_FILTER_MAX_VALUES);
+BPF_CGROUP_ARRAY(filter_cgroups, NE_FILTER_MAX_CGROUPS);
+
+static __always_inline struct ne_filter_config *filter_settings() {
+    int zero = 0;
+    return filter_config.lookup(&zero);
+}
+
+// Whether the current task is inside one of the filtered cgroups (or below one: cgroups made
+// after the monitor started count too), or no cgroup filter is on. Must run in the process's
+// own context: a TCP owner records it when the socket is claimed.
+static __always_inline u8 current_in_cgroups() {
+    struct ne_filter_config *config = filter_settings();
+    if (!config || !(config->active & NE_FILTER_CGROUP))
+        return 1;
+    u32 used = config->cgroups;
+#pragma unroll
+    for (int i = 0; i < NE_FILTER_MAX_CGROUPS; i++) {
+        if (i >= used)
+            break;
+        if (filter_cgroups.check_current_task(i) == 1)
+            return 1;
+    }
     return 0;
 }
 
-#if defined(FILTER_PORT) || defined(FILTER_FAMILY)
-#define FILTER_NEEDS_ENDPOINTS 1
+// Whether the in-kernel filters reject a record of this process and this socket. One definition,
+// so a filter means the same for every kind: the owner's pid and uid, a port that is either the
+// local or the remote one, the socket's family and network namespace, the owner's cgroup
+// (`in_cgroups`, from current_in_cgroups() in the owner's context).
+static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 sport, u16 dport, void *sk, u8 in_cgroups) {
+    struct ne_filter_config *config = filter_settings();
+    if (!config)
+        return 0;
+    u32 active = config->active;
+    if (!in_cgroups && (active & NE_FILTER_CGROUP)) return 1;
+    if ((active & NE_FILTER_PID) && !filter_pids.lookup(&pid)) return 1;
+    if ((active & NE_FILTER_UID) && uid != config->uid) return 1;
+    if ((active & NE_FILTER_FAMILY) && family != config->family) return 1;
+    if (active & NE_FILTER_PORT) {
+        u32 local = sport, remote = dport;
+        if (!filter_ports.lookup(&local) && !filter_ports.lookup(&remote)) return 1;
+    }
+    if (active & NE_FILTER_NETNS) {
+        u32 inum = read_netns(sk);
+        if (!filter_netns.lookup(&inum)) return 1;
+    }
+    return 0;
+}
+
+// Whether the filters need a socket's family and ports (so a caller reads them only then).
+static __always_inline int filters_need_endpoints() {
+    struct ne_filter_config *config = filter_settings();
+    return config && (config->active & (NE_FILTER_PORT | NE_FILTER_FAMILY));
+}
+#else
+static __always_inline u8 current_in_cgroups() { return 1; }
+static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 sport, u16 dport, void *sk, u8 in_cgroups) {
+    return 0;
+}
+static __always_inline int filters_need_endpoints() { return 0; }
 #endif
 
 // Family, local port and (host-order) remote port of a socket.
@@ -127,16 +208,6 @@ static __always_inline void read_task_names(unsigned char *comm, unsigned char *
     NE_READ(leader, task, OFF_TASK_GROUP_LEADER);
     if (!leader || bpf_probe_read_kernel(comm, NE_COMM_LEN, leader + OFF_TASK_COMM) != 0)
         __builtin_memcpy(comm, thread, NE_COMM_LEN);
-}
-
-// The inode number of the socket's network namespace (as in /proc/PID/ns/net).
-static __always_inline u32 read_netns(void *sk) {
-    void *net = 0;
-    u32 inum = 0;
-    NE_READ(net, sk, OFF_SKC_NET);
-    if (net)
-        NE_READ(inum, net, OFF_NET_NS_INUM);
-    return inum;
 }
 
 #ifdef SOCKET_COOKIES

@@ -63,7 +63,9 @@ static __always_inline void fill_owner(struct ne_tcp_owner *owner, u8 source) {
     owner->uid = (u32)bpf_get_current_uid_gid();
     owner->cgroup_id = bpf_get_current_cgroup_id();
     owner->source = source;
+    owner->in_cgroups = current_in_cgroups();
     read_task_names(owner->comm, owner->thread);
+    read_exe(owner->exe);
 }
 
 // Where a sample is built: in place in the ring buffer (no stack copy, no copy into the buffer),
@@ -173,7 +175,7 @@ static __always_inline int begin_report(struct sock *sk, u8 kind, int oldstate, 
             fill_owner(owner, NE_TCP_OWNER_CLOSING_TASK);
         }
     }
-    if (filter_rejects(owner->pid, owner->uid, family, sport, dport)) {
+    if (filter_rejects(owner->pid, owner->uid, family, sport, dport, sk, owner->in_cgroups)) {
         add_stat(NE_TCP_STAT_FILTERED, 1);
         return 0;
     }
@@ -194,6 +196,7 @@ static __always_inline void finish_report(struct sock *sk, u8 kind, int oldstate
     event->owner_source = owner->source;
     __builtin_memcpy(event->comm, owner->comm, sizeof(event->comm));
     __builtin_memcpy(event->thread, owner->thread, sizeof(event->thread));
+    __builtin_memcpy(event->exe, owner->exe, sizeof(event->exe));
     NE_READ(event->rx_bytes, sk, OFF_TCP_BYTES_RECEIVED);
     NE_READ(event->tx_bytes, sk, OFF_TCP_BYTES_ACKED);
     NE_READ(event->segs_in, sk, OFF_TCP_SEGS_IN);
@@ -306,7 +309,7 @@ static __always_inline void claim(void *ctx, struct sock *sk, u8 source) {
         return;
     u16 family = 0, sport = 0, dport = 0;
     read_ports(sk, &family, &sport, &dport);
-    if (filter_rejects(owner->pid, owner->uid, family, sport, dport)) {
+    if (filter_rejects(owner->pid, owner->uid, family, sport, dport, sk, owner->in_cgroups)) {
         add_stat(NE_TCP_STAT_FILTERED, 1);
         return;
     }

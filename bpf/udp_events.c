@@ -62,6 +62,7 @@ static __always_inline struct ne_udp_flow *new_flow(struct ne_udp_key *key, void
     flow.uid = (u32)bpf_get_current_uid_gid();
     flow.cgroup_id = bpf_get_current_cgroup_id();
     read_task_names(flow.comm, flow.thread);
+    read_exe(flow.exe);
     read_endpoints(sk, &flow.family, &flow.sport, &flow.dport, flow.saddr, flow.daddr);
     flow.netns = read_netns(sk);
     flow.cookie = read_cookie(sk);
@@ -78,13 +79,12 @@ static __always_inline struct ne_udp_flow *new_flow(struct ne_udp_key *key, void
 static __always_inline int rejected(u32 pid, void *sk) {
     u32 uid = 0;
     u16 family = 0, sport = 0, dport = 0;
-#ifdef FILTER_UID
+#ifdef FILTERS
     uid = (u32)bpf_get_current_uid_gid();
+    if (filters_need_endpoints())
+        read_ports(sk, &family, &sport, &dport);
 #endif
-#ifdef FILTER_NEEDS_ENDPOINTS
-    read_ports(sk, &family, &sport, &dport);
-#endif
-    return filter_rejects(pid, uid, family, sport, dport);
+    return filter_rejects(pid, uid, family, sport, dport, sk, current_in_cgroups());
 }
 
 static __always_inline int count_traffic(void *sk, long bytes, int tx) {

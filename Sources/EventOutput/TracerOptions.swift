@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import NetEventsCore
 
 /// The options every tool takes: output format, the in-kernel filters, transport, and how long to run.
@@ -6,14 +7,39 @@ public struct TracerOptions: ParsableArguments, Sendable {
     @Flag(name: .long, help: "Print one JSON object per line.")
     public var json = false
 
-    @Option(name: .long, parsing: .unconditional, help: "Only this process id.")
-    public var pid: Int32?
+    @Option(
+        name: .long, parsing: .unconditionalSingleValue,
+        help: ArgumentHelp("Only these process ids (a comma-separated list; repeatable).", valueName: "pid,..."))
+    public var pid: [String] = []
 
     @Option(name: .long, parsing: .unconditional, help: "Only this user id.")
     public var uid: UInt32?
 
-    @Option(name: .long, parsing: .unconditional, help: "Only this local port, or this remote port of a connected socket.")
-    public var port: UInt16?
+    @Option(
+        name: .long, parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "Only these local ports, or these remote ports of a connected socket (a comma-separated list; repeatable).",
+            valueName: "port,..."))
+    public var port: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Only processes in this cgroup v2 or below it: a path as in /proc/PID/cgroup's 0:: line, or a full path (repeatable).",
+            valueName: "path"))
+    public var cgroup: [String] = []
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Only processes in the running container whose id starts with this (repeatable).", valueName: "id"))
+    public var container: [String] = []
+
+    @Option(
+        name: .long, parsing: .unconditionalSingleValue,
+        help: ArgumentHelp(
+            "Only sockets in these network namespaces: inode numbers, as ls -Li /proc/PID/ns/net shows (a comma-separated list; repeatable).",
+            valueName: "inode,..."))
+    public var netns: [String] = []
 
     @Flag(name: .customShort("4"), help: "Only IPv4.")
     public var ipv4Only = false
@@ -29,9 +55,23 @@ public struct TracerOptions: ParsableArguments, Sendable {
 
     public init() {}
 
-    /// The in-kernel filter the options describe.
+    /// The in-kernel filter the options describe (once ``validate()`` has accepted them).
     public var filter: EventFilter {
-        EventFilter(pid: pid, uid: uid, port: port, family: ipv4Only ? .ipv4 : ipv6Only ? .ipv6 : nil)
+        EventFilter(
+            pids: Set((try? Self.list(pid, "--pid", Int32.self)) ?? []), uid: uid,
+            ports: Set((try? Self.list(port, "--port", UInt16.self)) ?? []), family: ipv4Only ? .ipv4 : ipv6Only ? .ipv6 : nil,
+            cgroups: cgroup, containers: container,
+            networkNamespaces: Set((try? Self.list(netns, "--netns", UInt32.self)) ?? []))
+    }
+
+    /// The numbers of comma-separated lists given to `flag`, each checked.
+    static func list<Value: FixedWidthInteger>(_ values: [String], _ flag: String, _: Value.Type) throws -> [Value] {
+        try values.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { item in
+            guard let value = Value(item.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("\(flag): '\(item)' is not a number from \(Value.min) to \(Value.max)")
+            }
+            return value
+        }
     }
 
     /// A configuration of `Kind` with these filters and this transport, and the kind's options.
@@ -44,8 +84,10 @@ public struct TracerOptions: ParsableArguments, Sendable {
     public func validate() throws {
         if ipv4Only && ipv6Only { throw ValidationError("-4 and -6 exclude each other") }
         if let duration, !(duration > 0 && duration.isFinite) { throw ValidationError("--duration must be a positive number of seconds") }
-        if let pid, pid <= 0 { throw ValidationError("--pid must be a positive process id") }
-        if port == 0 { throw ValidationError("--port must be 1-65535") }
+        if try Self.list(pid, "--pid", Int32.self).contains(where: { $0 <= 0 }) { throw ValidationError("--pid must be positive process ids") }
+        if try Self.list(port, "--port", UInt16.self).contains(0) { throw ValidationError("--port must be 1-65535") }
+        if try Self.list(netns, "--netns", UInt32.self).contains(0) { throw ValidationError("--netns must be inode numbers, not 0") }
+        do { try filter.validate() } catch { throw ValidationError("\(error)") }
     }
 }
 

@@ -31,7 +31,7 @@ extension EventFieldWriter {
 
     /// Writes the keys every event starts with, in the order of DESIGN.md: `event`, `time_ns`,
     /// `pid`, `uid`, `comm`, `thread` (only when the acting thread's name differs from `comm`),
-    /// `family`, `saddr`, `sport`, `daddr`, `dport`.
+    /// `exe` (when known), `family`, `saddr`, `sport`, `daddr`, `dport`.
     @inlinable public mutating func writeHeader(event: String, time: UInt64, process: EventProcess, endpoints: SocketEndpoints) {
         write(event, forKey: "event")
         write(time, forKey: "time_ns")
@@ -39,11 +39,30 @@ extension EventFieldWriter {
         write(UInt64(process.uid), forKey: "uid")
         write(process.command, forKey: "comm")
         write(process.thread, forKey: "thread")
+        write(process.executable, forKey: "exe")
         write(endpoints.family.rawValue, forKey: "family")
         write(endpoints.sourceAddress, forKey: "saddr")
         write(UInt64(endpoints.sourcePort), forKey: "sport")
         write(endpoints.destinationAddress, forKey: "daddr")
         write(UInt64(endpoints.destinationPort), forKey: "dport")
+    }
+}
+
+extension EventFieldWriter {
+    /// Writes where the process and the socket live, the same keys for every kind: `cgroup_id`,
+    /// then (when known) `cgroup`, `container_id`, `container_runtime`, `pod_uid`, `service`;
+    /// `netns`, then (when named) `netns_name`.
+    @inlinable public mutating func writeAttribution(of event: some NetworkEvent) {
+        write(event.cgroupID, forKey: "cgroup_id")
+        if let cgroup = event.cgroup {
+            write(cgroup.path, forKey: "cgroup")
+            write(cgroup.container?.id, forKey: "container_id")
+            write(cgroup.container?.runtime.rawValue, forKey: "container_runtime")
+            write(cgroup.podUID, forKey: "pod_uid")
+            write(cgroup.service, forKey: "service")
+        }
+        write(UInt64(event.networkNamespace), forKey: "netns")
+        write(event.networkNamespaceName, forKey: "netns_name")
     }
 }
 

@@ -11,13 +11,20 @@ public struct EventProcess: Sendable, Hashable {
     /// The name of the thread that did it (opened the connection, sent the first datagram) when
     /// that differs from ``command``, e.g. `isc-net-0000` in `dig`; nil when they are the same.
     public var thread: String?
+    /// The file name of the executable the process runs, read in the kernel (the task's
+    /// `mm->exe_file`) when the event's owner was recorded, so a short-lived process keeps it and
+    /// a process that renamed itself (``command`` `sshd`) still shows what really runs. At most
+    /// 63 bytes (a longer name keeps its first 63). Nil where there is none: a kernel thread, or
+    /// a record made in user space.
+    public var executable: String?
 
     /// A process (`thread`: the acting thread's name, when it differs from `command`).
-    public init(pid: Int32, uid: UInt32, command: String, thread: String? = nil) {
+    public init(pid: Int32, uid: UInt32, command: String, thread: String? = nil, executable: String? = nil) {
         self.pid = pid
         self.uid = uid
         self.command = command
         self.thread = thread == command ? nil : thread
+        self.executable = executable
     }
 }
 
@@ -60,11 +67,18 @@ public struct EventCodingKey: CodingKey, ExpressibleByStringLiteral, Sendable {
 }
 
 extension KeyedDecodingContainer where Key == EventCodingKey {
-    /// Reads `pid`, `uid`, `comm` and, if present, `thread`.
+    /// Reads `pid`, `uid`, `comm` and, if present, `thread` and `exe`.
     public func decodeProcess() throws -> EventProcess {
         EventProcess(
             pid: try decode(Int32.self, forKey: "pid"), uid: try decode(UInt32.self, forKey: "uid"),
-            command: try decode(String.self, forKey: "comm"), thread: try decodeIfPresent(String.self, forKey: "thread"))
+            command: try decode(String.self, forKey: "comm"), thread: try decodeIfPresent(String.self, forKey: "thread"),
+            executable: try decodeIfPresent(String.self, forKey: "exe"))
+    }
+
+    /// Reads the cgroup of `cgroup_id` and `cgroup` (its path); nil when the path is absent.
+    public func decodeCgroup() throws -> Cgroup? {
+        guard let path = try decodeIfPresent(String.self, forKey: "cgroup") else { return nil }
+        return Cgroup(id: try decode(UInt64.self, forKey: "cgroup_id"), path: path)
     }
 
     /// Reads `family`, `saddr`, `sport`, `daddr` and `dport`.
@@ -86,8 +100,9 @@ extension KeyedDecodingContainer where Key == EventCodingKey {
     }
 }
 
-/// What every event says: when, which process, and which socket endpoints. The process's and
-/// the endpoints' fields read as the event's own members (`event.pid`, `event.sourcePort`).
+/// What every event says: when, which process (and in which cgroup), which socket endpoints (and
+/// in which network namespace). The process's and the endpoints' fields read as the event's own
+/// members (`event.pid`, `event.sourcePort`).
 @dynamicMemberLookup
 public protocol NetworkEvent: Sendable, Hashable, Codable, EventFields {
     /// Wall-clock time of the event, in nanoseconds since the Unix epoch.
@@ -96,6 +111,15 @@ public protocol NetworkEvent: Sendable, Hashable, Codable, EventFields {
     var process: EventProcess { get set }
     /// The socket's family, addresses and ports.
     var endpoints: SocketEndpoints { get set }
+    /// The id of the process's cgroup v2 (0 when unknown).
+    var cgroupID: UInt64 { get }
+    /// The cgroup of ``cgroupID``, with the container, pod and service its path names; nil when
+    /// unknown (see ``EventAttributor``).
+    var cgroup: Cgroup? { get set }
+    /// The socket's network namespace: its inode number (as in `/proc/PID/ns/net`).
+    var networkNamespace: UInt32 { get }
+    /// The name `ip netns` gave ``networkNamespace``; nil when it has none.
+    var networkNamespaceName: String? { get set }
 }
 
 extension NetworkEvent {

@@ -68,6 +68,20 @@ public protocol EventKind: Sendable {
 
     /// The kind's counters, from the program's per-CPU counters.
     func counters(_ kernel: KernelCounters) -> Counters
+
+    /// Names the cgroup and network namespace of `events[start...]`. Kinds whose events are
+    /// ``NetworkEvent``s get this from the core; others have nothing to name.
+    static func attribute(_ events: inout [Event], from start: Int, with attributor: EventAttributor)
+}
+
+extension EventKind {
+    public static func attribute(_ events: inout [Event], from start: Int, with attributor: EventAttributor) {}
+}
+
+extension EventKind where Event: NetworkEvent {
+    public static func attribute(_ events: inout [Event], from start: Int, with attributor: EventAttributor) {
+        for index in start..<events.endIndex { attributor.attribute(&events[index]) }
+    }
 }
 
 extension EventKind {

@@ -210,11 +210,16 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
         if stopRequested { running.session.stop() }
     }
 
+    private func makeAttributor() -> EventAttributor? {
+        configuration.resolvesNames ? EventAttributor() : nil
+    }
+
     /// Compiles and attaches (or takes the injected source) and starts the session.
     private func makeRun(_ delivery: EventDelivery<Event>) throws(BPFError) -> Running {
         if let injectedSource {
             let kind = try Kind(configuration: configuration, module: nil, clock: clock)
-            let session = try TracingSession(module: nil, links: [], source: injectedSource, delivery: delivery, kind: kind)
+            let session = try TracingSession(
+                module: nil, links: [], source: injectedSource, delivery: delivery, kind: kind, attributor: makeAttributor())
             return Running(session: session, report: nil, counters: KernelCounters(map: nil))
         }
         let loaded = try ProgramLoader.load(configuration, as: Kind.self)
@@ -222,7 +227,8 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
             let counters = KernelCounters(map: try loaded.module.table("stats").typed())
             let kind = try Kind(configuration: configuration, module: loaded.module, clock: clock)
             let session = try TracingSession(
-                module: loaded.module, links: loaded.links, source: loaded.source, delivery: delivery, kind: kind)
+                module: loaded.module, links: loaded.links, source: loaded.source, delivery: delivery, kind: kind,
+                attributor: makeAttributor())
             return Running(session: session, report: loaded.report, counters: counters)
         } catch {
             loaded.links.forEach { $0.close() }

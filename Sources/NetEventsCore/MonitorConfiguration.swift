@@ -2,54 +2,86 @@
 ///
 /// Filters run in the kernel before an event is made (or, for counted traffic, before a datagram
 /// takes a map slot), and what they discard is counted in ``MonitorStatistics/filteredEvents``.
+/// Their values live in kernel maps: choosing them costs no compile. Every filter that is set
+/// must match; a list matches any of its values; empty lists and nil fields match everything.
 public struct EventFilter: Sendable, Hashable {
-    /// Only records of this process id (thread group id).
-    public var pid: Int32?
+    /// Only records of these process ids (thread group ids).
+    public var pids: Set<Int32>
     /// Only records of this real user id.
     public var uid: UInt32?
-    /// Only sockets with this local port, or with this remote port (a connected socket's peer).
-    public var port: UInt16?
+    /// Only sockets with one of these local ports, or one of them as the remote port (a connected
+    /// socket's peer).
+    public var ports: Set<UInt16>
     /// Only this address family. An IPv6 socket carrying IPv4-mapped traffic is IPv6.
     public var family: AddressFamily?
+    /// Only processes in these cgroup v2 directories or below them (cgroups made later count
+    /// too): paths below the hierarchy's root (`/system.slice/nginx.service`) or full paths
+    /// inside its mount point (`/sys/fs/cgroup/unified/...`). Each must exist at start.
+    public var cgroups: [String]
+    /// Only processes in the containers whose id starts with one of these (lowercase
+    /// hexadecimal; a full id or a prefix, as `docker ps` shows 12 digits). Each must match a
+    /// running container at start (see ``Cgroup/container``).
+    public var containers: [String]
+    /// Only sockets in these network namespaces (inode numbers, as `ls -Li /proc/PID/ns/net`
+    /// or `ip netns identify` shows them).
+    public var networkNamespaces: Set<UInt32>
 
-    /// A filter; nil fields match everything.
-    public init(pid: Int32? = nil, uid: UInt32? = nil, port: UInt16? = nil, family: AddressFamily? = nil) {
-        self.pid = pid
+    /// Values a list may hold (`NE_FILTER_MAX_VALUES`), and cgroups plus containers a filter may name.
+    public static let maximumValues = 1024, maximumCgroups = 16
+
+    /// A filter; empty lists and nil fields match everything.
+    public init(
+        pids: Set<Int32> = [], uid: UInt32? = nil, ports: Set<UInt16> = [], family: AddressFamily? = nil,
+        cgroups: [String] = [], containers: [String] = [], networkNamespaces: Set<UInt32> = []
+    ) {
+        self.pids = pids
         self.uid = uid
-        self.port = port
+        self.ports = ports
         self.family = family
+        self.cgroups = cgroups
+        self.containers = containers
+        self.networkNamespaces = networkNamespaces
     }
 
-    /// Throws `BPFError.invalidArgument` naming the first bad field.
+    /// The one process id of ``pids``: nil when it holds none or several. Setting it makes it the only one.
+    public var pid: Int32? {
+        get { pids.count == 1 ? pids.first : nil }
+        set { pids = newValue.map { [$0] } ?? [] }
+    }
+
+    /// The one port of ``ports``: nil when it holds none or several. Setting it makes it the only one.
+    public var port: UInt16? {
+        get { ports.count == 1 ? ports.first : nil }
+        set { ports = newValue.map { [$0] } ?? [] }
+    }
+
+    /// Whether no filter is set.
+    public var isEmpty: Bool { self == EventFilter() }
+
+    /// Throws `BPFError.invalidArgument` naming the first bad field. (Whether the cgroups and
+    /// containers exist is checked at start.)
     public func validate() throws(BPFError) {
-        if let pid, pid <= 0 { throw .invalidArgument("pid filter must be a positive process id, got \(pid)") }
-        if port == 0 { throw .invalidArgument("port filter must be 1-65535, got 0") }
+        if let pid = pids.first(where: { $0 <= 0 }) { throw .invalidArgument("pid filter must be a positive process id, got \(pid)") }
+        if ports.contains(0) { throw .invalidArgument("port filter must be 1-65535, got 0") }
+        if networkNamespaces.contains(0) { throw .invalidArgument("netns filter must be a namespace's inode number, got 0") }
+        for (name, count) in [("pid", pids.count), ("port", ports.count), ("netns", networkNamespaces.count)] where count > Self.maximumValues {
+            throw .invalidArgument("a \(name) filter holds at most \(Self.maximumValues) values, got \(count)")
+        }
+        if let bad = containers.first(where: { $0.isEmpty || $0.count > 64 || !$0.utf8.allSatisfy(Self.isLowercaseHexDigit) }) {
+            throw .invalidArgument("container filter must be a container id or its prefix (lowercase hexadecimal, up to 64 digits), got '\(bad)'")
+        }
+        if let bad = cgroups.first(where: \.isEmpty) { throw .invalidArgument("cgroup filter must be a path, got '\(bad)'") }
+        if cgroups.count + containers.count > Self.maximumCgroups {
+            throw .invalidArgument("a filter names at most \(Self.maximumCgroups) cgroups and containers, got \(cgroups.count + containers.count)")
+        }
     }
 
-    /// Whether a record of this owner and these endpoints passes: the same rule as the
-    /// programs' `filter_rejects`, for records made in user space.
-    package func matches(pid: Int32, uid: UInt32, endpoints: SocketEndpoints) -> Bool {
-        if let wanted = self.pid, wanted != pid { return false }
-        if let wanted = self.uid, wanted != uid { return false }
-        return matches(endpoints: endpoints)
+    private static func isLowercaseHexDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
     }
 
-    /// Whether these endpoints pass the port and family filters (the owner not known yet).
-    package func matches(endpoints: SocketEndpoints) -> Bool {
-        if let port, port != endpoints.sourcePort && port != endpoints.destinationPort { return false }
-        if let family, family != endpoints.family { return false }
-        return true
-    }
-
-    /// The `-DFILTER_*` flags of `bpf/netevents_bpf.h`.
-    var compilerFlags: [String] {
-        var flags: [String] = []
-        if let pid { flags.append("-DFILTER_PID=\(pid)") }
-        if let uid { flags.append("-DFILTER_UID=\(uid)") }
-        if let port { flags.append("-DFILTER_PORT=\(port)") }
-        if let family { flags.append("-DFILTER_FAMILY=\(family.rawFamily)") }
-        return flags
-    }
+    /// The `-DFILTERS` flag of `bpf/netevents_bpf.h` when any filter is set; the values go to maps.
+    var compilerFlags: [String] { isEmpty ? [] : ["-DFILTERS"] }
 }
 
 /// How a monitor of one event kind traces: the options every kind shares, and the kind's own.
@@ -77,6 +109,10 @@ public struct MonitorConfiguration<Kind: EventKind>: Sendable, Equatable {
     /// most of the tracer's cost under load (see BENCHMARKS.md). It is also the most latency it
     /// adds. Zero reads every sample at once.
     public var drainInterval: Duration = .milliseconds(2)
+    /// Whether events get the names of their cgroup (``NetworkEvent/cgroup``: path, container,
+    /// pod, service) and network namespace (``NetworkEvent/networkNamespaceName``), looked up
+    /// once per cgroup and namespace (``EventAttributor``). Off, events carry only the raw ids.
+    public var resolvesNames = true
 
     /// A configuration: the defaults, with a filter and the kind's options.
     public init(filter: EventFilter = EventFilter(), options: Kind.Options = Kind.Options()) {

@@ -16,6 +16,7 @@ enum ProgramLoader {
     ) throws(BPFError) -> Loaded<Kind> {
         try SystemChecks.requirePrivileges(for: Kind.activity)
         try SystemChecks.requireTracefs()
+        let filter = try ResolvedFilter(configuration.filter)
         var plan = ProgramPlan(
             offsetSource: configuration.offsetSource ?? .best(features),
             transport: configuration.transport ?? .best(features))
@@ -31,6 +32,7 @@ enum ProgramLoader {
 
         var links: [BPFLink] = []
         do {
+            try filter.install(in: module)
             try Kind.attach(hooks, module: module, links: &links)
             let source = try plan.transport.reader(
                 for: module.table("events"), pages: configuration.bufferPages,

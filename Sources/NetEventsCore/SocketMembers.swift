@@ -9,9 +9,11 @@ extension MemberOffset {
         .init("OFF_NET_NS_INUM", "net.ns.inum", size: 4),
     ]
 
-    /// The `struct task_struct` members `bpf/netevents_bpf.h` reads for a process's name
-    /// (`read_task_names`: the thread-group leader's `comm`).
+    /// The members `bpf/netevents_bpf.h` reads for a process's names: `read_task_names` (the
+    /// thread-group leader's `comm`) and `read_exe` (task → mm → exe_file → dentry name).
     public static let taskNames: [MemberOffset] = [
         .init("OFF_TASK_GROUP_LEADER", "task_struct.group_leader", size: 8), .init("OFF_TASK_COMM", "task_struct.comm", size: 16),
+        .init("OFF_TASK_MM", "task_struct.mm", size: 8), .init("OFF_MM_EXE_FILE", "mm_struct.exe_file", size: 8),
+        .init("OFF_FILE_DENTRY", "file.f_path.dentry", size: 8), .init("OFF_DENTRY_NAME", "dentry.d_name.name", size: 8),
     ]
 }

@@ -17,9 +17,9 @@ package enum SocketOwners {
         guard !inodes.isEmpty else { return [:] }
         var holders: [UInt32: Int32] = [:]
         var candidates: [Int32] = pids ?? []
-        if pids == nil { forEachEntry(of: "/proc") { name in if let pid = Int32(name), pid > 0 { candidates.append(pid) } } }
+        if pids == nil { FileSystem.forEachEntry(of: "/proc") { name, _ in if let pid = Int32(name), pid > 0 { candidates.append(pid) } } }
         for pid in candidates {
-            forEachEntry(of: "/proc/\(pid)/fd") { descriptor in
+            FileSystem.forEachEntry(of: "/proc/\(pid)/fd") { descriptor, _ in
                 guard let inode = socketInode("/proc/\(pid)/fd/\(descriptor)"), inodes.contains(inode) else { return }
                 if holders[inode].map({ pid < $0 }) ?? true { holders[inode] = pid }
             }
@@ -41,7 +41,18 @@ package enum SocketOwners {
             let uid = line.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first.flatMap({ UInt32($0) })
         else { return nil }
         let name = comm.hasSuffix("\n") ? String(comm.dropLast()) : comm
-        return Owner(process: EventProcess(pid: pid, uid: uid, command: name), cgroupID: cgroupID(of: pid))
+        return Owner(
+            process: EventProcess(pid: pid, uid: uid, command: name, executable: executable(of: pid)), cgroupID: cgroupID(of: pid))
+    }
+
+    /// The file name of the process's executable, as the kernel's `exe_file` names it (at most 63
+    /// bytes, like the programs' `read_exe`); nil for a kernel thread.
+    static func executable(of pid: Int32) -> String? {
+        guard var path = FileSystem.readLink("/proc/\(pid)/exe") else { return nil }
+        // The link of an executable replaced since it started ends in " (deleted)"; the dentry's name does not.
+        if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
+        guard let name = path.split(separator: "/").last else { return nil }
+        return String(decoding: name.utf8.prefix(63), as: UTF8.self)
     }
 
     /// The id of the process's cgroup v2: the inode of its directory (`0::/PATH` in `/proc/PID/cgroup`).
@@ -49,29 +60,12 @@ package enum SocketOwners {
         guard let root = SystemChecks.cgroup2Path, let text = SystemChecks.readKernelFile("/proc/\(pid)/cgroup"),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
         else { return 0 }
-        var info = stat()
-        guard stat(root + line.dropFirst(3), &info) == 0 else { return 0 }
-        return UInt64(info.st_ino)
+        return FileSystem.inode(of: root + line.dropFirst(3)) ?? 0
     }
 
     /// `N` of a `socket:[N]` link; nil for anything else.
     static func socketInode(_ path: String) -> UInt32? {
-        var buffer = [CChar](repeating: 0, count: 64)
-        let count = readlink(path, &buffer, buffer.count - 1)
-        guard count > 9 else { return nil }
-        let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard target.hasPrefix("socket:["), target.hasSuffix("]") else { return nil }
+        guard let target = FileSystem.readLink(path), target.hasPrefix("socket:["), target.hasSuffix("]") else { return nil }
         return UInt32(target.dropFirst(8).dropLast())
-    }
-
-    private static func forEachEntry(of directory: String, _ body: (String) -> Void) {
-        guard let handle = opendir(directory) else { return }
-        defer { closedir(handle) }
-        while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { body(name) }
-        }
     }
 }

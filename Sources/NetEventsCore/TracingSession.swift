@@ -20,6 +20,8 @@ final class TracingSession<Kind: EventKind>: Sendable {
     /// The kind's state for this run.
     let kind: Kind
     private let producer = Mutex<[Kind.Event]>([])
+    /// Names each event's cgroup and network namespace; nil when the configuration turned it off.
+    private let attributor: EventAttributor?
     private let malformed = Atomic<UInt64>(0)
     private let lastMalformed = Mutex<BPFError?>(nil)
     private let stopped = Atomic<Bool>(false)
@@ -33,10 +35,12 @@ final class TracingSession<Kind: EventKind>: Sendable {
     /// Starts reading: every sample is decoded on the source's thread and delivered at the end of
     /// each drain; the kind's scans (if any) start on their own thread.
     /// - Throws: when the source cannot start; the links are closed and delivery finished then.
-    init(module: BPFModule?, links: [BPFLink], source: any SampleSource, delivery: EventDelivery<Kind.Event>, kind: Kind)
-        throws(BPFError)
-    {
+    init(
+        module: BPFModule?, links: [BPFLink], source: any SampleSource, delivery: EventDelivery<Kind.Event>, kind: Kind,
+        attributor: EventAttributor?
+    ) throws(BPFError) {
         self.module = module
+        self.attributor = attributor
         self.links = Mutex(links)
         self.source = source
         self.delivery = delivery
@@ -69,7 +73,9 @@ final class TracingSession<Kind: EventKind>: Sendable {
     private func decode(_ raw: UnsafeRawBufferPointer) {
         let failure = producer.withLock { batch -> BPFError? in
             do throws(BPFError) {
+                let start = batch.endIndex
                 try kind.decode(raw, into: &batch)
+                attribute(&batch, from: start)
                 return nil
             } catch {
                 return error
@@ -84,9 +90,17 @@ final class TracingSession<Kind: EventKind>: Sendable {
     /// Runs `body` on the producer path and hands what the batch holds to delivery.
     private func produce(_ body: (inout [Kind.Event]) -> Void) {
         producer.withLock { batch in
+            let start = batch.endIndex
             body(&batch)
+            attribute(&batch, from: start)
             delivery.push(contentsOf: &batch)
         }
+    }
+
+    /// Names the cgroup and network namespace of the events appended since `start`.
+    private func attribute(_ batch: inout [Kind.Event], from start: Int) {
+        guard let attributor, start < batch.endIndex else { return }
+        Kind.attribute(&batch, from: start, with: attributor)
     }
 
     /// Samples that could not be decoded (each one skipped, not delivered).

@@ -47,6 +47,8 @@ public struct TCPSample: Sendable {
     public var comm: String = "curl"
     /// The owning thread's name, as the kernel writes it; nil: the same as `comm`.
     public var thread: String? = nil
+    /// The owner's executable file name, as the kernel writes it (at most 63 bytes, then NUL); empty: none.
+    public var exe: String = "curl"
 
     /// A sample with the defaults.
     public init() {}
@@ -78,6 +80,7 @@ public struct TCPSample: Sendable {
         SampleBytes.copy(saddr, into: &sample.saddr)
         SampleBytes.copy(daddr, into: &sample.daddr)
         SampleBytes.copy(Array(comm.utf8.prefix(15)), into: &sample.comm)
+        SampleBytes.copy(Array(exe.utf8.prefix(63)), into: &sample.exe)
         SampleBytes.copy(Array((thread ?? comm).utf8.prefix(15)), into: &sample.thread)
         return withUnsafeBytes(of: sample) { Array($0) }
     }

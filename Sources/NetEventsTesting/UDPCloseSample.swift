@@ -27,6 +27,8 @@ public struct UDPCloseSample: Sendable {
     public var comm: String = "dig", rawComm: [UInt8]? = nil
     /// The name of the thread of the first datagram; nil: the same as `comm`.
     public var thread: String? = nil
+    /// The process's executable file name, as the kernel writes it (at most 63 bytes, then NUL); empty: none.
+    public var exe: String = "dig"
     /// The socket's kernel cookie (what events report as `socket_id`); 0: none.
     public var cookie: UInt64 = 0x2f_0001
 
@@ -73,6 +75,7 @@ public struct UDPCloseSample: Sendable {
         SampleBytes.copy(daddr, into: &flow.daddr)
         SampleBytes.copy(rawComm ?? Array(comm.utf8.prefix(15)), into: &flow.comm)
         SampleBytes.copy(thread.map { Array($0.utf8.prefix(15)) } ?? rawComm ?? Array(comm.utf8.prefix(15)), into: &flow.thread)
+        SampleBytes.copy(Array(exe.utf8.prefix(63)), into: &flow.exe)
         return flow
     }
 }

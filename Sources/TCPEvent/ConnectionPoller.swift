@@ -46,7 +46,7 @@ final class ConnectionPoller: Sendable {
 
     private let state = Mutex(State())
     private let listing = Mutex<Listing?>(nil)
-    private let filter: EventFilter
+    private let filter: ResolvedFilter
     private let clock: WallClock
     private let namespace: UInt32
     private static let researchPolls: UInt64 = 10
@@ -55,7 +55,7 @@ final class ConnectionPoller: Sendable {
     /// FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING.
     static let openStates = SocketDiagnostics.states([1, 4, 5, 8, 9, 11])
 
-    init(filter: EventFilter, clock: WallClock) {
+    init(filter: ResolvedFilter, clock: WallClock) {
         self.filter = filter
         self.clock = clock
         var info = stat()
@@ -105,7 +105,7 @@ final class ConnectionPoller: Sendable {
             }
             return inodes
         }
-        let holders = SocketOwners.find(unknown, among: filter.pid.map { [$0] })
+        let holders = SocketOwners.find(unknown, among: filter.filter.pids.isEmpty ? nil : Array(filter.filter.pids))
         listing.withLock { $0 = Listing(sockets: sockets, holders: holders, time: time) }
     }
 
@@ -139,7 +139,11 @@ final class ConnectionPoller: Sendable {
                 let moved = info.totals.since(state.reported[socket.cookie] ?? TCPInfo.Totals())
                 guard everyConnection || moved != TCPInfo.Totals() else { continue }
                 state.reported[socket.cookie] = info.totals
-                guard filter.matches(pid: owner.process.pid, uid: owner.process.uid, endpoints: socket.endpoints) else { continue }
+                guard
+                    filter.matches(
+                        pid: owner.process.pid, uid: owner.process.uid, endpoints: socket.endpoints, cgroupID: owner.cgroupID,
+                        networkNamespace: namespace)
+                else { continue }
                 events.append(
                     TCPConnectionEvent(
                         kind: .interval, timeNanoseconds: listing.time, process: owner.process, ownerSource: owner.source,

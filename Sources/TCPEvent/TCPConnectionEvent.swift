@@ -15,11 +15,12 @@ internal import CNetEventsABI
 ///
 /// `Codable`: encoded (by `JSONEncoder`, or by `EventJSONEncoder` as the `tcp-events` tool prints
 /// it) with the keys `event` (`connect`, `accept`, `fail`, `close`, `interval`), `time_ns`, `pid`, `uid`,
-/// `comm`, `thread` (only when it differs from `comm`), `family`, `saddr`, `sport`, `daddr`,
+/// `comm`, `thread` (only when it differs from `comm`), `exe` (when known), `family`, `saddr`, `sport`, `daddr`,
 /// `dport`, `rx_bytes`, `tx_bytes`, `segs_in`, `segs_out`, `data_segs_in`, `data_segs_out`,
 /// `latency_ns` (connect only), `error` (fail only, when the socket recorded one), `srtt_us`,
 /// `rttvar_us`, `min_rtt_us`, `retransmits`, `duration_ns` (close and fail only), `cgroup_id`,
-/// `netns`, `socket_id`, `owner`, `prev_state` (not for accept or interval).
+/// `cgroup`, `container_id`, `container_runtime`, `pod_uid`, `service` (each when known), `netns`,
+/// `netns_name` (when named), `socket_id`, `owner`, `prev_state` (not for accept or interval).
 public struct TCPConnectionEvent: NetworkEvent {
     /// What happened.
     public var kind: Kind
@@ -60,6 +61,11 @@ public struct TCPConnectionEvent: NetworkEvent {
     public var durationNanoseconds: UInt64?
     /// The owner's cgroup v2 id.
     public var cgroupID: UInt64
+    /// The cgroup of ``cgroupID``: its path and the container, pod and service it names; nil when
+    /// unknown (names off, or the cgroup gone before it was looked up).
+    public var cgroup: Cgroup?
+    /// The name `ip netns` gave ``networkNamespace``; nil when it has none.
+    public var networkNamespaceName: String?
     /// The network namespace's inode number (as in `/proc/PID/ns/net`).
     public var networkNamespace: UInt32
     /// The socket's kernel cookie: the id `sock_diag` (and `ss -e`, as `sk:` in hex) reports for
@@ -148,7 +154,8 @@ public struct TCPConnectionEvent: NetworkEvent {
         kind: Kind = .close, timeNanoseconds: UInt64, process: EventProcess, ownerSource: OwnerSource,
         endpoints: SocketEndpoints, receivedBytes: UInt64, sentBytes: UInt64, segmentsIn: UInt32, segmentsOut: UInt32,
         dataSegmentsIn: UInt32, dataSegmentsOut: UInt32, durationNanoseconds: UInt64?, cgroupID: UInt64,
-        networkNamespace: UInt32, previousState: TCPState?, latencyNanoseconds: UInt64? = nil,
+        networkNamespace: UInt32, cgroup: Cgroup? = nil, networkNamespaceName: String? = nil, previousState: TCPState?,
+        latencyNanoseconds: UInt64? = nil,
         error: TCPConnectError? = nil, health: TCPHealth = TCPHealth(), socketID: UInt64? = nil
     ) {
         self.socketID = socketID
@@ -159,6 +166,7 @@ public struct TCPConnectionEvent: NetworkEvent {
         self.dataSegmentsIn = dataSegmentsIn; self.dataSegmentsOut = dataSegmentsOut
         self.latencyNanoseconds = latencyNanoseconds; self.error = error; self.health = health
         self.durationNanoseconds = durationNanoseconds; self.cgroupID = cgroupID
+        self.cgroup = cgroup; self.networkNamespaceName = networkNamespaceName
         self.networkNamespace = networkNamespace; self.previousState = previousState
     }
 }
@@ -250,8 +258,7 @@ extension TCPConnectionEvent {
         writer.write(health.minimumRTTMicroseconds.map(UInt64.init), forKey: "min_rtt_us")
         writer.write(health.retransmits, forKey: "retransmits")
         if kind == .close || kind == .fail { writer.write(durationNanoseconds, forKey: "duration_ns") }
-        writer.write(cgroupID, forKey: "cgroup_id")
-        writer.write(networkNamespace, forKey: "netns")
+        writer.writeAttribution(of: self)
         writer.write(socketID, forKey: "socket_id")
         writer.write(ownerSource.description, forKey: "owner")
         writer.write(previousState?.description, forKey: "prev_state")
@@ -276,6 +283,8 @@ extension TCPConnectionEvent {
             durationNanoseconds: try container.decodeIfPresent(UInt64.self, forKey: "duration_ns"),
             cgroupID: try container.decode(UInt64.self, forKey: "cgroup_id"),
             networkNamespace: try container.decode(UInt32.self, forKey: "netns"),
+            cgroup: try container.decodeCgroup(),
+            networkNamespaceName: try container.decodeIfPresent(String.self, forKey: "netns_name"),
             previousState: try container.contains("prev_state") ? container.decodeNamed(TCPState.self, forKey: "prev_state") : nil,
             latencyNanoseconds: try container.decodeIfPresent(UInt64.self, forKey: "latency_ns"),
             error: try container.decodeIfPresent(String.self, forKey: "error").map { name in

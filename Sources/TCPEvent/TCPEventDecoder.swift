@@ -37,7 +37,8 @@ public enum TCPEventDecoder {
             process: EventProcess(
                 pid: Int32(bitPattern: sample.pid), uid: sample.uid,
                 command: withUnsafeBytes(of: &sample.comm) { SampleText.command($0) },
-                thread: withUnsafeBytes(of: &sample.thread) { SampleText.command($0) }),
+                thread: withUnsafeBytes(of: &sample.thread) { SampleText.command($0) },
+                executable: withUnsafeBytes(of: &sample.exe) { SampleText.executable($0) }),
             ownerSource: ownerSource,
             endpoints: SocketEndpoints(
                 family: family,

@@ -85,7 +85,8 @@ final class FlowLedger: @unchecked Sendable {
         if delta.isZero && reason != .close { return nil }
         return UDPTrafficEvent(
             timeNanoseconds: time, reason: reason,
-            process: EventProcess(pid: Int32(bitPattern: flow.key.pid), uid: flow.uid, command: flow.command, thread: flow.thread),
+            process: EventProcess(pid: Int32(bitPattern: flow.key.pid), uid: flow.uid, command: flow.command, thread: flow.thread,
+                executable: flow.executable),
             endpoints: SocketEndpoints(
                 family: flow.family, sourceAddress: flow.sourceAddress, sourcePort: flow.sourcePort,
                 destinationAddress: flow.destinationAddress, destinationPort: flow.destinationPort),

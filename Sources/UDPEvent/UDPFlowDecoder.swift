@@ -39,6 +39,7 @@ struct UDPFlow: Sendable, Equatable {
     var destinationAddress: IPAddress
     var command: String
     var thread: String
+    var executable: String?
     /// The socket's kernel cookie; 0 when it has none (yet).
     var cookie: UInt64
 }
@@ -71,6 +72,7 @@ public enum UDPFlowDecoder {
             destinationAddress: withUnsafeBytes(of: &value.daddr) { IPAddress(family: family, bytes: $0)! },
             command: withUnsafeBytes(of: &value.comm) { SampleText.command($0) },
             thread: withUnsafeBytes(of: &value.thread) { SampleText.command($0) },
+            executable: withUnsafeBytes(of: &value.exe) { SampleText.executable($0) },
             cookie: value.cookie
         )
     }

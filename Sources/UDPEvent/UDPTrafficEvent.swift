@@ -10,8 +10,9 @@
 ///
 /// `Codable`: encoded (by `JSONEncoder`, or by `EventJSONEncoder` as the
 /// `udp-events` tool prints it) with the keys `event` (the ``Reason``), `time_ns`, `pid`, `uid`,
-/// `comm`, `thread` (only when it differs from `comm`), `family`, `saddr`, `sport`, `daddr`, `dport`, `rx_bytes`, `tx_bytes`, `rx_packets`,
-/// `tx_packets`, `reason`, `cgroup_id`, `netns`, `socket_id`, `first_seen_ns`.
+/// `comm`, `thread` (only when it differs from `comm`), `exe` (when known), `family`, `saddr`, `sport`, `daddr`, `dport`, `rx_bytes`, `tx_bytes`, `rx_packets`,
+/// `tx_packets`, `reason`, `cgroup_id`, `cgroup`, `container_id`, `container_runtime`, `pod_uid`, `service`
+/// (each when known), `netns`, `netns_name` (when named), `socket_id`, `first_seen_ns`.
 public struct UDPTrafficEvent: NetworkEvent {
     /// Why this report was made.
     public enum Reason: String, Sendable, Hashable, Codable {
@@ -46,6 +47,11 @@ public struct UDPTrafficEvent: NetworkEvent {
     public var sentPackets: UInt64
     /// The process's cgroup v2 id.
     public var cgroupID: UInt64
+    /// The cgroup of ``cgroupID``: its path and the container, pod and service it names; nil when
+    /// unknown (names off, or the cgroup gone before it was looked up).
+    public var cgroup: Cgroup?
+    /// The name `ip netns` gave ``networkNamespace``; nil when it has none.
+    public var networkNamespaceName: String?
     /// The network namespace's inode number.
     public var networkNamespace: UInt32
     /// The socket's kernel cookie: the id `sock_diag` (and `ss -e`, as `sk:` in hex) reports for
@@ -61,12 +67,14 @@ public struct UDPTrafficEvent: NetworkEvent {
     public init(
         timeNanoseconds: UInt64, reason: Reason, process: EventProcess, endpoints: SocketEndpoints,
         receivedBytes: UInt64, sentBytes: UInt64, receivedPackets: UInt64, sentPackets: UInt64, cgroupID: UInt64,
-        networkNamespace: UInt32, socketID: UInt64?, socketFirstSeenNanoseconds: UInt64
+        networkNamespace: UInt32, cgroup: Cgroup? = nil, networkNamespaceName: String? = nil, socketID: UInt64?,
+        socketFirstSeenNanoseconds: UInt64
     ) {
         self.timeNanoseconds = timeNanoseconds; self.reason = reason; self.process = process; self.endpoints = endpoints
         self.receivedBytes = receivedBytes; self.sentBytes = sentBytes
         self.receivedPackets = receivedPackets; self.sentPackets = sentPackets
         self.cgroupID = cgroupID; self.networkNamespace = networkNamespace
+        self.cgroup = cgroup; self.networkNamespaceName = networkNamespaceName
         self.socketID = socketID; self.socketFirstSeenNanoseconds = socketFirstSeenNanoseconds
     }
 
@@ -84,8 +92,7 @@ extension UDPTrafficEvent {
         writer.write(receivedPackets, forKey: "rx_packets")
         writer.write(sentPackets, forKey: "tx_packets")
         writer.write(reason.rawValue, forKey: "reason")
-        writer.write(cgroupID, forKey: "cgroup_id")
-        writer.write(networkNamespace, forKey: "netns")
+        writer.writeAttribution(of: self)
         writer.write(socketID, forKey: "socket_id")
         writer.write(socketFirstSeenNanoseconds, forKey: "first_seen_ns")
     }
@@ -105,6 +112,8 @@ extension UDPTrafficEvent {
             sentPackets: try container.decode(UInt64.self, forKey: "tx_packets"),
             cgroupID: try container.decode(UInt64.self, forKey: "cgroup_id"),
             networkNamespace: try container.decode(UInt32.self, forKey: "netns"),
+            cgroup: try container.decodeCgroup(),
+            networkNamespaceName: try container.decodeIfPresent(String.self, forKey: "netns_name"),
             socketID: try container.decodeIfPresent(UInt64.self, forKey: "socket_id"),
             socketFirstSeenNanoseconds: try container.decode(UInt64.self, forKey: "first_seen_ns"))
     }

@@ -17,6 +17,11 @@ final class ProcessNameIntegrationTests: XCTestCase {
         }
     }
 
+    /// The file name of this process's executable, as the kernel's dentry holds it (at most 63 bytes).
+    var ownExecutable: String {
+        String(URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "").lastPathComponent.utf8.prefix(63))!
+    }
+
     /// Runs `body` on a new thread named `workerName`, and waits for it.
     func onNamedThread(_ body: @escaping @Sendable () throws -> Void) throws {
         let failure = Collector<String>()
@@ -59,7 +64,7 @@ final class ProcessNameIntegrationTests: XCTestCase {
         XCTAssertEqual(listen(listener, 8), 0)
         let port = UInt16(bigEndian: address.sin_port)
 
-        let monitor = try TCPMonitor(configuration: .init(filter: .init(port: port)))
+        let monitor = try TCPMonitor(configuration: .init(filter: .init(ports: [port])))
         let events = Collector<TCPConnectionEvent>()
         try monitor.start { events.add($0) }
         defer { monitor.stop() }
@@ -84,9 +89,11 @@ final class ProcessNameIntegrationTests: XCTestCase {
         XCTAssertEqual(all.count, 4, "connect, accept and two closes: \(all)")
         // The connect carries the same names as the client's close.
         let connectEvent = try XCTUnwrap(all.first { $0.kind == .connect }, "\(all)")
-        XCTAssertEqual(connectEvent.process, EventProcess(pid: getpid(), uid: getuid(), command: processName, thread: Self.workerName))
+        XCTAssertEqual(connectEvent.process, EventProcess(
+                pid: getpid(), uid: getuid(), command: processName, thread: Self.workerName, executable: ownExecutable))
         let acceptEvent = try XCTUnwrap(all.first { $0.kind == .accept }, "\(all)")
-        XCTAssertEqual(acceptEvent.process, EventProcess(pid: getpid(), uid: getuid(), command: processName))
+        XCTAssertEqual(
+            acceptEvent.process, EventProcess(pid: getpid(), uid: getuid(), command: processName, executable: ownExecutable))
         let ends = all.filter { $0.kind == .close }
         let client = try XCTUnwrap(ends.first { $0.destinationPort == port }, "\(ends)")
         let server = try XCTUnwrap(ends.first { $0.sourcePort == port }, "\(ends)")
@@ -111,7 +118,7 @@ final class ProcessNameIntegrationTests: XCTestCase {
         let port = UInt16(bigEndian: address.sin_port)
 
         // By pid: a port filter does not match an unconnected sender (its local port is another).
-        let monitor = try UDPMonitor(configuration: .init(filter: .init(pid: getpid())))
+        let monitor = try UDPMonitor(configuration: .init(filter: .init(pids: [getpid()])))
         let events = Collector<UDPTrafficEvent>()
         try monitor.start { events.add($0) }
 
@@ -137,6 +144,7 @@ final class ProcessNameIntegrationTests: XCTestCase {
         for event in sends {
             XCTAssertEqual(event.pid, getpid())
             XCTAssertEqual(event.command, processName, "comm is the process's name")
+            XCTAssertEqual(event.executable, ownExecutable, "the executable, read in the kernel")
             XCTAssertEqual(event.thread, Self.workerName, "the sending thread's name")
         }
     }

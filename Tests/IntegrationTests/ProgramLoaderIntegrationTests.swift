@@ -28,7 +28,7 @@ final class ProgramLoaderIntegrationTests: XCTestCase {
     func testTheRingBufferHasTheConfiguredPages() throws {
         guard KernelFeatures.shared.ringBuffer.isYes else { throw XCTSkip("no BPF ring buffer: \(KernelFeatures.shared.ringBuffer)") }
         for pages in [16, 128] {
-            var tcp = TCPMonitor.Configuration(filter: .init(port: freePort()))
+            var tcp = TCPMonitor.Configuration(filter: .init(ports: [freePort()]))
             tcp.transport = .ringBuffer
             tcp.bufferPages = pages
             try withLoaded(tcp, as: TCPKind.self) { loaded in
@@ -38,7 +38,7 @@ final class ProgramLoaderIntegrationTests: XCTestCase {
                 XCTAssertEqual(events.maxEntries, pages * Int(getpagesize()), "a ring of \(pages) pages")
                 XCTAssertTrue(loaded.source is RingBuffer)
             }
-            var udp = UDPMonitor.Configuration(filter: .init(port: freePort(udp: true)))
+            var udp = UDPMonitor.Configuration(filter: .init(ports: [freePort(udp: true)]))
             udp.transport = .ringBuffer
             udp.bufferPages = pages
             try withLoaded(udp, as: UDPKind.self) { loaded in
@@ -49,7 +49,7 @@ final class ProgramLoaderIntegrationTests: XCTestCase {
 
     /// Without `-DUSE_RINGBUF` the `events` map is a perf event array, read by a perf buffer.
     func testThePerfBufferTransportDeclaresAPerfEventArray() throws {
-        var tcp = TCPMonitor.Configuration(filter: .init(port: freePort()))
+        var tcp = TCPMonitor.Configuration(filter: .init(ports: [freePort()]))
         tcp.transport = .perfBuffer
         tcp.bufferPages = 8
         try withLoaded(tcp, as: TCPKind.self) { loaded in
@@ -67,25 +67,25 @@ final class ProgramLoaderIntegrationTests: XCTestCase {
 
     /// `-DMAX_SOCKETS` and `-DMAX_FLOWS` size the kinds' maps; `stats` has a slot per counter.
     func testTheKindsMapsHaveTheConfiguredSizes() throws {
-        var tcp = TCPMonitor.Configuration(filter: .init(port: freePort()))
+        var tcp = TCPMonitor.Configuration(filter: .init(ports: [freePort()]))
         tcp.maxTrackedSockets = 1_024
         try withLoaded(tcp, as: TCPKind.self) { loaded in
             let owners = try loaded.module.table("owners")
             XCTAssertEqual(owners.maxEntries, 1_024)
             XCTAssertEqual(owners.type, .lruHash)
             XCTAssertEqual(owners.keySize, 8)
-            XCTAssertEqual(owners.valueSize, 64, "struct ne_tcp_owner")
+            XCTAssertEqual(owners.valueSize, 128, "struct ne_tcp_owner")
             XCTAssertEqual(try loaded.module.table("stats").type, .perCPUArray)
             XCTAssertEqual(loaded.report.hook, loaded.report.hooks.hook)
             XCTAssertFalse(loaded.report.attachments.isEmpty)
         }
-        var udp = UDPMonitor.Configuration(filter: .init(port: freePort(udp: true)))
+        var udp = UDPMonitor.Configuration(filter: .init(ports: [freePort(udp: true)]))
         udp.maxFlows = 2_048
         try withLoaded(udp, as: UDPKind.self) { loaded in
             let flows = try loaded.module.table("flows")
             XCTAssertEqual(flows.maxEntries, 2_048)
             XCTAssertEqual(flows.keySize, 16, "struct ne_udp_key")
-            XCTAssertEqual(flows.valueSize, 144, "struct ne_udp_flow")
+            XCTAssertEqual(flows.valueSize, 208, "struct ne_udp_flow")
             XCTAssertFalse(loaded.report.attachments.isEmpty)
         }
     }
@@ -93,7 +93,7 @@ final class ProgramLoaderIntegrationTests: XCTestCase {
     /// Offsets from BTF where the kernel has it: the report says so, and nothing is flagged.
     func testOffsetsComeFromBTFWhereTheKernelHasIt() throws {
         guard KernelFeatures.shared.btf.isYes else { throw XCTSkip("this kernel has no BTF") }
-        try withLoaded(TCPMonitor.Configuration(filter: .init(port: freePort())), as: TCPKind.self) { loaded in
+        try withLoaded(TCPMonitor.Configuration(filter: .init(ports: [freePort()])), as: TCPKind.self) { loaded in
             XCTAssertEqual(loaded.report.offsetSource, .btf)
             XCTAssertFalse(loaded.report.offsetsUntrusted)
             XCTAssertFalse(loaded.report.description.contains("WARNING"), loaded.report.description)

@@ -39,19 +39,21 @@ final class TCPIntervalIntegrationTests: XCTestCase {
         let client = try LoopbackClient(port: port)
         client.send(10_000)
 
-        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port), options: .init(interval: 0.2)))
+        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(ports: [port]), options: .init(interval: 0.2)))
         defer { monitor.stop() }
         // The snapshot is delivered before anything else.
         let snapshot = collector.wait { $0.count >= 2 }.prefix(2)
         XCTAssertEqual(snapshot.map(\.kind), [.interval, .interval], "\(snapshot)")
         let serverSnapshot = try XCTUnwrap(snapshot.first { $0.sourcePort == port }, "\(snapshot)")
         let clientSnapshot = try XCTUnwrap(snapshot.first { $0.sourcePort == client.port }, "\(snapshot)")
-        XCTAssertEqual(serverSnapshot.process, EventProcess(pid: server.pid, uid: otherUID, command: "netevents-traff"))
+        XCTAssertEqual(
+            serverSnapshot.process, EventProcess(pid: server.pid, uid: otherUID, command: "netevents-traff", executable: "netevents-traffic"))
         XCTAssertEqual(clientSnapshot.pid, getpid())
         XCTAssertEqual(clientSnapshot.uid, getuid())
         for record in snapshot {
             XCTAssertEqual(record.ownerSource, .openFile, "found in /proc/PID/fd")
             XCTAssertNotEqual(record.cgroupID, 0)
+            XCTAssertEqual(record.cgroup, ownCgroup(), "the holder's cgroup, named")
             XCTAssertNotNil(record.socketID)
             XCTAssertNil(record.previousState)
             XCTAssertNil(record.durationNanoseconds)
@@ -88,7 +90,7 @@ final class TCPIntervalIntegrationTests: XCTestCase {
     func testRecordsOfANewConnectionCarryItsConnectAndAcceptOwners() throws {
         try requireBPF()
         let port = freePort()
-        let configuration = TCPMonitor.Configuration(filter: .init(port: port), options: .init(events: [.interval, .close], interval: 0.2))
+        let configuration = TCPMonitor.Configuration(filter: .init(ports: [port]), options: .init(events: [.interval, .close], interval: 0.2))
         let (monitor, collector) = try collectingTCPMonitor(configuration)
         defer { monitor.stop() }
         let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "50000", "--expect-reset"])

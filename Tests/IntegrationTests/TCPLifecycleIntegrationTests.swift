@@ -14,7 +14,7 @@ final class TCPLifecycleIntegrationTests: XCTestCase {
     func testRefusedConnectIsAFailureOfTheConnectingProcess() throws {
         try requireBPF()
         let port = freePort()
-        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port)))
+        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(ports: [port])))
         defer { monitor.stop() }
         var clients: [Int32] = []
         for family in [[], ["-6"]] {
@@ -52,7 +52,7 @@ final class TCPLifecycleIntegrationTests: XCTestCase {
         let namespace = try NetworkNamespace()
         let port = freePort()
         try namespace.addInputRule("tcp dport \(port) drop")
-        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port)))
+        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(ports: [port])))
         defer { monitor.stop() }
         let givenUp = try TrafficProcess(["tcp-connect", "--port", "\(port)", "--give-up-ms", "200"], namespace: namespace)
         let gaveUp = try givenUp.nextLine()
@@ -122,7 +122,7 @@ final class TCPLifecycleIntegrationTests: XCTestCase {
     func resetExchange(port: UInt16, send: Int, ipv6: Bool = false, namespace: NetworkNamespace?) throws
         -> (closes: [TCPConnectionEvent], shown: [UInt16: TCPHealth])
     {
-        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port)))
+        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(ports: [port])))
         defer { monitor.stop() }
         let family = ipv6 ? ["-6"] : []
         let server = try TrafficProcess(

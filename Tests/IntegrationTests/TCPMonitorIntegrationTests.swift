@@ -34,7 +34,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     ) throws -> Exchange {
         try requireBPF()
         let port = freePort()
-        var configuration = TCPMonitor.Configuration(filter: .init(port: port))
+        var configuration = TCPMonitor.Configuration(filter: .init(ports: [port]))
         configure(&configuration)
         let monitor = try TCPMonitor(configuration: configuration)
         let collector = Collector<TCPConnectionEvent>()
@@ -90,6 +90,8 @@ final class TCPMonitorIntegrationTests: XCTestCase {
             XCTAssertEqual(event.pid, pid, "pid of the \(source) end", file: file, line: line)
             XCTAssertEqual(event.uid, uid, "uid of the \(source) end", file: file, line: line)
             XCTAssertEqual(event.command, command, file: file, line: line)
+            XCTAssertEqual(event.executable, "netevents-traffic", "read in the kernel", file: file, line: line)
+            XCTAssertEqual(event.cgroup, ownCgroup(), "the cgroup of cgroup_id, named", file: file, line: line)
             XCTAssertEqual(event.ownerSource, source, file: file, line: line)
             XCTAssertEqual(event.family, ipv6 ? .ipv6 : .ipv4, file: file, line: line)
             XCTAssertEqual(event.sourceAddress, loopback, file: file, line: line)
@@ -188,7 +190,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testBurstOfTenThousandConnectionsDeliversEveryEnd() throws {
         try requireBPF()
         let port = freePort()
-        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port)))
+        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(ports: [port])))
         defer { monitor.stop() }
         let count = 10_000
         let burst = try TrafficProcess(["tcp-burst", "--port", "\(port)", "--count", "\(count)"])
@@ -222,7 +224,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testInKernelUIDFilterKeepsOnlyThatUsersEnd() throws {
         try requireBPF()
         let port = freePort()
-        let monitor = try TCPMonitor(configuration: .init(filter: .init(uid: otherUID, port: port)))
+        let monitor = try TCPMonitor(configuration: .init(filter: .init(uid: otherUID, ports: [port])))
         let collector = Collector<TCPConnectionEvent>()
         try monitor.start { collector.add($0) }
         let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "10", "--send", "10", "--uid", "\(otherUID)"])
@@ -248,7 +250,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testAsyncSequenceDeliversAndEndsAtStop() async throws {
         try requireBPF()
         let port = freePort()
-        let monitor = try TCPMonitor(configuration: .init(filter: .init(port: port)))
+        let monitor = try TCPMonitor(configuration: .init(filter: .init(ports: [port])))
         let stream = try monitor.events()
         let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "100", "--send", "200"])
         _ = try server.nextLine()
@@ -269,7 +271,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testEveryHookCompilesAndAttachesOrFailsTyped() throws {
         try requireBPF()
         for hook in TCPKind.Hook.allCases {
-            let monitor = try TCPMonitor(configuration: .init(filter: .init(port: freePort()), options: .init(hook: hook)))
+            let monitor = try TCPMonitor(configuration: .init(filter: .init(ports: [freePort()]), options: .init(hook: hook)))
             let available = Self.availability(of: hook)
             do throws(BPFError) {
                 try monitor.start { _ in }
@@ -292,7 +294,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     func testEvictionsFromAFullSocketMapAreCounted() throws {
         try requireBPF()
         let port = freePort()
-        var configuration = TCPMonitor.Configuration(filter: .init(port: port))
+        var configuration = TCPMonitor.Configuration(filter: .init(ports: [port]))
         configuration.maxTrackedSockets = 64
         let monitor = try TCPMonitor(configuration: configuration)
         try monitor.start { _ in }
@@ -355,7 +357,7 @@ final class TCPMonitorIntegrationTests: XCTestCase {
     /// process, and no close.
     func checkRefusedConnect(hook: TCPKind.Hook) throws {
         let port = freePort()
-        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(port: port), options: .init(hook: hook)))
+        let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(ports: [port]), options: .init(hook: hook)))
         defer { monitor.stop() }
         let client = try TrafficProcess(["tcp-connect", "--port", "\(port)"])
         XCTAssertEqual(try client.nextLine()["errno"], "\(ECONNREFUSED)")

@@ -80,6 +80,8 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         for event in senderEvents {
             XCTAssertEqual(event.uid, senderUID ?? 0)
             XCTAssertEqual(event.command, command)
+            XCTAssertEqual(event.executable, "netevents-traffic", "read in the kernel")
+            XCTAssertEqual(event.cgroup, ownCgroup(), "the cgroup of cgroup_id, named")
             XCTAssertEqual(event.family, ipv6 ? .ipv6 : .ipv4)
             XCTAssertEqual(event.sourcePort, senderPort)
             XCTAssertEqual(event.isConnected, connected)
@@ -91,6 +93,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         for event in receiverEvents {
             XCTAssertEqual(event.uid, receiverUID ?? 0)
             XCTAssertEqual(event.command, command)
+            XCTAssertEqual(event.executable, "netevents-traffic", "read in the kernel")
             XCTAssertEqual(event.sourceAddress, loopback)
             XCTAssertEqual(event.sourcePort, receiverPort)
             XCTAssertFalse(event.isConnected)
@@ -209,7 +212,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         let receiver = try TrafficProcess(["udp-receiver", "--packets", "10", "--hold"])
         let port = try XCTUnwrap(receiver.nextLine()["port"])
         let (byUID, uidEvents) = try start(.init(filter: .init(uid: otherUID), options: .init(interval: 0.2)))
-        let (byPID, pidEvents) = try start(.init(filter: .init(pid: receiver.pid), options: .init(interval: 0.2)))
+        let (byPID, pidEvents) = try start(.init(filter: .init(pids: [receiver.pid]), options: .init(interval: 0.2)))
         let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "10", "--sizes", "40", "--uid", "\(otherUID)"])
         _ = try sender.nextLine()
         _ = try receiver.nextLine()

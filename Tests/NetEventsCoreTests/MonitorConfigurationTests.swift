@@ -30,7 +30,7 @@ final class MonitorConfigurationTests: XCTestCase {
         configuration.family = .ipv6
         XCTAssertEqual(configuration.options.limit, 3)
         XCTAssertEqual(configuration.options.scanEvery, .seconds(1))
-        XCTAssertEqual(configuration.filter, EventFilter(pid: 42, uid: 0, port: 5, family: .ipv6))
+        XCTAssertEqual(configuration.filter, EventFilter(pids: [42], uid: 0, ports: [5], family: .ipv6))
         XCTAssertEqual(configuration.limit, 3)
         XCTAssertEqual(configuration.pid, 42)
         XCTAssertEqual(configuration.uid, 0)
@@ -40,7 +40,7 @@ final class MonitorConfigurationTests: XCTestCase {
         XCTAssertNil(configuration.filter.port)
 
         // The same through a real kind: its options by name, next to the filter's fields.
-        var tcp = TCPMonitor.Configuration(filter: .init(port: 443), options: .init(hook: .kprobe))
+        var tcp = TCPMonitor.Configuration(filter: .init(ports: [443]), options: .init(hook: .kprobe))
         XCTAssertEqual(tcp.hook, .kprobe)
         XCTAssertEqual(tcp.port, 443)
         tcp.hook = .tracepoint
@@ -68,7 +68,7 @@ final class MonitorConfigurationTests: XCTestCase {
     }
 
     func testValidConfigurationsAtTheEdges() {
-        var configuration = Configuration(filter: .init(pid: 1, uid: 0, port: 65_535, family: .ipv4))
+        var configuration = Configuration(filter: .init(pids: [1], uid: 0, ports: [65_535], family: .ipv4))
         configuration.bufferPages = 1
         configuration.deliveryCapacity = 1
         configuration.drainInterval = .zero
@@ -145,13 +145,45 @@ final class MonitorConfigurationTests: XCTestCase {
         }
     }
 
-    func testFiltersBecomeTheCommonCompilerFlags() {
-        XCTAssertEqual(EventFilter().compilerFlags, [])
-        XCTAssertEqual(
-            EventFilter(pid: 42, uid: 1000, port: 8080, family: .ipv6).compilerFlags,
-            ["-DFILTER_PID=42", "-DFILTER_UID=1000", "-DFILTER_PORT=8080", "-DFILTER_FAMILY=10"])
-        XCTAssertEqual(EventFilter(uid: 0).compilerFlags, ["-DFILTER_UID=0"], "uid 0 is a filter too")
-        XCTAssertEqual(EventFilter(family: .ipv4).compilerFlags, ["-DFILTER_FAMILY=2"])
-        XCTAssertEqual(EventFilter(port: 65_535).compilerFlags, ["-DFILTER_PORT=65535"])
+    func testAFilterValueCostsNoCompileOfItsOwn() {
+        // The program text depends on whether a filter is set, never on its values (they go to maps).
+        XCTAssertEqual(EventFilter().compilerFlags, [], "no filter, no flag")
+        for filter in [
+            EventFilter(pids: [42]), EventFilter(pids: [1, 2, 3]), EventFilter(uid: 0), EventFilter(ports: [65_535, 80]),
+            EventFilter(family: .ipv4), EventFilter(cgroups: ["/a"]), EventFilter(containers: ["3f2a"]),
+            EventFilter(networkNamespaces: [4_026_531_840]), EventFilter(pids: [42], uid: 1000, ports: [8080], family: .ipv6),
+        ] {
+            XCTAssertEqual(filter.compilerFlags, ["-DFILTERS"], "\(filter)")
+        }
+    }
+
+    func testSingleValueAccessorsReadAndReplaceTheLists() {
+        var filter = EventFilter(pids: [1, 2], ports: [80])
+        XCTAssertNil(filter.pid, "two pids are no single one")
+        XCTAssertEqual(filter.port, 80)
+        filter.pid = 7
+        XCTAssertEqual(filter.pids, [7])
+        filter.port = nil
+        XCTAssertEqual(filter.ports, [])
+    }
+
+    func testFilterValidationNamesTheBadValue() {
+        let bad: [(EventFilter, String)] = [
+            (EventFilter(pids: [5, -1]), "pid filter must be a positive process id, got -1"),
+            (EventFilter(ports: [0]), "port filter must be 1-65535, got 0"),
+            (EventFilter(networkNamespaces: [0]), "netns filter must be a namespace's inode number, got 0"),
+            (EventFilter(containers: ["3F2A"]), "container filter must be a container id or its prefix"),
+            (EventFilter(containers: [""]), "container filter must be a container id or its prefix"),
+            (EventFilter(cgroups: [""]), "cgroup filter must be a path"),
+            (EventFilter(pids: Set(1...1025)), "a pid filter holds at most 1024 values, got 1025"),
+            (EventFilter(cgroups: (0..<17).map { "/c\($0)" }), "a filter names at most 16 cgroups and containers, got 17"),
+        ]
+        for (filter, expected) in bad {
+            XCTAssertThrowsError(try filter.validate()) { error in
+                guard case BPFError.invalidArgument(let message) = error else { return XCTFail("\(error)") }
+                XCTAssertTrue(message.hasPrefix(expected), "\(message) starts with \(expected)")
+            }
+        }
+        XCTAssertNoThrow(try EventFilter(pids: [1], ports: [1, 65_535], containers: [String(repeating: "ab", count: 32)]).validate())
     }
 }

@@ -8,7 +8,7 @@ import XCTest
 final class JSONSchemaTests: XCTestCase {
     /// Every key of a TCP close line, in the order the line writes them.
     static let keys = [
-        "event", "time_ns", "pid", "uid", "comm", "family", "saddr", "sport", "daddr", "dport", "rx_bytes", "tx_bytes",
+        "event", "time_ns", "pid", "uid", "comm", "exe", "family", "saddr", "sport", "daddr", "dport", "rx_bytes", "tx_bytes",
         "segs_in", "segs_out", "data_segs_in", "data_segs_out", "srtt_us", "rttvar_us", "min_rtt_us", "retransmits",
         "duration_ns", "cgroup_id", "netns", "socket_id", "owner", "prev_state",
     ]
@@ -115,6 +115,21 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(Set(object.keys), Set(Self.keys(.fail, error: false)))
     }
 
+    /// Where the owner runs follows `cgroup_id`, the socket's namespace name `netns`: the keys
+    /// every kind shares, present only when known.
+    func testAttributionKeysFollowTheirIDs() throws {
+        var event = try event(TCPSample())
+        event.cgroup = Cgroup(id: 77, path: "/system.slice/docker-\(String(repeating: "ab", count: 32)).scope")
+        event.networkNamespaceName = "blue"
+        let line = try EventJSONEncoder().encode(event)
+        XCTAssertTrue(
+            line.contains(
+                "\"cgroup_id\":77,\"cgroup\":\"/system.slice/docker-\(String(repeating: "ab", count: 32)).scope\",\"container_id\":\"\(String(repeating: "ab", count: 32))\",\"container_runtime\":\"docker\",\"netns\":4026531840,\"netns_name\":\"blue\","
+            ), line)
+        XCTAssertFalse(line.contains("pod_uid") || line.contains("service"), "absent, not guessed: \(line)")
+        XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(line.utf8)), event)
+    }
+
     func testUnknownDurationIsNull() throws {
         var sample = TCPSample()
         sample.start = 0
@@ -146,13 +161,23 @@ final class JSONSchemaTests: XCTestCase {
         large.uid = UInt32.max
         var givenUp = TCPSample(kind: .fail)!
         givenUp.error = 0
-        let events = try [TCPSample(), ipv6, noDuration, large, givenUp].map(event) + TCPConnectionEvent.Kind.allCases.map(event(of:))
+        var noExecutable = TCPSample()
+        noExecutable.exe = ""
+        var events = try [TCPSample(), ipv6, noDuration, large, givenUp, noExecutable].map(event) + TCPConnectionEvent.Kind.allCases.map(event(of:))
+        var attributed = try event(TCPSample())
+        attributed.cgroup = Cgroup(id: 77, path: "/kubepods.slice/kubepods-pod1b2c3d4e_0000_4000_8000_00000000abcd.slice/cri-containerd-\(String(repeating: "5e", count: 32)).scope")
+        attributed.networkNamespaceName = "blue"
+        events.append(attributed)
         for event in events {
             let line = try EventJSONEncoder().encode(event)
             let foundation = try JSONEncoder().encode(event)
             let foundationObject = try XCTUnwrap(JSONSerialization.jsonObject(with: foundation) as? [String: Any])
             XCTAssertEqual(Set(foundationObject.keys), Set(try object(line).keys), line)
-            XCTAssertEqual(Set(foundationObject.keys), Set(Self.keys(event.kind, error: event.error != nil)))
+            XCTAssertEqual(
+                Set(foundationObject.keys),
+                Set(Self.keys(event.kind, error: event.error != nil)).subtracting(event.executable == nil ? ["exe"] : [])
+                    .union(event.cgroup == nil ? [] : ["cgroup", "container_id", "container_runtime", "pod_uid"])
+                    .union(event.networkNamespaceName == nil ? [] : ["netns_name"]))
             XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(line.utf8)), event, line)
             XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: foundation), event)
         }

@@ -6,7 +6,7 @@ import XCTest
 final class TCPConfigurationTests: XCTestCase {
     func testValidConfigurations() throws {
         XCTAssertNoThrow(try TCPMonitor.Configuration().validate())
-        XCTAssertNoThrow(try TCPMonitor.Configuration(filter: .init(pid: 1, uid: 0, port: 65_535, family: .ipv6)).validate())
+        XCTAssertNoThrow(try TCPMonitor.Configuration(filter: .init(pids: [1], uid: 0, ports: [65_535], family: .ipv6)).validate())
         var edges = TCPMonitor.Configuration(options: .init(hook: .kprobe))
         edges.maxTrackedSockets = 64
         edges.bufferPages = 1
@@ -42,8 +42,8 @@ final class TCPConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.options.hook, .kprobe)
         XCTAssertEqual(configuration.options.maxTrackedSockets, 64)
         XCTAssertFalse(configuration.options.tracksAccept)
-        XCTAssertEqual(configuration.filter, EventFilter(pid: 42, port: 5, family: .ipv4))
-        XCTAssertEqual(configuration, TCPMonitor.Configuration(filter: .init(pid: 42, port: 5, family: .ipv4), options: {
+        XCTAssertEqual(configuration.filter, EventFilter(pids: [42], ports: [5], family: .ipv4))
+        XCTAssertEqual(configuration, TCPMonitor.Configuration(filter: .init(pids: [42], ports: [5], family: .ipv4), options: {
             var options = TCPMonitor.Options(hook: .kprobe)
             options.maxTrackedSockets = 64
             options.tracksAccept = false
@@ -55,7 +55,7 @@ final class TCPConfigurationTests: XCTestCase {
 
     func testInvalidOptionsAreNamed() {
         var cases: [(TCPMonitor.Configuration, String)] = [
-            (.init(filter: .init(pid: 0)), "pid"), (.init(filter: .init(pid: -5)), "pid"), (.init(filter: .init(port: 0)), "port"),
+            (.init(filter: .init(pids: [0])), "pid"), (.init(filter: .init(pids: [-5])), "pid"), (.init(filter: .init(ports: [0])), "port"),
         ]
         var pages = TCPMonitor.Configuration()
         pages.bufferPages = 3
@@ -102,12 +102,8 @@ final class TCPConfigurationTests: XCTestCase {
             && KernelFeatures.shared.tracepoint("sock", "sock_recv_length").isYes
     }
 
-    func testFiltersBecomeCompilerFlags() throws {
-        let filter = EventFilter(pid: 42, uid: 1000, port: 8080, family: .ipv6)
-        XCTAssertEqual(filter.compilerFlags, ["-DFILTER_PID=42", "-DFILTER_UID=1000", "-DFILTER_PORT=8080", "-DFILTER_FAMILY=10"])
-        XCTAssertEqual(EventFilter(uid: 0, family: .ipv4).compilerFlags, ["-DFILTER_UID=0", "-DFILTER_FAMILY=2"], "uid 0 is a filter too")
-        XCTAssertEqual(EventFilter().compilerFlags, [], "no filter, no flag")
-
+    func testAFilteredKprobePlanKeepsTheAcceptOffsets() throws {
+        let filter = EventFilter(pids: [42], uid: 1000, ports: [8080], family: .ipv6)
         var configuration = TCPMonitor.Configuration(filter: filter, options: .init(hook: .kprobe))
         configuration.tracksFirstIO = false
         let (plan, hooks) = try plan(configuration)
@@ -175,14 +171,14 @@ final class TCPConfigurationTests: XCTestCase {
     func testEveryFlagIsAMacroTheProgramKnows() throws {
         var names = Set<String>()
         for hook in TCPMonitor.Hook.allCases {
-            let (plan, _) = try plan(.init(filter: .init(pid: 1, uid: 2, port: 3, family: .ipv4), options: .init(hook: hook)))
-            for flag in plan.flags + EventFilter(pid: 1, uid: 2, port: 3, family: .ipv4).compilerFlags {
+            let (plan, _) = try plan(.init(filter: .init(pids: [1], uid: 2, ports: [3], family: .ipv4), options: .init(hook: hook)))
+            for flag in plan.flags + EventFilter(pids: [1], uid: 2, ports: [3], family: .ipv4).compilerFlags {
                 XCTAssertTrue(flag.hasPrefix("-D"), flag)
                 names.insert(String(flag.dropFirst(2).prefix { $0 != "=" }))
             }
         }
         names.formUnion(["USE_RINGBUF", "RINGBUF_PAGES", "OFFSETS_FROM_HEADERS"])  // the core's
-        XCTAssertTrue(names.isSuperset(of: ["HOOK_TRACEPOINT", "HOOK_KPROBE", "HOOK_FENTRY", "MAX_SOCKETS", "FILTER_PID", "FILTER_FAMILY"]))
+        XCTAssertTrue(names.isSuperset(of: ["HOOK_TRACEPOINT", "HOOK_KPROBE", "HOOK_FENTRY", "MAX_SOCKETS", "FILTERS"]))
         let (plan, _) = try plan(.init())
         let program = plan.expandedText()
         for name in names {

@@ -21,7 +21,7 @@ final class TCPEventDecoderTests: XCTestCase {
         XCTAssertEqual(event.segmentsOut, 6)
         XCTAssertEqual(event.dataSegmentsIn, 1)
         XCTAssertEqual(event.dataSegmentsOut, 2)
-        XCTAssertEqual(event.process, EventProcess(pid: 4242, uid: 65_534, command: "curl"))
+        XCTAssertEqual(event.process, EventProcess(pid: 4242, uid: 65_534, command: "curl", executable: "curl"))
         XCTAssertEqual(event.networkNamespace, 4_026_531_840)
         XCTAssertEqual(event.family, .ipv4)
         XCTAssertEqual(event.sourceAddress.description, "127.0.0.1")
@@ -109,7 +109,7 @@ final class TCPEventDecoderTests: XCTestCase {
             guard case BPFError.malformedSample(let expected, let actual, _) = error else {
                 return XCTFail("expected malformedSample, got \(error)")
             }
-            XCTAssertEqual(expected, 176)
+            XCTAssertEqual(expected, 240)
             XCTAssertEqual(actual, 100)
         }
         XCTAssertThrowsError(try [UInt8]().withUnsafeBytes { try TCPEventDecoder.decode($0, clock: clock) })
@@ -134,9 +134,9 @@ final class TCPEventDecoderTests: XCTestCase {
     /// The sample is `struct ne_tcp_event` of the contract header, which the program compiles
     /// against too; its size and field offsets are the kernel/user ABI and must not drift.
     func testTheSampleLayoutIsTheContractHeaders() throws {
-        XCTAssertEqual(MemoryLayout<ne_tcp_event>.size, 176)
-        XCTAssertEqual(TCPEventDecoder.sampleSize, 176)
-        XCTAssertEqual(TCPSample().bytes.count, 176)
+        XCTAssertEqual(MemoryLayout<ne_tcp_event>.size, 240)
+        XCTAssertEqual(TCPEventDecoder.sampleSize, 240)
+        XCTAssertEqual(TCPSample().bytes.count, 240)
         let offsets: [(String, Int?, Int)] = [
             ("ts_ns", MemoryLayout<ne_tcp_event>.offset(of: \.ts_ns), 0),
             ("start_ns", MemoryLayout<ne_tcp_event>.offset(of: \.start_ns), 8),
@@ -168,11 +168,12 @@ final class TCPEventDecoderTests: XCTestCase {
             ("thread", MemoryLayout<ne_tcp_event>.offset(of: \.thread), 146),
             ("pad", MemoryLayout<ne_tcp_event>.offset(of: \.pad), 162),
             ("socket_id", MemoryLayout<ne_tcp_event>.offset(of: \.socket_id), 168),
+            ("exe", MemoryLayout<ne_tcp_event>.offset(of: \.exe), 176),
         ]
         for (name, offset, expected) in offsets {
             XCTAssertEqual(offset, expected, name)
         }
-        XCTAssertEqual(MemoryLayout<ne_tcp_owner>.size, 64, "the owners map value")
+        XCTAssertEqual(MemoryLayout<ne_tcp_owner>.size, 128, "the owners map value")
     }
 
     /// Bytes the decoder does not read (the pads, the unused 12 bytes of an IPv4 address) change

@@ -8,8 +8,8 @@ import XCTest
 final class UDPConfigurationTests: XCTestCase {
     func testDefaultsAndEdgesAreValid() throws {
         XCTAssertNoThrow(try UDPMonitor.Configuration().validate())
-        XCTAssertNoThrow(try UDPMonitor.Configuration(filter: .init(pid: 1, uid: 0, port: 65_535, family: .ipv6), options: .init(interval: 0.01)).validate())
-        var edges = UDPMonitor.Configuration(filter: .init(port: 1), options: .init(interval: 86_400))
+        XCTAssertNoThrow(try UDPMonitor.Configuration(filter: .init(pids: [1], uid: 0, ports: [65_535], family: .ipv6), options: .init(interval: 0.01)).validate())
+        var edges = UDPMonitor.Configuration(filter: .init(ports: [1]), options: .init(interval: 86_400))
         edges.idleReportsBeforeEviction = 1
         edges.maxFlows = 64
         edges.bufferPages = 1
@@ -56,7 +56,7 @@ final class UDPConfigurationTests: XCTestCase {
         XCTAssertEqual(configuration.options.closeHook, UDPMonitor.CloseHook.none)
         XCTAssertEqual(configuration.options.maxFlows, 128)
         XCTAssertNil(configuration.options.idleReportsBeforeEviction)
-        XCTAssertEqual(configuration.filter, EventFilter(uid: 0, port: 5))
+        XCTAssertEqual(configuration.filter, EventFilter(uid: 0, ports: [5]))
         let options = UDPMonitor.Options(interval: 2, hook: .fentry, closeHook: .kprobe)
         XCTAssertEqual(options.interval, 2)
         XCTAssertEqual(options.hook, .fentry)
@@ -71,8 +71,8 @@ final class UDPConfigurationTests: XCTestCase {
             return configuration
         }
         let cases: [(UDPMonitor.Configuration, String)] = [
-            (.init(filter: .init(pid: 0)), "pid"), (.init(filter: .init(pid: -5)), "pid"), (.init(filter: .init(pid: Int32.min)), "pid"),
-            (.init(filter: .init(port: 0)), "port"),
+            (.init(filter: .init(pids: [0])), "pid"), (.init(filter: .init(pids: [-5])), "pid"), (.init(filter: .init(pids: [Int32.min])), "pid"),
+            (.init(filter: .init(ports: [0])), "port"),
             (.init(options: .init(interval: 0)), "interval"), (.init(options: .init(interval: -1)), "interval"), (.init(options: .init(interval: .nan)), "interval"),
             (.init(options: .init(interval: 0.009)), "interval"), (.init(options: .init(interval: 86_400.5)), "interval"),
             (.init(options: .init(interval: .infinity)), "interval"), (with { $0.interval = 0 }, "interval"),
@@ -98,7 +98,7 @@ final class UDPConfigurationTests: XCTestCase {
     }
 
     func testTheMessageShowsTheBadValue() {
-        XCTAssertThrowsError(try UDPMonitor.Configuration(filter: .init(pid: -5)).validate()) { error in
+        XCTAssertThrowsError(try UDPMonitor.Configuration(filter: .init(pids: [-5])).validate()) { error in
             XCTAssertTrue("\(error)".contains("-5"), "\(error)")
         }
         var pages = UDPMonitor.Configuration()
@@ -131,16 +131,10 @@ final class UDPProgramFlagsTests: XCTestCase {
         try plan(configuration, hook: hook, closeHook: closeHook).0.flags
     }
 
-    func testFiltersBecomeCompilerFlags() throws {
-        let filter = EventFilter(pid: 42, uid: 1000, port: 8080, family: .ipv6)
-        for flag in ["-DFILTER_PID=42", "-DFILTER_UID=1000", "-DFILTER_PORT=8080", "-DFILTER_FAMILY=10"] {
-            XCTAssertTrue(filter.compilerFlags.contains(flag), "\(flag) in \(filter.compilerFlags)")
-        }
-        XCTAssertTrue(EventFilter(uid: 0, family: .ipv4).compilerFlags.contains("-DFILTER_UID=0"), "uid 0 is a filter too")
-        XCTAssertTrue(EventFilter(family: .ipv4).compilerFlags.contains("-DFILTER_FAMILY=2"))
-        XCTAssertEqual(EventFilter().compilerFlags, [], "no filter, no flag")
-        // The filters are the core's, the same for every kind: the kind adds none of its own.
-        XCTAssertFalse(try flags(.init(filter: filter)).contains { $0.hasPrefix("-DFILTER_") })
+    func testTheKindAddsNoFilterFlagOfItsOwn() throws {
+        // The filters are the core's, the same for every kind.
+        let filter = EventFilter(pids: [42], uid: 1000, ports: [8080], family: .ipv6)
+        XCTAssertFalse(try flags(.init(filter: filter)).contains { $0.hasPrefix("-DFILTER") })
     }
 
     func testCountingHooks() throws {
@@ -208,7 +202,7 @@ final class UDPProgramFlagsTests: XCTestCase {
     }
 
     func testEveryFlagIsAMacroTheProgramKnows() throws {
-        let filter = EventFilter(pid: 1, uid: 2, port: 3, family: .ipv4)
+        let filter = EventFilter(pids: [1], uid: 2, ports: [3], family: .ipv4)
         var names = Set<String>()
         for hook in UDPMonitor.Hook.allCases {
             for closeHook in UDPMonitor.CloseHook.allCases {
@@ -219,7 +213,7 @@ final class UDPProgramFlagsTests: XCTestCase {
             }
         }
         names.formUnion(["USE_RINGBUF", "RINGBUF_PAGES", "OFFSETS_FROM_HEADERS"])  // the core's
-        XCTAssertTrue(names.isSuperset(of: ["COUNT_TRACEPOINT", "CLOSE_CGROUP", "USE_RINGBUF", "FILTER_PID", "MAX_FLOWS", "RECVMSG_FLAGS_ARG"]))
+        XCTAssertTrue(names.isSuperset(of: ["COUNT_TRACEPOINT", "CLOSE_CGROUP", "USE_RINGBUF", "FILTERS", "MAX_FLOWS", "RECVMSG_FLAGS_ARG"]))
         let program = try plan().0.expandedText()
         for name in names {
             XCTAssertTrue(program.contains(name), "\(name) is used by udp_events.c or the headers it includes")
@@ -326,12 +320,14 @@ final class UDPLayoutTests: XCTestCase {
             ("daddr", MemoryLayout<ne_udp_flow>.offset(of: \.daddr), 88),
             ("comm", MemoryLayout<ne_udp_flow>.offset(of: \.comm), 104),
             ("thread", MemoryLayout<ne_udp_flow>.offset(of: \.thread), 120),
+            ("cookie", MemoryLayout<ne_udp_flow>.offset(of: \.cookie), 136),
+            ("exe", MemoryLayout<ne_udp_flow>.offset(of: \.exe), 144),
         ]
         for (name, offset, expected) in flow {
             XCTAssertEqual(offset, expected, "ne_udp_flow.\(name)")
         }
-        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 144)
-        XCTAssertEqual(UDPFlowDecoder.flowSize, 144)
+        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 208)
+        XCTAssertEqual(UDPFlowDecoder.flowSize, 208)
 
         XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.sk), 0)
         XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.pid), 8)

@@ -23,15 +23,15 @@ final class UDPFlowDecoderTests: XCTestCase {
 
     func testSizesMatchTheCStructs() {
         XCTAssertEqual(UDPFlowDecoder.keySize, 16)
-        XCTAssertEqual(UDPFlowDecoder.flowSize, 144)
-        XCTAssertEqual(UDPFlowDecoder.closeSampleSize, 160)
-        XCTAssertEqual(UDPCloseSample().bytes.count, 160)
+        XCTAssertEqual(UDPFlowDecoder.flowSize, 208)
+        XCTAssertEqual(UDPFlowDecoder.closeSampleSize, 224)
+        XCTAssertEqual(UDPCloseSample().bytes.count, 224)
         XCTAssertEqual(UDPCloseSample().keyBytes.count, 16)
-        XCTAssertEqual(UDPCloseSample().flowBytes.count, 144)
+        XCTAssertEqual(UDPCloseSample().flowBytes.count, 208)
         // The structs the kind reads the kernel's maps through.
         XCTAssertEqual(MemoryLayout<ne_udp_key>.size, 16)
-        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 144)
-        XCTAssertEqual(MemoryLayout<ne_udp_close>.size, 160)
+        XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 208)
+        XCTAssertEqual(MemoryLayout<ne_udp_close>.size, 224)
     }
 
     func testDecodesEveryFieldOfAnIPv4CloseSample() throws {
@@ -178,12 +178,12 @@ final class UDPFlowDecoderTests: XCTestCase {
 
     func testShortSamplesThrowMalformedWithSizes() {
         let full = UDPCloseSample().bytes
-        for length in [0, 1, 15, 16, 100, 151] {
+        for length in [0, 1, 15, 16, 100, 223] {
             XCTAssertThrowsError(try decodeClose(Array(full.prefix(length))), "\(length) bytes") { error in
                 guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
                     return XCTFail("expected malformedSample, got \(error)")
                 }
-                XCTAssertEqual(expected, 160)
+                XCTAssertEqual(expected, 224)
                 XCTAssertEqual(actual, length)
                 XCTAssertFalse(detail.isEmpty)
             }
@@ -192,7 +192,7 @@ final class UDPFlowDecoderTests: XCTestCase {
         XCTAssertThrowsError(try decodeClose(Array(UDPCloseSample.flush(socket: 1, close: 2).prefix(100))))
     }
 
-    func testLongerSamplesDecodeTheirFirst160Bytes() throws {
+    func testLongerSamplesDecodeTheirFirst224Bytes() throws {
         let padded = UDPCloseSample().bytes + [0xaa, 0xbb, 0xcc, 0xdd]
         let close = try decodeClose(padded)
         XCTAssertEqual(close.flow, try decodeClose(UDPCloseSample().bytes).flow)
@@ -206,8 +206,8 @@ final class UDPFlowDecoderTests: XCTestCase {
                 guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
                     return XCTFail("expected malformedSample, got \(error)")
                 }
-                XCTAssertEqual(expected, 160)
-                XCTAssertEqual(actual, 160)
+                XCTAssertEqual(expected, 224)
+                XCTAssertEqual(actual, 224)
                 XCTAssertTrue(detail.contains("family"), detail)
                 XCTAssertTrue(detail.contains("\(family)"), detail)
             }

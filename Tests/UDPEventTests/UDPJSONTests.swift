@@ -10,7 +10,7 @@ final class UDPJSONTests: XCTestCase {
 
     /// Every key of a UDP event line, in the order the line writes them.
     static let keys = [
-        "event", "time_ns", "pid", "uid", "comm", "family", "saddr", "sport", "daddr", "dport", "rx_bytes", "tx_bytes",
+        "event", "time_ns", "pid", "uid", "comm", "exe", "family", "saddr", "sport", "daddr", "dport", "rx_bytes", "tx_bytes",
         "rx_packets", "tx_packets", "reason", "cgroup_id", "netns", "socket_id", "first_seen_ns",
     ]
 

@@ -49,9 +49,11 @@ struct ne_tcp_owner {
     unsigned char comm[NE_COMM_LEN];    // the process's name: its thread-group leader's comm
     unsigned char thread[NE_COMM_LEN];  // the name of the thread that claimed the socket
     unsigned char source;          // enum ne_tcp_owner_source
-    unsigned char pad[7];
+    unsigned char in_cgroups;      // the claiming task was inside a filtered cgroup (1 when no cgroup filter)
+    unsigned char pad[6];
+    unsigned char exe[NE_EXE_LEN]; // the file name of the claiming process's executable
 };
-NE_STATIC_ASSERT(sizeof(struct ne_tcp_owner) == 64, "struct ne_tcp_owner is 64 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_tcp_owner) == 128, "struct ne_tcp_owner is 128 bytes");
 
 /// One sample per connect, accept, failed connect or close of a socket (`kind`).
 struct ne_tcp_event {
@@ -85,7 +87,8 @@ struct ne_tcp_event {
     unsigned char thread[NE_COMM_LEN];  // the owning thread's name (equal to comm for one thread)
     unsigned char pad[6];
     unsigned long long socket_id;  // the socket's kernel cookie (sock_common.skc_cookie), 0 if none
+    unsigned char exe[NE_EXE_LEN]; // the file name of the owner's executable, empty if none (a kernel thread)
 };
-NE_STATIC_ASSERT(sizeof(struct ne_tcp_event) == 176, "struct ne_tcp_event is 176 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_tcp_event) == 240, "struct ne_tcp_event is 240 bytes");
 
 #endif

@@ -55,8 +55,9 @@ struct ne_udp_flow {
     unsigned char comm[NE_COMM_LEN];    // the process's name: its thread-group leader's comm
     unsigned char thread[NE_COMM_LEN];  // the name of the thread of the pair's first datagram
     unsigned long long cookie;     // the socket's kernel cookie (sock_common.skc_cookie), 0 if none yet
+    unsigned char exe[NE_EXE_LEN]; // the file name of the process's executable
 };
-NE_STATIC_ASSERT(sizeof(struct ne_udp_flow) == 144, "struct ne_udp_flow is 144 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_udp_flow) == 208, "struct ne_udp_flow is 208 bytes");
 
 /// The close sample: a pair's key and final counts. A pid of 0 asks user space to flush every
 /// pair of the socket (more processes used it than the kernel remembers).
@@ -64,7 +65,7 @@ struct ne_udp_close {
     struct ne_udp_key key;
     struct ne_udp_flow flow;
 };
-NE_STATIC_ASSERT(sizeof(struct ne_udp_close) == 160, "struct ne_udp_close is 160 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_udp_close) == 224, "struct ne_udp_close is 224 bytes");
 
 /// The value of the `users` map, keyed by socket: which processes used it.
 struct ne_udp_users {
