@@ -117,34 +117,39 @@ static __always_inline struct ne_filter_config *filter_settings() {
     return filter_config.lookup(&zero);
 }
 
-// Whether the current task is inside one of the filtered cgroups (or below one: cgroups made
-// after the monitor started count too), or no cgroup filter is on. Must run in the process's
-// own context: a TCP owner records it when the socket is claimed.
+// Whether the current task is inside one of the filtered cgroups, or below one (cgroups made
+// after the monitor started count too). Every slot up to the count in use is tried: a fixed trip
+// count, which the compiler unrolls (a loop that breaks at the runtime count is not unrolled, and
+// the 6.1 verifier cannot bound it).
+static __always_inline int current_in_cgroups_of(struct ne_filter_config *config) {
+    u32 used = config->cgroups;
+    int inside = 0;
+#pragma unroll
+    for (int i = 0; i < NE_FILTER_MAX_CGROUPS; i++) {
+        if (!inside && i < used && filter_cgroups.check_current_task(i) == 1)
+            inside = 1;
+    }
+    return inside;
+}
+
+// current_in_cgroups_of for a TCP owner, recorded when the socket is claimed (in the process's own
+// context): 1 when no cgroup filter is on.
 static __always_inline u8 current_in_cgroups() {
     struct ne_filter_config *config = filter_settings();
     if (!config || !(config->active & NE_FILTER_CGROUP))
         return 1;
-    u32 used = config->cgroups;
-#pragma unroll
-    for (int i = 0; i < NE_FILTER_MAX_CGROUPS; i++) {
-        if (i >= used)
-            break;
-        if (filter_cgroups.check_current_task(i) == 1)
-            return 1;
-    }
-    return 0;
+    return current_in_cgroups_of(config);
 }
 
 // Whether the in-kernel filters reject a record of this process and this socket. One definition,
 // so a filter means the same for every kind: the owner's pid and uid, a port that is either the
-// local or the remote one, the socket's family and network namespace, the owner's cgroup
-// (`in_cgroups`, from current_in_cgroups() in the owner's context).
-static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 sport, u16 dport, void *sk, u8 in_cgroups) {
-    struct ne_filter_config *config = filter_settings();
-    if (!config)
-        return 0;
+// local or the remote one, the socket's family and network namespace, and the owner's cgroup:
+// `in_cgroups` as recorded for it, or NE_CGROUPS_OF_CURRENT to test the current task (last, as
+// the dearest test). Endpoints are read by the caller only when `config` has a port or family filter.
+#define NE_CGROUPS_OF_CURRENT (-1)
+static __always_inline int config_rejects(struct ne_filter_config *config, u32 pid, u32 uid, u16 family, u16 sport,
+                                          u16 dport, void *sk, int in_cgroups) {
     u32 active = config->active;
-    if (!in_cgroups && (active & NE_FILTER_CGROUP)) return 1;
     if ((active & NE_FILTER_PID) && !filter_pids.lookup(&pid)) return 1;
     if ((active & NE_FILTER_UID) && uid != config->uid) return 1;
     if ((active & NE_FILTER_FAMILY) && family != config->family) return 1;
@@ -156,20 +161,23 @@ static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 spor
         u32 inum = read_netns(sk);
         if (!filter_netns.lookup(&inum)) return 1;
     }
+    if (active & NE_FILTER_CGROUP) {
+        if (in_cgroups == NE_CGROUPS_OF_CURRENT)
+            in_cgroups = current_in_cgroups_of(config);
+        if (!in_cgroups) return 1;
+    }
     return 0;
 }
 
-// Whether the filters need a socket's family and ports (so a caller reads them only then).
-static __always_inline int filters_need_endpoints() {
+static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 sport, u16 dport, void *sk, int in_cgroups) {
     struct ne_filter_config *config = filter_settings();
-    return config && (config->active & (NE_FILTER_PORT | NE_FILTER_FAMILY));
+    return config ? config_rejects(config, pid, uid, family, sport, dport, sk, in_cgroups) : 0;
 }
 #else
 static __always_inline u8 current_in_cgroups() { return 1; }
-static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 sport, u16 dport, void *sk, u8 in_cgroups) {
+static __always_inline int filter_rejects(u32 pid, u32 uid, u16 family, u16 sport, u16 dport, void *sk, int in_cgroups) {
     return 0;
 }
-static __always_inline int filters_need_endpoints() { return 0; }
 #endif
 
 // Family, local port and (host-order) remote port of a socket.

@@ -173,6 +173,9 @@ static __always_inline int begin_report(struct sock *sk, u8 kind, int oldstate, 
             // Unclaimed (never accepted, or opened before tracing began): the closing task, and
             // the event says so (start_ns is kept: fill_owner does not touch it).
             fill_owner(owner, NE_TCP_OWNER_CLOSING_TASK);
+            // Whoever runs the close (softirq: any task) says nothing of where the owner ran: a
+            // guessed owner never passes a cgroup filter.
+            owner->in_cgroups = 0;
         }
     }
     if (filter_rejects(owner->pid, owner->uid, family, sport, dport, sk, owner->in_cgroups)) {

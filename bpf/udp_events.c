@@ -75,16 +75,19 @@ static __always_inline struct ne_udp_flow *new_flow(struct ne_udp_key *key, void
 }
 
 // The in-kernel filters, applied per datagram before any map work, so traffic they reject takes
-// no map slot. Only what a filter needs is read.
+// no map slot. Only what a filter needs is read, and the settings are looked up once.
 static __always_inline int rejected(u32 pid, void *sk) {
-    u32 uid = 0;
-    u16 family = 0, sport = 0, dport = 0;
 #ifdef FILTERS
-    uid = (u32)bpf_get_current_uid_gid();
-    if (filters_need_endpoints())
+    struct ne_filter_config *config = filter_settings();
+    if (!config)
+        return 0;
+    u16 family = 0, sport = 0, dport = 0;
+    if (config->active & (NE_FILTER_PORT | NE_FILTER_FAMILY))
         read_ports(sk, &family, &sport, &dport);
+    return config_rejects(config, pid, (u32)bpf_get_current_uid_gid(), family, sport, dport, sk, NE_CGROUPS_OF_CURRENT);
+#else
+    return 0;
 #endif
-    return filter_rejects(pid, uid, family, sport, dport, sk, current_in_cgroups());
 }
 
 static __always_inline int count_traffic(void *sk, long bytes, int tx) {

@@ -7,9 +7,7 @@ public struct TracerOptions: ParsableArguments, Sendable {
     @Flag(name: .long, help: "Print one JSON object per line.")
     public var json = false
 
-    @Option(
-        name: .long, parsing: .unconditionalSingleValue,
-        help: ArgumentHelp("Only these process ids (a comma-separated list; repeatable).", valueName: "pid,..."))
+    @Option(name: .long, parsing: .unconditionalSingleValue, help: listHelp("Only these process ids", "pid"))
     public var pid: [String] = []
 
     @Option(name: .long, parsing: .unconditional, help: "Only this user id.")
@@ -17,9 +15,7 @@ public struct TracerOptions: ParsableArguments, Sendable {
 
     @Option(
         name: .long, parsing: .unconditionalSingleValue,
-        help: ArgumentHelp(
-            "Only these local ports, or these remote ports of a connected socket (a comma-separated list; repeatable).",
-            valueName: "port,..."))
+        help: listHelp("Only these local ports, or these remote ports of a connected socket", "port"))
     public var port: [String] = []
 
     @Option(
@@ -36,10 +32,13 @@ public struct TracerOptions: ParsableArguments, Sendable {
 
     @Option(
         name: .long, parsing: .unconditionalSingleValue,
-        help: ArgumentHelp(
-            "Only sockets in these network namespaces: inode numbers, as ls -Li /proc/PID/ns/net shows (a comma-separated list; repeatable).",
-            valueName: "inode,..."))
+        help: listHelp("Only sockets in these network namespaces: inode numbers, as ls -Li /proc/PID/ns/net shows", "inode"))
     public var netns: [String] = []
+
+    /// The help of a flag that takes comma-separated lists of `value`s and may be repeated.
+    static func listHelp(_ text: String, _ value: String) -> ArgumentHelp {
+        ArgumentHelp(text + " (a comma-separated list; repeatable).", valueName: value + ",...")
+    }
 
     @Flag(name: .customShort("4"), help: "Only IPv4.")
     public var ipv4Only = false
@@ -55,13 +54,15 @@ public struct TracerOptions: ParsableArguments, Sendable {
 
     public init() {}
 
-    /// The in-kernel filter the options describe (once ``validate()`` has accepted them).
+    /// The in-kernel filter the options describe.
+    /// - Throws: `ValidationError` naming a list item that is no number in range.
     public var filter: EventFilter {
-        EventFilter(
-            pids: Set((try? Self.list(pid, "--pid", Int32.self)) ?? []), uid: uid,
-            ports: Set((try? Self.list(port, "--port", UInt16.self)) ?? []), family: ipv4Only ? .ipv4 : ipv6Only ? .ipv6 : nil,
-            cgroups: cgroup, containers: container,
-            networkNamespaces: Set((try? Self.list(netns, "--netns", UInt32.self)) ?? []))
+        get throws {
+            EventFilter(
+                pids: Set(try Self.list(pid, "--pid", Int32.self)), uid: uid, ports: Set(try Self.list(port, "--port", UInt16.self)),
+                family: ipv4Only ? .ipv4 : ipv6Only ? .ipv6 : nil, cgroups: cgroup, containers: container,
+                networkNamespaces: Set(try Self.list(netns, "--netns", UInt32.self)))
+        }
     }
 
     /// The numbers of comma-separated lists given to `flag`, each checked.
@@ -75,8 +76,8 @@ public struct TracerOptions: ParsableArguments, Sendable {
     }
 
     /// A configuration of `Kind` with these filters and this transport, and the kind's options.
-    public func configuration<Kind: EventKind>(of _: Kind.Type, _ options: Kind.Options) -> MonitorConfiguration<Kind> {
-        var configuration = MonitorConfiguration<Kind>(filter: filter, options: options)
+    public func configuration<Kind: EventKind>(of _: Kind.Type, _ options: Kind.Options) throws -> MonitorConfiguration<Kind> {
+        var configuration = MonitorConfiguration<Kind>(filter: try filter, options: options)
         configuration.transport = transport
         return configuration
     }
@@ -87,7 +88,12 @@ public struct TracerOptions: ParsableArguments, Sendable {
         if try Self.list(pid, "--pid", Int32.self).contains(where: { $0 <= 0 }) { throw ValidationError("--pid must be positive process ids") }
         if try Self.list(port, "--port", UInt16.self).contains(0) { throw ValidationError("--port must be 1-65535") }
         if try Self.list(netns, "--netns", UInt32.self).contains(0) { throw ValidationError("--netns must be inode numbers, not 0") }
-        do { try filter.validate() } catch { throw ValidationError("\(error)") }
+        if let bad = container.first(where: { EventFilter(containers: [$0]).isValid == false }) {
+            throw ValidationError("--container must be a container id or its prefix (lowercase hexadecimal, up to 64 digits), got '\(bad)'")
+        }
+        if cgroup.contains("") { throw ValidationError("--cgroup must be a path") }
+        // What is left: the limits on how many values a filter holds.
+        do { try filter.validate() } catch let error as BPFError { throw ValidationError("\(error)") }
     }
 }
 

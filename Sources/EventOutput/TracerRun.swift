@@ -108,7 +108,7 @@ extension TracerCommand {
     @inlinable public func run() throws {
         TracerRun.run(
             name: Self.configuration.commandName ?? "tracer", what: Self.what, options: options,
-            configuration: options.configuration(of: Kind.self, kindOptions), table: Self.table, summary: Self.summary,
+            configuration: try options.configuration(of: Kind.self, kindOptions), table: Self.table, summary: Self.summary,
             forced: forcedHookFlags)
     }
 }

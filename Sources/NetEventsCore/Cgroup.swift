@@ -1,3 +1,5 @@
+import Foundation
+
 /// The cgroup v2 a process ran in, and what its path says about it: the container, the
 /// Kubernetes pod and the systemd service behind the traffic.
 ///
@@ -27,10 +29,7 @@ public final class Cgroup: Sendable, Hashable, CustomStringConvertible {
         public var runtime: ContainerRuntime
 
         /// A container.
-        public init(id: String, runtime: ContainerRuntime) {
-            self.id = id
-            self.runtime = runtime
-        }
+        public init(id: String, runtime: ContainerRuntime) { (self.id, self.runtime) = (id, runtime) }
     }
 
     /// A cgroup, with what its path says.
@@ -74,7 +73,8 @@ public final class Cgroup: Sendable, Hashable, CustomStringConvertible {
             let name = components[index]
             for (prefix, runtime) in scopePrefixes where name.hasPrefix(prefix) {
                 var id = name.dropFirst(prefix.count)
-                if id.hasSuffix(".scope") { id = id.dropLast(".scope".count) } else if runtime != .podman { continue }
+                // The cgroupfs drivers of podman and CRI-O drop the `.scope`.
+                if id.hasSuffix(".scope") { id = id.dropLast(".scope".count) } else if runtime == .docker || runtime == .containerd { continue }
                 if isContainerID(id) { return Container(id: String(id), runtime: runtime) }
             }
             if isContainerID(Substring(name)), index > 0 {
@@ -86,7 +86,7 @@ public final class Cgroup: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
-    /// `<prefix><id>.scope` of the systemd cgroup drivers (podman's cgroupfs driver drops `.scope`).
+    /// `<prefix><id>.scope` of the systemd cgroup drivers (the cgroupfs drivers of podman and CRI-O drop `.scope`).
     static let scopePrefixes: [(String, ContainerRuntime)] = [
         ("docker-", .docker), ("cri-containerd-", .containerd), ("crio-", .crio), ("libpod-", .podman),
     ]
@@ -96,14 +96,20 @@ public final class Cgroup: Sendable, Hashable, CustomStringConvertible {
     ]
 
     static func isContainerID(_ text: Substring) -> Bool {
-        text.utf8.count == 64 && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+        text.utf8.count == 64 && isContainerIDPrefix(text)
     }
 
-    /// A pod's directory: `pod<uid>` (cgroupfs driver) or `kubepods[-<qos>]-pod<uid_with_underscores>.slice` (systemd).
+    /// Lowercase hexadecimal digits, as container ids are written.
+    static func isContainerIDPrefix(_ text: Substring) -> Bool {
+        text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+    }
+
+    /// A pod's directory: `pod<uid>` (cgroupfs driver) or `…kubepods[-<qos>]-pod<uid_with_underscores>.slice`
+    /// (systemd driver, also under a kubelet cgroup root such as `kubelet-kubepods-…`).
     static func isPod(_ name: String) -> Bool { podUID(of: name) != nil }
 
     static func podUID(in components: [String]) -> String? {
-        guard components.contains(where: { $0.hasPrefix("kubepods") }) else { return nil }
+        guard components.contains(where: { $0.contains("kubepods") }) else { return nil }
         for name in components.reversed() {
             if let uid = podUID(of: name) { return uid }
         }
@@ -112,7 +118,7 @@ public final class Cgroup: Sendable, Hashable, CustomStringConvertible {
 
     static func podUID(of name: String) -> String? {
         let uid: Substring
-        if name.hasPrefix("kubepods"), name.hasSuffix(".slice"), let range = name.range(of: "-pod") {
+        if name.contains("kubepods"), name.hasSuffix(".slice"), let range = name.range(of: "-pod", options: .backwards) {
             uid = name[range.upperBound...].dropLast(".slice".count)
         } else if name.hasPrefix("pod") {
             uid = name.dropFirst(3)

@@ -19,6 +19,8 @@ public final class CgroupResolver: Sendable {
     /// in the hybrid layout (cgroup v1 controllers beside a v2 hierarchy).
     public let mountPoint: String
     private let mountDescriptor: Int32
+    /// Whether ids can be opened as file handles: only on cgroupfs itself.
+    private let opensHandles: Bool
     private let state = Mutex(State())
 
     private struct State {
@@ -49,6 +51,7 @@ public final class CgroupResolver: Sendable {
         }
         self.mountPoint = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         mountDescriptor = descriptor
+        opensHandles = ne_is_cgroup2(descriptor) != 0
     }
 
     deinit { close(mountDescriptor) }
@@ -75,6 +78,15 @@ public final class CgroupResolver: Sendable {
         var status = stat()
         guard stat(absolutePath(relative), &status) == 0, status.st_mode & S_IFMT == S_IFDIR else { return nil }
         return Cgroup(id: UInt64(status.st_ino), path: relative)
+    }
+
+    /// The cgroup v2 of a running process (the `0::` line of `/proc/PID/cgroup`); nil once it has
+    /// exited.
+    public func cgroup(ofProcess pid: Int32) -> Cgroup? {
+        guard let text = SystemChecks.readKernelFile("/proc/\(pid)/cgroup"),
+            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
+        else { return nil }
+        return cgroup(path: String(line.dropFirst(3)))
     }
 
     /// `path` relative to the hierarchy's root, starting with `/`: a full path inside the mount
@@ -113,21 +125,24 @@ public final class CgroupResolver: Sendable {
     /// `.some(cgroup)` when the answer is known (nil: the cgroup is gone); `.none` when it cannot
     /// be told now.
     private func lookUp(id: UInt64) -> Cgroup?? {
+        guard opensHandles else { return walkingLookup(id: id) }
         let descriptor = ne_open_cgroup_by_id(mountDescriptor, id)
-        if descriptor >= 0 {
-            defer { close(descriptor) }
-            guard let target = FileSystem.readLink("/proc/self/fd/\(descriptor)"), let path = relativePath(target)
-            else { return .some(nil) }
-            return .some(Cgroup(id: id, path: path))
+        guard descriptor >= 0 else {
+            if errno == ESTALE || errno == ENOENT { return .some(nil) }
+            return walkingLookup(id: id)
         }
-        if errno == ESTALE || errno == ENOENT { return .some(nil) }
-        return walkingLookup(id: id)
+        defer { close(descriptor) }
+        guard var target = FileSystem.readLink("/proc/self/fd/\(descriptor)") else { return .none }
+        // Removed while it was open: the rest of the path is still its path.
+        if target.hasSuffix(" (deleted)") { target.removeLast(" (deleted)".count) }
+        guard let path = relativePath(target) else { return .none }
+        return .some(Cgroup(id: id, path: path))
     }
 
     /// Without `CAP_DAC_READ_SEARCH` (or file handles on cgroupfs): walk the hierarchy, naming
-    /// every id in it, at most every ``walkInterval``.
+    /// every id in it, at most every ``walkInterval``. An id a whole walk did not find is gone.
     private func walkingLookup(id: UInt64) -> Cgroup?? {
-        let now = Self.monotonicNanoseconds()
+        let now = UInt64(WallClock.now(CLOCK_MONOTONIC_COARSE))
         let due = state.withLock { state in
             guard now - state.lastWalk >= Self.walkInterval else { return false }
             state.lastWalk = now
@@ -142,7 +157,7 @@ public final class CgroupResolver: Sendable {
         state.withLock { state in
             for (key, cgroup) in named where state.known[key] == nil { state.known[key] = cgroup }
         }
-        return named[id].map { .some($0) } ?? .none
+        return .some(named[id])
     }
 
     /// Calls `visit` with the relative path and inode of every directory of the hierarchy, the root
@@ -160,11 +175,6 @@ public final class CgroupResolver: Sendable {
         descend("/", depth: 0)
     }
 
-    static func monotonicNanoseconds() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-    }
 }
 
 extension Cgroup {

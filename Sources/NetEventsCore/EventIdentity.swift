@@ -14,8 +14,8 @@ public struct EventProcess: Sendable, Hashable {
     /// The file name of the executable the process runs, read in the kernel (the task's
     /// `mm->exe_file`) when the event's owner was recorded, so a short-lived process keeps it and
     /// a process that renamed itself (``command`` `sshd`) still shows what really runs. At most
-    /// 63 bytes (a longer name keeps its first 63). Nil where there is none: a kernel thread, or
-    /// a record made in user space.
+    /// 63 bytes (a longer name keeps its first 63). For a connection found open at start (owner
+    /// `fd`), the name `/proc/PID/exe` links to. Nil where there is none (a kernel thread).
     public var executable: String?
 
     /// A process (`thread`: the acting thread's name, when it differs from `command`).

@@ -75,10 +75,12 @@ public protocol EventKind: Sendable {
 }
 
 extension EventKind {
+    /// Nothing to name: the events of this kind are no ``NetworkEvent``s.
     public static func attribute(_ events: inout [Event], from start: Int, with attributor: EventAttributor) {}
 }
 
 extension EventKind where Event: NetworkEvent {
+    /// Names the cgroup and network namespace of each event, through ``EventAttributor/attribute(_:)``.
     public static func attribute(_ events: inout [Event], from start: Int, with attributor: EventAttributor) {
         for index in start..<events.endIndex { attributor.attribute(&events[index]) }
     }

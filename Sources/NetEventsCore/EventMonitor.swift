@@ -210,6 +210,12 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
         if stopRequested { running.session.stop() }
     }
 
+    /// What keeps the kernel's filter current while the monitor runs: following filtered cgroups.
+    private func upkeep(of filter: ResolvedFilter, in module: BPFModule) -> (@Sendable () -> Void)? {
+        guard filter.followsCgroups else { return nil }
+        return { filter.refresh(in: module) }
+    }
+
     private func makeAttributor() -> EventAttributor? {
         configuration.resolvesNames ? EventAttributor() : nil
     }
@@ -228,7 +234,8 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
             let kind = try Kind(configuration: configuration, module: loaded.module, clock: clock)
             let session = try TracingSession(
                 module: loaded.module, links: loaded.links, source: loaded.source, delivery: delivery, kind: kind,
-                attributor: makeAttributor())
+                attributor: makeAttributor(),
+                upkeep: upkeep(of: loaded.filter, in: loaded.module))
             return Running(session: session, report: loaded.report, counters: counters)
         } catch {
             loaded.links.forEach { $0.close() }

@@ -34,13 +34,8 @@ public struct EventFilter: Sendable, Hashable {
         pids: Set<Int32> = [], uid: UInt32? = nil, ports: Set<UInt16> = [], family: AddressFamily? = nil,
         cgroups: [String] = [], containers: [String] = [], networkNamespaces: Set<UInt32> = []
     ) {
-        self.pids = pids
-        self.uid = uid
-        self.ports = ports
-        self.family = family
-        self.cgroups = cgroups
-        self.containers = containers
-        self.networkNamespaces = networkNamespaces
+        (self.pids, self.uid, self.ports, self.family) = (pids, uid, ports, family)
+        (self.cgroups, self.containers, self.networkNamespaces) = (cgroups, containers, networkNamespaces)
     }
 
     /// The one process id of ``pids``: nil when it holds none or several. Setting it makes it the only one.
@@ -67,7 +62,7 @@ public struct EventFilter: Sendable, Hashable {
         for (name, count) in [("pid", pids.count), ("port", ports.count), ("netns", networkNamespaces.count)] where count > Self.maximumValues {
             throw .invalidArgument("a \(name) filter holds at most \(Self.maximumValues) values, got \(count)")
         }
-        if let bad = containers.first(where: { $0.isEmpty || $0.count > 64 || !$0.utf8.allSatisfy(Self.isLowercaseHexDigit) }) {
+        if let bad = containers.first(where: { $0.isEmpty || $0.count > 64 || !Cgroup.isContainerIDPrefix(Substring($0)) }) {
             throw .invalidArgument("container filter must be a container id or its prefix (lowercase hexadecimal, up to 64 digits), got '\(bad)'")
         }
         if let bad = cgroups.first(where: \.isEmpty) { throw .invalidArgument("cgroup filter must be a path, got '\(bad)'") }
@@ -76,9 +71,8 @@ public struct EventFilter: Sendable, Hashable {
         }
     }
 
-    private static func isLowercaseHexDigit(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte)
-    }
+    /// Whether ``validate()`` accepts the filter.
+    public var isValid: Bool { (try? validate()) != nil }
 
     /// The `-DFILTERS` flag of `bpf/netevents_bpf.h` when any filter is set; the values go to maps.
     var compilerFlags: [String] { isEmpty ? [] : ["-DFILTERS"] }

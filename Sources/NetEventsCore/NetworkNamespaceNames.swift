@@ -29,7 +29,7 @@ public final class NetworkNamespaceNames: Sendable {
     /// The name `ip netns` gave the namespace with this inode number; nil if none.
     public func name(of inode: UInt32) -> String? {
         guard inode != 0 else { return nil }
-        let now = CgroupResolver.monotonicNanoseconds()
+        let now = UInt64(WallClock.now(CLOCK_MONOTONIC_COARSE))
         let stale = state.withLock { state -> Bool in
             if now - state.lastRead >= Self.refreshInterval { return true }
             return state.names[inode] == nil && !state.unnamed.contains(inode)
@@ -40,8 +40,10 @@ public final class NetworkNamespaceNames: Sendable {
                 if let number = FileSystem.inode(of: directory + "/" + name), let inode = UInt32(exactly: number) { names[inode] = name }
             }
             state.withLock { state in
+                // Inodes known to have no name keep that answer until the names change: each is
+                // read for once, not once a second.
+                if names != state.names { state.unnamed = [] }
                 state.names = names
-                state.unnamed = []
                 state.lastRead = now
             }
         }

@@ -9,6 +9,8 @@ enum ProgramLoader {
         var links: [BPFLink]
         var source: any SampleSource
         var report: AttachReport<Kind.Hooks>
+        /// The filter in the program's maps.
+        var filter: ResolvedFilter
     }
 
     static func load<Kind: EventKind>(
@@ -42,7 +44,7 @@ enum ProgramLoader {
                 attachments: links.map(\.target), notes: plan.notes)
             // Loading touched the compiler's code again: give it back once everything is in the kernel.
             CompilerMemory.release()
-            return Loaded(module: module, links: links, source: source, report: report)
+            return Loaded(module: module, links: links, source: source, report: report, filter: filter)
         } catch {
             links.forEach { $0.close() }
             CompilerMemory.release()

@@ -1,49 +1,53 @@
 internal import CNetEventsABI
 import Glibc
+import Synchronization
 
 /// An ``EventFilter`` with its cgroups and containers found on this system: what the kernel's
-/// filter maps get at start, and the same rule for records made in user space (the TCP
+/// filter maps get at start (and, for cgroups, again whenever a filtered cgroup is made anew, as a
+/// restarted service or container is), and the same rule for records made in user space (the TCP
 /// snapshot), so a filter means one thing wherever a record comes from.
-package struct ResolvedFilter: Sendable {
+package final class ResolvedFilter: Sendable {
     package let filter: EventFilter
-    /// The cgroups named by ``EventFilter/cgroups`` and ``EventFilter/containers``.
-    package let cgroups: [Cgroup]
-    /// Names the cgroups of owners for ``matches(pid:uid:endpoints:cgroupID:networkNamespace:)``.
+    /// Names cgroups; nil when the filter names none.
     private let resolver: CgroupResolver?
+    /// The cgroups whose directories are in the kernel's `filter_cgroups` slots now, by path and id.
+    private let installed = Mutex<[Cgroup]>([])
 
     /// Finds the filter's cgroups and containers.
     /// - Throws: `BPFError.invalidArgument` naming a cgroup that does not exist or a container
     ///   prefix no running container has; `BPFError.notSupported` without a cgroup v2 hierarchy.
-    package init(_ filter: EventFilter) throws(BPFError) {
+    package init(_ filter: EventFilter, resolver: CgroupResolver? = nil) throws(BPFError) {
         self.filter = filter
         guard !filter.cgroups.isEmpty || !filter.containers.isEmpty else {
-            cgroups = []
-            resolver = nil
+            self.resolver = nil
             return
         }
-        let resolver = try CgroupResolver()
-        var found: [Cgroup] = []
-        for path in filter.cgroups {
-            guard let cgroup = resolver.relativePath(path).flatMap({ resolver.cgroup(path: $0) }) else {
-                throw .invalidArgument(
-                    "cgroup filter: no cgroup v2 directory '\(path)' (the hierarchy is mounted at \(resolver.mountPoint); "
-                        + "give a path below it, as in /proc/PID/cgroup's 0:: line)")
-            }
-            found.append(cgroup)
+        let resolver = if let resolver { resolver } else { try CgroupResolver() }
+        self.resolver = resolver
+        for path in filter.cgroups where resolver.relativePath(path).flatMap(resolver.cgroup(path:)) == nil {
+            throw .invalidArgument(
+                "cgroup filter: no cgroup v2 directory '\(path)' (the hierarchy is mounted at \(resolver.mountPoint); "
+                    + "give a path below it, as in /proc/PID/cgroup's 0:: line)")
         }
-        for prefix in filter.containers {
-            let containers = resolver.containers(matching: prefix)
-            guard !containers.isEmpty else {
-                throw .invalidArgument(
-                    "container filter: no running container's id starts with '\(prefix)' (no cgroup below \(resolver.mountPoint) names one)")
-            }
-            found += containers
+        for prefix in filter.containers where resolver.containers(matching: prefix).isEmpty {
+            throw .invalidArgument(
+                "container filter: no running container's id starts with '\(prefix)' (no cgroup below \(resolver.mountPoint) names one)")
         }
+        let found = directories()
         guard found.count <= EventFilter.maximumCgroups else {
             throw .invalidArgument("the cgroup and container filters name \(found.count) cgroups; at most \(EventFilter.maximumCgroups) fit")
         }
-        cgroups = found
-        self.resolver = resolver
+        installed.withLock { $0 = found }
+    }
+
+    /// Whether the filter names cgroups or containers, whose directories ``refresh(in:)`` follows.
+    package var followsCgroups: Bool { resolver != nil }
+
+    /// The directories the filter names now: each cgroup, and each container's outermost cgroup.
+    private func directories() -> [Cgroup] {
+        guard let resolver else { return [] }
+        let cgroups = filter.cgroups.compactMap { resolver.relativePath($0).flatMap(resolver.cgroup(path:)) }
+        return Array((cgroups + filter.containers.flatMap(resolver.containers(matching:))).prefix(EventFilter.maximumCgroups))
     }
 
     /// Writes the filter into the program's maps (`bpf/netevents_bpf.h`): to be done after the
@@ -56,30 +60,50 @@ package struct ResolvedFilter: Sendable {
         set(NE_FILTER_UID, filter.uid != nil)
         set(NE_FILTER_PORT, !filter.ports.isEmpty)
         set(NE_FILTER_FAMILY, filter.family != nil)
-        set(NE_FILTER_CGROUP, !cgroups.isEmpty)
+        set(NE_FILTER_CGROUP, followsCgroups)
         set(NE_FILTER_NETNS, !filter.networkNamespaces.isEmpty)
         config.uid = filter.uid ?? 0
         config.family = UInt32(filter.family?.rawFamily ?? 0)
-        config.cgroups = UInt32(cgroups.count)
 
         try fill(module, "filter_pids", filter.pids.map { UInt32(bitPattern: $0) })
         try fill(module, "filter_ports", filter.ports.map(UInt32.init))
         try fill(module, "filter_netns", Array(filter.networkNamespaces))
-        if !cgroups.isEmpty, let resolver {
-            // The map holds each cgroup itself: the descriptor may close once it is stored.
-            let slots: BPFMap<Int32, UInt32> = try module.table("filter_cgroups").typed()
-            for (index, cgroup) in cgroups.enumerated() {
-                let path = resolver.absolutePath(cgroup.path)
-                let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                guard descriptor >= 0 else {
-                    throw .invalidArgument("cgroup filter: cannot open \(path): \(String(cString: strerror(errno)))")
-                }
-                defer { close(descriptor) }
-                try slots.update(Int32(index), UInt32(bitPattern: descriptor))
-            }
-        }
+        config.cgroups = try writeSlots(installed.withLock { $0 }, in: module)
         let settings: BPFMap<Int32, ne_filter_config> = try module.table("filter_config").typed()
         try settings.update(0, config)
+    }
+
+    /// Follows the filtered cgroups: one made anew at the same path (a restarted service or
+    /// container) or a new container of a filtered prefix takes its slot, so the kernel keeps
+    /// matching by path. Runs every second while the monitor does; a cgroup gone meanwhile (being
+    /// restarted) keeps its old slot until it is back.
+    package func refresh(in module: BPFModule) {
+        let now = directories()
+        guard now != installed.withLock({ $0 }), !now.isEmpty else { return }
+        guard let count = try? writeSlots(now, in: module),
+            let settings = try? module.table("filter_config").typed(key: Int32.self, value: ne_filter_config.self),
+            var config = try? settings.lookup(0)
+        else { return }
+        config.cgroups = count
+        try? settings.update(0, config)
+        installed.withLock { $0 = now }
+    }
+
+    /// Puts each cgroup's directory in a `filter_cgroups` slot (the map holds the cgroup itself:
+    /// the descriptor may close once it is stored). Returns the slots in use.
+    private func writeSlots(_ cgroups: [Cgroup], in module: BPFModule) throws(BPFError) -> UInt32 {
+        guard let resolver, !cgroups.isEmpty else { return 0 }
+        let slots: BPFMap<Int32, UInt32> = try module.table("filter_cgroups").typed()
+        var used: Int32 = 0
+        for cgroup in cgroups {
+            let path = resolver.absolutePath(cgroup.path)
+            let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard descriptor >= 0 else { continue }  // gone since it was found
+            defer { close(descriptor) }
+            try slots.update(used, UInt32(bitPattern: descriptor))
+            used += 1
+        }
+        return UInt32(used)
     }
 
     private func fill(_ module: BPFModule, _ name: String, _ values: [UInt32]) throws(BPFError) {
@@ -89,13 +113,17 @@ package struct ResolvedFilter: Sendable {
     }
 
     /// Whether a record of this owner and socket passes: the rule of the programs'
-    /// `filter_rejects`, for records made in user space.
+    /// `filter_rejects`, for records made in user space. cgroups match by path (the owner's
+    /// cgroup is a filtered one or below it), containers by the id the owner's path names.
     package func matches(pid: Int32, uid: UInt32, endpoints: SocketEndpoints, cgroupID: UInt64, networkNamespace: UInt32) -> Bool {
         if !filter.pids.isEmpty, !filter.pids.contains(pid) { return false }
         if let wanted = filter.uid, wanted != uid { return false }
         if !filter.networkNamespaces.isEmpty, !filter.networkNamespaces.contains(networkNamespace) { return false }
-        if !cgroups.isEmpty {
-            guard let owner = resolver?.cgroup(id: cgroupID), cgroups.contains(where: { owner.isInside($0.path) }) else { return false }
+        if let resolver {
+            guard let owner = resolver.cgroup(id: cgroupID) else { return false }
+            let inCgroup = filter.cgroups.contains { resolver.relativePath($0).map(owner.isInside) ?? false }
+            let inContainer = owner.container.map { container in filter.containers.contains { container.id.hasPrefix($0) } } ?? false
+            guard inCgroup || inContainer else { return false }
         }
         return matches(endpoints: endpoints)
     }

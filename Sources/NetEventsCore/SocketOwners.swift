@@ -26,15 +26,16 @@ package enum SocketOwners {
         }
         var processes: [Int32: Owner] = [:]
         var owners: [UInt32: Owner] = [:]
+        let cgroups = holders.isEmpty ? nil : try? CgroupResolver()
         for (inode, pid) in holders {
-            if processes[pid] == nil, let owner = owner(of: pid) { processes[pid] = owner }
+            if processes[pid] == nil, let owner = owner(of: pid, cgroups: cgroups) { processes[pid] = owner }
             if let owner = processes[pid] { owners[inode] = owner }
         }
         return owners
     }
 
     /// What `/proc/PID` says of a process; nil once it has exited.
-    static func owner(of pid: Int32) -> Owner? {
+    static func owner(of pid: Int32, cgroups: CgroupResolver?) -> Owner? {
         guard let status = SystemChecks.readKernelFile("/proc/\(pid)/status"), let comm = SystemChecks.readKernelFile("/proc/\(pid)/comm") else { return nil }
         // "Uid:\treal\teffective\tsaved\tfs"
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }),
@@ -42,7 +43,8 @@ package enum SocketOwners {
         else { return nil }
         let name = comm.hasSuffix("\n") ? String(comm.dropLast()) : comm
         return Owner(
-            process: EventProcess(pid: pid, uid: uid, command: name, executable: executable(of: pid)), cgroupID: cgroupID(of: pid))
+            process: EventProcess(pid: pid, uid: uid, command: name, executable: executable(of: pid)),
+            cgroupID: cgroups?.cgroup(ofProcess: pid)?.id ?? 0)
     }
 
     /// The file name of the process's executable, as the kernel's `exe_file` names it (at most 63
@@ -53,14 +55,6 @@ package enum SocketOwners {
         if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
         guard let name = path.split(separator: "/").last else { return nil }
         return String(decoding: name.utf8.prefix(63), as: UTF8.self)
-    }
-
-    /// The id of the process's cgroup v2: the inode of its directory (`0::/PATH` in `/proc/PID/cgroup`).
-    static func cgroupID(of pid: Int32) -> UInt64 {
-        guard let root = SystemChecks.cgroup2Path, let text = SystemChecks.readKernelFile("/proc/\(pid)/cgroup"),
-            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("0::") })
-        else { return 0 }
-        return FileSystem.inode(of: root + line.dropFirst(3)) ?? 0
     }
 
     /// `N` of a `socket:[N]` link; nil for anything else.

@@ -26,6 +26,8 @@ final class TracingSession<Kind: EventKind>: Sendable {
     private let lastMalformed = Mutex<BPFError?>(nil)
     private let stopped = Atomic<Bool>(false)
     private let scanner = Mutex<PeriodicTask?>(nil)
+    /// Keeps the kernel's filter following cgroups made anew (``ResolvedFilter/refresh(in:)``).
+    private let upkeeper = Mutex<PeriodicTask?>(nil)
     /// Left when the first stop has finished; later stops wait on it (but for the delivery thread).
     private let stopFinished = DispatchGroup()
     /// The thread running the first stop: a stop it causes itself (ending a sequence calls the
@@ -37,7 +39,7 @@ final class TracingSession<Kind: EventKind>: Sendable {
     /// - Throws: when the source cannot start; the links are closed and delivery finished then.
     init(
         module: BPFModule?, links: [BPFLink], source: any SampleSource, delivery: EventDelivery<Kind.Event>, kind: Kind,
-        attributor: EventAttributor?
+        attributor: EventAttributor?, upkeep: (@Sendable () -> Void)? = nil
     ) throws(BPFError) {
         self.module = module
         self.attributor = attributor
@@ -67,6 +69,9 @@ final class TracingSession<Kind: EventKind>: Sendable {
                 self?.produce { self?.kind.scan(into: &$0, final: false) }
             }
             scanner.withLock { $0 = task }
+        }
+        if let upkeep {
+            upkeeper.withLock { $0 = PeriodicTask(interval: .seconds(1), name: "filter upkeep", upkeep) }
         }
     }
 
@@ -123,6 +128,10 @@ final class TracingSession<Kind: EventKind>: Sendable {
             defer { links = [] }
             return links
         }
+        upkeeper.withLock { task in
+            defer { task = nil }
+            return task
+        }?.stop()
         links.forEach { $0.close() }
         scanner.withLock { task in
             defer { task = nil }

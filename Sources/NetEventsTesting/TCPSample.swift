@@ -48,7 +48,7 @@ public struct TCPSample: Sendable {
     /// The owning thread's name, as the kernel writes it; nil: the same as `comm`.
     public var thread: String? = nil
     /// The owner's executable file name, as the kernel writes it (at most 63 bytes, then NUL); empty: none.
-    public var exe: String = "curl"
+    public var exe: String = "curl-8.5"
 
     /// A sample with the defaults.
     public init() {}

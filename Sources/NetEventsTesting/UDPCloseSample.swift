@@ -28,7 +28,7 @@ public struct UDPCloseSample: Sendable {
     /// The name of the thread of the first datagram; nil: the same as `comm`.
     public var thread: String? = nil
     /// The process's executable file name, as the kernel writes it (at most 63 bytes, then NUL); empty: none.
-    public var exe: String = "dig"
+    public var exe: String = "dig.bind"
     /// The socket's kernel cookie (what events report as `socket_id`); 0: none.
     public var cookie: UInt64 = 0x2f_0001
 

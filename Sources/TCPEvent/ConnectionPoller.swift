@@ -139,10 +139,13 @@ final class ConnectionPoller: Sendable {
                 let moved = info.totals.since(state.reported[socket.cookie] ?? TCPInfo.Totals())
                 guard everyConnection || moved != TCPInfo.Totals() else { continue }
                 state.reported[socket.cookie] = info.totals
+                // An owner from a connect or accept event passed the kernel's filter then; one found
+                // in /proc passes the same rule here.
                 guard
-                    filter.matches(
-                        pid: owner.process.pid, uid: owner.process.uid, endpoints: socket.endpoints, cgroupID: owner.cgroupID,
-                        networkNamespace: namespace)
+                    owner.source != .openFile
+                        || filter.matches(
+                            pid: owner.process.pid, uid: owner.process.uid, endpoints: socket.endpoints, cgroupID: owner.cgroupID,
+                            networkNamespace: namespace)
                 else { continue }
                 events.append(
                     TCPConnectionEvent(

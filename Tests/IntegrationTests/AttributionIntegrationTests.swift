@@ -107,6 +107,42 @@ final class AttributionIntegrationTests: XCTestCase {
         }
     }
 
+    /// A filtered cgroup made anew at its path (as a restarted service or container is, with a new
+    /// id) is followed: traffic of a process in the new cgroup passes again, within about a
+    /// second of the cgroup's making, and carries the new cgroup's id.
+    func testACgroupMadeAnewAtTheFilteredPathIsFollowed() throws {
+        try requireBPF()
+        let cgroups = try TestCgroup()
+        defer { XCTAssertNoThrow(try cgroups.remove()) }
+        let service = try cgroups.make("/web.service")
+        let firstID = try cgroups.id(of: service)
+        let (monitor, events) = try collecting(TCPMonitor.Configuration(filter: .init(cgroups: [service])))
+        // The service restarts: its cgroup goes, and one is made at the same path.
+        XCTAssertEqual(rmdir(cgroups.resolver.absolutePath(service)), 0, String(cString: strerror(errno)))
+        try cgroups.make("/web.service")
+        let secondID = try cgroups.id(of: service)
+        XCTAssertNotEqual(firstID, secondID, "a cgroup made anew has a new id")
+        // A server in the new cgroup answers connections until one is seen (bounded: 10 s).
+        let deadline = Date().addingTimeInterval(10)
+        var passed: TCPExchange?
+        var tries = 0
+        while passed == nil, Date() < deadline {
+            let exchange = try TCPExchange(send: 111, reply: 22)
+            try cgroups.move(exchange.server.pid, to: service)
+            try exchange.connect()
+            tries += 1
+            let ends = events.wait(timeout: 0.3) { events in events.contains { $0.sourcePort == exchange.port && $0.kind == .close } }
+            if ends.contains(where: { $0.sourcePort == exchange.port && $0.kind == .close }) { passed = exchange }
+        }
+        let exchange = try XCTUnwrap(passed, "no connection of the new cgroup passed the filter in 10 s (\(tries) tried)")
+        let kept = exchange.check(finish(monitor, events).events, server: true, client: false)
+        for event in kept {
+            XCTAssertEqual(event.cgroupID, secondID)
+            XCTAssertEqual(event.cgroup?.path, service)
+        }
+        print("a cgroup made anew was followed after \(tries) connection(s) of about 0.3 s each")
+    }
+
     /// Lists of pids and of ports keep exactly the traffic they name: of three connections and
     /// three datagram exchanges, the first and the third (the second, excluded, runs between them).
     func testPIDAndPortListsKeepExactlyTheirTraffic() throws {

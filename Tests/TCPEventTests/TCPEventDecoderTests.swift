@@ -21,7 +21,7 @@ final class TCPEventDecoderTests: XCTestCase {
         XCTAssertEqual(event.segmentsOut, 6)
         XCTAssertEqual(event.dataSegmentsIn, 1)
         XCTAssertEqual(event.dataSegmentsOut, 2)
-        XCTAssertEqual(event.process, EventProcess(pid: 4242, uid: 65_534, command: "curl", executable: "curl"))
+        XCTAssertEqual(event.process, EventProcess(pid: 4242, uid: 65_534, command: "curl", executable: "curl-8.5"))
         XCTAssertEqual(event.networkNamespace, 4_026_531_840)
         XCTAssertEqual(event.family, .ipv4)
         XCTAssertEqual(event.sourceAddress.description, "127.0.0.1")

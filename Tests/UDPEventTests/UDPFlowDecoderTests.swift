@@ -56,7 +56,17 @@ final class UDPFlowDecoderTests: XCTestCase {
         XCTAssertEqual(flow.sourceAddress.description, "127.0.0.1")
         XCTAssertEqual(flow.destinationAddress.description, "127.0.0.53")
         XCTAssertEqual(flow.command, "dig")
+        XCTAssertEqual(flow.executable, "dig.bind", "the executable's file name, not the comm")
         XCTAssertEqual(flow.cookie, 0x2f_0001)
+    }
+
+    /// An executable name is kept to 63 bytes; none (a kernel thread) is nil, not "".
+    func testExecutableNamesKeep63BytesAndNoneIsNil() throws {
+        var sample = UDPCloseSample()
+        sample.exe = String(repeating: "x", count: 70)
+        XCTAssertEqual(try decodeFlow(sample).executable, String(repeating: "x", count: 63))
+        sample.exe = ""
+        XCTAssertNil(try decodeFlow(sample).executable)
     }
 
     func testDecodesEveryFieldOfAnIPv6CloseSample() throws {
