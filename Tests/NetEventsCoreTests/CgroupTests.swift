@@ -23,6 +23,11 @@ final class CgroupTests: XCTestCase {
             ),
             ("/kubepods.slice/kubepods-pod1b2c3d4e_0000_4000_8000_00000000abcd.slice/crio-\(id).scope", .crio, Self.podUID, nil),
             ("/kubepods/besteffort/pod\(Self.podUID)/\(id)", .cri, Self.podUID, nil),
+            ("/kubepods/burstable/pod\(Self.podUID)/crio-\(id)", .crio, Self.podUID, nil),
+            (
+                "/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod1b2c3d4e_0000_4000_8000_00000000abcd.slice/cri-containerd-\(id).scope",
+                .containerd, Self.podUID, nil
+            ),
             ("/machine.slice/libpod-\(id).scope", .podman, nil, nil),
             ("/libpod_parent/libpod-\(id)", .podman, nil, nil),
             ("/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-\(id).scope/container", .podman, nil, "user@1000.service"),
