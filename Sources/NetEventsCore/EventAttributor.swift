@@ -13,20 +13,27 @@ public final class EventAttributor: Sendable {
     public let cgroups: CgroupResolver?
     /// Names network namespaces.
     public let networkNamespaces: NetworkNamespaceNames
-    private let recent = Mutex(Recent())
+    @usableFromInline let recent = Mutex(Recent())
 
     /// The last names given, reused for the same ids for up to ``reuseNanoseconds``.
-    private struct Recent {
-        var cgroupID: UInt64 = 0
-        var cgroup: Cgroup?
-        var networkNamespace: UInt32 = 0
-        var networkNamespaceName: String?
-        var time: Int64 = .min
+    @usableFromInline struct Recent: Sendable {
+        @usableFromInline var cgroupID: UInt64 = 0
+        @usableFromInline var cgroup: Cgroup?
+        @usableFromInline var networkNamespace: UInt32 = 0
+        @usableFromInline var networkNamespaceName: String?
+        @usableFromInline var time: Int64 = .min
+
+        @usableFromInline init() {}
+
+        /// Whether these are the names of these ids, looked up recently enough at `now`.
+        @inlinable func names(_ cgroupID: UInt64, _ networkNamespace: UInt32, at now: Int64) -> Bool {
+            cgroupID == self.cgroupID && networkNamespace == self.networkNamespace && now - time < EventAttributor.reuseNanoseconds
+        }
     }
 
     /// How long the last names are reused without asking the resolvers (a namespace named or
     /// renamed meanwhile shows after at most this long, as after their own refresh).
-    static let reuseNanoseconds: Int64 = 100_000_000
+    @usableFromInline static let reuseNanoseconds: Int64 = 100_000_000
 
     /// An attributor over this system's cgroup v2 hierarchy and `/run/netns`.
     public init(cgroups: CgroupResolver? = try? CgroupResolver(), networkNamespaces: NetworkNamespaceNames = NetworkNamespaceNames()) {
@@ -35,20 +42,29 @@ public final class EventAttributor: Sendable {
     }
 
     /// Sets the event's ``NetworkEvent/cgroup`` and ``NetworkEvent/networkNamespaceName``.
-    public func attribute<Event: NetworkEvent>(_ event: inout Event) {
+    @inlinable public func attribute<Event: NetworkEvent>(_ event: inout Event) {
+        withUnsafeMutablePointer(to: &event) { attribute(UnsafeMutableBufferPointer(start: $0, count: 1)) }
+    }
+
+    /// Names every event of `events`, taking the clock and the lock once for them all.
+    @inlinable public func attribute<Event: NetworkEvent>(_ events: UnsafeMutableBufferPointer<Event>) {
+        guard !events.isEmpty else { return }
         let now = WallClock.now(CLOCK_MONOTONIC_COARSE)
-        let (cgroupID, namespace) = (event.cgroupID, event.networkNamespace)
-        if let reused = recent.withLock({ recent -> (Cgroup?, String?)? in
-            guard recent.cgroupID == cgroupID, recent.networkNamespace == namespace, now - recent.time < Self.reuseNanoseconds
-            else { return nil }
-            return (recent.cgroup, recent.networkNamespaceName)
-        }) {
-            (event.cgroup, event.networkNamespaceName) = reused
-            return
+        recent.withLock { recent in
+            for index in events.indices {
+                let (cgroupID, namespace) = (events[index].cgroupID, events[index].networkNamespace)
+                if !recent.names(cgroupID, namespace, at: now) { recent = lookUp(cgroupID, namespace, at: now) }
+                events[index].cgroup = recent.cgroup
+                events[index].networkNamespaceName = recent.networkNamespaceName
+            }
         }
-        let cgroup = cgroups?.cgroup(id: cgroupID)
-        let name = networkNamespaces.name(of: namespace)
-        recent.withLock { $0 = Recent(cgroupID: cgroupID, cgroup: cgroup, networkNamespace: namespace, networkNamespaceName: name, time: now) }
-        (event.cgroup, event.networkNamespaceName) = (cgroup, name)
+    }
+
+    @usableFromInline func lookUp(_ cgroupID: UInt64, _ namespace: UInt32, at now: Int64) -> Recent {
+        var names = Recent()
+        (names.cgroupID, names.networkNamespace, names.time) = (cgroupID, namespace, now)
+        names.cgroup = cgroups?.cgroup(id: cgroupID)
+        names.networkNamespaceName = networkNamespaces.name(of: namespace)
+        return names
     }
 }

@@ -8,7 +8,7 @@ import Synchronization
 /// (``EventKind``).
 ///
 /// ```swift
-/// let monitor = try TCPMonitor(configuration: .init(filter: .init(port: 443)))
+/// let monitor = try TCPMonitor(configuration: .init(filter: .init(ports: [443])))
 /// try monitor.start { event in print(event.command, event.sentBytes) }
 /// // ...
 /// monitor.stop()   // detaches, delivers what is buffered, then returns

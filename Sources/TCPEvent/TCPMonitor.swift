@@ -5,7 +5,7 @@
 /// ```swift
 /// import TCPEvent
 ///
-/// let monitor = try TCPMonitor(configuration: .init(filter: .init(port: 443)))
+/// let monitor = try TCPMonitor(configuration: .init(filter: .init(ports: [443])))
 /// try monitor.start { event in print(event.command, event.sentBytes) }   // on a delivery thread
 /// // ...
 /// monitor.stop()   // detaches, delivers what is buffered

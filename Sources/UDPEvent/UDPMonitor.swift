@@ -5,7 +5,7 @@
 /// ```swift
 /// import UDPEvent
 ///
-/// var configuration = UDPMonitor.Configuration(filter: .init(port: 53))
+/// var configuration = UDPMonitor.Configuration(filter: .init(ports: [53]))
 /// configuration.interval = 5
 /// let monitor = try UDPMonitor(configuration: configuration)
 /// for await event in try monitor.events() { print(event.command, event.sentPackets) }

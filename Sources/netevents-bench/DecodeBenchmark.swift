@@ -79,7 +79,9 @@ enum DecodeBenchmark {
         while delivered.value.load(ordering: .relaxed) < count && Clock.now() < deadline { sched_yield() }
     }
 
-    enum Path { case decodeOnly, callback, stream, jsonLine, tableRow }
+    /// `callbackWithoutNames`: the callback with `resolvesNames` off, so the difference to
+    /// `callback` is what naming each event's cgroup and namespace costs.
+    enum Path { case decodeOnly, callback, callbackWithoutNames, stream, jsonLine, tableRow }
 
     /// The tools' table layout: the common columns (with the event's kind) and a few of the kind's,
     /// as `tcp-events` has.
@@ -116,6 +118,7 @@ enum DecodeBenchmark {
             switch path {
             case .decodeOnly: "decode only (`TCPEventDecoder.decode` in a loop)"
             case .callback: "decode + deliver, `start(callback)`, batches of \(batch)"
+            case .callbackWithoutNames: "decode + deliver, `start(callback)`, names off (`resolvesNames`), batches of \(batch)"
             case .stream: "decode + deliver, `events()`, batches of \(batch)"
             case .jsonLine: "decode + JSON line (`JSONLineWriter`, the tools' `--json`), batches of \(batch)"
             case .tableRow: "decode + table row (`TableRow`, the tools' table), batches of \(batch)"
@@ -151,11 +154,13 @@ enum DecodeBenchmark {
         }
 
         let mock = MockSampleSource()
-        let monitor = try TCPMonitor(source: mock)
+        var configuration = TCPMonitor.Configuration()
+        configuration.resolvesNames = path != .callbackWithoutNames
+        let monitor = try TCPMonitor(source: mock, configuration: configuration)
         let delivered = Counter()
         let finished = DispatchSemaphore(value: 0)
         switch path {
-        case .callback:
+        case .callback, .callbackWithoutNames:
             try monitor.start { _ in delivered.value.add(1, ordering: .relaxed) }
         case .stream:
             let stream = try monitor.events()
@@ -200,6 +205,7 @@ enum DecodeBenchmark {
         for batch in options.batches {
             configurations += [(.callback, batch, false, "callback_b\(batch)"), (.stream, batch, false, "stream_b\(batch)")]
         }
+        configurations += [(.callbackWithoutNames, largest, false, "callback_no_names_b\(largest)")]
         configurations += [(.decodeOnly, 1, true, "decode_only_v6"), (.callback, largest, true, "callback_v6_b\(largest)")]
         configurations += [
             (.jsonLine, largest, false, "json_line"), (.jsonLine, largest, true, "json_line_v6"), (.tableRow, largest, false, "table_row"),
