@@ -21,12 +21,12 @@ final class AttributionTests: XCTestCase {
     func testNamespaceNamesFollowTheDirectory() throws {
         let netns = directory + "/netns"
         try FileManager.default.createDirectory(atPath: netns, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: netns + "/blue", contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: netns + "/blue", contents: nil))
         let names = NetworkNamespaceNames(directory: netns)
         let blue = try inode(netns + "/blue")
         XCTAssertEqual(names.name(of: blue), "blue")
         XCTAssertNil(names.name(of: 0))
-        FileManager.default.createFile(atPath: netns + "/red", contents: nil)
+        XCTAssertTrue(FileManager.default.createFile(atPath: netns + "/red", contents: nil))
         XCTAssertEqual(names.name(of: try inode(netns + "/red")), "red", "made after the first read")
         let unnamed = try inode(directory)
         XCTAssertNil(names.name(of: unnamed))
