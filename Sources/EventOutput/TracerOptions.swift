@@ -27,7 +27,9 @@ public struct TracerOptions: ParsableArguments, Sendable {
 
     @Option(
         name: .long,
-        help: ArgumentHelp("Only processes in the running container whose id starts with this (repeatable).", valueName: "id"))
+        help: ArgumentHelp(
+            "Only processes in the running containers whose id starts with this, and those of it started later (repeatable).",
+            valueName: "id"))
     public var container: [String] = []
 
     @Option(
@@ -60,7 +62,7 @@ public struct TracerOptions: ParsableArguments, Sendable {
         get throws {
             EventFilter(
                 pids: Set(try Self.list(pid, "--pid", Int32.self)), uid: uid, ports: Set(try Self.list(port, "--port", UInt16.self)),
-                family: ipv4Only ? .ipv4 : ipv6Only ? .ipv6 : nil, cgroups: cgroup, containers: container,
+                family: ipv4Only ? .ipv4 : ipv6Only ? .ipv6 : nil, cgroups: cgroup, containers: container.map { $0.lowercased() },
                 networkNamespaces: Set(try Self.list(netns, "--netns", UInt32.self)))
         }
     }
@@ -69,7 +71,7 @@ public struct TracerOptions: ParsableArguments, Sendable {
     static func list<Value: FixedWidthInteger>(_ values: [String], _ flag: String, _: Value.Type) throws -> [Value] {
         try values.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }.map { item in
             guard let value = Value(item.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("\(flag): '\(item)' is not a number from \(Value.min) to \(Value.max)")
+                throw ValidationError("\(flag): '\(item)' is not a number")
             }
             return value
         }
@@ -88,7 +90,7 @@ public struct TracerOptions: ParsableArguments, Sendable {
         if try Self.list(pid, "--pid", Int32.self).contains(where: { $0 <= 0 }) { throw ValidationError("--pid must be positive process ids") }
         if try Self.list(port, "--port", UInt16.self).contains(0) { throw ValidationError("--port must be 1-65535") }
         if try Self.list(netns, "--netns", UInt32.self).contains(0) { throw ValidationError("--netns must be inode numbers, not 0") }
-        if let bad = container.first(where: { EventFilter(containers: [$0]).isValid == false }) {
+        if let bad = container.first(where: { EventFilter(containers: [$0.lowercased()]).isValid == false }) {
             throw ValidationError("--container must be a container id or its prefix (lowercase hexadecimal, up to 64 digits), got '\(bad)'")
         }
         if cgroup.contains("") { throw ValidationError("--cgroup must be a path") }

@@ -35,7 +35,8 @@ public enum TracerRun {
         } catch {
             fail(name, error, hint: hookHint(for: error, forced: forced + (options.transport == nil ? [] : ["--transport"])))
         }
-        writeError("Tracing \(what) (\(monitor.report.map(String.init(describing:)) ?? "")). Ctrl-C to end.")
+        let only = configuration.filter.isEmpty ? "" : "; only \(configuration.filter)"
+        writeError("Tracing \(what) (\(monitor.report.map(String.init(describing:)) ?? ""))\(only). Ctrl-C to end.")
         // Ends on SIGINT/SIGTERM, at the end of --duration, or when the output is closed.
         let done = DispatchSemaphore(value: 0)
         signals.onSignal { _ in done.signal() }

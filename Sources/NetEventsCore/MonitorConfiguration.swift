@@ -4,7 +4,7 @@
 /// takes a map slot), and what they discard is counted in ``MonitorStatistics/filteredEvents``.
 /// Their values live in kernel maps: choosing them costs no compile. Every filter that is set
 /// must match; a list matches any of its values; empty lists and nil fields match everything.
-public struct EventFilter: Sendable, Hashable {
+public struct EventFilter: Sendable, Hashable, CustomStringConvertible {
     /// Only records of these process ids (thread group ids).
     public var pids: Set<Int32>
     /// Only records of this real user id.
@@ -69,6 +69,20 @@ public struct EventFilter: Sendable, Hashable {
         if cgroups.count + containers.count > Self.maximumCgroups {
             throw .invalidArgument("a filter names at most \(Self.maximumCgroups) cgroups and containers, got \(cgroups.count + containers.count)")
         }
+    }
+
+    /// What the filter keeps, as the tools' flags say it: `pid 10,20, port 80,443, cgroup /a`;
+    /// empty for no filter.
+    public var description: String {
+        func list(_ values: some Sequence<some BinaryInteger>) -> String { values.sorted().map { "\($0)" }.joined(separator: ",") }
+        var parts: [String] = []
+        if !pids.isEmpty { parts.append("pid \(list(pids))") }
+        if let uid { parts.append("uid \(uid)") }
+        if !ports.isEmpty { parts.append("port \(list(ports))") }
+        if let family { parts.append(family.rawValue) }
+        parts += cgroups.map { "cgroup \($0)" } + containers.map { "container \($0)" }
+        if !networkNamespaces.isEmpty { parts.append("netns \(list(networkNamespaces))") }
+        return parts.joined(separator: ", ")
     }
 
     /// Whether ``validate()`` accepts the filter.

@@ -149,7 +149,7 @@ final class ToolTests: XCTestCase {
             ("tcp-events", ["--interval", "nan"], "--interval"), ("tcp-events", ["--interval", "0.01"], "--interval"),
             ("tcp-events", ["--events", "connect", "--interval", "5"], "interval"), ("tcp-top", ["--rows", "-1"], "--rows"),
             ("tcp-events", ["--port", "80,x"], "--port"), ("udp-events", ["--pid", "1,,2"], "--pid"),
-            ("tcp-events", ["--netns", "0"], "--netns"), ("udp-events", ["--container", "3F2A"], "--container"),
+            ("tcp-events", ["--netns", "0"], "--netns"), ("udp-events", ["--container", "3f2x"], "--container"),
             ("tcp-events", ["--port", "70000"], "--port"), ("tcp-top", ["--cgroup", "/no/such/cgroup/here"], "/no/such/cgroup/here"),
             ("tcp-events", ["--container", "fffffffffff0"], "fffffffffff0"),
         ]
