@@ -26,14 +26,14 @@ public struct TextColumn: Sendable {
     /// name a process gives itself can move the cursor, color the terminal, reorder a line or
     /// forge one. Invalid UTF-8 has already become U+FFFD when the sample was decoded.
     public static func escaped(_ value: String) -> String {
-        guard value.unicodeScalars.contains(where: { needsEscape($0) || $0 == "\\" }) else { return value }
+        guard value.unicodeScalars.contains(where: { isControl($0) || isInvisible($0) || $0 == "\\" }) else { return value }
         var result = ""
         for scalar in value.unicodeScalars {
-            if scalar.value >= 0xa0 && needsEscape(scalar) {
-                result += "\\u{" + String(scalar.value, radix: 16) + "}"
-            } else if needsEscape(scalar) {
+            if isControl(scalar) {
                 let hex = String(scalar.value, radix: 16)
                 result += "\\x" + (hex.count < 2 ? "0" : "") + hex
+            } else if isInvisible(scalar) {
+                result += "\\u{" + String(scalar.value, radix: 16) + "}"
             } else if scalar == "\\" {
                 result += "\\\\"
             } else {
@@ -43,8 +43,11 @@ public struct TextColumn: Sendable {
         return result
     }
 
-    private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) { return true }
+    /// C0, DEL and C1: written `\xNN`.
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) }
+
+    /// An invisible format or separator character (above C1): written `\u{NNNN}`.
+    private static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
         guard scalar.value >= 0xa0 else { return false }
         switch scalar.properties.generalCategory {
         case .format, .lineSeparator, .paragraphSeparator: return true

@@ -90,7 +90,7 @@ public struct TracerOptions: ParsableArguments, Sendable {
         if try Self.list(pid, "--pid", Int32.self).contains(where: { $0 <= 0 }) { throw ValidationError("--pid must be positive process ids") }
         if try Self.list(port, "--port", UInt16.self).contains(0) { throw ValidationError("--port must be 1-65535") }
         if try Self.list(netns, "--netns", UInt32.self).contains(0) { throw ValidationError("--netns must be inode numbers, not 0") }
-        if let bad = container.first(where: { EventFilter(containers: [$0.lowercased()]).isValid == false }) {
+        if let bad = container.first(where: { (try? EventFilter(containers: [$0.lowercased()]).validate()) == nil }) {
             throw ValidationError("--container must be a container id or its prefix (lowercase hexadecimal, up to 64 digits), got '\(bad)'")
         }
         if cgroup.contains("") { throw ValidationError("--cgroup must be a path") }

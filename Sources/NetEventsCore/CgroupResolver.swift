@@ -56,6 +56,13 @@ public final class CgroupResolver: Sendable {
 
     deinit { close(mountDescriptor) }
 
+    /// The resolver of this system's cgroup v2 hierarchy that the monitors share (cgroup ids are
+    /// the system's: one cache serves every monitor of the process), made on first use.
+    /// - Throws: what ``init(mountPoint:)`` throws when no cgroup v2 hierarchy is mounted.
+    public static func system() throws(BPFError) -> CgroupResolver { try systemResolver.get() }
+
+    private static let systemResolver = Result { () throws(BPFError) in try CgroupResolver() }
+
     /// The cgroup whose id is `id`; nil for 0 (no cgroup recorded) and for a cgroup that no
     /// longer exists.
     public func cgroup(id: UInt64) -> Cgroup? {
@@ -108,13 +115,16 @@ public final class CgroupResolver: Sendable {
 
     /// Every cgroup now below the root whose path names a container whose id starts with `prefix`,
     /// outermost only (a container's own sub-cgroups lie inside its entry).
-    public func containers(matching prefix: String) -> [Cgroup] {
-        var found: [Cgroup] = []
-        walk { path, _ in
-            guard let container = Cgroup.container(in: path.split(separator: "/").map(String.init)),
-                container.id.hasPrefix(prefix)
-            else { return true }
-            found.append(Cgroup(id: 0, path: path).withID(of: self))
+    public func containers(matching prefix: String) -> [Cgroup] { containers(matching: [prefix])[0] }
+
+    /// ``containers(matching:)-(String)`` for each of `prefixes`, in one walk of the hierarchy.
+    public func containers(matching prefixes: [String]) -> [[Cgroup]] {
+        var found = [[Cgroup]](repeating: [], count: prefixes.count)
+        walk { path, inode in
+            guard let container = Cgroup.container(in: path.split(separator: "/").map(String.init)) else { return true }
+            for (index, prefix) in prefixes.enumerated() where container.id.hasPrefix(prefix) {
+                found[index].append(Cgroup(id: inode, path: path))
+            }
             return false  // what lies below is the same container
         }
         return found
@@ -165,21 +175,15 @@ public final class CgroupResolver: Sendable {
     func walk(_ visit: (String, UInt64) -> Bool) {
         func descend(_ relative: String, depth: Int) {
             guard depth < 64 else { return }
-            FileSystem.forEachEntry(of: absolutePath(relative)) { name, type in
+            // A directory entry's inode number is the cgroup's id: no stat per directory.
+            FileSystem.forEachEntry(of: absolutePath(relative)) { name, type, inode in
                 guard type == UInt8(DT_DIR) else { return }
                 let child = relative == "/" ? "/" + name : relative + "/" + name
-                if let inode = FileSystem.inode(of: absolutePath(child)), visit(child, inode) { descend(child, depth: depth + 1) }
+                if visit(child, inode) { descend(child, depth: depth + 1) }
             }
         }
         guard let root = FileSystem.inode(of: mountPoint), visit("/", root) else { return }
         descend("/", depth: 0)
     }
 
-}
-
-extension Cgroup {
-    /// The same path with the id of its directory now.
-    fileprivate func withID(of resolver: CgroupResolver) -> Cgroup {
-        resolver.cgroup(path: path) ?? self
-    }
 }

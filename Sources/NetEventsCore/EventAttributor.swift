@@ -35,8 +35,8 @@ public final class EventAttributor: Sendable {
     /// renamed meanwhile shows after at most this long, as after their own refresh).
     @usableFromInline static let reuseNanoseconds: Int64 = 100_000_000
 
-    /// An attributor over this system's cgroup v2 hierarchy and `/run/netns`.
-    public init(cgroups: CgroupResolver? = try? CgroupResolver(), networkNamespaces: NetworkNamespaceNames = NetworkNamespaceNames()) {
+    /// An attributor over this system's cgroup v2 hierarchy (``CgroupResolver/system()``) and `/run/netns`.
+    public init(cgroups: CgroupResolver? = try? CgroupResolver.system(), networkNamespaces: NetworkNamespaceNames = NetworkNamespaceNames()) {
         self.cgroups = cgroups
         self.networkNamespaces = networkNamespaces
     }

@@ -3,16 +3,16 @@ import Glibc
 /// The few file-system reads the attribution code shares: directory entries and symbolic links
 /// of `/proc`, `/sys/fs/cgroup` and `/run/netns`.
 package enum FileSystem {
-    /// Calls `body` with the name and type (`DT_DIR`, ...) of every entry of `directory` but `.`
-    /// and `..`; nothing if it cannot be opened.
-    package static func forEachEntry(of directory: String, _ body: (_ name: String, _ type: UInt8) -> Void) {
+    /// Calls `body` with the name, type (`DT_DIR`, ...) and inode number of every entry of
+    /// `directory` but `.` and `..`; nothing if it cannot be opened.
+    package static func forEachEntry(of directory: String, _ body: (_ name: String, _ type: UInt8, _ inode: UInt64) -> Void) {
         guard let handle = opendir(directory) else { return }
         defer { closedir(handle) }
         while let entry = readdir(handle) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name != "." && name != ".." { body(name, entry.pointee.d_type) }
+            if name != "." && name != ".." { body(name, entry.pointee.d_type, UInt64(entry.pointee.d_ino)) }
         }
     }
 

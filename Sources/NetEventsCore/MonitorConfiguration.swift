@@ -85,9 +85,6 @@ public struct EventFilter: Sendable, Hashable, CustomStringConvertible {
         return parts.joined(separator: ", ")
     }
 
-    /// Whether ``validate()`` accepts the filter.
-    public var isValid: Bool { (try? validate()) != nil }
-
     /// The `-DFILTERS` flag of `bpf/netevents_bpf.h` when any filter is set; the values go to maps.
     var compilerFlags: [String] { isEmpty ? [] : ["-DFILTERS"] }
 }

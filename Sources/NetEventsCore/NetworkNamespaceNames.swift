@@ -36,7 +36,7 @@ public final class NetworkNamespaceNames: Sendable {
         }
         if stale {
             var names: [UInt32: String] = [:]
-            FileSystem.forEachEntry(of: directory) { name, _ in
+            FileSystem.forEachEntry(of: directory) { name, _, _ in
                 if let number = FileSystem.inode(of: directory + "/" + name), let inode = UInt32(exactly: number) { names[inode] = name }
             }
             state.withLock { state in

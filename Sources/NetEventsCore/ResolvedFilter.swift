@@ -10,44 +10,56 @@ package final class ResolvedFilter: Sendable {
     package let filter: EventFilter
     /// Names cgroups; nil when the filter names none.
     private let resolver: CgroupResolver?
+    /// ``EventFilter/cgroups`` as paths below the hierarchy's root, for ``matches(pid:uid:endpoints:cgroupID:networkNamespace:)``.
+    private let cgroupPaths: [String]
     /// The cgroups whose directories are in the kernel's `filter_cgroups` slots now, by path and id.
     private let installed = Mutex<[Cgroup]>([])
 
-    /// Finds the filter's cgroups and containers.
+    /// Finds the filter's cgroups and containers (unless `forKernel` is false: a filter only for
+    /// ``matches(pid:uid:endpoints:cgroupID:networkNamespace:)``, which needs no directory).
     /// - Throws: `BPFError.invalidArgument` naming a cgroup that does not exist or a container
     ///   prefix no running container has; `BPFError.notSupported` without a cgroup v2 hierarchy.
-    package init(_ filter: EventFilter, resolver: CgroupResolver? = nil) throws(BPFError) {
+    package init(_ filter: EventFilter, resolver: CgroupResolver? = nil, forKernel: Bool = true) throws(BPFError) {
         self.filter = filter
         guard !filter.cgroups.isEmpty || !filter.containers.isEmpty else {
-            self.resolver = nil
+            (self.resolver, cgroupPaths) = (nil, [])
             return
         }
-        let resolver = if let resolver { resolver } else { try CgroupResolver() }
+        let resolver = if let resolver { resolver } else { try CgroupResolver.system() }
         self.resolver = resolver
-        for path in filter.cgroups where resolver.relativePath(path).flatMap(resolver.cgroup(path:)) == nil {
+        cgroupPaths = filter.cgroups.compactMap(resolver.relativePath)
+        guard forKernel else { return }
+        let found = directories()
+        if let path = found.missingCgroup {
             throw .invalidArgument(
                 "cgroup filter: no cgroup v2 directory '\(path)' (the hierarchy is mounted at \(resolver.mountPoint); "
                     + "give a path below it, as in /proc/PID/cgroup's 0:: line)")
         }
-        for prefix in filter.containers where resolver.containers(matching: prefix).isEmpty {
+        if let prefix = found.missingContainer {
             throw .invalidArgument(
                 "container filter: no running container's id starts with '\(prefix)' (no cgroup below \(resolver.mountPoint) names one)")
         }
-        let found = directories()
-        guard found.count <= EventFilter.maximumCgroups else {
-            throw .invalidArgument("the cgroup and container filters name \(found.count) cgroups; at most \(EventFilter.maximumCgroups) fit")
+        guard found.cgroups.count <= EventFilter.maximumCgroups else {
+            throw .invalidArgument(
+                "the cgroup and container filters name \(found.cgroups.count) cgroups; at most \(EventFilter.maximumCgroups) fit")
         }
-        installed.withLock { $0 = found }
+        installed.withLock { $0 = found.cgroups }
     }
 
     /// Whether the filter names cgroups or containers, whose directories ``refresh(in:)`` follows.
     package var followsCgroups: Bool { resolver != nil }
 
-    /// The directories the filter names now: each cgroup, and each container's outermost cgroup.
-    private func directories() -> [Cgroup] {
-        guard let resolver else { return [] }
-        let cgroups = filter.cgroups.compactMap { resolver.relativePath($0).flatMap(resolver.cgroup(path:)) }
-        return Array((cgroups + filter.containers.flatMap(resolver.containers(matching:))).prefix(EventFilter.maximumCgroups))
+    /// The directories the filter names now: each cgroup, and each container's outermost cgroup
+    /// (one walk of the hierarchy for every prefix); the first cgroup and container not found.
+    private func directories() -> (cgroups: [Cgroup], missingCgroup: String?, missingContainer: String?) {
+        guard let resolver else { return ([], nil, nil) }
+        let cgroups = filter.cgroups.map { resolver.relativePath($0).flatMap(resolver.cgroup(path:)) }
+        let containers = filter.containers.isEmpty ? [] : resolver.containers(matching: filter.containers)
+        return (
+            cgroups.compactMap { $0 } + containers.flatMap { $0 },
+            zip(filter.cgroups, cgroups).first { $0.1 == nil }?.0,
+            zip(filter.containers, containers).first { $0.1.isEmpty }?.0
+        )
     }
 
     /// Writes the filter into the program's maps (`bpf/netevents_bpf.h`): to be done after the
@@ -78,7 +90,7 @@ package final class ResolvedFilter: Sendable {
     /// matching by path. Runs every second while the monitor does; a cgroup gone meanwhile (being
     /// restarted) keeps its old slot until it is back.
     package func refresh(in module: BPFModule) {
-        let now = directories()
+        let now = Array(directories().cgroups.prefix(EventFilter.maximumCgroups))
         guard now != installed.withLock({ $0 }), !now.isEmpty else { return }
         guard let count = try? writeSlots(now, in: module),
             let settings = try? module.table("filter_config").typed(key: Int32.self, value: ne_filter_config.self),
@@ -121,7 +133,7 @@ package final class ResolvedFilter: Sendable {
         if !filter.networkNamespaces.isEmpty, !filter.networkNamespaces.contains(networkNamespace) { return false }
         if let resolver {
             guard let owner = resolver.cgroup(id: cgroupID) else { return false }
-            let inCgroup = filter.cgroups.contains { resolver.relativePath($0).map(owner.isInside) ?? false }
+            let inCgroup = cgroupPaths.contains(where: owner.isInside)
             let inContainer = owner.container.map { container in filter.containers.contains { container.id.hasPrefix($0) } } ?? false
             guard inCgroup || inContainer else { return false }
         }

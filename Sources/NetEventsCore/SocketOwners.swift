@@ -17,16 +17,16 @@ package enum SocketOwners {
         guard !inodes.isEmpty else { return [:] }
         var holders: [UInt32: Int32] = [:]
         var candidates: [Int32] = pids ?? []
-        if pids == nil { FileSystem.forEachEntry(of: "/proc") { name, _ in if let pid = Int32(name), pid > 0 { candidates.append(pid) } } }
+        if pids == nil { FileSystem.forEachEntry(of: "/proc") { name, _, _ in if let pid = Int32(name), pid > 0 { candidates.append(pid) } } }
         for pid in candidates {
-            FileSystem.forEachEntry(of: "/proc/\(pid)/fd") { descriptor, _ in
+            FileSystem.forEachEntry(of: "/proc/\(pid)/fd") { descriptor, _, _ in
                 guard let inode = socketInode("/proc/\(pid)/fd/\(descriptor)"), inodes.contains(inode) else { return }
                 if holders[inode].map({ pid < $0 }) ?? true { holders[inode] = pid }
             }
         }
         var processes: [Int32: Owner] = [:]
         var owners: [UInt32: Owner] = [:]
-        let cgroups = holders.isEmpty ? nil : try? CgroupResolver()
+        let cgroups = holders.isEmpty ? nil : try? CgroupResolver.system()
         for (inode, pid) in holders {
             if processes[pid] == nil, let owner = owner(of: pid, cgroups: cgroups) { processes[pid] = owner }
             if let owner = processes[pid] { owners[inode] = owner }

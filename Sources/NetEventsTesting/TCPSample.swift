@@ -1,4 +1,5 @@
 internal import CNetEventsABI
+import Glibc
 import NetEventsCore
 import TCPEvent
 
@@ -59,9 +60,11 @@ public struct TCPSample: Sendable {
     public init?(kind: TCPConnectionEvent.Kind) {
         switch kind {
         case .close: break
-        case .connect: (self.kind, oldState) = (2, 2)
-        case .accept: (self.kind, oldState, ownerSource) = (3, 0, 2)
-        case .fail: (self.kind, oldState, error, minRTTMicroseconds) = (4, 2, 111, .max)
+        case .connect: (self.kind, oldState) = (UInt8(NE_TCP_EVENT_CONNECT.rawValue), TCPState.synSent.rawValue)
+        case .accept:
+            (self.kind, oldState, ownerSource) = (UInt8(NE_TCP_EVENT_ACCEPT.rawValue), 0, TCPConnectionEvent.OwnerSource.accept.rawValue)
+        case .fail:
+            (self.kind, oldState, error, minRTTMicroseconds) = (UInt8(NE_TCP_EVENT_FAIL.rawValue), TCPState.synSent.rawValue, ECONNREFUSED, .max)
         case .interval: return nil
         }
     }

@@ -11,7 +11,7 @@ import Synchronization
 /// (joined by socket cookie); a connection opened before tracing began is owned by the process
 /// holding its socket (`/proc/PID/fd`, ``TCPConnectionEvent/OwnerSource/openFile``). The dump
 /// sees the monitor's own network namespace.
-final class ConnectionPoller: Sendable {
+package final class ConnectionPoller: Sendable {
     /// Who owns a connection, as its records say.
     struct Owner: Sendable {
         var process: EventProcess
@@ -41,6 +41,8 @@ final class ConnectionPoller: Sendable {
     private struct Listing {
         var sockets: [SocketDiagnostics.Socket]
         var holders: [UInt32: SocketOwners.Owner]
+        /// The inodes whose holders were searched for: the rest were not due for a search.
+        var searched: Set<UInt32>
         var time: UInt64
     }
 
@@ -53,7 +55,7 @@ final class ConnectionPoller: Sendable {
 
     /// The states of a connection that has opened and not yet closed: ESTABLISHED, FIN_WAIT1,
     /// FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING.
-    static let openStates = SocketDiagnostics.states([1, 4, 5, 8, 9, 11])
+    package static let openStates = SocketDiagnostics.states([1, 4, 5, 8, 9, 11])
 
     init(filter: ResolvedFilter, clock: WallClock) {
         self.filter = filter
@@ -84,7 +86,10 @@ final class ConnectionPoller: Sendable {
     func prepare() {
         let sockets: [SocketDiagnostics.Socket]
         do {
-            sockets = try SocketDiagnostics.dump(protocolNumber: UInt8(IPPROTO_TCP), states: Self.openStates, info: true)
+            // A family filter halves the dump: the kernel lists only that family.
+            sockets = try SocketDiagnostics.dump(
+                protocolNumber: UInt8(IPPROTO_TCP), families: filter.filter.family.map { [$0] } ?? [.ipv4, .ipv6], states: Self.openStates,
+                info: true)
         } catch {
             state.withLock { state in
                 state.failedPolls += 1
@@ -106,7 +111,7 @@ final class ConnectionPoller: Sendable {
             return inodes
         }
         let holders = SocketOwners.find(unknown, among: filter.filter.pids.isEmpty ? nil : Array(filter.filter.pids))
-        listing.withLock { $0 = Listing(sockets: sockets, holders: holders, time: time) }
+        listing.withLock { $0 = Listing(sockets: sockets, holders: holders, searched: unknown, time: time) }
     }
 
     /// Appends, from the listing ``prepare()`` made, a record for each open connection that
@@ -125,8 +130,8 @@ final class ConnectionPoller: Sendable {
                     if let holder = listing.holders[socket.inode] {
                         state.owners[socket.cookie] = Owner(process: holder.process, source: .openFile, cgroupID: holder.cgroupID)
                         state.searched[socket.cookie] = nil
-                    } else if socket.inode != 0, state.searched[socket.cookie].map({ state.polls - $0 >= Self.researchPolls }) ?? true {
-                        state.searched[socket.cookie] = state.polls  // searched now: not again for a while
+                    } else if listing.searched.contains(socket.inode) {
+                        state.searched[socket.cookie] = state.polls  // searched now, in vain: not again for a while
                     }
                 }
                 guard let owner = state.owners[socket.cookie] else {

@@ -24,7 +24,7 @@ public final class TCPKind: EventKind {
         reported = configuration.options.events
         interval = .nanoseconds(Int64(configuration.options.interval * 1e9))
         // Over an injected source there is no kernel to list connections of.
-        poller = configuration.options.pollsConnections && module != nil ? ConnectionPoller(filter: try ResolvedFilter(configuration.filter), clock: clock) : nil
+        poller = configuration.options.pollsConnections && module != nil ? ConnectionPoller(filter: try ResolvedFilter(configuration.filter, forKernel: false), clock: clock) : nil
     }
 
     public func decode(_ raw: UnsafeRawBufferPointer, into events: inout [TCPConnectionEvent]) throws(BPFError) {

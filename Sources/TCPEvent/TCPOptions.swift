@@ -21,9 +21,12 @@ extension TCPKind {
 
         /// The intervals allowed besides 0 (off), in seconds.
         public static let intervals: ClosedRange<Double> = 0.1...86_400
+        /// ``intervals`` in words, for messages: "0.1 to 86400".
+        public static let intervalsText = "\(intervals.lowerBound) to \(Int(intervals.upperBound))"
 
-        /// Whether open connections are polled (an interval is set and interval records are wanted).
-        var pollsConnections: Bool { interval > 0 && events.contains(.interval) }
+        /// Whether open connections are polled: an interval is set (``validate()`` makes sure
+        /// interval records are then wanted).
+        var pollsConnections: Bool { interval > 0 }
 
         /// The defaults.
         public init() {}
@@ -41,7 +44,7 @@ extension TCPKind {
                 throw .invalidArgument("maxTrackedSockets must be at least 64, got \(maxTrackedSockets)")
             }
             guard interval == 0 || Self.intervals.contains(interval) else {
-                throw .invalidArgument("interval must be 0 (off) or 0.1 to 86400 seconds, got \(interval)")
+                throw .invalidArgument("interval must be 0 (off) or \(Self.intervalsText) seconds, got \(interval)")
             }
             if interval > 0 && !events.contains(.interval) {
                 throw .invalidArgument("interval is \(interval) s but events leaves out interval records: add .interval, or set the interval to 0")

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import NetEventsCore
+import TCPEvent
 
 /// `poll`: what one poll of the open TCP connections costs (`tcp-events --interval`,
 /// `TCPKind.Options.interval`) with N idle loopback connections open, N = 1,000, 10,000 and
@@ -61,7 +62,6 @@ enum PollBenchmark {
     /// At most this many connections (400,000 descriptors).
     static let maximum = 200_000
     /// The poller's states: ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING.
-    static let openStates = SocketDiagnostics.states([1, 4, 5, 8, 9, 11])
 
     // MARK: - Quiet machine
 
@@ -193,17 +193,7 @@ enum PollBenchmark {
         }
         let connections = try LoopbackConnections(count: count, host: host)
         say("holding count=\(count) accepted=\(connections.servers.count) port=\(connections.port) pid=\(getpid()) seconds=\(format(connections.seconds, 3))")
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(0, &byte, 1) == 1 {
-            if byte != 10 {
-                line.append(byte)
-            } else if String(decoding: line, as: UTF8.self) == "close" {
-                break
-            } else {
-                line = []
-            }
-        }
+        while let line = readLine(), line != "close" {}
         connections.close()
         say("closed")
     }
@@ -311,18 +301,6 @@ enum PollBenchmark {
 
     // MARK: - Library
 
-    /// CPU time of the calling thread in seconds: total (`CLOCK_THREAD_CPUTIME_ID`, to the
-    /// nanosecond), and its user and system parts (`getrusage(RUSAGE_THREAD)`, which splits the
-    /// total by the ticks that fell in each: only a sum over many calls splits it well).
-    static func threadCPU() -> (total: Double, user: Double, system: Double) {
-        var spec = timespec()
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
-        var usage = rusage()
-        getrusage(__rusage_who_t(1), &usage)  // RUSAGE_THREAD
-        func seconds(_ value: timeval) -> Double { Double(value.tv_sec) + Double(value.tv_usec) / 1e6 }
-        return (Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9, seconds(usage.ru_utime), seconds(usage.ru_stime))
-    }
-
     /// Wall and CPU seconds of each run of a call, and the system share of its CPU over all runs.
     struct Timings {
         var wall: [Double] = []
@@ -331,11 +309,11 @@ enum PollBenchmark {
         private var system = 0.0
 
         mutating func time<Result>(_ body: () throws -> Result) rethrows -> Result {
-            let before = threadCPU()
+            let before = Clock.threadCPU()
             let start = Clock.now()
             let result = try body()
             let end = Clock.now()
-            let after = threadCPU()
+            let after = Clock.threadCPU()
             wall.append(end - start)
             cpu.append(after.total - before.total)
             user += after.user - before.user
@@ -355,7 +333,6 @@ enum PollBenchmark {
     struct Library {
         var sockets = 0  // listed by the dump
         var mine = 0  // of them, ends of our connections
-        var infoBytes = 0  // the size of one INET_DIAG_INFO (tcp_info)
         var dump = Timings()
         var inodes = 0  // looked up by find (every listed socket held by a file)
         var owners = 0  // found
@@ -367,11 +344,10 @@ enum PollBenchmark {
         var figures = Library()
         var sockets: [SocketDiagnostics.Socket] = []
         for _ in 0..<runs {
-            sockets = try figures.dump.time { try SocketDiagnostics.dump(protocolNumber: 6, states: openStates, info: true) }
+            sockets = try figures.dump.time { try SocketDiagnostics.dump(protocolNumber: UInt8(IPPROTO_TCP), states: ConnectionPoller.openStates, info: true) }
         }
         figures.sockets = sockets.count
         figures.mine = sockets.filter(connections.owns).count
-        figures.infoBytes = sockets.first?.info.count ?? 0
         let inodes = Set(sockets.filter { $0.inode != 0 }.map(\.inode))
         figures.inodes = inodes.count
         var owners: [UInt32: SocketOwners.Owner] = [:]
@@ -532,7 +508,7 @@ enum PollBenchmark {
             + "to the end of a poll; load average at start: \(load)")
         say("using \(tcpEvents) (built \(modified))")
         say("")
-        var rows: [(count: Int, opened: Double, library: Library, tool: ToolRun)] = []
+        var rows: [(count: Int, library: Library, tool: ToolRun)] = []
         var notes: [String] = []
         for count in [0] + options.open {
             if options.waitForQuiet, let note = waitForQuiet() { notes.append("\(count) connections, before opening: \(note)") }
@@ -556,7 +532,7 @@ enum PollBenchmark {
                 + "printed \(tool.printed.map(String.init) ?? "?"), lost \(tool.lost.map(String.init) ?? "?"), dropped \(tool.dropped.map(String.init) ?? "?"); "
                 + "VmHWM \(megabytes(tool.peakKB)) MB, VmRSS \(megabytes(tool.steadyKB)) MB")
             if let note = tool.note { notes.append("\(count) connections: \(note)") }
-            rows.append((count, connections.seconds, library, tool))
+            rows.append((count, library, tool))
         }
         say("")
         say("Library, per call (median of \(options.runs); CPU of the calling thread, user + sys):")

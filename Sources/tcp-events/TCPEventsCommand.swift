@@ -37,7 +37,7 @@ struct TCPEventsCommand: TracerCommand {
 
     func validate() throws {
         guard interval == 0 || TCPKind.Options.intervals.contains(interval) else {
-            throw ValidationError("--interval must be 0 (off) or between 0.1 and 86400 seconds")
+            throw ValidationError("--interval must be 0 (off) or \(TCPKind.Options.intervalsText) seconds")
         }
     }
 

@@ -39,7 +39,7 @@ struct TCPTopCommand: ParsableCommand {
 
     func validate() throws {
         guard TCPKind.Options.intervals.contains(interval) else {
-            throw ValidationError("--interval must be between 0.1 and 86400 seconds")
+            throw ValidationError("--interval must be \(TCPKind.Options.intervalsText) seconds")
         }
         guard (0...1_000_000).contains(rows) else { throw ValidationError("--rows must be 0 (all) to 1000000") }
     }
