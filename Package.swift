@@ -14,10 +14,19 @@ let package = Package(
         .executable(name: "tcp-events", targets: ["tcp-events"]),
         .executable(name: "udp-events", targets: ["udp-events"]),
         .executable(name: "tcp-top", targets: ["tcp-top"]),
+        // The fleet agent: `netevents serve` exports the monitors' counts to Prometheus.
+        .executable(name: "netevents", targets: ["netevents"]),
+        // The monitors' events as Prometheus metrics, for agents of one's own.
+        .library(name: "NetEventsMetrics", targets: ["NetEventsMetrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        // The agent: the Prometheus registry and exposition, its HTTP server, SIGTERM, logs.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         // `swift package generate-documentation` (CI builds the documentation with it).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
@@ -94,6 +103,24 @@ let package = Package(
             ]
         ),
 
+        // TCP and UDP events counted into a Prometheus registry, with bounded labels.
+        .target(
+            name: "NetEventsMetrics",
+            dependencies: ["TCPEvent", "UDPEvent", .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
+
+        // The agent: monitors, metrics and an HTTP server under one service group.
+        .executableTarget(
+            name: "netevents",
+            dependencies: [
+                "NetEventsMetrics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Throughput, loss, overhead and footprint (BENCHMARKS.md).
         .executableTarget(
             name: "netevents-bench",
@@ -109,6 +136,7 @@ let package = Package(
         .testTarget(name: "UDPEventTests", dependencies: ["UDPEvent", "NetEventsTesting", "CNetEventsABI"]),
         .testTarget(name: "EventOutputTests", dependencies: ["EventOutput", "TCPEvent", "UDPEvent"]),
         .testTarget(name: "TCPTopTests", dependencies: ["tcp-top", "TCPEvent"]),
+        .testTarget(name: "NetEventsMetricsTests", dependencies: ["NetEventsMetrics", "NetEventsTesting"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TCPEvent", "UDPEvent", "NetEventsTesting", "netevents-traffic"],

@@ -1,0 +1,192 @@
+public import NetEventsCore
+public import Prometheus
+public import TCPEvent
+public import UDPEvent
+import Synchronization
+
+/// The monitors' events, counted into a Prometheus registry: connections, bytes and datagrams per
+/// process name and container, connection durations and round-trip times, and the monitors' own
+/// losses.
+///
+/// ```swift
+/// import NetEventsMetrics
+///
+/// let metrics = NetworkMetrics()
+/// let tcp = try TCPMonitor(configuration: .init(options: .init(interval: 10)))
+/// try tcp.startBatched { metrics.record($0) }
+/// // on each scrape:
+/// metrics.update(tcp)
+/// let text = metrics.registry.emitToString()
+/// ```
+///
+/// The series, each labelled `comm` and `container` (the first 12 characters of the container id;
+/// empty outside containers), with at most ``LabelLimits`` values each:
+/// - `netevents_tcp_connections_total{event="connect|accept|fail|close"}`
+/// - `netevents_tcp_bytes_total{direction="sent|received"}`: the kernel's counters, as `tcp-events`
+///   reports them (SYN and FIN included), moving at every `interval` record of a live connection
+///   and at its close by what its records had not yet counted, so a connection adds exactly its
+///   close totals.
+/// - `netevents_udp_bytes_total{direction}` (payload) and `netevents_udp_packets_total{direction}`
+///
+/// Unlabelled: the histograms `netevents_tcp_connection_duration_seconds` and
+/// `netevents_tcp_srtt_seconds` (one observation per closed end), and, by `monitor`, the counters
+/// of ``update(_:)-(TCPMonitor)``.
+public final class NetworkMetrics: Sendable {
+    /// The registry the metrics live in; emit it for a scrape.
+    public let registry: PrometheusCollectorRegistry
+    /// How many `comm` and `container` values get a series of their own.
+    public let limits: LabelLimits
+
+    private let state: Mutex<State>
+    private let duration: ValueHistogram
+    private let smoothedRTT: ValueHistogram
+
+    fileprivate struct SeriesKey: Hashable {
+        var command: String
+        var container: String
+    }
+
+    /// Monitor counters as last seen, so that the exported counters grow by the difference.
+    struct MonitorCounts: Equatable {
+        var lost: UInt64 = 0, dropped: UInt64 = 0, malformed: UInt64 = 0, evicted: UInt64 = 0
+    }
+
+    fileprivate struct State {
+        var commands: LabelBudget
+        var containers: LabelBudget
+        /// By the event's own labels while they have series of their own, and by `other` folds.
+        var series: [SeriesKey: TrafficSeries] = [:]
+        /// By socket id: the bytes the interval records of a live TCP connection end counted.
+        var countedTCP: [UInt64: (sent: UInt64, received: UInt64)] = [:]
+        var monitors: [String: MonitorCounts] = [:]
+    }
+
+    /// Metrics in `registry`, with at most `limits` label values.
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), limits: LabelLimits = LabelLimits()) {
+        self.registry = registry
+        self.limits = limits
+        state = Mutex(State(commands: LabelBudget(limit: limits.commands), containers: LabelBudget(limit: limits.containers)))
+        duration = registry.makeValueHistogram(
+            descriptor: MetricName.tcpDuration,
+            buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14_400, 86_400])
+        smoothedRTT = registry.makeValueHistogram(
+            descriptor: MetricName.tcpSmoothedRTT,
+            buckets: [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1])
+    }
+
+    /// Counts a batch of TCP events (as `TCPMonitor.startBatched` delivers them).
+    public func record(_ events: [TCPConnectionEvent]) {
+        state.withLock { state in
+            for event in events {
+                let series = state.seriesOf(event, registry: registry)
+                switch event.kind {
+                case .connect, .accept:
+                    series.countTCP(event.kind)
+                case .fail:
+                    series.countTCP(.fail)
+                    if let id = event.socketID { state.countedTCP[id] = nil }
+                case .interval:
+                    series.addTCP(sent: event.sentBytes, received: event.receivedBytes)
+                    if let id = event.socketID {
+                        let counted = state.countedTCP[id] ?? (0, 0)
+                        state.countedTCP[id] = (counted.sent &+ event.sentBytes, counted.received &+ event.receivedBytes)
+                    }
+                case .close:
+                    series.countTCP(.close)
+                    // A close carries the connection's totals; its interval records counted part of them.
+                    let counted = event.socketID.flatMap { state.countedTCP.removeValue(forKey: $0) } ?? (0, 0)
+                    series.addTCP(
+                        sent: event.sentBytes &- min(counted.sent, event.sentBytes),
+                        received: event.receivedBytes &- min(counted.received, event.receivedBytes))
+                    if let nanoseconds = event.durationNanoseconds {
+                        duration.record(Double(nanoseconds) / 1e9)
+                    }
+                    if event.health.smoothedRTTMicroseconds > 0 {
+                        smoothedRTT.record(Double(event.health.smoothedRTTMicroseconds) / 1e6)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts a batch of UDP events (as `UDPMonitor.startBatched` delivers them): each carries the
+    /// counts since its pair's previous event.
+    public func record(_ events: [UDPTrafficEvent]) {
+        state.withLock { state in
+            for event in events {
+                state.seriesOf(event, registry: registry).addUDP(
+                    sent: event.sentBytes, received: event.receivedBytes,
+                    sentPackets: event.sentPackets, receivedPackets: event.receivedPackets)
+            }
+        }
+    }
+
+    /// Brings the TCP monitor's loss and eviction counters (`monitor="tcp"`) up to date: call it
+    /// before each scrape.
+    public func update(_ monitor: TCPMonitor) {
+        let statistics = monitor.statistics
+        update("tcp", statistics, evicted: statistics.evictedSockets)
+    }
+
+    /// Brings the UDP monitor's loss and eviction counters (`monitor="udp"`) up to date: call it
+    /// before each scrape.
+    public func update(_ monitor: UDPMonitor) {
+        let statistics = monitor.statistics
+        update("udp", statistics, evicted: statistics.idleEvictions)
+    }
+
+    /// Says whether `monitor` is attached (`netevents_monitor_up`) and, once it is, what it runs on
+    /// (`netevents_build_info{version,monitor,hook,transport}`).
+    public func setUp(_ monitor: String, attached: Bool, version: String, hook: String? = nil, transport: String? = nil) {
+        registry.makeGauge(descriptor: MetricName.monitorUp, labels: [("monitor", monitor)])
+            .set(to: attached ? 1 : 0)
+        if let hook, let transport {
+            registry.makeGauge(
+                descriptor: MetricName.buildInfo,
+                labels: [("version", version), ("monitor", monitor), ("hook", hook), ("transport", transport)]
+            ).set(to: 1)
+        }
+    }
+
+    private func update<Counters>(_ monitor: String, _ statistics: MonitorStatistics<Counters>, evicted: UInt64) {
+        let now = MonitorCounts(
+            lost: statistics.lostSamples, dropped: statistics.droppedEvents,
+            malformed: statistics.malformedSamples, evicted: evicted)
+        let (before, folded) = state.withLock { state in
+            let before = state.monitors[monitor] ?? MonitorCounts()
+            state.monitors[monitor] = now
+            return (before, (state.commands.refused.count, state.containers.refused.count))
+        }
+        let labels = [("monitor", monitor)]
+        for (descriptor, value, previous) in [
+            (MetricName.lostEvents, now.lost, before.lost),
+            (MetricName.droppedEvents, now.dropped, before.dropped),
+            (MetricName.malformedSamples, now.malformed, before.malformed),
+            (MetricName.evicted, now.evicted, before.evicted),
+        ] {
+            // Made at the first update even when zero, so a dashboard sees the series from the start.
+            registry.makeCounter(descriptor: descriptor, labels: labels)
+                .increment(by: Int64(clamping: value &- min(previous, value)))
+        }
+        for (label, count) in [("comm", folded.0), ("container", folded.1)] {
+            registry.makeGauge(descriptor: MetricName.foldedLabelValues, labels: [("label", label)])
+                .set(to: Double(count))
+        }
+    }
+}
+
+extension NetworkMetrics.State {
+    /// The series of an event's process name and container, folded into `other` past the limits.
+    fileprivate mutating func seriesOf(_ event: some NetworkEvent, registry: PrometheusCollectorRegistry) -> TrafficSeries {
+        let container = event.cgroup?.container.map { String($0.id.prefix(12)) } ?? ""
+        let key = NetworkMetrics.SeriesKey(command: event.process.command, container: container)
+        if let known = series[key] { return known }
+        let folded = NetworkMetrics.SeriesKey(
+            command: commands.label(key.command),
+            container: container.isEmpty ? "" : containers.label(container))
+        if let known = series[folded] { return known }
+        let made = TrafficSeries(registry: registry, command: folded.command, container: folded.container)
+        series[folded] = made
+        return made
+    }
+}

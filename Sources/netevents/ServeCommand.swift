@@ -1,0 +1,101 @@
+import ArgumentParser
+import Glibc
+import Hummingbird
+import Logging
+import NetEventsMetrics
+import ServiceLifecycle
+import TCPEvent
+import UDPEvent
+
+/// `netevents serve`: the monitors and a Prometheus endpoint, until SIGTERM or SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Trace TCP and UDP and serve the counts as Prometheus metrics at http://ADDRESS/metrics.",
+        discussion: """
+            Needs root (eBPF). Runs until SIGTERM or SIGINT, which finish the scrape in progress, \
+            stop the monitors and exit 0. Counters move while connections live: every --interval \
+            seconds, and at each close. Labels are the process name (comm) and the container; \
+            past --max-comms or --max-containers values, the rest count as "other".
+            """)
+
+    @Option(name: .long, help: ListenAddress.help)
+    var listen = ListenAddress(argument: "127.0.0.1:9750")!
+
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "Seconds between the records of live TCP connections and UDP flows (\(TCPKind.Options.intervalsText)).")
+    var interval: Double = 10
+
+    @Option(name: .long, parsing: .unconditional, help: "Process names with series of their own; the rest are comm=\"other\".")
+    var maxComms = LabelLimits().commands
+
+    @Option(name: .long, parsing: .unconditional, help: "Containers with series of their own; the rest are container=\"other\".")
+    var maxContainers = LabelLimits().containers
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard TCPKind.Options.intervals.contains(interval) else {
+            throw ValidationError("--interval must be \(TCPKind.Options.intervalsText) seconds")
+        }
+        for (flag, value) in [("--max-comms", maxComms), ("--max-containers", maxContainers)]
+        where !(0...LabelLimits.maximum).contains(value) {
+            throw ValidationError("\(flag) must be 0 to \(LabelLimits.maximum)")
+        }
+    }
+
+    func run() async throws {
+        let logger = {
+            var logger = Logger(label: "netevents")
+            logger.logLevel = logLevel
+            return logger
+        }()
+        if let error = listen.bindError() {
+            let hint = error == EADDRINUSE ? ": the port is in use; pick another with --listen" : ""
+            throw fail("cannot listen on \(listen): \(String(cString: strerror(error)))\(hint)")
+        }
+        let metrics = NetworkMetrics(limits: LabelLimits(commands: maxComms, containers: maxContainers))
+        let tcp: TCPMonitor, udp: UDPMonitor
+        do {
+            tcp = try TCPMonitor(configuration: .init(options: .init(interval: interval)))
+            udp = try UDPMonitor(configuration: .init(options: .init(interval: interval)))
+        } catch {
+            throw fail("\(error)")
+        }
+        let server = MetricsServer(metrics: metrics, tcp: tcp, udp: udp, address: listen, logger: logger)
+        let address = listen
+        let monitors = MonitorService(tcp: tcp, udp: udp, metrics: metrics, logger: logger) {
+            logger.info("serving http://\(address)/metrics")
+        }
+        // Started in this order and shut down in the reverse: the server finishes its scrape
+        // first, then the monitors stop.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [monitors, server.application],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            throw fail("\(error)")
+        }
+    }
+
+    /// Says `message` on standard error and makes the command exit 1.
+    private func fail(_ message: String) -> ExitCode {
+        FileHandleOutput.standardError("netevents serve: \(message)\n")
+        return ExitCode.failure
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Standard error without Foundation.
+enum FileHandleOutput {
+    static func standardError(_ text: String) {
+        var text = text
+        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
+    }
+}
