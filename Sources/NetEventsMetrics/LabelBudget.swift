@@ -40,7 +40,9 @@ struct LabelBudget {
     /// `value` itself while the budget lasts (and forever after, once admitted); else `other`.
     mutating func label(_ value: String) -> String {
         if admitted.contains(value) { return value }
-        if admitted.count < limit && value != LabelLimits.overflowValue {
+        // A process named `other` is counted under `other`, with no slot of its own and no fold.
+        if value == LabelLimits.overflowValue { return value }
+        if admitted.count < limit {
             admitted.insert(value)
             return value
         }

@@ -8,8 +8,11 @@ struct ListenAddress: ExpressibleByArgument, CustomStringConvertible, Sendable {
     var port: Int
 
     init?(argument: String) {
-        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
-            (1...65_535).contains(port)
+        guard let colon = argument.lastIndex(of: ":") else { return nil }
+        let digits = argument[argument.index(after: colon)...]
+        // Digits only, as written back: Int() would also take "+80".
+        guard digits.allSatisfy(\.isASCII) && digits.allSatisfy(\.isNumber), !digits.hasPrefix("0"),
+            let port = Int(digits), (1...65_535).contains(port)
         else { return nil }
         var host = String(argument[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") {
