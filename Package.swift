@@ -136,7 +136,13 @@ let package = Package(
         .testTarget(name: "UDPEventTests", dependencies: ["UDPEvent", "NetEventsTesting", "CNetEventsABI"]),
         .testTarget(name: "EventOutputTests", dependencies: ["EventOutput", "TCPEvent", "UDPEvent"]),
         .testTarget(name: "TCPTopTests", dependencies: ["tcp-top", "TCPEvent"]),
-        .testTarget(name: "NetEventsMetricsTests", dependencies: ["NetEventsMetrics", "NetEventsTesting"]),
+        .testTarget(
+            name: "NetEventsMetricsTests",
+            dependencies: [
+                "NetEventsMetrics", "NetEventsTesting", "netevents", "TCPEvent", "UDPEvent", "NetEventsCore",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["TCPEvent", "UDPEvent", "NetEventsTesting", "netevents-traffic"],
