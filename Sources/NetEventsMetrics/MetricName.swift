@@ -3,30 +3,43 @@ public import Prometheus
 /// The metrics ``NetworkMetrics`` exports: their names (`name`) and help texts. (Computed: the
 /// descriptor type is not `Sendable`.)
 public enum MetricName {
+    /// `netevents_tcp_connections_total{event,comm,container}`
     public static var tcpConnections: MetricNameDescriptor { netevents(
         "tcp_connections", "total", "TCP connection events by kind: connect, accept, fail, close.") }
+    /// `netevents_tcp_bytes_total{direction,comm,container}`
     public static var tcpBytes: MetricNameDescriptor { netevents(
         "tcp_bytes", "total",
         "TCP bytes by direction, the kernel's counters (bytes_acked sent, bytes_received received; SYN and FIN count one each).") }
+    /// `netevents_udp_bytes_total{direction,comm,container}`
     public static var udpBytes: MetricNameDescriptor { netevents("udp_bytes", "total", "UDP payload bytes by direction.") }
+    /// `netevents_udp_packets_total{direction,comm,container}`
     public static var udpPackets: MetricNameDescriptor { netevents("udp_packets", "total", "UDP datagrams by direction.") }
+    /// `netevents_tcp_connection_duration_seconds` (histogram)
     public static var tcpDuration: MetricNameDescriptor { netevents(
         "tcp_connection_duration", "seconds", "Time from a TCP connection's open to its close, one observation per closed end.") }
+    /// `netevents_tcp_srtt_seconds` (histogram)
     public static var tcpSmoothedRTT: MetricNameDescriptor { netevents(
         "tcp_srtt", "seconds", "Smoothed round-trip time of TCP connections at their close, one observation per closed end.") }
+    /// `netevents_lost_events_total{monitor}`
     public static var lostEvents: MetricNameDescriptor { netevents(
         "lost_events", "total", "Samples the kernel could not hand over (its buffer was full): their events are missing.") }
+    /// `netevents_dropped_events_total{monitor}`
     public static var droppedEvents: MetricNameDescriptor { netevents(
         "dropped_events", "total", "Events dropped because the metrics fell behind the monitor.") }
+    /// `netevents_malformed_samples_total{monitor}`
     public static var malformedSamples: MetricNameDescriptor { netevents(
         "malformed_samples", "total", "Samples that could not be decoded, each skipped.") }
+    /// `netevents_evicted_total{monitor}`
     public static var evicted: MetricNameDescriptor { netevents(
         "evicted", "total",
         "Kernel map entries evicted: TCP owners under pressure (their events name the closing task), UDP pairs freed when idle.") }
+    /// `netevents_build_info{version,monitor,hook,transport}`
     public static var buildInfo: MetricNameDescriptor { netevents(
         "build", "info", "Always 1, labelled with the version and each monitor's hook and transport.") }
+    /// `netevents_monitor_up{monitor}`
     public static var monitorUp: MetricNameDescriptor { netevents(
         "monitor", "up", "1 while the monitor is attached and counting; 0 before it attached and after it stopped.") }
+    /// `netevents_label_values_folded{label}`
     public static var foldedLabelValues: MetricNameDescriptor { netevents(
         "label_values", "folded", "Distinct label values counted as \"other\" because the label's limit was reached.") }
 

@@ -26,6 +26,7 @@ struct MetricsServer {
         application = Application(
             router: router,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "netevents"),
+            onServerRunning: { _ in logger.info("serving http://\(address)/metrics") },
             logger: logger)
     }
 }

@@ -4,30 +4,35 @@ import ServiceLifecycle
 import TCPEvent
 import UDPEvent
 
-/// The TCP and UDP monitors as a service: attached when the group starts, counting into the
-/// metrics while it runs, stopped (what they buffered counted) at graceful shutdown.
+/// The TCP and UDP monitors as a service: attached by ``start()`` before the group runs (so a
+/// failure is said before anything listens), counting into the metrics while it runs, and
+/// stopped (what they buffered counted) at graceful shutdown or when the group is cancelled.
 struct MonitorService: Service {
     let tcp: TCPMonitor
     let udp: UDPMonitor
     let metrics: NetworkMetrics
     let logger: Logger
-    /// Called once both monitors are attached.
-    let onAttached: @Sendable () -> Void
 
-    func run() async throws {
-        metrics.setUp("tcp", attached: false, version: NetEventsCommand.version)
-        metrics.setUp("udp", attached: false, version: NetEventsCommand.version)
+    /// Attaches both monitors; on failure, detaches whichever did attach.
+    func start() throws {
         let metrics = metrics
         try tcp.startBatched { metrics.record($0) }
-        defer { stop(tcp, "tcp") }
+        do {
+            try udp.startBatched { metrics.record($0) }
+        } catch {
+            tcp.stop()
+            throw error
+        }
         attached(tcp, "tcp", hook: \.hook.description)
-        try udp.startBatched { metrics.record($0) }
-        defer { stop(udp, "udp") }
         attached(udp, "udp", hook: \.hook.description)
-        onAttached()
-        // Until SIGTERM or SIGINT (or the server failed, which cancels the group).
+    }
+
+    func run() async throws {
+        // Until SIGTERM or SIGINT, or until the server failed, which cancels the group.
         try? await gracefulShutdown()
         logger.info("stopping the monitors")
+        stop(tcp, "tcp")
+        stop(udp, "udp")
     }
 
     private func attached<Kind>(_ monitor: EventMonitor<Kind>, _ name: String, hook: (Kind.Hooks) -> String) {

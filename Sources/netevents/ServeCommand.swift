@@ -57,20 +57,19 @@ struct ServeCommand: AsyncParsableCommand {
             throw fail("cannot listen on \(listen): \(String(cString: strerror(error)))\(hint)")
         }
         let metrics = NetworkMetrics(limits: LabelLimits(commands: maxComms, containers: maxContainers))
-        let tcp: TCPMonitor, udp: UDPMonitor
+        let monitors: MonitorService
         do {
-            tcp = try TCPMonitor(configuration: .init(options: .init(interval: interval)))
-            udp = try UDPMonitor(configuration: .init(options: .init(interval: interval)))
+            monitors = MonitorService(
+                tcp: try TCPMonitor(configuration: .init(options: .init(interval: interval))),
+                udp: try UDPMonitor(configuration: .init(options: .init(interval: interval))),
+                metrics: metrics, logger: logger)
+            try monitors.start()
         } catch {
             throw fail("\(error)")
         }
-        let server = MetricsServer(metrics: metrics, tcp: tcp, udp: udp, address: listen, logger: logger)
-        let address = listen
-        let monitors = MonitorService(tcp: tcp, udp: udp, metrics: metrics, logger: logger) {
-            logger.info("serving http://\(address)/metrics")
-        }
-        // Started in this order and shut down in the reverse: the server finishes its scrape
-        // first, then the monitors stop.
+        let server = MetricsServer(metrics: metrics, tcp: monitors.tcp, udp: monitors.udp, address: listen, logger: logger)
+        // Shut down in the reverse order: the server finishes its scrape first, then the
+        // monitors stop.
         let group = ServiceGroup(
             configuration: .init(
                 services: [monitors, server.application],

@@ -97,8 +97,8 @@ final class AgentIntegrationTests: XCTestCase {
         agent.stop()
     }
 
-    /// Scrapes while the agent starts and while it stops get an answer or a refused connection,
-    /// never a broken one; the agent exits 0. A port in use and a bad address are refused with
+    /// Scrapes while the agent starts (it listens once both monitors are attached) and while it
+    /// stops get a whole answer or a refused connection, never a broken one; the agent exits 0. A port in use and a bad address are refused with
     /// the flag named, before anything is loaded.
     func testScrapesDuringStartAndStopAndBadAddresses() throws {
         try requireBPF()
@@ -106,7 +106,7 @@ final class AgentIntegrationTests: XCTestCase {
         let (process, _, errors) = try startProcess(builtExecutable("netevents"), ["serve", "--listen", "127.0.0.1:\(port)"])
         let lines = Collector<String>(lines: errors.fileHandleForReading)
         var answers: [Int] = []
-        // From launch until both monitors are up: every answer complete, each a valid exposition.
+        // From launch until an answer: each one complete, with both monitors up.
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             guard let (status, body) = httpGet("http://127.0.0.1:\(port)/metrics", timeout: 2) else {
