@@ -45,11 +45,13 @@ public final class BPFModule: @unchecked Sendable {
             self.headers = try KernelHeaders.locate()
         }
         var output = ""
-        let created: UnsafeMutableRawPointer? = capturingStandardError(into: &output) {
-            withCStringArray(cflags) { flags in
-                bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
+        let created: UnsafeMutableRawPointer? = ProcessExit.unlessExiting {
+            capturingStandardError(into: &output) {
+                withCStringArray(cflags) { flags in
+                    bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
+                }
             }
-        }
+        } ?? nil
         guard let created else {
             throw BPFError.compileFailed(diagnostics: output.isEmpty ? "(clang printed nothing)" : output)
         }
@@ -59,7 +61,7 @@ public final class BPFModule: @unchecked Sendable {
         if releasesCompilerMemory { CompilerMemory.release() }
     }
 
-    deinit { bpf_module_destroy(handle) }
+    deinit { ProcessExit.unlessExiting { bpf_module_destroy(handle) } }
 
     /// The names of the functions in the program.
     public var functionNames: [String] {
@@ -192,5 +194,22 @@ func capturingStandardError<R>(into output: inout String, _ body: () -> R) -> R 
             output = String(decoding: bytes, as: UTF8.self)
         }
         return result
+    }
+}
+
+/// Keeps BCC's LLVM out of the way of the process's exit. `exit()` runs LLVM's static destructors;
+/// a module compiled or destroyed on another thread meanwhile (a monitor released by a task that
+/// outlives `main`) uses what they free, and the process dies of a double free. Compiles and
+/// destructions hold this lock, and an `atexit` handler, which runs before the destructors, takes
+/// it and marks the exit: what comes later is skipped (the kernel closes the maps with the process).
+enum ProcessExit {
+    private static let exiting: Mutex<Bool> = {
+        atexit { ProcessExit.exiting.withLock { $0 = true } }
+        return Mutex(false)
+    }()
+
+    /// `body`'s result, or nil once the process is exiting.
+    static func unlessExiting<Result>(_ body: () -> Result) -> Result? {
+        exiting.withLock { exiting in exiting ? nil : body() }
     }
 }
