@@ -33,6 +33,12 @@ struct MonitorService: Service {
         logger.info("stopping the monitors")
         stop(tcp, "tcp")
         stop(udp, "udp")
+        for (name, lost, dropped) in [
+            ("tcp", tcp.statistics.lostSamples, tcp.statistics.droppedEvents),
+            ("udp", udp.statistics.lostSamples, udp.statistics.droppedEvents),
+        ] {
+            logger.info("\(name) monitor stopped: lost \(lost), dropped \(dropped)")
+        }
     }
 
     private func attached<Kind>(_ monitor: EventMonitor<Kind>, _ name: String, hook: (Kind.Hooks) -> String) {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import NetEventsCore
 
 /// `netevents`: the agent. Its one subcommand for now is `serve`.
 @main
@@ -11,4 +12,22 @@ struct NetEventsCommand: AsyncParsableCommand {
         abstract: "The network events agent: every TCP connection and UDP flow of this host, as Prometheus metrics.",
         version: version,
         subcommands: [ServeCommand.self])
+
+    /// SIGTERM and SIGINT, watched from the first moment: one that arrives while the agent starts
+    /// (the monitors compile for a second or two) is kept, not the end of the process.
+    static let signals = TerminationSignals()
+
+    static func main() async {
+        _ = signals
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -68,12 +68,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw fail("\(error)")
         }
         let server = MetricsServer(metrics: metrics, tcp: monitors.tcp, udp: monitors.udp, address: listen, logger: logger)
-        // Shut down in the reverse order: the server finishes its scrape first, then the
-        // monitors stop.
+        // A signal ends the signal service, which shuts the rest down gracefully in the reverse
+        // order: the server finishes its scrape first, then the monitors stop.
         let group = ServiceGroup(
             configuration: .init(
-                services: [monitors, server.application],
-                gracefulShutdownSignals: [.sigterm, .sigint],
+                services: [
+                    .init(service: SignalService(signals: NetEventsCommand.signals, logger: logger), successTerminationBehavior: .gracefullyShutdownGroup),
+                    .init(service: monitors),
+                    .init(service: server.application),
+                ],
                 logger: logger))
         do {
             try await group.run()
