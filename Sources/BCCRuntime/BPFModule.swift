@@ -45,14 +45,17 @@ public final class BPFModule: @unchecked Sendable {
             self.headers = try KernelHeaders.locate()
         }
         var output = ""
-        let created: UnsafeMutableRawPointer? = ProcessExit.unlessExiting {
+        let compiled: UnsafeMutableRawPointer?? = ProcessExit.unlessExiting(compiles: true) {
             capturingStandardError(into: &output) {
                 withCStringArray(cflags) { flags in
                     bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
                 }
             }
-        } ?? nil
-        guard let created else {
+        }
+        guard let compiled else {
+            throw BPFError.compileFailed(diagnostics: "not compiled: the process is exiting")
+        }
+        guard let created = compiled else {
             throw BPFError.compileFailed(diagnostics: output.isEmpty ? "(clang printed nothing)" : output)
         }
         handle = created
@@ -200,16 +203,20 @@ func capturingStandardError<R>(into output: inout String, _ body: () -> R) -> R 
 /// Keeps BCC's LLVM out of the way of the process's exit. `exit()` runs LLVM's static destructors;
 /// a module compiled or destroyed on another thread meanwhile (a monitor released by a task that
 /// outlives `main`) uses what they free, and the process dies of a double free. Compiles and
-/// destructions hold this lock, and an `atexit` handler, which runs before the destructors, takes
-/// it and marks the exit: what comes later is skipped (the kernel closes the maps with the process).
+/// destructions hold this lock, and an `atexit` handler takes it and marks the exit: what comes
+/// later is skipped (the kernel closes the maps with the process). Exit handlers run newest
+/// first, so the handler is registered again after each compile, after whatever statics that
+/// compile made.
 enum ProcessExit {
-    private static let exiting: Mutex<Bool> = {
-        atexit { ProcessExit.exiting.withLock { $0 = true } }
-        return Mutex(false)
-    }()
+    private static let exiting = Mutex(false)
 
-    /// `body`'s result, or nil once the process is exiting.
-    static func unlessExiting<Result>(_ body: () -> Result) -> Result? {
-        exiting.withLock { exiting in exiting ? nil : body() }
+    /// `body`'s result, or nil once the process is exiting. `compiles`: body runs the compiler,
+    /// and the handler is registered (again) after it.
+    static func unlessExiting<Result>(compiles: Bool = false, _ body: () -> Result) -> Result? {
+        exiting.withLock { exiting in
+            guard !exiting else { return nil }
+            defer { if compiles { atexit { ProcessExit.exiting.withLock { $0 = true } } } }
+            return body()
+        }
     }
 }

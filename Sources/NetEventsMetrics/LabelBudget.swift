@@ -5,8 +5,9 @@
 /// bounded: the first ``commands`` process names and the first ``containers`` container ids get a
 /// series of their own; traffic of any later one counts under the value ``overflowValue``
 /// (`comm="other"`, `container="other"`). A value keeps its series for the life of the registry,
-/// so every counter only grows: what a value moved before it got a series of its own stays in
-/// `other`, and the series' sum is always the whole.
+/// so every counter only grows, and the series' sum is always the whole. The slots go to the
+/// first names seen, not the busiest: on a host with many short-lived process names, raise the
+/// limit (`netevents_label_values_folded` says how many were folded).
 public struct LabelLimits: Sendable, Hashable {
     /// Distinct `comm` values with a series of their own (default 100).
     public var commands: Int

@@ -32,7 +32,16 @@ public enum MetricName {
     /// `netevents_evicted_total{monitor}`
     public static var evicted: MetricNameDescriptor { netevents(
         "evicted", "total",
-        "Kernel map entries evicted: TCP owners under pressure (their events name the closing task), UDP pairs freed when idle.") }
+        "TCP owners evicted from the kernel map under pressure: those connections' events name the closing task.") }
+    /// `netevents_failed_polls_total{monitor}`
+    public static var failedPolls: MetricNameDescriptor { netevents(
+        "failed_polls", "total", "Polls of the open TCP connections that failed: the live bytes of that interval come at the next poll or the close.") }
+    /// `netevents_unattributed_packets_total{monitor}`
+    public static var unattributedPackets: MetricNameDescriptor { netevents(
+        "unattributed_packets", "total", "UDP datagrams counted while the kernel's pair map was full: in no comm series.") }
+    /// `netevents_unattributed_bytes_total{monitor}`
+    public static var unattributedBytes: MetricNameDescriptor { netevents(
+        "unattributed_bytes", "total", "UDP payload bytes counted while the kernel's pair map was full: in no comm series.") }
     /// `netevents_build_info{version,monitor,hook,transport}`
     public static var buildInfo: MetricNameDescriptor { netevents(
         "build", "info", "Always 1, labelled with the version and each monitor's hook and transport.") }

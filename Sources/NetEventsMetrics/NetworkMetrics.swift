@@ -30,7 +30,13 @@ import Synchronization
 ///
 /// Unlabelled: the histograms `netevents_tcp_connection_duration_seconds` and
 /// `netevents_tcp_srtt_seconds` (one observation per closed end), and, by `monitor`, the counters
-/// of ``update(_:)-(TCPMonitor)``.
+/// of what the monitors missed (``update(_:)-(TCPMonitor)``).
+///
+/// A TCP connection open before the monitor started is listed in its first interval records (the
+/// snapshot, owner `fd`): what it had moved by then is its baseline, not counted, so a restart
+/// does not add every connection's past. Live counts come from `sock_diag`, which lists the
+/// connections of the monitor's network namespace: the connections of a container with a network
+/// namespace of its own move the counters at their close only.
 public final class NetworkMetrics: Sendable {
     /// The registry the metrics live in; emit it for a scrape.
     public let registry: PrometheusCollectorRegistry
@@ -46,11 +52,6 @@ public final class NetworkMetrics: Sendable {
         var container: String
     }
 
-    /// Monitor counters as last seen, so that the exported counters grow by the difference.
-    struct MonitorCounts: Equatable {
-        var lost: UInt64 = 0, dropped: UInt64 = 0, malformed: UInt64 = 0, evicted: UInt64 = 0
-    }
-
     fileprivate struct State {
         var commands: LabelBudget
         var containers: LabelBudget
@@ -58,7 +59,10 @@ public final class NetworkMetrics: Sendable {
         var series: [SeriesKey: TrafficSeries] = [:]
         /// By socket id: the bytes the interval records of a live TCP connection end counted.
         var countedTCP: [UInt64: (sent: UInt64, received: UInt64)] = [:]
-        var monitors: [String: MonitorCounts] = [:]
+        /// By monitor and metric name: the highest value of the monitor's counter seen, so that
+        /// the exported counter grows by the difference, also when two scrapes race or a read
+        /// comes out low.
+        var monitorCounts: [String: UInt64] = [:]
     }
 
     /// Metrics in `registry`, with at most `limits` label values.
@@ -86,6 +90,13 @@ public final class NetworkMetrics: Sendable {
                     series.countTCP(.fail)
                     if let id = event.socketID { state.countedTCP[id] = nil }
                 case .interval:
+                    if let id = event.socketID, event.ownerSource == .openFile, state.countedTCP[id] == nil {
+                        // A connection open before the start (the snapshot): what it moved until
+                        // now is its baseline, not traffic of this agent's time, or every restart
+                        // would add each connection's whole past to the counters.
+                        state.countedTCP[id] = (event.sentBytes, event.receivedBytes)
+                        continue
+                    }
                     series.addTCP(sent: event.sentBytes, received: event.receivedBytes)
                     if let id = event.socketID {
                         let counted = state.countedTCP[id] ?? (0, 0)
@@ -121,18 +132,25 @@ public final class NetworkMetrics: Sendable {
         }
     }
 
-    /// Brings the TCP monitor's loss and eviction counters (`monitor="tcp"`) up to date: call it
-    /// before each scrape.
+    /// Brings the TCP monitor's counters of what it missed (`monitor="tcp"`) up to date: lost,
+    /// dropped and malformed samples, owners evicted under map pressure, failed polls of open
+    /// connections. Call it before each scrape.
     public func update(_ monitor: TCPMonitor) {
         let statistics = monitor.statistics
-        update("tcp", statistics, evicted: statistics.evictedSockets)
+        update("tcp", statistics, [(MetricName.evicted, statistics.evictedSockets), (MetricName.failedPolls, statistics.failedPolls)])
     }
 
-    /// Brings the UDP monitor's loss and eviction counters (`monitor="udp"`) up to date: call it
-    /// before each scrape.
+    /// Brings the UDP monitor's counters of what it missed (`monitor="udp"`) up to date: lost,
+    /// dropped and malformed samples, and the traffic counted while its pair map was full, which
+    /// is in no `comm` series. Call it before each scrape.
     public func update(_ monitor: UDPMonitor) {
         let statistics = monitor.statistics
-        update("udp", statistics, evicted: statistics.idleEvictions)
+        update(
+            "udp", statistics,
+            [
+                (MetricName.unattributedPackets, statistics.unattributedPackets),
+                (MetricName.unattributedBytes, statistics.unattributedBytes),
+            ])
     }
 
     /// Says whether `monitor` is attached (`netevents_monitor_up`) and, once it is, what it runs on
@@ -148,25 +166,29 @@ public final class NetworkMetrics: Sendable {
         }
     }
 
-    private func update<Counters>(_ monitor: String, _ statistics: MonitorStatistics<Counters>, evicted: UInt64) {
-        let now = MonitorCounts(
-            lost: statistics.lostSamples, dropped: statistics.droppedEvents,
-            malformed: statistics.malformedSamples, evicted: evicted)
-        let (before, folded) = state.withLock { state in
-            let before = state.monitors[monitor] ?? MonitorCounts()
-            state.monitors[monitor] = now
-            return (before, (state.commands.refused.count, state.containers.refused.count))
+    private func update<Counters>(
+        _ monitor: String, _ statistics: MonitorStatistics<Counters>, _ kindCounts: [(MetricNameDescriptor, UInt64)]
+    ) {
+        let counts =
+            [
+                (MetricName.lostEvents, statistics.lostSamples),
+                (MetricName.droppedEvents, statistics.droppedEvents),
+                (MetricName.malformedSamples, statistics.malformedSamples),
+            ] + kindCounts
+        let keys = counts.map { monitor + " " + $0.0.name }
+        let values = counts.map(\.1)
+        let (increments, folded) = state.withLock { state in
+            let increments = zip(keys, values).map { key, value -> UInt64 in
+                let highest = state.monitorCounts[key] ?? 0
+                state.monitorCounts[key] = max(highest, value)
+                return value > highest ? value - highest : 0
+            }
+            return (increments, (state.commands.refused.count, state.containers.refused.count))
         }
         let labels = [("monitor", monitor)]
-        for (descriptor, value, previous) in [
-            (MetricName.lostEvents, now.lost, before.lost),
-            (MetricName.droppedEvents, now.dropped, before.dropped),
-            (MetricName.malformedSamples, now.malformed, before.malformed),
-            (MetricName.evicted, now.evicted, before.evicted),
-        ] {
+        for ((descriptor, _), increment) in zip(counts, increments) {
             // Made at the first update even when zero, so a dashboard sees the series from the start.
-            registry.makeCounter(descriptor: descriptor, labels: labels)
-                .increment(by: Int64(clamping: value &- min(previous, value)))
+            registry.makeCounter(descriptor: descriptor, labels: labels).increment(by: Int64(clamping: increment))
         }
         for (label, count) in [("comm", folded.0), ("container", folded.1)] {
             registry.makeGauge(descriptor: MetricName.foldedLabelValues, labels: [("label", label)])

@@ -33,9 +33,10 @@ struct MonitorService: Service {
         logger.info("stopping the monitors")
         stop(tcp, "tcp")
         stop(udp, "udp")
+        let (tcpStatistics, udpStatistics) = (tcp.statistics, udp.statistics)
         for (name, lost, dropped) in [
-            ("tcp", tcp.statistics.lostSamples, tcp.statistics.droppedEvents),
-            ("udp", udp.statistics.lostSamples, udp.statistics.droppedEvents),
+            ("tcp", tcpStatistics.lostSamples, tcpStatistics.droppedEvents),
+            ("udp", udpStatistics.lostSamples, udpStatistics.droppedEvents),
         ] {
             logger.info("\(name) monitor stopped: lost \(lost), dropped \(dropped)")
         }

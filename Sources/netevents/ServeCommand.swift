@@ -1,4 +1,6 @@
 import ArgumentParser
+import BCCRuntime
+import EventOutput
 import Glibc
 import Hummingbird
 import Logging
@@ -15,7 +17,8 @@ struct ServeCommand: AsyncParsableCommand {
         discussion: """
             Needs root (eBPF). Runs until SIGTERM or SIGINT, which finish the scrape in progress, \
             stop the monitors and exit 0. Counters move while connections live: every --interval \
-            seconds, and at each close. Labels are the process name (comm) and the container; \
+            seconds (for the connections of this network namespace; those of a container with \
+            its own move at their close), and at each close. Labels are the process name (comm) and the container; \
             past --max-comms or --max-containers values, the rest count as "other".
             """)
 
@@ -54,18 +57,26 @@ struct ServeCommand: AsyncParsableCommand {
         }()
         if let error = listen.bindError() {
             let hint = error == EADDRINUSE ? ": the port is in use; pick another with --listen" : ""
-            throw fail("cannot listen on \(listen): \(String(cString: strerror(error)))\(hint)")
+            TracerRun.writeError("netevents serve: cannot listen on \(listen): \(String(cString: strerror(error)))\(hint)")
+            throw ExitCode.failure
         }
         let metrics = NetworkMetrics(limits: LabelLimits(commands: maxComms, containers: maxContainers))
+        // A live connection's interval records and its close are joined by socket cookie; where
+        // the kernel gives closes none (no cgroup v2), its bytes would count twice: closes only.
+        var tcpInterval = interval
+        if !KernelFeatures.shared.socketCookies.isYes {
+            logger.warning("no socket cookies on this kernel (\(KernelFeatures.shared.socketCookies)): TCP bytes move at each close only")
+            tcpInterval = 0
+        }
         let monitors: MonitorService
         do {
             monitors = MonitorService(
-                tcp: try TCPMonitor(configuration: .init(options: .init(interval: interval))),
+                tcp: try TCPMonitor(configuration: .init(options: .init(interval: tcpInterval))),
                 udp: try UDPMonitor(configuration: .init(options: .init(interval: interval))),
                 metrics: metrics, logger: logger)
             try monitors.start()
         } catch {
-            throw fail("\(error)")
+            TracerRun.fail("netevents serve", error)
         }
         let server = MetricsServer(metrics: metrics, tcp: monitors.tcp, udp: monitors.udp, address: listen, logger: logger)
         // A signal ends the signal service, which shuts the rest down gracefully in the reverse
@@ -81,23 +92,9 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
-            throw fail("\(error)")
+            TracerRun.fail("netevents serve", error)
         }
-    }
-
-    /// Says `message` on standard error and makes the command exit 1.
-    private func fail(_ message: String) -> ExitCode {
-        FileHandleOutput.standardError("netevents serve: \(message)\n")
-        return ExitCode.failure
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
-
-/// Standard error without Foundation.
-enum FileHandleOutput {
-    static func standardError(_ text: String) {
-        var text = text
-        text.withUTF8 { _ = write(2, $0.baseAddress, $0.count) }
-    }
-}

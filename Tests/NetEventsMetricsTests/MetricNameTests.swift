@@ -18,6 +18,7 @@ final class MetricNameTests: XCTestCase {
         (MetricName.droppedEvents, Name.droppedEvents, "counter"),
         (MetricName.malformedSamples, Name.malformedSamples, "counter"),
         (MetricName.evicted, Name.evicted, "counter"),
+        (MetricName.failedPolls, "netevents_failed_polls_total", "counter"),
         (MetricName.buildInfo, Name.buildInfo, "gauge"),
         (MetricName.monitorUp, Name.monitorUp, "gauge"),
         (MetricName.foldedLabelValues, Name.foldedLabelValues, "gauge"),

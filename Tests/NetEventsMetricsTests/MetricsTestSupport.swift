@@ -44,10 +44,11 @@ extension Exposition {
 /// A TCP event with only what the metrics read set.
 func tcpEvent(
     _ kind: TCPConnectionEvent.Kind, comm: String = "curl", socket: UInt64? = nil, sent: UInt64 = 0, received: UInt64 = 0,
-    durationNanoseconds: UInt64? = nil, srttMicroseconds: UInt32 = 0, cgroup: Cgroup? = nil
+    durationNanoseconds: UInt64? = nil, srttMicroseconds: UInt32 = 0, cgroup: Cgroup? = nil,
+    owner: TCPConnectionEvent.OwnerSource = .connect
 ) -> TCPConnectionEvent {
     TCPConnectionEvent(
-        kind: kind, timeNanoseconds: 1, process: EventProcess(pid: 100, uid: 0, command: comm), ownerSource: .connect,
+        kind: kind, timeNanoseconds: 1, process: EventProcess(pid: 100, uid: 0, command: comm), ownerSource: owner,
         endpoints: endpoints, receivedBytes: received, sentBytes: sent, segmentsIn: 0, segmentsOut: 0,
         dataSegmentsIn: 0, dataSegmentsOut: 0, durationNanoseconds: durationNanoseconds, cgroupID: cgroup?.id ?? 1,
         networkNamespace: 1, cgroup: cgroup, previousState: nil,

@@ -73,7 +73,9 @@ final class MonitorMetricsTests: XCTestCase {
         XCTAssertEqual(exposition[Name.lostEvents, ["monitor": "udp"]], 4)
         XCTAssertEqual(exposition[Name.malformedSamples, ["monitor": "udp"]], 1)
         XCTAssertEqual(exposition[Name.droppedEvents, ["monitor": "udp"]], 0)
-        XCTAssertEqual(exposition[Name.evicted, ["monitor": "udp"]], 0)
+        XCTAssertNil(exposition[Name.evicted, ["monitor": "udp"]], "UDP pairs freed when idle are no loss")
+        XCTAssertEqual(exposition["netevents_unattributed_packets_total", ["monitor": "udp"]], 0)
+        XCTAssertEqual(exposition["netevents_unattributed_bytes_total", ["monitor": "udp"]], 0)
 
         source.reportLost(2)
         source.emit([0])
@@ -134,5 +136,24 @@ final class MonitorMetricsTests: XCTestCase {
         exposition = try metrics.exposition()
         XCTAssertEqual(exposition[Name.monitorUp, ["monitor": "tcp"]], 0)
         XCTAssertEqual(exposition[Name.monitorUp, ["monitor": "udp"]], 1)
+    }
+}
+
+extension MonitorMetricsTests {
+    /// A reading that comes out lower than an earlier one (a failed map read gives 0; two scrapes
+    /// race) takes nothing back and adds nothing twice: the counter follows the highest value.
+    func testALowerReadingNeitherTakesBackNorCountsTwice() throws {
+        let metrics = NetworkMetrics()
+        let source = MockSampleSource()
+        let udp = try UDPMonitor(source: source)
+        try udp.start { _ in }
+        defer { udp.stop() }
+        source.reportLost(5)
+        metrics.update(udp)
+        let fresh = try UDPMonitor(source: MockSampleSource())  // the same monitor name, reading 0
+        metrics.update(fresh)
+        source.reportLost(1)
+        metrics.update(udp)
+        XCTAssertEqual(try metrics.exposition()[Name.lostEvents, ["monitor": "udp"]], 6)
     }
 }

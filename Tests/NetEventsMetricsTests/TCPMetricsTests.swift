@@ -127,3 +127,19 @@ final class TCPMetricsTests: XCTestCase {
         XCTAssertEqual(exposition[Name.tcpSmoothedRTT + "_bucket", ["le": "+Inf"]], 2)
     }
 }
+
+extension TCPMetricsTests {
+    /// A connection open before the start comes first as a snapshot record (owner `fd`) with all
+    /// it ever moved: that is its baseline, not counted, so a restart adds no past. What it moves
+    /// later is counted, by its next records and by its close.
+    func testASnapshotRecordIsABaselineNotTraffic() throws {
+        let metrics = NetworkMetrics()
+        metrics.record([tcpEvent(.interval, comm: "db", socket: 7, sent: 500_000, received: 9_000, owner: .openFile)])
+        XCTAssertNil(try metrics.exposition()[Name.tcpBytes, ["direction": "sent", "comm": "db", "container": ""]])
+        metrics.record([tcpEvent(.interval, comm: "db", socket: 7, sent: 50, received: 5, owner: .openFile)])
+        metrics.record([tcpEvent(.close, comm: "db", socket: 7, sent: 500_080, received: 9_006, owner: .closingTask)])
+        let exposition = try metrics.exposition()
+        XCTAssertEqual(exposition[Name.tcpBytes, ["direction": "sent", "comm": "db", "container": ""]], 80)
+        XCTAssertEqual(exposition[Name.tcpBytes, ["direction": "received", "comm": "db", "container": ""]], 6)
+    }
+}
