@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import NetEventsCore
 
 /// Where the agent listens: an IP address (IPv6 in brackets) and a port, `127.0.0.1:9750`,
 /// `[::1]:9750`, or `0.0.0.0:9750` for every interface.
@@ -34,10 +35,7 @@ struct ListenAddress: ExpressibleByArgument, CustomStringConvertible, Sendable {
 
     /// AF_INET or AF_INET6 for a numeric address; nil for anything else.
     static func family(of host: String) -> Int32? {
-        var buffer = [UInt8](repeating: 0, count: 16)
-        if inet_pton(AF_INET, host, &buffer) == 1 { return AF_INET }
-        if inet_pton(AF_INET6, host, &buffer) == 1 { return AF_INET6 }
-        return nil
+        IPAddress(host).map { $0.family == .ipv4 ? AF_INET : AF_INET6 }
     }
 
     /// Binds a socket to the address and lets it go: whether the server will be able to, asked

@@ -126,14 +126,19 @@ final class AgentIntegrationTests: XCTestCase {
             }
         }
         XCTAssertFalse(answers.isEmpty, "no scrape answered: \(lines.events)")
-        // Scrapes in a loop while SIGTERM stops it.
-        let scraping = Thread { while process.isRunning { _ = httpGet("http://127.0.0.1:\(port)/metrics", timeout: 2) } }
+        // Scrapes in a loop while SIGTERM stops it: each answer whole, or none (refused).
+        let broken = Collector<String>()
+        let scraping = Thread {
+            while process.isRunning {
+                guard let (status, body) = httpGet("http://127.0.0.1:\(port)/metrics", timeout: 2) else { continue }
+                if status != 200 || !body.hasSuffix("\n") { broken.add("\(status): \(body.suffix(80))") }
+            }
+        }
         scraping.start()
         usleep(200_000)
         process.terminate()
-        let stopDeadline = Date().addingTimeInterval(15)
-        while process.isRunning && Date() < stopDeadline { usleep(20_000) }
-        XCTAssertFalse(process.isRunning, "SIGTERM did not stop the agent")
+        XCTAssertTrue(waitForExit(process, seconds: 15), "SIGTERM did not stop the agent")
+        XCTAssertEqual(broken.events, [], "scrapes cut by the stop")
         XCTAssertEqual(process.terminationStatus, 0, "\(lines.events)")
         XCTAssertEqual(process.terminationReason, .exit)
 
@@ -171,6 +176,7 @@ extension AgentIntegrationTests {
             let lines = Collector<String>(lines: errors.fileHandleForReading)
             if delay > 0 {
                 usleep(useconds_t(delay * 1_000_000))  // during the compile
+                XCTAssertFalse(lines.events.contains { $0.contains("serving") }, "run \(index): not during the compile")
             } else {
                 XCTAssertNotNil(lines.first(timeout: 30) { $0.contains("serving http://") }, "\(lines.events)")
                 if index % 2 == 0 {
@@ -178,9 +184,7 @@ extension AgentIntegrationTests {
                 }
             }
             process.terminate()
-            let deadline = Date().addingTimeInterval(15)
-            while process.isRunning && Date() < deadline { usleep(20_000) }
-            XCTAssertFalse(process.isRunning, "run \(index): SIGTERM did not stop the agent")
+            XCTAssertTrue(waitForExit(process, seconds: 15), "run \(index): SIGTERM did not stop the agent")
             if process.isRunning { process.interrupt(); continue }
             XCTAssertEqual(process.terminationReason, .exit, "run \(index): \(lines.events)")
             XCTAssertEqual(process.terminationStatus, 0, "run \(index): \(lines.events)")
@@ -210,9 +214,7 @@ final class RunningAgent {
     /// SIGTERM, then checks the agent stopped the monitors and exited 0 within 15 seconds.
     func stop(file: StaticString = #filePath, line: UInt = #line) {
         process.terminate()
-        let deadline = Date().addingTimeInterval(15)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        XCTAssertFalse(process.isRunning, "SIGTERM did not stop the agent", file: file, line: line)
+        XCTAssertTrue(waitForExit(process, seconds: 15), "SIGTERM did not stop the agent", file: file, line: line)
         guard !process.isRunning else { return process.interrupt() }
         XCTAssertEqual(process.terminationStatus, 0, "\(errors.events)", file: file, line: line)
         XCTAssertNotNil(errors.first(timeout: 1) { $0.contains("stopping the monitors") }, "\(errors.events)", file: file, line: line)

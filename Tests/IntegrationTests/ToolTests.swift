@@ -26,12 +26,6 @@ final class ToolTests: XCTestCase {
         server.waitForSuccess()
     }
 
-    func waitForExit(_ process: Process, seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        return !process.isRunning
-    }
-
     /// `tcp-events --json | head -1`: once the reader is gone, the next write ends the tool with
     /// exit 0 and its summary, as grep or tcpdump would end.
     func testAClosedOutputEndsTheToolWithStatusZero() throws {

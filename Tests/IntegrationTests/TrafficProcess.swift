@@ -115,6 +115,13 @@ func startProcess(_ executable: URL, _ arguments: [String]) throws -> (Process, 
     return (process, output, errors)
 }
 
+/// Waits up to `seconds` for `process` to end; whether it did.
+func waitForExit(_ process: Process, seconds: Double) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while process.isRunning && Date() < deadline { usleep(20_000) }
+    return !process.isRunning
+}
+
 /// `.build/<config>/NAME`: an executable of this package, built next to the test bundle.
 func builtExecutable(_ name: String) throws -> URL {
     let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
