@@ -29,6 +29,7 @@ enum AllBenchmarks {
             ("udp", pass(["--datagrams", "--runs"])),
             ("tools", pass(["--connections", "--datagrams", "--runs"])),
             ("poll", pass(["--open", "--runs", "--window", "--interval", "--no-wait"])),
+            ("agent", pass(["--runs", "--load-seconds", "--agent-interval", "--burst", "--flood", "--no-wait"])),
         ] {
             let child = try Child(me, [command] + options) { line in say(String(line)) }
             child.output.waitForEnd(timeout: 1800)
@@ -113,6 +114,7 @@ enum AllBenchmarks {
         }
         rows += toolRows(tools, mark: mark)
         rows += PollBenchmark.summaryRows(results["poll"] ?? [:])
+        rows += AgentBenchmark.summaryRows(results["agent"] ?? [:])
         return rows.joined(separator: "\n")
     }
 

@@ -7,10 +7,11 @@
 //   .build/release/netevents-bench startup   [--runs R]
 //   .build/release/netevents-bench tools     [--connections N] [--datagrams N] [--runs R]
 //   .build/release/netevents-bench poll      [--open N,...] [--runs R] [--window S] [--interval S] [--no-wait]
+//   .build/release/netevents-bench agent     [--runs R] [--load-seconds S] [--agent-interval S] [--burst N] [--flood N] [--no-wait]
 //   .build/release/netevents-bench all       [every option above]
 //
 // `tcp-churn`, `udp` and `tools` run `netevents-traffic` from the same build directory, and
-// `tools` also runs `tcp-events` and `udp-events` from there:
+// `tools` also runs `tcp-events` and `udp-events` from there, `agent` runs `netevents`:
 // `swift build -c release` first (everything), or `swift build -c release --product P` once per
 // product (given several `--product` options, SwiftPM 6.3 builds only the last).
 import Glibc
@@ -39,7 +40,7 @@ func number(_ name: String, default fallback: Int) -> Int {
 }
 
 let usage = """
-    usage: netevents-bench decode | tcp-churn | udp | startup | tools | poll | all  [options]
+    usage: netevents-bench decode | tcp-churn | udp | startup | tools | poll | agent | all  [options]
       decode     [--count N (2000000)] [--batch B,... (1,256)] [--runs R (3)] [--no-pin] [--only KEY,...]
                  samples per MockSampleSource drain; keys: decode_only callback_bB stream_bB
                  decode_only_v6 callback_v6_bB (B the largest batch)
@@ -64,6 +65,12 @@ let usage = """
                  (wall, CPU), then tcp-events --json --interval S > /dev/null beside them: snapshot,
                  CPU per poll, RSS; waits for no xctest/qemu-system/swift-build/swift-test first
                  (unless --no-wait); needs tcp-events built next to netevents-bench
+      agent      [--runs R (3)] [--load-seconds S (60)] [--agent-interval S (10)] [--burst N (10000)] [--flood N (200000)] [--no-wait]
+                 netevents serve --listen 127.0.0.1:PORT --interval S, scraped at /metrics: spawn → both
+                 monitors up and RSS then; S seconds of tcp-burst --count N and udp-flood --count N
+                 --size 64, scraped every second: steady and peak RSS, CPU per TCP event, the
+                 generator's counts in the metrics against the load, one scrape's size and time;
+                 SIGTERM → exit 0; needs netevents and netevents-traffic built next to netevents-bench
       all        [every option above]
                  every benchmark, each in a fresh process, then one markdown table
     """
@@ -118,6 +125,15 @@ do {
         options.interval = number("--interval", default: options.interval)
         options.waitForQuiet = !flag("--no-wait")
         try PollBenchmark.run(options)
+    case "agent":
+        var options = AgentBenchmark.Options()
+        options.runs = number("--runs", default: options.runs)
+        options.loadSeconds = number("--load-seconds", default: options.loadSeconds)
+        options.interval = number("--agent-interval", default: options.interval)
+        options.burst = number("--burst", default: options.burst)
+        options.flood = number("--flood", default: options.flood)
+        options.waitForQuiet = !flag("--no-wait")
+        try AgentBenchmark.run(options)
     case "poll-hold":  // a holder of `poll`'s connections, run by it
         try PollBenchmark.hold(count: number("--count", default: 1), host: number("--host", default: 2))
     case "all":
