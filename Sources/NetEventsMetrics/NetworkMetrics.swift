@@ -33,8 +33,8 @@ import Synchronization
 /// of what the monitors missed (``update(_:)-(TCPMonitor)``).
 ///
 /// A TCP connection open before the monitor started is listed in its first interval records (the
-/// snapshot, owner `fd`): what it had moved by then is its baseline, not counted, so a restart
-/// does not add every connection's past. Live counts come from `sock_diag`, which lists the
+/// snapshot, owner `fd`): with ``countsTrafficAfter(_:)`` called after the start, what it had
+/// moved by then is its baseline, not counted, so a restart does not add every connection's past. Live counts come from `sock_diag`, which lists the
 /// connections of the monitor's network namespace: the connections of a container with a network
 /// namespace of its own move the counters at their close only.
 public final class NetworkMetrics: Sendable {
@@ -63,6 +63,9 @@ public final class NetworkMetrics: Sendable {
         /// the exported counter grows by the difference, also when two scrapes race or a read
         /// comes out low.
         var monitorCounts: [String: UInt64] = [:]
+        /// Records of open connections listed at or before this time (the TCP monitor's start
+        /// snapshot) are baselines; see ``NetworkMetrics/countsTrafficAfter(_:)``.
+        var snapshotEnd: UInt64 = 0
     }
 
     /// Metrics in `registry`, with at most `limits` label values.
@@ -90,10 +93,14 @@ public final class NetworkMetrics: Sendable {
                     series.countTCP(.fail)
                     if let id = event.socketID { state.countedTCP[id] = nil }
                 case .interval:
-                    if let id = event.socketID, event.ownerSource == .openFile, state.countedTCP[id] == nil {
+                    if let id = event.socketID, event.ownerSource == .openFile, event.timeNanoseconds <= state.snapshotEnd,
+                        state.countedTCP[id] == nil
+                    {
                         // A connection open before the start (the snapshot): what it moved until
                         // now is its baseline, not traffic of this agent's time, or every restart
-                        // would add each connection's whole past to the counters.
+                        // would add each connection's whole past to the counters. (Owner `fd`
+                        // alone is not enough: a new connection the poll lists before its accept
+                        // arrives has it too, and its bytes are this agent's time.)
                         state.countedTCP[id] = (event.sentBytes, event.receivedBytes)
                         continue
                     }
@@ -118,6 +125,15 @@ public final class NetworkMetrics: Sendable {
                 }
             }
         }
+    }
+
+    /// Takes the interval records of connections found open by the TCP monitor's start (its
+    /// snapshot, owner `fd`, made before `nanoseconds`, wall clock) as baselines: what those
+    /// connections had moved before is not counted, so that a restart of the agent does not add
+    /// every connection's past to the counters. Call it once the TCP monitor has started. Until
+    /// then (and without it), every record counts.
+    public func countsTrafficAfter(_ nanoseconds: UInt64) {
+        state.withLock { $0.snapshotEnd = nanoseconds }
     }
 
     /// Counts a batch of UDP events (as `UDPMonitor.startBatched` delivers them): each carries the

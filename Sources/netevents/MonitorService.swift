@@ -1,4 +1,6 @@
+import Glibc
 import Logging
+import NetEventsCore
 import NetEventsMetrics
 import ServiceLifecycle
 import TCPEvent
@@ -17,6 +19,8 @@ struct MonitorService: Service {
     func start() throws {
         let metrics = metrics
         try tcp.startBatched { metrics.record($0) }
+        // The start's snapshot of open connections is done: those are baselines, not traffic.
+        metrics.countsTrafficAfter(UInt64(WallClock.now(CLOCK_REALTIME)))
         do {
             try udp.startBatched { metrics.record($0) }
         } catch {
