@@ -106,13 +106,7 @@ enum AgentBenchmark {
         var limit = timeval(tv_sec: timeout, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
+        let connected = withLoopback(port: port) { connect(fd, $0, $1) }
         guard connected == 0 else { throw BenchError("connect to 127.0.0.1:\(port): \(String(cString: strerror(errno)))") }
         let request = Array("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/plain\r\nConnection: close\r\n\r\n".utf8)
         var sent = 0
@@ -162,15 +156,11 @@ enum AgentBenchmark {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw BenchError("socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let result = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1 }
+        let port = withLoopback { address, length in
+            bind(fd, address, length) == 0 && getsockname(fd, address, &length) == 0 ? loopbackPort(address) : nil
         }
-        guard result == 0 else { throw BenchError("bind: \(String(cString: strerror(errno)))") }
-        return UInt16(bigEndian: address.sin_port)
+        guard let port else { throw BenchError("bind: \(String(cString: strerror(errno)))") }
+        return port
     }
 
     /// Scrapes every second on its own thread until stopped, reading the agent's VmRSS after each.
@@ -245,13 +235,8 @@ enum AgentBenchmark {
         var settle = 0.0
         var during: [Scraper.Sample] = []
         var scraperFailures: [String] = []
-        var steadyRSS = 0
-        var steadyAnonymous = 0
-        var steadyFile = 0
-        var peak = 0
-        var scrapeBytes = 0
-        var scrapeSeconds = 0.0
-        var stopSeconds = 0.0
+        var (steadyRSS, steadyAnonymous, steadyFile, peak) = (0, 0, 0, 0)  // VmRSS, RssAnon, RssFile, VmHWM, bytes
+        var (scrapeBytes, scrapeSeconds, stopSeconds) = (0, 0.0, 0.0)
         var stoppingLine: Double?  // SIGTERM → `stopping the monitors`, s
         var exitStatus: Int32 = -1
         /// When the exit was not 0: what the agent printed after `stopping the monitors`.

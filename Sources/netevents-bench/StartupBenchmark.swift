@@ -112,25 +112,15 @@ enum StartupBenchmark {
         }
         let listener = try check(socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0), "socket")
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = try withUnsafeMutablePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-                _ = try check(bind(listener, raw, length), "bind")
-                _ = try check(listen(listener, 4), "listen")
-                return try check(getsockname(listener, raw, &length), "getsockname")
-            }
+        let port = try withLoopback { raw, length in
+            _ = try check(bind(listener, raw, length), "bind")
+            _ = try check(listen(listener, 4), "listen")
+            _ = try check(getsockname(listener, raw, &length), "getsockname")
+            return loopbackPort(raw)
         }
-        let port = UInt16(bigEndian: address.sin_port)
         announce(port)
         let client = try check(socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0), "socket")
-        _ = try withUnsafePointer(to: &address) { pointer in
-            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                try check(connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size)), "connect")
-            }
-        }
+        _ = try withLoopback(port: port) { try check(connect(client, $0, $1), "connect") }
         let server = try check(accept(listener, nil, nil), "accept")
         var byte: UInt8 = 1
         _ = send(client, &byte, 1, Int32(MSG_NOSIGNAL))

@@ -444,3 +444,21 @@ struct EventCounts: Equatable {
         }
     }
 }
+
+/// 127.0.0.1:`port` as the `sockaddr` that bind, connect and getsockname take (with its length,
+/// which getsockname may update).
+func withLoopback<Result>(port: UInt16 = 0, _ body: (UnsafeMutablePointer<sockaddr>, inout socklen_t) throws -> Result) rethrows -> Result {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = port.bigEndian
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    return try withUnsafeMutablePointer(to: &address) { pointer in
+        try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { try body($0, &length) }
+    }
+}
+
+/// The port of a `sockaddr_in` that ``withLoopback(port:_:)`` handed out.
+func loopbackPort(_ address: UnsafeMutablePointer<sockaddr>) -> UInt16 {
+    address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
+}

@@ -112,11 +112,11 @@ do {
         options.runs = number("--runs", default: options.runs)
         try UDPBenchmark.run(options)
     case "tools":
-        var options = ToolBenchmark.Options()
-        options.connections = number("--connections", default: options.connections)
-        options.datagrams = number("--datagrams", default: options.datagrams)
-        options.runs = number("--runs", default: options.runs)
-        try ToolBenchmark.run(options)
+        let defaults = ToolBenchmark.Options()
+        try ToolBenchmark.run(
+            .init(
+                connections: number("--connections", default: defaults.connections),
+                datagrams: number("--datagrams", default: defaults.datagrams), runs: number("--runs", default: defaults.runs)))
     case "poll":
         var options = PollBenchmark.Options()
         options.open = numbers("--open", default: options.open)
@@ -126,14 +126,12 @@ do {
         options.waitForQuiet = !flag("--no-wait")
         try PollBenchmark.run(options)
     case "agent":
-        var options = AgentBenchmark.Options()
-        options.runs = number("--runs", default: options.runs)
-        options.loadSeconds = number("--load-seconds", default: options.loadSeconds)
-        options.interval = number("--agent-interval", default: options.interval)
-        options.burst = number("--burst", default: options.burst)
-        options.flood = number("--flood", default: options.flood)
-        options.waitForQuiet = !flag("--no-wait")
-        try AgentBenchmark.run(options)
+        let defaults = AgentBenchmark.Options()
+        try AgentBenchmark.run(
+            .init(
+                runs: number("--runs", default: defaults.runs), loadSeconds: number("--load-seconds", default: defaults.loadSeconds),
+                interval: number("--agent-interval", default: defaults.interval), burst: number("--burst", default: defaults.burst),
+                flood: number("--flood", default: defaults.flood), waitForQuiet: !flag("--no-wait")))
     case "poll-hold":  // a holder of `poll`'s connections, run by it
         try PollBenchmark.hold(count: number("--count", default: 1), host: number("--host", default: 2))
     case "all":

@@ -41,30 +41,18 @@ struct ListenAddress: ExpressibleByArgument, CustomStringConvertible, Sendable {
     /// Binds a socket to the address and lets it go: whether the server will be able to, asked
     /// before the monitors compile, so that a port in use is said at once. nil when it can.
     func bindError() -> Int32? {
-        guard let family = Self.family(of: host) else { return EINVAL }
-        let fd = socket(family, Int32(SOCK_STREAM.rawValue), 0)
+        // getaddrinfo makes the sockaddr of either family from the numeric address and port.
+        var hints = addrinfo()
+        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let info = found?.pointee else { return EINVAL }
+        defer { freeaddrinfo(found) }
+        let fd = socket(info.ai_family, info.ai_socktype, info.ai_protocol)
         guard fd >= 0 else { return errno }
         defer { close(fd) }
         var one: Int32 = 1
         _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let result: Int32
-        if family == AF_INET {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET, host, &address.sin_addr)
-            result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        } else {
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET6, host, &address.sin6_addr)
-            result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-            }
-        }
-        return result == 0 ? nil : errno
+        return bind(fd, info.ai_addr, info.ai_addrlen) == 0 ? nil : errno
     }
 }

@@ -84,15 +84,7 @@ final class PrometheusServer {
 
 /// `GET url` with curl: the status and the body; nil when nothing answered.
 func httpGet(_ url: String, timeout: Double = 5) -> (status: Int, body: String)? {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-    process.arguments = ["-s", "--max-time", "\(timeout)", "-w", "\n%{http_code}", url]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return nil }
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    guard let (_, data) = runToEnd("/usr/bin/curl", ["-s", "--max-time", "\(timeout)", "-w", "\n%{http_code}", url]) else { return nil }
     let text = String(decoding: data, as: UTF8.self)
     guard let newline = text.lastIndex(of: "\n"), let status = Int(text[text.index(after: newline)...]), status != 0 else { return nil }
     return (status, String(text[..<newline]))

@@ -633,16 +633,8 @@ final class RuntimeIntegrationTests: XCTestCase {
     /// The kernel's build configuration, when it exposes one.
     private func kernelConfig() -> String? {
         guard access("/proc/config.gz", R_OK) == 0 else { return nil }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/gzip")
-        process.arguments = ["-dc", "/proc/config.gz"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return process.terminationStatus == 0 ? "\n" + String(decoding: data, as: UTF8.self) : nil
+        guard let (status, data) = runToEnd("/bin/gzip", ["-dc", "/proc/config.gz"]), status == 0 else { return nil }
+        return "\n" + String(decoding: data, as: UTF8.self)
     }
 }
 

@@ -115,6 +115,21 @@ func startProcess(_ executable: URL, _ arguments: [String]) throws -> (Process, 
     return (process, output, errors)
 }
 
+/// Runs `executable ARGUMENTS` to its end, standard error discarded: its status and standard
+/// output; nil when it could not start.
+func runToEnd(_ executable: String, _ arguments: [String]) -> (status: Int32, output: Data)? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return nil }
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, data)
+}
+
 /// Waits up to `seconds` for `process` to end; whether it did.
 func waitForExit(_ process: Process, seconds: Double) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)

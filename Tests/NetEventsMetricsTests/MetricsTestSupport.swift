@@ -37,6 +37,23 @@ extension Exposition {
         self[Name.udpPackets, ["direction": direction, "comm": comm, "container": container]]
     }
 
+    /// A process's UDP counts: bytes sent and received, then datagrams sent and received.
+    func udpCounts(comm: String, container: String = "") -> [Double?] {
+        [
+            udpBytes("sent", comm: comm, container: container), udpBytes("received", comm: comm, container: container),
+            udpPackets("sent", comm: comm, container: container), udpPackets("received", comm: comm, container: container),
+        ]
+    }
+
+    /// Every series of `name` in one `direction`, by "comm/container": the whole set, so that an
+    /// assertion on it also says no other series exists.
+    func byCommAndContainer(_ name: String, direction: String) -> [String: Double] {
+        Dictionary(
+            uniqueKeysWithValues: series(named: name).filter { $0.labels["direction"] == direction }.map {
+                ("\($0.labels["comm"] ?? "?")/\($0.labels["container"] ?? "?")", self[$0.name, $0.labels] ?? .nan)
+            })
+    }
+
     /// A histogram's cumulative bucket `le` (as the registry writes a Double bound).
     func bucket(_ histogram: String, le: Double) -> Double? { self[histogram + "_bucket", ["le": "\(le)"]] }
 }

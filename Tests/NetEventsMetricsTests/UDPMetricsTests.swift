@@ -15,10 +15,7 @@ final class UDPMetricsTests: XCTestCase {
             udpEvent(.idle, sent: 1, received: 1, sentPackets: 1, receivedPackets: 1),
         ])
         let exposition = try metrics.exposition()
-        XCTAssertEqual(exposition.udpBytes("sent", comm: "dig"), 151)
-        XCTAssertEqual(exposition.udpBytes("received", comm: "dig"), 16)
-        XCTAssertEqual(exposition.udpPackets("sent", comm: "dig"), 4)
-        XCTAssertEqual(exposition.udpPackets("received", comm: "dig"), 3)
+        XCTAssertEqual(exposition.udpCounts(comm: "dig"), [151, 16, 4, 3])
     }
 
     /// Series are made on first non-zero use: a process has only the series of what it did.
