@@ -7,12 +7,14 @@ let package = Package(
         // The event kinds: each brings the monitor core and the BCC binding with it.
         .library(name: "TCPEvent", targets: ["TCPEvent"]),
         .library(name: "UDPEvent", targets: ["UDPEvent"]),
+        .library(name: "DNSEvent", targets: ["DNSEvent"]),
         // Mock sample sources and sample builders, for tests of code that consumes events.
         .library(name: "NetEventsTesting", targets: ["NetEventsTesting"]),
         // The BCC binding alone (compile, load, attach, read), for programs of one's own.
         .library(name: "BCCRuntime", targets: ["BCCRuntime"]),
         .executable(name: "tcp-events", targets: ["tcp-events"]),
         .executable(name: "udp-events", targets: ["udp-events"]),
+        .executable(name: "dns-events", targets: ["dns-events"]),
         .executable(name: "tcp-top", targets: ["tcp-top"]),
         // The fleet agent: `netevents serve` exports the monitors' counts to Prometheus.
         .executable(name: "netevents", targets: ["netevents"]),
@@ -66,6 +68,8 @@ let package = Package(
 
         .target(name: "TCPEvent", dependencies: ["NetEventsCore", "CNetEventsABI"], plugins: ["EmbedBPF"]),
         .target(name: "UDPEvent", dependencies: ["NetEventsCore", "CNetEventsABI"], plugins: ["EmbedBPF"]),
+        // DNS queries and responses seen on UDP sockets, parsed from the datagrams in user space.
+        .target(name: "DNSEvent", dependencies: ["NetEventsCore", "UDPEvent", "CNetEventsABI"], plugins: ["EmbedBPF"]),
 
         .target(name: "NetEventsTesting", dependencies: ["NetEventsCore", "TCPEvent", "UDPEvent", "CNetEventsABI"]),
 
@@ -88,6 +92,15 @@ let package = Package(
             name: "udp-events",
             dependencies: [
                 "UDPEvent",
+                "EventOutput",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .executableTarget(
+            name: "dns-events",
+            dependencies: [
+                "DNSEvent",
                 "EventOutput",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -135,6 +148,7 @@ let package = Package(
         .testTarget(name: "NetEventsCoreTests", dependencies: ["NetEventsCore", "NetEventsTesting", "TCPEvent"]),
         .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "NetEventsTesting", "CNetEventsABI"]),
         .testTarget(name: "UDPEventTests", dependencies: ["UDPEvent", "NetEventsTesting", "CNetEventsABI"]),
+        .testTarget(name: "DNSEventTests", dependencies: ["DNSEvent", "NetEventsCore"]),
         .testTarget(name: "EventOutputTests", dependencies: ["EventOutput", "TCPEvent", "UDPEvent"]),
         .testTarget(name: "TCPTopTests", dependencies: ["tcp-top", "TCPEvent"]),
         .testTarget(

@@ -97,7 +97,8 @@ public final class BPFLink: Sendable {
         return BPFLink(target: target, program: program, fd: fd)
     }
 
-    /// Attaches a ``ProgramType/cgroupSock`` or ``ProgramType/sockOps`` program to the cgroup v2 directory `cgroupPath` (and so
+    /// Attaches a ``ProgramType/cgroupSock``, ``ProgramType/sockOps`` or ``ProgramType/cgroupSockAddr``
+    /// program to the cgroup v2 directory `cgroupPath` (and so
     /// to every cgroup below it), through a BPF link that detaches when closed or when the process
     /// exits.
     ///
@@ -123,8 +124,8 @@ public final class BPFLink: Sendable {
     }
 }
 
-/// Where in a cgroup's socket life a ``ProgramType/cgroupSock`` (or ``ProgramType/sockOps``)
-/// program runs.
+/// Where in a cgroup's socket life a ``ProgramType/cgroupSock`` (or ``ProgramType/sockOps``, or
+/// ``ProgramType/cgroupSockAddr``) program runs.
 public enum CgroupAttachType: Int32, Sendable, CustomStringConvertible {
     /// On `socket(2)` (`BPF_CGROUP_INET_SOCK_CREATE`). Linux 4.10+.
     case socketCreate = 2
@@ -133,6 +134,15 @@ public enum CgroupAttachType: Int32, Sendable, CustomStringConvertible {
     case socketOperations = 3
     /// When the socket is released (`BPF_CGROUP_INET_SOCK_RELEASE`). Linux 5.9+.
     case socketRelease = 34
+    /// On an unconnected IPv4 UDP send, with its destination, for ``ProgramType/cgroupSockAddr``
+    /// programs (`BPF_CGROUP_UDP4_SENDMSG`). Linux 4.18+.
+    case udp4SendMessage = 14
+    /// The same for IPv6 (`BPF_CGROUP_UDP6_SENDMSG`). Linux 4.18+.
+    case udp6SendMessage = 15
+    /// On an IPv4 UDP receive that asks for the source address, with it (`BPF_CGROUP_UDP4_RECVMSG`). Linux 5.2+.
+    case udp4ReceiveMessage = 19
+    /// The same for IPv6 (`BPF_CGROUP_UDP6_RECVMSG`). Linux 5.2+.
+    case udp6ReceiveMessage = 20
 
     /// The name the kernel's documentation uses, e.g. `sock_release`.
     public var description: String {
@@ -140,6 +150,10 @@ public enum CgroupAttachType: Int32, Sendable, CustomStringConvertible {
         case .socketCreate: return "sock_create"
         case .socketOperations: return "sock_ops"
         case .socketRelease: return "sock_release"
+        case .udp4SendMessage: return "sendmsg4"
+        case .udp6SendMessage: return "sendmsg6"
+        case .udp4ReceiveMessage: return "recvmsg4"
+        case .udp6ReceiveMessage: return "recvmsg6"
         }
     }
 }

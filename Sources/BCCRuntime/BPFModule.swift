@@ -155,6 +155,9 @@ public enum ProgramType: Int32, Sendable {
     /// Programs run at points of a TCP connection's life in a cgroup (`BPF_PROG_TYPE_SOCK_OPS`,
     /// Linux 4.13+).
     case sockOps = 13
+    /// Programs run on the addresses of socket calls in a cgroup (`BPF_PROG_TYPE_CGROUP_SOCK_ADDR`:
+    /// bind, connect, UDP sendmsg and recvmsg; Linux 4.17+).
+    case cgroupSockAddr = 18
     /// fentry/fexit, BCC's kfunc/kretfunc (Linux 5.5+, x86-64).
     case tracing = 26
 

@@ -174,6 +174,31 @@ public final class KernelFeatures: Sendable {
         }
     }
 
+    /// Whether cgroup `sendmsg`/`recvmsg` programs can see the addresses of UDP sends and
+    /// receives: a cgroup v2 hierarchy is mounted and a `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` program
+    /// with expected attach type `BPF_CGROUP_UDP6_RECVMSG` loads.
+    ///
+    /// Minimum kernel: 5.2 (recvmsg; sendmsg is 4.18). Only the loading half is cached.
+    /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` when not root.
+    public var cgroupUDPAddresses: Answer {
+        guard SystemChecks.cgroup2Path != nil else {
+            return .no(reason: "no cgroup v2 hierarchy is mounted (mount one: `mount -t cgroup2 none /sys/fs/cgroup/unified`)")
+        }
+        return cached("cgroupUDPAddresses") {
+            guard geteuid() == 0 else { return .unknown(reason: "probing cgroup recvmsg programs needs root") }
+            var options = bpf_prog_load_opts()
+            options.sz = MemoryLayout<bpf_prog_load_opts>.size
+            options.expected_attach_type = BPF_CGROUP_UDP6_RECVMSG
+            let (program, code) = Self.loadTrivialProgram(
+                BPF_PROG_TYPE_CGROUP_SOCK_ADDR, name: "probe_udp_recvmsg", returning: 1, options: &options)
+            guard program >= 0 else {
+                return .no(reason: "loading a cgroup recvmsg program failed: \(code.withNumber) (needs Linux 5.2+)")
+            }
+            close(program)
+            return .yes
+        }
+    }
+
     /// Whether the kernel's socket cookies can be given to every socket as it is made, so that
     /// tracing programs can read them (`sock_common.skc_cookie`, which the kernel fills only on
     /// first request): a cgroup v2 hierarchy is mounted, and both a cgroup `sock_create` program
@@ -244,6 +269,7 @@ public final class KernelFeatures: Sendable {
             "fentry: \(fentry())",
             "cgroup sock_release: \(cgroupSocketRelease)",
             "socket cookies: \(socketCookies)",
+            "cgroup UDP addresses: \(cgroupUDPAddresses)",
         ].joined(separator: ", ")
     }
 }

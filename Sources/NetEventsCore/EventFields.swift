@@ -16,6 +16,10 @@ public protocol EventFieldWriter {
     mutating func write(_ value: String?, forKey key: StaticString)
     /// An address in its textual form, as `inet_ntop` writes it.
     mutating func write(_ value: IPAddress, forKey key: StaticString)
+    /// A list of addresses, each in its textual form.
+    mutating func write(_ values: [IPAddress], forKey key: StaticString)
+    /// `true` or `false`.
+    mutating func write(_ value: Bool, forKey key: StaticString)
 }
 
 extension EventFieldWriter {
@@ -110,6 +114,12 @@ struct CodingFieldWriter: EventFieldWriter {
         attempt { try $0.encodeIfPresent(value, forKey: EventCodingKey(key)) }
     }
     mutating func write(_ value: IPAddress, forKey key: StaticString) {
+        attempt { try $0.encode(value, forKey: EventCodingKey(key)) }
+    }
+    mutating func write(_ values: [IPAddress], forKey key: StaticString) {
+        attempt { try $0.encode(values, forKey: EventCodingKey(key)) }
+    }
+    mutating func write(_ value: Bool, forKey key: StaticString) {
         attempt { try $0.encode(value, forKey: EventCodingKey(key)) }
     }
 }

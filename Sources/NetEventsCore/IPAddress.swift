@@ -55,6 +55,23 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
         return nil
     }
 
+    /// A datagram peer's address as the kernel samples it (`struct ne_udp_peer`), in its
+    /// socket's family: an IPv4 peer of an IPv6 socket becomes v4-mapped, as the kernel shows a
+    /// connected one. Nil when `peerFamily` is no address family (no peer known).
+    package init?(peerFamily: UInt16, bytes: UnsafeRawBufferPointer, socketFamily: AddressFamily) {
+        guard let family = AddressFamily(rawFamily: peerFamily), let address = IPAddress(family: family, bytes: bytes) else { return nil }
+        if family == .ipv4, socketFamily == .ipv6 {
+            self = .v6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff] + address.bytes)
+        } else {
+            self = address
+        }
+    }
+
+    /// The unspecified address of `family`: `0.0.0.0` or `::`.
+    public static func unspecified(_ family: AddressFamily) -> IPAddress {
+        family == .ipv4 ? .v4(0, 0, 0, 0) : .v6([UInt8](repeating: 0, count: 16))
+    }
+
     /// The address's family.
     public var family: AddressFamily {
         if case .v4 = self { return .ipv4 }

@@ -83,6 +83,23 @@ public struct JSONLineWriter {
         cursor.append(UInt8(ascii: "\""))
     }
 
+    @inlinable mutating func write(_ values: [IPAddress], forKey key: StaticString) {
+        self.key(key)
+        cursor.append(UInt8(ascii: "["))
+        for (index, value) in values.enumerated() {
+            if index > 0 { cursor.append(UInt8(ascii: ",")) }
+            cursor.append(UInt8(ascii: "\""))
+            cursor.appendAddress(value)
+            cursor.append(UInt8(ascii: "\""))
+        }
+        cursor.append(UInt8(ascii: "]"))
+    }
+
+    @inlinable mutating func write(_ value: Bool, forKey key: StaticString) {
+        self.key(key)
+        cursor.append(value ? "true" as StaticString : "false" as StaticString)
+    }
+
     /// `,"key":` (no comma before the first key). Keys are literal identifiers: never escaped.
     @inlinable mutating func key(_ key: StaticString) {
         let length = key.utf8CodeUnitCount

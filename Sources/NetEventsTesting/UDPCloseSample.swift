@@ -31,6 +31,9 @@ public struct UDPCloseSample: Sendable {
     public var exe: String = "dig.bind"
     /// The socket's kernel cookie (what events report as `socket_id`); 0: none.
     public var cookie: UInt64 = 0x2f_0001
+    /// The family of the flow's peer in the key (`daddr`, `dport`): nil for the socket's family
+    /// when `dport` is set, else no peer. `AF_INET` on an IPv6 socket is a v4-mapped peer.
+    public var peerFamily: UInt16? = nil
 
     /// A sample with the defaults.
     public init() {}
@@ -62,6 +65,9 @@ public struct UDPCloseSample: Sendable {
         var key = ne_udp_key()
         key.sk = socket
         key.pid = pid
+        key.peer.family = peerFamily ?? (dport == 0 ? 0 : family)
+        key.peer.port = dport
+        SampleBytes.copy(daddr, into: &key.peer.addr)
         return key
     }
 

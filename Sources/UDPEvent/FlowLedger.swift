@@ -80,9 +80,9 @@ final class FlowLedger: @unchecked Sendable {
 
     private func event(_ flow: UDPFlow, previous: UDPFlow.Counts, reason: UDPTrafficEvent.Reason, time: UInt64) -> UDPTrafficEvent? {
         let delta = flow.counts - previous
-        // A close is always reported (it tells the consumer the socket is gone); other reports
-        // only when something moved.
-        if delta.isZero && reason != .close { return nil }
+        // Only what moved is reported: a flow whose counts an interval report already carried
+        // closes without an event of zeros.
+        if delta.isZero { return nil }
         return UDPTrafficEvent(
             timeNanoseconds: time, reason: reason,
             process: EventProcess(pid: Int32(bitPattern: flow.key.pid), uid: flow.uid, command: flow.command, thread: flow.thread,

@@ -1,11 +1,15 @@
 internal import CNetEventsABI
 
-/// The counters and identity of one (socket, process) pair, as the kernel map holds them
+/// The counters and identity of one (socket, process, peer) flow, as the kernel map holds them
 /// (`struct ne_udp_key` and `struct ne_udp_flow`), decoded.
 struct UDPFlow: Sendable, Equatable {
     struct Key: Hashable, Sendable {
         var socket: UInt64
         var pid: UInt32
+        /// The peer's port, family and address as the kernel key has them (all zero: none known).
+        var peerPort: UInt16 = 0
+        var peerFamily: UInt16 = 0
+        var peerAddress: IPAddress? = nil
         /// Tells apart two sockets at one kernel address.
         var startNanoseconds: UInt64
     }
@@ -58,8 +62,11 @@ public enum UDPFlowDecoder {
     static func flow(key: ne_udp_key, _ value: ne_udp_flow) -> UDPFlow? {
         var value = value
         guard let family = AddressFamily(rawFamily: value.family) else { return nil }
+        let peer = peer(key.peer, socketFamily: family)
         return UDPFlow(
-            key: .init(socket: key.sk, pid: key.pid, startNanoseconds: value.start_ns),
+            key: .init(
+                socket: key.sk, pid: key.pid, peerPort: key.peer.port, peerFamily: key.peer.family, peerAddress: peer,
+                startNanoseconds: value.start_ns),
             closeNanoseconds: value.close_ns,
             counts: .init(txBytes: value.tx_bytes, rxBytes: value.rx_bytes, txPackets: value.tx_packets, rxPackets: value.rx_packets),
             cgroupID: value.cgroup_id,
@@ -67,14 +74,19 @@ public enum UDPFlowDecoder {
             networkNamespace: value.netns,
             family: family,
             sourcePort: value.sport,
-            destinationPort: value.dport,
+            destinationPort: peer == nil ? 0 : key.peer.port,
             sourceAddress: withUnsafeBytes(of: &value.saddr) { IPAddress(family: family, bytes: $0)! },
-            destinationAddress: withUnsafeBytes(of: &value.daddr) { IPAddress(family: family, bytes: $0)! },
+            destinationAddress: peer ?? .unspecified(family),
             command: withUnsafeBytes(of: &value.comm) { SampleText.command($0) },
             thread: withUnsafeBytes(of: &value.thread) { SampleText.command($0) },
             executable: withUnsafeBytes(of: &value.exe) { SampleText.executable($0) },
             cookie: value.cookie
         )
+    }
+
+    /// The flow's peer (see `IPAddress.init(peerFamily:bytes:socketFamily:)`); nil when the key has none.
+    static func peer(_ raw: ne_udp_peer, socketFamily: AddressFamily) -> IPAddress? {
+        withUnsafeBytes(of: raw.addr) { IPAddress(peerFamily: raw.family, bytes: $0, socketFamily: socketFamily) }
     }
 
     /// A close sample. A pid of 0 means "more processes used this socket than the kernel tracks

@@ -33,9 +33,15 @@ extension UDPKind {
         public var receiveFlagsArgument: Int
         /// Whether every socket gets its kernel cookie as it is made (``UDPTrafficEvent/socketID``).
         public var socketCookies = false
+        /// Whether cgroup `sendmsg`/`recvmsg` programs give the peer of each datagram of an
+        /// unconnected socket; without them such a socket's flows have no peer.
+        public var peers = false
 
-        /// `hook: ..., close: ..., socket ids: cookie|none`.
-        public var description: String { "hook: \(hook), close: \(closeHook), socket ids: \(socketCookies ? "cookie" : "none")" }
+        /// `hook: ..., close: ..., socket ids: cookie|none, peers: cgroup|connected only`.
+        public var description: String {
+            "hook: \(hook), close: \(closeHook), socket ids: \(socketCookies ? "cookie" : "none"), "
+                + "peers: \(peers ? "cgroup sendmsg/recvmsg" : "connected sockets only")"
+        }
     }
 
     /// The functions the kprobe and fentry hooks count on.
@@ -80,29 +86,46 @@ extension UDPKind {
         return index
     }
 
-    public static func plan(_ configuration: Configuration, features: KernelFeatures, into program: inout ProgramPlan)
-        throws(BPFError) -> Hooks
+    /// Plans `bpf/udp_datagrams.h`, the hooks that see each datagram with its peer, for any kind
+    /// whose program includes it: the counting hook, `flags`' position, and the cgroup programs
+    /// that give the peers of unconnected sockets where they load.
+    package static func planDatagrams(_ configured: Hook?, features: KernelFeatures, into program: inout ProgramPlan)
+        throws(BPFError) -> (hook: Hook, receiveFlagsArgument: Int, peers: Bool)
     {
-        let options = configuration.options
-        let hook = try chooseHook(options.hook, features: features, notes: &program.notes)
-        let closeHook = chooseCloseHook(options.closeHook, features: features, notes: &program.notes)
+        let hook = try chooseHook(configured, features: features, notes: &program.notes)
         let flagsArgument = hook == .tracepoint ? 4 : receiveFlagsArgument(notes: &program.notes)
-
-        program.text = EmbeddedBPF.udpEvents
-        program.headers = EmbeddedBPF.headers
-        program.offsets = MemberOffset.socketEndpoints + MemberOffset.taskNames
-        program.flags += ["-DMAX_FLOWS=\(options.maxFlows)", "-DRECVMSG_FLAGS_ARG=\(flagsArgument)"]
+        program.flags.append("-DRECVMSG_FLAGS_ARG=\(flagsArgument)")
         switch hook {
         case .tracepoint: program.flags.append("-DCOUNT_TRACEPOINT")
         case .kprobe: program.flags.append("-DCOUNT_KPROBE")
         case .fentry: program.flags.append("-DCOUNT_FENTRY")
         }
+        let peers = features.cgroupUDPAddresses
+        if peers.isYes {
+            program.flags.append("-DPEERS_CGROUP")
+        } else {
+            program.notes.append("no peers for unconnected UDP sockets: \(peers)")
+        }
+        return (hook, flagsArgument, peers.isYes)
+    }
+
+    public static func plan(_ configuration: Configuration, features: KernelFeatures, into program: inout ProgramPlan)
+        throws(BPFError) -> Hooks
+    {
+        let options = configuration.options
+        program.text = EmbeddedBPF.udpEvents
+        program.headers = EmbeddedBPF.headers
+        program.offsets = MemberOffset.socketEndpoints + MemberOffset.taskNames
+        program.flags.append("-DMAX_FLOWS=\(options.maxFlows)")
+        let datagrams = try planDatagrams(options.hook, features: features, into: &program)
+        let closeHook = chooseCloseHook(options.closeHook, features: features, notes: &program.notes)
         switch closeHook {
         case .cgroup: program.flags.append("-DCLOSE_CGROUP")
         case .kprobe: program.flags.append("-DCLOSE_KPROBE")
         case .none: break
         }
-        var hooks = Hooks(hook: hook, closeHook: closeHook, receiveFlagsArgument: flagsArgument)
+        var hooks = Hooks(hook: datagrams.hook, closeHook: closeHook, receiveFlagsArgument: datagrams.receiveFlagsArgument)
+        hooks.peers = datagrams.peers
         hooks.socketCookies = SocketCookies.plan(features: features, into: &program)
         return hooks
     }
@@ -126,7 +149,26 @@ extension UDPKind {
         case .none:
             break
         }
-        switch hooks.hook {
+        try attachDatagrams(hooks.hook, peers: hooks.peers, module: module, links: &links)
+    }
+
+    /// Attaches what ``planDatagrams(_:features:into:)`` planned: the peer programs first (a
+    /// datagram counted must find its peer), then the hook that sees each datagram.
+    package static func attachDatagrams(_ hook: Hook, peers: Bool, module: BPFModule, links: inout [BPFLink]) throws(BPFError) {
+        if peers {
+            guard let root = SystemChecks.cgroup2Path else {
+                throw .notSupported(feature: "cgroup UDP sendmsg/recvmsg", minimumKernel: "5.2", reason: "no cgroup v2 hierarchy is mounted")
+            }
+            let programs: [(String, CgroupAttachType)] = [
+                ("ne_peer_sendmsg4", .udp4SendMessage), ("ne_peer_sendmsg6", .udp6SendMessage),
+                ("ne_peer_recvmsg4", .udp4ReceiveMessage), ("ne_peer_recvmsg6", .udp6ReceiveMessage),
+            ]
+            for (name, type) in programs {
+                let program = try module.loadProgram(name, type: .cgroupSockAddr, expectedAttachType: type.rawValue)
+                links.append(try BPFLink.cgroup(program, path: root, type: type))
+            }
+        }
+        switch hook {
         case .tracepoint:
             for name in ["sock_send_length", "sock_recv_length"] {
                 let program = try module.loadProgram("tracepoint__sock__\(name)", type: .tracepoint)

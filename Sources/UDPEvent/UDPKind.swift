@@ -2,9 +2,9 @@ internal import CNetEventsABI
 import Glibc
 import Synchronization
 
-/// The UDP event kind: traffic counted in the kernel per (socket, process) and reported as
-/// ``UDPTrafficEvent``s every interval while a pair moves data, when its socket closes, and at
-/// stop. The events of a pair add up exactly to its traffic. Its monitor is ``UDPMonitor``.
+/// The UDP event kind: traffic counted in the kernel per (socket, process, peer) and reported as
+/// ``UDPTrafficEvent``s every interval while a flow moves data, when its socket closes, and at
+/// stop. The events of a flow add up exactly to its traffic. Its monitor is ``UDPMonitor``.
 ///
 /// The program is `bpf/udp_events.c`; its map layouts, close sample and counters are declared
 /// once, in the `udp_events_abi.h` contract header that the program and this module share.
@@ -21,7 +21,7 @@ public final class UDPKind: EventKind {
         /// Pairs whose kernel entries were freed after being idle (all their counts had been
         /// reported; nothing is lost).
         public var idleEvictions: UInt64 = 0
-        /// Sockets used by more processes than the kernel tracks per socket (flushed by a scan at close).
+        /// Sockets with more (process, peer) flows than the kernel tracks per socket (flushed by a scan at close).
         public var sharedSocketOverflows: UInt64 = 0
 
         /// All zero.
@@ -53,7 +53,7 @@ public final class UDPKind: EventKind {
         let time = clock.wallClock(fromMonotonic: close.closeNanoseconds)
         guard let flow = close.flow else {
             // More processes used the socket than the kernel tracks: flush its other pairs.
-            flushSocket(close.socket, time: time, into: &events)
+            flushSocket(close.socket, closeNanoseconds: close.closeNanoseconds, time: time, into: &events)
             return
         }
         if let event = ledger.finish(flow, reason: .close, at: time) { events.append(event) }
@@ -80,9 +80,11 @@ public final class UDPKind: EventKind {
         ledger.endScan()
     }
 
-    private func flushSocket(_ socket: UInt64, time: UInt64, into events: inout [UDPTrafficEvent]) {
+    private func flushSocket(_ socket: UInt64, closeNanoseconds: UInt64, time: UInt64, into events: inout [UDPTrafficEvent]) {
         guard let flows, let keys = try? flows.keys() else { return }
         for key in keys where key.sk == socket {
+            // Not the flows of a new socket made at the same address since the close.
+            guard let value = try? flows.lookup(key), value.start_ns <= closeNanoseconds else { continue }
             if let flow = Self.decode(key, try? flows.lookupAndDelete(key)),
                 let event = ledger.finish(flow, reason: .close, at: time)
             {
@@ -110,9 +112,11 @@ public final class UDPKind: EventKind {
     private struct FlowKey: Hashable {
         var socket: UInt64
         var pid: UInt32
+        var peer: [UInt8]
         init(_ raw: ne_udp_key) {
             socket = raw.sk
             pid = raw.pid
+            peer = withUnsafeBytes(of: raw.peer) { Array($0) }
         }
     }
 }

@@ -15,6 +15,8 @@ struct KeyList: EventFieldWriter {
     mutating func write(_ value: String, forKey key: StaticString) { keys.append(key.description) }
     mutating func write(_ value: String?, forKey key: StaticString) { if value != nil { keys.append(key.description) } }
     mutating func write(_ value: IPAddress, forKey key: StaticString) { keys.append(key.description) }
+    mutating func write(_ values: [IPAddress], forKey key: StaticString) { keys.append(key.description) }
+    mutating func write(_ value: Bool, forKey key: StaticString) { keys.append(key.description) }
 }
 
 /// The tools' output is built byte by byte (``JSONLineWriter``, ``TableRow``) for speed. These

@@ -84,19 +84,24 @@ final class FlowLedgerTests: XCTestCase {
         XCTAssertEqual(ledger.count, 0)
     }
 
-    func testEveryCloseIsReportedEvenWithNothingLeft() throws {
-        // Nothing moved since the last scan: a close with zero counts tells the consumer the socket is gone.
+    func testNoCloseCarriesNothingNew() throws {
+        // Nothing moved since the last scan: the close makes no event of zeros, and the pair is forgotten.
         let flow = makeFlow(pid: 2, counts: counts(tx: 9, rx: 0, txPackets: 1, rxPackets: 0))
         XCTAssertNotNil(scan(ledger, flow))
-        let close = try XCTUnwrap(ledger.finish(flow, reason: .close, at: 6))
-        XCTAssertEqual(close.reason, .close)
-        XCTAssertEqual(close.deltaCounts, UDPFlow.Counts())
+        XCTAssertNil(ledger.finish(flow, reason: .close, at: 6))
         XCTAssertEqual(ledger.count, 0, "and the pair is forgotten")
-        // A pair that never moved at all.
-        XCTAssertEqual(ledger.finish(makeFlow(pid: 3), reason: .close, at: 7)?.deltaCounts, UDPFlow.Counts())
-        // Other final reports still need movement.
-        XCTAssertNil(ledger.finish(makeFlow(pid: 4), reason: .idle, at: 8))
-        XCTAssertNil(ledger.finish(makeFlow(pid: 5), reason: .stop, at: 8))
+        // What moved after the scan is the close's whole report.
+        var moved = flow
+        moved.key.pid = 3
+        XCTAssertNotNil(scan(ledger, moved))
+        moved.counts = counts(tx: 19, rx: 4, txPackets: 2, rxPackets: 1)
+        let close = try XCTUnwrap(ledger.finish(moved, reason: .close, at: 7))
+        XCTAssertEqual(close.reason, .close)
+        XCTAssertEqual(close.deltaCounts, counts(tx: 10, rx: 4, txPackets: 1, rxPackets: 1))
+        // No final report without movement, whatever the reason.
+        for reason: UDPTrafficEvent.Reason in [.close, .idle, .stop] {
+            XCTAssertNil(ledger.finish(makeFlow(pid: 4), reason: reason, at: 8), "\(reason)")
+        }
     }
 
     func testReusedAddressWithAnEntryStillOnRecordCountsFromZero() throws {

@@ -331,13 +331,16 @@ final class UDPLayoutTests: XCTestCase {
 
         XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.sk), 0)
         XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.pid), 8)
-        XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.pad), 12)
+        XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.peer), 12)
+        XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.peer.port), 12)
+        XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.peer.family), 14)
+        XCTAssertEqual(MemoryLayout<ne_udp_key>.offset(of: \.peer.addr), 16)
         XCTAssertEqual(MemoryLayout<ne_udp_key>.size, UDPFlowDecoder.keySize)
-        XCTAssertEqual(UDPFlowDecoder.keySize, 16)
+        XCTAssertEqual(UDPFlowDecoder.keySize, 32)
 
         // A close sample is the key, then the flow.
         XCTAssertEqual(MemoryLayout<ne_udp_close>.offset(of: \.key), 0)
-        XCTAssertEqual(MemoryLayout<ne_udp_close>.offset(of: \.flow), 16)
+        XCTAssertEqual(MemoryLayout<ne_udp_close>.offset(of: \.flow), 32)
         XCTAssertEqual(MemoryLayout<ne_udp_close>.size, UDPFlowDecoder.closeSampleSize)
         XCTAssertEqual(UDPCloseSample().bytes, UDPCloseSample().keyBytes + UDPCloseSample().flowBytes)
 

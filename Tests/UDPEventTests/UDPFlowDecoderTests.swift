@@ -22,16 +22,16 @@ final class UDPFlowDecoderTests: XCTestCase {
     }
 
     func testSizesMatchTheCStructs() {
-        XCTAssertEqual(UDPFlowDecoder.keySize, 16)
+        XCTAssertEqual(UDPFlowDecoder.keySize, 32)
         XCTAssertEqual(UDPFlowDecoder.flowSize, 208)
-        XCTAssertEqual(UDPFlowDecoder.closeSampleSize, 224)
-        XCTAssertEqual(UDPCloseSample().bytes.count, 224)
-        XCTAssertEqual(UDPCloseSample().keyBytes.count, 16)
+        XCTAssertEqual(UDPFlowDecoder.closeSampleSize, 240)
+        XCTAssertEqual(UDPCloseSample().bytes.count, 240)
+        XCTAssertEqual(UDPCloseSample().keyBytes.count, 32)
         XCTAssertEqual(UDPCloseSample().flowBytes.count, 208)
         // The structs the kind reads the kernel's maps through.
-        XCTAssertEqual(MemoryLayout<ne_udp_key>.size, 16)
+        XCTAssertEqual(MemoryLayout<ne_udp_key>.size, 32)
         XCTAssertEqual(MemoryLayout<ne_udp_flow>.size, 208)
-        XCTAssertEqual(MemoryLayout<ne_udp_close>.size, 224)
+        XCTAssertEqual(MemoryLayout<ne_udp_close>.size, 240)
     }
 
     func testDecodesEveryFieldOfAnIPv4CloseSample() throws {
@@ -40,7 +40,11 @@ final class UDPFlowDecoderTests: XCTestCase {
         XCTAssertEqual(close.pid, 4242)
         XCTAssertEqual(close.closeNanoseconds, 5_000_000_000)
         let flow = try XCTUnwrap(close.flow)
-        XCTAssertEqual(flow.key, UDPFlow.Key(socket: 0xffff_8880_1234_5600, pid: 4242, startNanoseconds: 4_000_000_000))
+        XCTAssertEqual(
+            flow.key,
+            UDPFlow.Key(
+                socket: 0xffff_8880_1234_5600, pid: 4242, peerPort: 53, peerFamily: 2, peerAddress: .v4(127, 0, 0, 53),
+                startNanoseconds: 4_000_000_000))
         XCTAssertEqual(flow.closeNanoseconds, 5_000_000_000)
         XCTAssertEqual(flow.counts.txBytes, 12_345)
         XCTAssertEqual(flow.counts.rxBytes, 777)
@@ -82,6 +86,7 @@ final class UDPFlowDecoderTests: XCTestCase {
         sample.netns = 1
         sample.sport = 65_535
         sample.dport = 0
+        sample.peerFamily = 10
         sample.saddr = Array(repeating: 0, count: 15) + [1]
         sample.daddr = Array(repeating: 0, count: 10) + [0xff, 0xff, 192, 0, 2, 7]
         sample.comm = "resolver"
@@ -119,7 +124,9 @@ final class UDPFlowDecoderTests: XCTestCase {
         sample.socket = 0xabc
         sample.pid = 99
         let flow = try decodeFlow(sample)
-        XCTAssertEqual(flow.key, UDPFlow.Key(socket: 0xabc, pid: 99, startNanoseconds: sample.start))
+        XCTAssertEqual(
+            flow.key,
+            UDPFlow.Key(socket: 0xabc, pid: 99, peerPort: 53, peerFamily: 2, peerAddress: .v4(127, 0, 0, 53), startNanoseconds: sample.start))
         XCTAssertEqual(flow, try XCTUnwrap(try decodeClose(sample.bytes).flow), "map value and close sample agree")
     }
 
@@ -133,18 +140,37 @@ final class UDPFlowDecoderTests: XCTestCase {
         bytes[pad] = 0xff
         bytes[pad + 1] = 0xff
         XCTAssertEqual(try decodeClose(bytes).flow, try decodeFlow(sample))
-        key.pad = 0xdead_beef
-        XCTAssertEqual(UDPFlowDecoder.flow(key: key, flow), try decodeFlow(sample))
     }
 
-    func testKeyPaddingIsIgnored() throws {
-        var bytes = UDPCloseSample().bytes
-        let pad = try XCTUnwrap(MemoryLayout<ne_udp_close>.offset(of: \.key.pad))
-        bytes.replaceSubrange(pad..<pad + 4, with: withUnsafeBytes(of: UInt32(0xdead_beef)) { Array($0) })
-        let close = try decodeClose(bytes)
-        XCTAssertEqual(close.pid, 4242)
-        XCTAssertEqual(close.flow?.key.pid, 4242)
-        XCTAssertEqual(close.flow, try decodeClose(UDPCloseSample().bytes).flow)
+    func testThePeerComesFromTheKeyNotFromTheSocket() throws {
+        // An unconnected server socket: the value has no peer, the key names each client.
+        var sample = UDPCloseSample()
+        sample.dport = 40_001
+        sample.daddr = [127, 0, 0, 9]
+        var (key, value) = entry(sample)
+        value.dport = 0
+        withUnsafeMutableBytes(of: &value.daddr) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        let flow = try XCTUnwrap(UDPFlowDecoder.flow(key: key, value))
+        XCTAssertEqual(flow.destinationAddress, .v4(127, 0, 0, 9))
+        XCTAssertEqual(flow.destinationPort, 40_001)
+
+        // No peer in the key (a receive that asked no address): the unspecified address, port 0.
+        key.peer = ne_udp_peer()
+        let none = try XCTUnwrap(UDPFlowDecoder.flow(key: key, value))
+        XCTAssertEqual(none.destinationAddress, .v4(0, 0, 0, 0))
+        XCTAssertEqual(none.destinationPort, 0)
+        XCTAssertNotEqual(none.key, flow.key, "two peers of one socket and process are two flows")
+    }
+
+    func testAnIPv4PeerOfAnIPv6SocketIsV4Mapped() throws {
+        var sample = UDPCloseSample()
+        sample.family = 10
+        sample.saddr = [UInt8](repeating: 0, count: 16)
+        sample.peerFamily = 2
+        sample.daddr = [127, 0, 0, 1]
+        let flow = try decodeFlow(sample)
+        XCTAssertEqual(flow.destinationAddress, IPAddress("::ffff:127.0.0.1"))
+        XCTAssertEqual(flow.destinationPort, 53)
     }
 
     func testCommandTruncatedAt15CharactersAndInvalidUTF8Replaced() throws {
@@ -188,12 +214,12 @@ final class UDPFlowDecoderTests: XCTestCase {
 
     func testShortSamplesThrowMalformedWithSizes() {
         let full = UDPCloseSample().bytes
-        for length in [0, 1, 15, 16, 100, 223] {
+        for length in [0, 1, 15, 16, 100, 239] {
             XCTAssertThrowsError(try decodeClose(Array(full.prefix(length))), "\(length) bytes") { error in
                 guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
                     return XCTFail("expected malformedSample, got \(error)")
                 }
-                XCTAssertEqual(expected, 224)
+                XCTAssertEqual(expected, 240)
                 XCTAssertEqual(actual, length)
                 XCTAssertFalse(detail.isEmpty)
             }
@@ -202,7 +228,7 @@ final class UDPFlowDecoderTests: XCTestCase {
         XCTAssertThrowsError(try decodeClose(Array(UDPCloseSample.flush(socket: 1, close: 2).prefix(100))))
     }
 
-    func testLongerSamplesDecodeTheirFirst224Bytes() throws {
+    func testLongerSamplesDecodeTheirFirst240Bytes() throws {
         let padded = UDPCloseSample().bytes + [0xaa, 0xbb, 0xcc, 0xdd]
         let close = try decodeClose(padded)
         XCTAssertEqual(close.flow, try decodeClose(UDPCloseSample().bytes).flow)
@@ -216,8 +242,8 @@ final class UDPFlowDecoderTests: XCTestCase {
                 guard case BPFError.malformedSample(let expected, let actual, let detail) = error else {
                     return XCTFail("expected malformedSample, got \(error)")
                 }
-                XCTAssertEqual(expected, 224)
-                XCTAssertEqual(actual, 224)
+                XCTAssertEqual(expected, 240)
+                XCTAssertEqual(actual, 240)
                 XCTAssertTrue(detail.contains("family"), detail)
                 XCTAssertTrue(detail.contains("\(family)"), detail)
             }

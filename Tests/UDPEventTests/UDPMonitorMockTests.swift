@@ -147,16 +147,20 @@ final class UDPMonitorMockTests: XCTestCase {
         XCTAssertEqual(monitor.statistics.malformedSamples, 0, "a flush is not malformed")
     }
 
-    /// A pair that never moved data is still reported at close (FlowLedger: "a close is always
-    /// reported"), with zero counts.
-    func testEveryCloseIsReportedEvenWithNothingMoved() throws {
+    /// A close that carries nothing new makes no event; the one that does is reported whole.
+    func testNoCloseEventCarriesNothingNew() throws {
         var empty = UDPCloseSample()
         empty.pid = 2
         empty.counts = UDPFlow.Counts()
-        let (monitor, _, events) = try run { $0.emit(empty.bytes) }
-        XCTAssertEqual(events.map(\.pid), [2], "\(events)")
+        var moved = UDPCloseSample()
+        moved.pid = 3
+        let (monitor, _, events) = try run {
+            $0.emit(empty.bytes)
+            $0.emit(moved.bytes)
+        }
+        XCTAssertEqual(events.map(\.pid), [3], "\(events)")
         XCTAssertEqual(events.first?.reason, .close)
-        XCTAssertEqual(events.first?.deltaCounts, UDPFlow.Counts())
+        XCTAssertEqual(events.first?.deltaCounts, moved.counts)
         XCTAssertEqual(monitor.statistics.malformedSamples, 0)
         XCTAssertEqual(monitor.statistics.filteredEvents, 0, "filters run in the kernel: a mock source has none")
     }

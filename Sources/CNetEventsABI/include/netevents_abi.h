@@ -11,5 +11,6 @@
 
 #include "tcp_events_abi.h"
 #include "udp_events_abi.h"
+#include "dns_events_abi.h"
 
 #endif

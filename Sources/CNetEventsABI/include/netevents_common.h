@@ -10,6 +10,15 @@
 /// their first NE_EXE_LEN - 1 bytes.
 #define NE_EXE_LEN 64
 
+/// The other end of a UDP datagram: the address a send went to or a receive came from, as the
+/// process gave or got it (the cgroup sendmsg/recvmsg hooks), else the socket's connected peer;
+/// all zero when neither is known (an unconnected socket whose call named no address).
+struct ne_udp_peer {
+    unsigned short port;           // host order
+    unsigned short family;         // AF_INET or AF_INET6 (a v6 socket may send to a v4 peer); 0 if unknown
+    unsigned char addr[NE_ADDR_LEN];
+};
+
 /// Bits of ne_filter_config.active: which in-kernel filters are on (netevents_bpf.h).
 enum ne_filter_kind {
     NE_FILTER_PID = 1 << 0,

@@ -4,8 +4,9 @@
 
 #include "netevents_common.h"
 
-/// Processes remembered per socket, so its close can find each (socket, process) entry.
-#define NE_UDP_PIDS_PER_SOCKET 4
+/// (process, peer) pairs remembered per socket, so its close can find their entries; a socket
+/// with more (a server answering many clients) is flushed by a scan in user space.
+#define NE_UDP_PAIRS_PER_SOCKET 4
 
 /// Slots of the per-CPU `stats` array.
 enum ne_udp_stat {
@@ -20,20 +21,20 @@ enum ne_udp_stat {
     NE_UDP_STAT_UNTRACKED_RX_BYTES,
     /// Sockets whose release the close hook saw.
     NE_UDP_STAT_CLOSES,
-    /// Sockets used by more processes than NE_UDP_PIDS_PER_SOCKET.
+    /// Sockets with more (process, peer) pairs than NE_UDP_PAIRS_PER_SOCKET.
     NE_UDP_STAT_SHARED_OVERFLOW,
     /// Datagrams the in-kernel filters discarded.
     NE_UDP_STAT_FILTERED,
     NE_UDP_STAT_COUNT
 };
 
-/// The key of the `flows` map: one (socket, process) pair.
+/// The key of the `flows` map: one (socket, process, peer) flow.
 struct ne_udp_key {
     unsigned long long sk;         // the socket's kernel address
     unsigned int pid;
-    unsigned int pad;
+    struct ne_udp_peer peer;
 };
-NE_STATIC_ASSERT(sizeof(struct ne_udp_key) == 16, "struct ne_udp_key is 16 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_udp_key) == 32, "struct ne_udp_key is 32 bytes");
 
 /// The value of the `flows` map: what a pair moved, and who and where it is.
 struct ne_udp_flow {
@@ -48,7 +49,7 @@ struct ne_udp_flow {
     unsigned int netns;
     unsigned short family;
     unsigned short sport;          // host order
-    unsigned short dport;          // host order, 0 unless connected
+    unsigned short dport;          // host order: the connected peer's when the flow began, 0 if none (the key has the flow's peer)
     unsigned char pad[2];
     unsigned char saddr[NE_ADDR_LEN];
     unsigned char daddr[NE_ADDR_LEN];
@@ -59,17 +60,23 @@ struct ne_udp_flow {
 };
 NE_STATIC_ASSERT(sizeof(struct ne_udp_flow) == 208, "struct ne_udp_flow is 208 bytes");
 
-/// The close sample: a pair's key and final counts. A pid of 0 asks user space to flush every
-/// pair of the socket (more processes used it than the kernel remembers).
+/// The close sample: a flow's key and final counts. A pid of 0 asks user space to flush every
+/// flow of the socket (it had more than the kernel remembers per socket).
 struct ne_udp_close {
     struct ne_udp_key key;
     struct ne_udp_flow flow;
 };
-NE_STATIC_ASSERT(sizeof(struct ne_udp_close) == 224, "struct ne_udp_close is 224 bytes");
+NE_STATIC_ASSERT(sizeof(struct ne_udp_close) == 240, "struct ne_udp_close is 240 bytes");
 
-/// The value of the `users` map, keyed by socket: which processes used it.
+/// A flow of a socket known: its key without the socket.
+struct ne_udp_pair {
+    unsigned int pid;
+    struct ne_udp_peer peer;
+};
+
+/// The value of the `users` map, keyed by socket: its flows' (process, peer) pairs.
 struct ne_udp_users {
-    unsigned int pids[NE_UDP_PIDS_PER_SOCKET];
+    struct ne_udp_pair pairs[NE_UDP_PAIRS_PER_SOCKET];
     unsigned int count;
     unsigned int overflow;
 };

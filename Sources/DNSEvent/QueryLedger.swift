@@ -1,0 +1,87 @@
+/// The queries awaiting their responses, so that a response carries its latency: a response
+/// matches the last query with its id that went the other way on the same socket, with the same
+/// peer. Bounded in count and age; what it forgets is counted.
+///
+/// Used by the reader thread only (samples are decoded in order), so it needs no lock.
+struct QueryLedger {
+    struct Key: Hashable {
+        var socket: UInt64
+        var peer: IPAddress
+        var peerPort: UInt16
+        var id: UInt16
+        /// Whether the query was sent (a client's): its response is then received.
+        var querySent: Bool
+    }
+
+    private var pending: [Key: UInt64] = [:]
+    /// Keys in the order their queries came, for forgetting the oldest and the expired.
+    private var order: [(key: Key, time: UInt64)] = []
+    private var orderStart = 0
+    let limit: Int
+    let timeout: UInt64
+    /// Queries forgotten before their response came (too many waiting, or too old).
+    private(set) var forgotten: UInt64 = 0
+
+    init(limit: Int, timeoutNanoseconds: UInt64) {
+        self.limit = limit
+        self.timeout = timeoutNanoseconds
+    }
+
+    /// Remembers a query seen at `time` (monotonic nanoseconds).
+    mutating func query(_ key: Key, at time: UInt64) {
+        expire(before: time)
+        if pending.updateValue(time, forKey: key) == nil, pending.count > limit { forgetOldest() }
+        order.append((key, time))
+    }
+
+    /// The latency of a response seen at `time` that answers `query`, which it forgets; nil when
+    /// no such query is waiting.
+    mutating func response(to query: Key, at time: UInt64) -> UInt64? {
+        expire(before: time)
+        guard let start = pending.removeValue(forKey: query) else { return nil }
+        return time >= start ? time - start : 0
+    }
+
+    /// Queries waiting.
+    var count: Int { pending.count }
+
+    private mutating func expire(before time: UInt64) {
+        while orderStart < order.count {
+            let (key, queried) = order[orderStart]
+            guard let current = pending[key] else {
+                orderStart += 1  // answered, or queried again later
+                continue
+            }
+            guard current == queried else {
+                orderStart += 1
+                continue
+            }
+            guard time > queried, time - queried > timeout else { break }
+            pending[key] = nil
+            forgotten += 1
+            orderStart += 1
+        }
+        compact()
+    }
+
+    private mutating func forgetOldest() {
+        while orderStart < order.count {
+            let (key, queried) = order[orderStart]
+            orderStart += 1
+            if pending[key] == queried {
+                pending[key] = nil
+                forgotten += 1
+                break
+            }
+        }
+        compact()
+    }
+
+    /// Drops the consumed front of `order` once it is most of the array.
+    private mutating func compact() {
+        if orderStart > 1024, orderStart * 2 > order.count {
+            order.removeFirst(orderStart)
+            orderStart = 0
+        }
+    }
+}
