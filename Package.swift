@@ -148,8 +148,8 @@ let package = Package(
         .testTarget(name: "NetEventsCoreTests", dependencies: ["NetEventsCore", "NetEventsTesting", "TCPEvent"]),
         .testTarget(name: "TCPEventTests", dependencies: ["TCPEvent", "NetEventsTesting", "CNetEventsABI"]),
         .testTarget(name: "UDPEventTests", dependencies: ["UDPEvent", "NetEventsTesting", "CNetEventsABI"]),
-        .testTarget(name: "DNSEventTests", dependencies: ["DNSEvent", "NetEventsCore"]),
-        .testTarget(name: "EventOutputTests", dependencies: ["EventOutput", "TCPEvent", "UDPEvent"]),
+        .testTarget(name: "DNSEventTests", dependencies: ["DNSEvent", "NetEventsCore", "NetEventsTesting", "CNetEventsABI"]),
+        .testTarget(name: "EventOutputTests", dependencies: ["EventOutput", "TCPEvent", "UDPEvent", "DNSEvent"]),
         .testTarget(name: "TCPTopTests", dependencies: ["tcp-top", "TCPEvent"]),
         .testTarget(
             name: "NetEventsMetricsTests",
@@ -160,7 +160,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["TCPEvent", "UDPEvent", "NetEventsTesting", "netevents-traffic"],
+            dependencies: ["TCPEvent", "UDPEvent", "DNSEvent", "NetEventsTesting", "netevents-traffic"],
             plugins: ["EmbedBPF"]
         ),
     ],

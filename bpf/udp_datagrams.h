@@ -45,6 +45,10 @@ static __always_inline int stash_peer(struct bpf_sock_addr *ctx, u16 family) {
     }
     u32 tid = (u32)bpf_get_current_pid_tgid();
     peer_stash.update(&tid, &stash);
+#ifdef SOCKET_COOKIES
+    // A socket made before tracing began (a server's) has no cookie yet: ask for it here.
+    bpf_get_socket_cookie(ctx);
+#endif
     return 1;  // never refuse: these programs only look
 }
 

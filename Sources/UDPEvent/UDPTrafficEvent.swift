@@ -78,8 +78,10 @@ public struct UDPTrafficEvent: NetworkEvent {
         self.socketID = socketID; self.socketFirstSeenNanoseconds = socketFirstSeenNanoseconds
     }
 
-    /// Whether the socket is connected (has a fixed peer).
-    public var isConnected: Bool { endpoints.destinationPort != 0 }
+    /// Whether the flow's peer is known: the socket is connected, or its calls named the address
+    /// (the kernel's cgroup sendmsg/recvmsg hooks saw it). A receive that asks no address on an
+    /// unconnected socket has none: the kernel does not tell.
+    public var hasPeer: Bool { endpoints.destinationPort != 0 }
 }
 
 extension UDPTrafficEvent {

@@ -156,11 +156,18 @@ case "udp-receiver":
     var packets = 0
     var bytes = 0
     while packets < (value("--packets") ?? 1) {
-        let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        // With the sender's address, as servers ask for it (so the kernel's recvmsg hook sees it).
+        var peer = sockaddr_storage()
+        var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let got = buffer.withUnsafeMutableBytes { bytes in
+            withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, bytes.baseAddress, bytes.count, 0, $0, &peerLength) }
+            }
+        }
         if got < 0 {
             if errno == EINTR { continue }
             if errno == EAGAIN { Sockets.die("no datagram for 30 s after \(packets) (dropped?)") }
-            Sockets.die("recv")
+            Sockets.die("recvfrom")
         }
         packets += 1
         bytes += got

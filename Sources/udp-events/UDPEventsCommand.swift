@@ -42,7 +42,7 @@ struct UDPEventsCommand: TracerCommand {
     }
 
     static let table = EventTable<UDPTrafficEvent>.network(
-        remote: "PEER", hasRemote: \.isConnected,
+        remote: "PEER", hasRemote: \.hasPeer,
         columns: [
             TextColumn("TX_PKTS", width: 8, rightAligned: true), TextColumn("TX_BYTES", width: 10, rightAligned: true),
             TextColumn("RX_PKTS", width: 8, rightAligned: true), TextColumn("RX_BYTES", width: 10, rightAligned: true),

@@ -117,8 +117,8 @@ final class ProcessNameIntegrationTests: XCTestCase {
         defer { close(receiver) }
         let port = UInt16(bigEndian: address.sin_port)
 
-        // By pid: a port filter does not match an unconnected sender (its local port is another).
-        let monitor = try UDPMonitor(configuration: .init(filter: .init(pids: [getpid()])))
+        // By port: it matches the peer of an unconnected sender's datagrams (its own port is another).
+        let monitor = try UDPMonitor(configuration: .init(filter: .init(ports: [port])))
         let events = Collector<UDPTrafficEvent>()
         try monitor.start { events.add($0) }
 
@@ -138,7 +138,8 @@ final class ProcessNameIntegrationTests: XCTestCase {
             close(sender)
         }
         monitor.stop()  // reports what is left
-        let sends = events.events.filter { $0.sentPackets > 0 && $0.destinationPort == 0 && $0.sourcePort != port }
+        let sends = events.events.filter { $0.sentPackets > 0 && $0.sourcePort != port }
+        XCTAssertTrue(sends.allSatisfy { $0.destinationPort == port && $0.destinationAddress == .v4(127, 0, 0, 1) }, "the peer: \(sends)")
         XCTAssertEqual(sends.reduce(0) { $0 + $1.sentPackets }, 3, "\(events.events)")
         XCTAssertEqual(sends.reduce(0) { $0 + $1.sentBytes }, 963)
         for event in sends {

@@ -61,14 +61,11 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         sender.waitForSuccess()
         receiver.waitForSuccess()
 
-        // Both sockets closed: each is reported at once by the close hook, or (without one) its
-        // counts arrive with the next interval.
+        // Both sockets closed: what is left of each is reported at once by the close hook, or
+        // (without one) with the next interval.
         let hasCloseHook = monitor.report?.closeHook != UDPKind.CloseHook.none
         let events = collector.wait { events in
-            if hasCloseHook {
-                return events.contains { $0.pid == sender.pid && $0.reason == .close } && events.contains { $0.pid == receiver.pid && $0.reason == .close }
-            }
-            return Totals(events.filter { $0.pid == sender.pid }) == Totals(tx: packets, bytes: bytes)
+            Totals(events.filter { $0.pid == sender.pid }) == Totals(tx: packets, bytes: bytes)
                 && Totals(events.filter { $0.pid == receiver.pid }) == Totals(rx: packets, bytes: bytes)
         }
         let senderEvents = events.filter { $0.pid == sender.pid }
@@ -77,6 +74,8 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         XCTAssertEqual(Totals(receiverEvents), Totals(rx: packets, bytes: bytes), "receiver: \(receiverEvents)")
         let loopback = IPAddress(ipv6 ? "::1" : "127.0.0.1")!
         let unspecified = IPAddress(ipv6 ? "::" : "0.0.0.0")!
+        // Each datagram's peer: an unconnected socket's from the cgroup sendmsg/recvmsg hooks.
+        let peers = try XCTUnwrap(monitor.report?.hooks.peers)
         for event in senderEvents {
             XCTAssertEqual(event.uid, senderUID ?? 0)
             XCTAssertEqual(event.command, command)
@@ -84,9 +83,9 @@ final class UDPMonitorIntegrationTests: XCTestCase {
             XCTAssertEqual(event.cgroup, ownCgroup(), "the cgroup of cgroup_id, named")
             XCTAssertEqual(event.family, ipv6 ? .ipv6 : .ipv4)
             XCTAssertEqual(event.sourcePort, senderPort)
-            XCTAssertEqual(event.isConnected, connected)
-            XCTAssertEqual(event.destinationPort, connected ? receiverPort : 0)
-            XCTAssertEqual(event.destinationAddress, connected ? loopback : unspecified)
+            XCTAssertEqual(event.hasPeer, connected || peers)
+            XCTAssertEqual(event.destinationPort, connected || peers ? receiverPort : 0)
+            XCTAssertEqual(event.destinationAddress, connected || peers ? loopback : unspecified)
             // A connected socket is bound to the route's source address; an unconnected one to any.
             XCTAssertEqual(event.sourceAddress, connected ? loopback : unspecified)
         }
@@ -96,7 +95,9 @@ final class UDPMonitorIntegrationTests: XCTestCase {
             XCTAssertEqual(event.executable, "netevents-traffic", "read in the kernel")
             XCTAssertEqual(event.sourceAddress, loopback)
             XCTAssertEqual(event.sourcePort, receiverPort)
-            XCTAssertFalse(event.isConnected)
+            // recvfrom with an address: the sender, seen by the recvmsg hook.
+            XCTAssertEqual(event.destinationPort, peers ? senderPort : 0)
+            XCTAssertEqual(event.destinationAddress, peers ? loopback : unspecified)
         }
         XCTAssertEqual(Set(senderEvents.map(\.socketID)).count, 1, "one socket")
         XCTAssertEqual(Set(receiverEvents.map(\.socketID)).count, 1, "one socket")
@@ -104,8 +105,12 @@ final class UDPMonitorIntegrationTests: XCTestCase {
             XCTAssertNotNil(senderEvents.first?.socketID, "the kernel gives sockets cookies here")
             XCTAssertNotEqual(senderEvents.first?.socketID, receiverEvents.first?.socketID)
         }
-        XCTAssertEqual(senderEvents.filter { $0.reason == .close }.count, hasCloseHook ? 1 : 0)
-        XCTAssertEqual(receiverEvents.filter { $0.reason == .close }.count, hasCloseHook ? 1 : 0)
+        // A close reports what the intervals did not (nothing: no event), once.
+        for side in [senderEvents, receiverEvents] {
+            let closes = side.filter { $0.reason == .close }
+            XCTAssertLessThanOrEqual(closes.count, hasCloseHook ? 1 : 0, "\(closes)")
+            XCTAssertTrue(closes.allSatisfy { $0.sentPackets + $0.receivedPackets > 0 }, "no close of zeros: \(closes)")
+        }
         let statistics = monitor.statistics
         XCTAssertEqual(statistics.lostSamples, 0)
         XCTAssertEqual(statistics.unattributedPackets, 0)
@@ -124,28 +129,48 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         try exchange(ipv6: true, connected: false, senderUID: otherUID, receiverUID: nil, packets: 10, sizes: [7, 65_000])
     }
 
-    /// An open socket is reported every interval; its close comes within one more, with the rest.
-    func testIntervalReportsThenCloseAddUpExactly() throws {
+    /// An open socket is reported every interval; once they have reported everything, its close
+    /// adds no event (nothing new), and the interval reports alone add up exactly.
+    func testIntervalReportsThenANothingNewCloseAddUpExactly() throws {
         let (monitor, collector) = try start(.init(options: .init(interval: 0.3)))
-        defer { monitor.stop() }
         let receiver = try TrafficProcess(["udp-receiver", "--packets", "20"])
         let port = try XCTUnwrap(receiver.nextLine()["port"])
         let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "20", "--sizes", "250", "--hold"])
         _ = try sender.nextLine()
         // Still open: the periodic scan reports the 20 datagrams.
-        let interval = collector.wait { $0.contains { $0.pid == sender.pid && $0.reason == .interval } }
+        let interval = collector.wait { Totals($0.filter { $0.pid == sender.pid }) == Totals(tx: 20, bytes: 5_000) }
         XCTAssertEqual(Totals(interval.filter { $0.pid == sender.pid }), Totals(tx: 20, bytes: 5_000))
-        let closeRequested = Date()
         sender.proceed()
         _ = try sender.nextLine()
-        let all = collector.wait { $0.contains { $0.pid == sender.pid && $0.reason == .close } }
-        XCTAssertLessThan(Date().timeIntervalSince(closeRequested), 5, "the close is reported promptly")
-        let senderEvents = all.filter { $0.pid == sender.pid }
-        XCTAssertEqual(Totals(senderEvents), Totals(tx: 20, bytes: 5_000), "the close adds nothing already reported")
-        let close = try XCTUnwrap(senderEvents.first { $0.reason == .close })
-        XCTAssertEqual(close.sentPackets, 0)
         receiver.waitForSuccess()
         sender.waitForSuccess()
+        // The close sample went out as the socket was released, before the process was gone;
+        // stop drains it.
+        monitor.stop()
+        let senderEvents = collector.events.filter { $0.pid == sender.pid }
+        XCTAssertEqual(Totals(senderEvents), Totals(tx: 20, bytes: 5_000), "the close adds nothing already reported")
+        XCTAssertTrue(senderEvents.allSatisfy { $0.reason == .interval }, "no close event of zeros: \(senderEvents)")
+        XCTAssertGreaterThan(monitor.statistics.kind.closes, 0, "the close hook saw the releases")
+    }
+
+    /// A close carries what its socket moved since its last report: here everything (no
+    /// interval in between).
+    func testACloseCarriesWhatIsNew() throws {
+        let (monitor, collector) = try start(.init(options: .init(interval: 3_600)))
+        defer { monitor.stop() }
+        guard monitor.report?.closeHook != UDPKind.CloseHook.none else { throw XCTSkip("no close hook on this kernel: \(monitor.report!)") }
+        let receiver = try TrafficProcess(["udp-receiver", "--packets", "20"])
+        let port = try XCTUnwrap(receiver.nextLine()["port"])
+        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "20", "--sizes", "250"])
+        _ = try sender.nextLine()
+        sender.waitForSuccess()
+        receiver.waitForSuccess()
+        let events = collector.wait {
+            $0.contains { $0.pid == sender.pid && $0.reason == .close } && $0.contains { $0.pid == receiver.pid && $0.reason == .close }
+        }
+        let close = try XCTUnwrap(events.first { $0.pid == sender.pid && $0.reason == .close })
+        XCTAssertEqual(Totals([close]), Totals(tx: 20, bytes: 5_000))
+        XCTAssertEqual(Totals(events.filter { $0.pid == receiver.pid && $0.reason == .close }), Totals(rx: 20, bytes: 5_000))
     }
 
     /// Without a close hook, the socket is still reported within one interval.
@@ -197,7 +222,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         _ = try flood.nextLine()
         let sent = try flood.nextLine(timeout: 120)
         flood.waitForSuccess()
-        collector.wait { $0.contains { $0.pid == flood.pid && $0.reason == .close } }
+        collector.wait { Totals($0.filter { $0.pid == flood.pid }).txPackets == 1_000_000 }
         monitor.stop()
         let events = collector.events.filter { $0.pid == flood.pid }
         let totals = Totals(events)
@@ -219,8 +244,8 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         sender.waitForSuccess()
         receiver.proceed()
         receiver.waitForSuccess()
-        uidEvents.wait { $0.contains { $0.reason == .close } }
-        pidEvents.wait { $0.contains { $0.reason == .close } }
+        uidEvents.wait { Totals($0) == Totals(tx: 10, bytes: 400) }
+        pidEvents.wait { Totals($0) == Totals(rx: 10, bytes: 400) }
         // The traffic each filter excluded (the receiver's for the uid filter, the sender's for the
         // pid filter) was counted and dropped in the kernel, per datagram.
         let uidFiltered = byUID.statistics.filteredEvents

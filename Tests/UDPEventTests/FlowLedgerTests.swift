@@ -35,7 +35,7 @@ final class FlowLedgerTests: XCTestCase {
         XCTAssertEqual(first.family, .ipv4)
         XCTAssertEqual(first.sourcePort, 5353)
         XCTAssertEqual(first.destinationPort, 0)
-        XCTAssertFalse(first.isConnected)
+        XCTAssertFalse(first.hasPeer)
         XCTAssertEqual(first.cgroupID, 9)
         XCTAssertEqual(first.networkNamespace, 4_026_531_840)
         XCTAssertEqual(first.socketID, 0xffff_8880_0000_1000 + 1000, "the cookie of the flow")

@@ -63,7 +63,7 @@ final class UDPMonitorMockTests: XCTestCase {
         XCTAssertEqual(event.sourcePort, 40_000)
         XCTAssertEqual(event.destinationAddress.description, "127.0.0.53")
         XCTAssertEqual(event.destinationPort, 53)
-        XCTAssertTrue(event.isConnected)
+        XCTAssertTrue(event.hasPeer)
         XCTAssertEqual(event.deltaCounts, counts(tx: 12_345, rx: 777, txPackets: 3, rxPackets: 2))
         XCTAssertEqual(event.cgroupID, 77)
         XCTAssertEqual(event.networkNamespace, 4_026_531_840)
