@@ -124,7 +124,7 @@ public final class DNSKind: EventKind {
                 endpoints: sample.endpoints, id: message.id, name: question?.name ?? "",
                 queryType: question?.type ?? DNSRecordType(rawValue: 0),
                 responseCode: message.isResponse ? message.responseCode : nil,
-                answers: message.isResponse ? message.answerAddresses : [], answersIncomplete: message.answersIncomplete,
+                answers: message.isResponse ? message.answerAddresses : [], answersIncomplete: message.isResponse && message.answersIncomplete,
                 latencyNanoseconds: latency, length: sample.length, cgroupID: sample.cgroupID,
                 networkNamespace: sample.networkNamespace, socketID: sample.cookie == 0 ? nil : sample.cookie))
     }

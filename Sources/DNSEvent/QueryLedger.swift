@@ -32,6 +32,7 @@ struct QueryLedger {
         expire(before: time)
         if pending.updateValue(time, forKey: key) == nil, pending.count > limit { forgetOldest() }
         order.append((key, time))
+        compact()
     }
 
     /// The latency of a response seen at `time` that answers `query`, which it forgets; nil when
@@ -44,6 +45,9 @@ struct QueryLedger {
 
     /// Queries waiting.
     var count: Int { pending.count }
+
+    /// Entries kept to find the oldest query (bounded by about twice `limit`).
+    var orderEntries: Int { order.count - orderStart }
 
     private mutating func expire(before time: UInt64) {
         while orderStart < order.count {
@@ -77,10 +81,16 @@ struct QueryLedger {
         compact()
     }
 
-    /// Drops the consumed front of `order` once it is most of the array.
+    /// Drops the consumed front of `order` once it is most of the array; and, when answered
+    /// queries pile up behind one still waiting, every entry no longer waiting. At most `limit`
+    /// entries are live, so each rebuild keeps at most half of what it walks: amortized O(1).
     private mutating func compact() {
         if orderStart > 1024, orderStart * 2 > order.count {
             order.removeFirst(orderStart)
+            orderStart = 0
+        }
+        if order.count - orderStart > 2 * limit + 1024 {
+            order = order[orderStart...].filter { pending[$0.key] == $0.time }
             orderStart = 0
         }
     }

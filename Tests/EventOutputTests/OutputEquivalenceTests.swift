@@ -1,3 +1,4 @@
+import DNSEvent
 import EventOutput
 import Foundation
 import Glibc
@@ -99,16 +100,54 @@ final class OutputEquivalenceTests: XCTestCase {
             socketID: randomValue(), socketFirstSeenNanoseconds: randomValue())
     }
 
+    /// Query names as events carry them: `dig`'s escaped text (`\.`, `\\`, `\DDD`), the root, empty
+    /// (no question), and hostile text the parser never writes but a consumer may build.
+    func randomName() -> String {
+        let pieces = [
+            "www", "example", "com", ".", #"\."#, #"\\"#, #"\027"#, #"\255"#, "\u{1b}[31m", "\"", "\n", "\u{0}", "é", "名",
+            "\u{FFFD}", "", "\u{7f}", "\u{85}", "\u{2028}",
+        ]
+        switch Int.random(in: 0..<8) {
+        case 0: return "."
+        case 1: return ""
+        default: return (0..<Int.random(in: 1...6)).map { _ in pieces.randomElement()! }.joined()
+        }
+    }
+
+    func randomDNSEvent() -> DNSMessageEvent {
+        let (time, process, endpoints) = randomCommon()
+        let kind = DNSMessageEvent.Kind.allCases.randomElement()!
+        // Answers: none (a query, NXDOMAIN), or a few of either family in any order.
+        let answers = (0..<[0, 0, 1, 2, 7].randomElement()!).map { _ in randomAddress(Bool.random() ? .ipv4 : .ipv6) }
+        let cgroupID = randomValue()
+        let cgroupPaths = [
+            "/", "/user.slice/user-1000.slice/session-2.scope",
+            "/system.slice/docker-\(String(repeating: "ab", count: 32)).scope", randomCommand(),
+        ]
+        return DNSMessageEvent(
+            timeNanoseconds: time, kind: kind, isSent: .random(), process: process, endpoints: endpoints,
+            id: .random(in: 0...UInt16.max), name: randomName(),
+            queryType: DNSRecordType(rawValue: [1, 28, 65, 255, 0, 32_768, .random(in: 0...UInt16.max)].randomElement()!),
+            responseCode: kind == .query && Bool.random()
+                ? nil : DNSResponseCode(rawValue: [0, 2, 3, 16, 23, .random(in: 0...4_095), .random(in: 0...UInt16.max)].randomElement()!),
+            answers: answers, answersIncomplete: .random(), latencyNanoseconds: Bool.random() ? nil : randomValue(),
+            length: .random(in: 0...UInt32.max), cgroupID: cgroupID, networkNamespace: .random(in: 0...UInt32.max),
+            cgroup: Bool.random() ? nil : Cgroup(id: cgroupID, path: cgroupPaths.randomElement()!),
+            networkNamespaceName: Bool.random() ? nil : randomCommand(), socketID: Bool.random() ? nil : randomValue())
+    }
+
     /// The keys of a one-level JSON object line, in the order written.
     func keys(_ line: String) throws -> [String] {
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
         // Every key is an identifier written as "key":, and no value can contain that shape
-        // unescaped except a string value, so scan the top level ourselves.
+        // unescaped except a string value, so scan the top level ourselves. A value may be a list
+        // of strings (DNS answers): the strings inside brackets are no keys.
         var found: [String] = []
         var index = line.startIndex
         var depthString = false
         var current = ""
         var expectingKey = true
+        var listDepth = 0
         while index < line.endIndex {
             let character = line[index]
             if depthString {
@@ -119,7 +158,11 @@ final class OutputEquivalenceTests: XCTestCase {
                 depthString = true; current = ""
             } else if character == ":" {
                 expectingKey = false
-            } else if character == "," || character == "{" {
+            } else if character == "[" {
+                listDepth += 1
+            } else if character == "]" {
+                listDepth -= 1
+            } else if (character == "," && listDepth == 0) || character == "{" {
                 expectingKey = true
             }
             index = line.index(after: index)
@@ -154,6 +197,55 @@ final class OutputEquivalenceTests: XCTestCase {
             try assertSameJSON(randomTCPEvent(), writer)
             try assertSameJSON(randomUDPEvent(), writer)
         }
+    }
+
+    /// DNS events: the answers list (empty included), the optional rcode and latency, the key
+    /// written only when true (`answers_incomplete`), hostile names; each decodes back to itself.
+    func testDNSJSONLinesMatchJSONEncoderOnRandomEvents() throws {
+        let writer = JSONLineWriter()
+        for _ in 0..<3_000 {
+            try assertSameJSON(randomDNSEvent(), writer)
+        }
+    }
+
+    /// The keys of `dns-events --json`, in order, for a response and for a query.
+    func testDNSJSONKeys() throws {
+        var event = randomDNSEvent()
+        event.kind = .response
+        event.responseCode = .nameError
+        event.answers = []
+        event.answersIncomplete = true
+        event.latencyNanoseconds = nil
+        event.cgroup = nil
+        event.networkNamespaceName = nil
+        event.socketID = nil
+        event.process = EventProcess(pid: 1, uid: 0, command: "dig")
+        let writer = JSONLineWriter()
+        writer.append(event)
+        let line = String(decoding: writer.bytes, as: UTF8.self)
+        XCTAssertEqual(
+            try keys(line),
+            ["event", "time_ns", "pid", "uid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "id", "name",
+             "qtype", "rcode", "answers", "answers_incomplete", "latency_ns", "length", "cgroup_id", "netns", "socket_id"], line)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(object["event"] as? String, "response")
+        XCTAssertEqual(object["rcode"] as? String, "NXDOMAIN")
+        XCTAssertEqual(object["answers"] as? [String], [])
+        XCTAssertTrue(object["latency_ns"] is NSNull, "an unknown latency is null")
+        XCTAssertTrue(object["socket_id"] is NSNull)
+        try assertSameJSON(event, writer)
+
+        event.kind = .query
+        event.responseCode = nil
+        event.answersIncomplete = false
+        writer.removeAll()
+        writer.append(event)
+        let query = String(decoding: writer.bytes, as: UTF8.self)
+        let queryKeys = try keys(query)
+        XCTAssertFalse(queryKeys.contains("rcode"), "a query has no rcode: \(query)")
+        XCTAssertFalse(queryKeys.contains("answers_incomplete"), "written only when true: \(query)")
+        XCTAssertTrue(queryKeys.contains("answers"))
+        try assertSameJSON(event, writer)
     }
 
     func testABatchIsOneLinePerEventAndTheBufferIsReused() throws {

@@ -279,7 +279,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
                     case .notSupported, .attachFailed, .loadFailed: print("\(hook) + \(closeHook): \(error)")
                     default: XCTFail("\(hook) + \(closeHook): unexpected \(error)")
                     }
-                    if expectedToWork(hook, closeHook) { XCTFail("\(hook) + \(closeHook) should work here: \(error)") }
+                    if Self.expectedToWork(hook, closeHook) { XCTFail("\(hook) + \(closeHook) should work here: \(error)") }
                 }
             }
         }
@@ -296,8 +296,8 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         var ran: [String] = []
         for hook in forcedHook.map({ [$0] }) ?? UDPKind.Hook.allCases {
             for closeHook in forcedClose.map({ [$0] }) ?? UDPKind.CloseHook.allCases {
-                guard expectedToWork(hook, closeHook) else {
-                    let why = unavailability(hook, closeHook)
+                guard Self.expectedToWork(hook, closeHook) else {
+                    let why = Self.unavailability(hook, closeHook)
                     print("not applicable here: \(hook) + \(closeHook): \(why)")
                     if forcedHook != nil || forcedClose != nil { throw XCTSkip("not applicable: \(hook) + \(closeHook): \(why)") }
                     continue
@@ -329,7 +329,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     }
 
     /// What the feature probes said of the parts of this combination that are missing.
-    func unavailability(_ hook: UDPKind.Hook, _ closeHook: UDPKind.CloseHook) -> String {
+    static func unavailability(_ hook: UDPKind.Hook, _ closeHook: UDPKind.CloseHook) -> String {
         let features = KernelFeatures.shared
         var reasons: [String] = []
         switch hook {
@@ -346,7 +346,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     }
 
     /// Whether the feature probes say this combination is available on this kernel.
-    func expectedToWork(_ hook: UDPKind.Hook, _ closeHook: UDPKind.CloseHook) -> Bool {
+    static func expectedToWork(_ hook: UDPKind.Hook, _ closeHook: UDPKind.CloseHook) -> Bool {
         let features = KernelFeatures.shared
         let counting: Bool =
             switch hook {
