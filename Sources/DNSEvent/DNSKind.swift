@@ -81,7 +81,7 @@ public final class DNSKind: EventKind {
         let cookies = SocketCookies.plan(features: features, into: &program)
         return Hooks(
             hook: datagrams.hook, receiveFlagsArgument: datagrams.receiveFlagsArgument, peers: datagrams.peers,
-            socketCookies: cookies, ports: configuration.options.ports.sorted())
+            socketCookies: cookies, ports: configuration.options.dnsPorts.sorted())
     }
 
     public static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError) {

@@ -2,8 +2,9 @@ extension DNSKind {
     /// Options of the DNS kind (besides the options every kind has, in `MonitorConfiguration`).
     public struct Options: EventKindOptions {
         /// The ports whose datagrams are DNS, matched against the socket's own port and the
-        /// datagram's peer's, so clients and servers are both seen.
-        public var ports: Set<UInt16> = [53]
+        /// datagram's peer's, so clients and servers are both seen. (Not `ports`: that name is
+        /// the filter's, `EventFilter/ports`.)
+        public var dnsPorts: Set<UInt16> = [53]
         /// Force the hook that sees datagrams; nil picks tracepoint, then fentry, then kprobe.
         public var hook: HookType?
         /// Seconds a query waits for its response before it is forgotten (its response, if it
@@ -17,14 +18,14 @@ extension DNSKind {
         public init() {}
 
         /// Options with DNS ports and a forced hook.
-        public init(ports: Set<UInt16> = [53], hook: HookType? = nil) {
-            self.ports = ports
+        public init(dnsPorts: Set<UInt16> = [53], hook: HookType? = nil) {
+            self.dnsPorts = dnsPorts
             self.hook = hook
         }
 
         public func validate() throws(BPFError) {
-            guard !ports.isEmpty, !ports.contains(0) else {
-                throw .invalidArgument("ports must be 1-65535, at least one, got \(ports.sorted())")
+            guard !dnsPorts.isEmpty, !dnsPorts.contains(0) else {
+                throw .invalidArgument("dnsPorts must be 1-65535, at least one, got \(dnsPorts.sorted())")
             }
             guard queryTimeout.isFinite, queryTimeout > 0, queryTimeout <= 3600 else {
                 throw .invalidArgument("queryTimeout must be between 0 and 3600 seconds, got \(queryTimeout)")

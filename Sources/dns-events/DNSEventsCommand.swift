@@ -37,7 +37,7 @@ struct DNSEventsCommand: TracerCommand {
     /// matches the same datagrams.
     var kindOptions: DNSKind.Options {
         let ports = (try? options.filter.ports) ?? []
-        var kind = DNSKind.Options(ports: ports.isEmpty ? [53] : Set(ports), hook: hook)
+        var kind = DNSKind.Options(dnsPorts: ports.isEmpty ? [53] : Set(ports), hook: hook)
         kind.queryTimeout = queryTimeout
         return kind
     }

@@ -8,7 +8,7 @@
 //   netevents-traffic tcp-connect [-6] --port P [--uid U] [--syn-retries N] [--give-up-ms MS]
 //       one connect that may fail: says `connected`, `failed ... errno=E`, or (--give-up-ms) closes
 //       the socket still connecting after MS milliseconds and says `gave-up`; exits 0 in each case
-//   netevents-traffic udp-receiver [-6] --packets K [--port P] [--uid U] [--hold]
+//   netevents-traffic udp-receiver [-6] --packets K [--port P] [--uid U] [--hold] [--connect-after-first]
 //   netevents-traffic udp-sender   [-6] --port P --packets K --sizes S[,S...] [--connect] [--uid U] [--hold]
 //   netevents-traffic udp-flood    [-6] --count N [--size 64]
 // --hold: after the traffic, wait for a line on standard input before closing the socket.
@@ -155,19 +155,28 @@ case "udp-receiver":
     var buffer = [UInt8](repeating: 0, count: 65536)
     var packets = 0
     var bytes = 0
+    // As iperf3's UDP server does: connect to the first sender, then read without an address.
+    let connectAfterFirst = flag("--connect-after-first")
     while packets < (value("--packets") ?? 1) {
         // With the sender's address, as servers ask for it (so the kernel's recvmsg hook sees it).
         var peer = sockaddr_storage()
         var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let asksAddress = !(connectAfterFirst && packets > 0)
         let got = buffer.withUnsafeMutableBytes { bytes in
             withUnsafeMutablePointer(to: &peer) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, bytes.baseAddress, bytes.count, 0, $0, &peerLength) }
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    asksAddress ? recvfrom(fd, bytes.baseAddress, bytes.count, 0, $0, &peerLength) : recv(fd, bytes.baseAddress, bytes.count, 0)
+                }
             }
         }
         if got < 0 {
             if errno == EINTR { continue }
             if errno == EAGAIN { Sockets.die("no datagram for 30 s after \(packets) (dropped?)") }
             Sockets.die("recvfrom")
+        }
+        if connectAfterFirst && packets == 0 {
+            let connected = withUnsafePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, peerLength) } }
+            if connected != 0 { Sockets.die("connect") }
         }
         packets += 1
         bytes += got

@@ -112,9 +112,9 @@ final class DNSIntegrationTests: XCTestCase {
         XCTAssertEqual(aaaa.output, DNSServer.address6 + "\n")
         let nx = try server.dig(["@127.0.0.1", "nope.nx.test", "A"])
         XCTAssertTrue(nx.output.contains("status: NXDOMAIN"), nx.output)
-        // The C library's resolver, through the namespace's resolv.conf: `getent hosts` asks for
-        // AAAA first (gethostbyname2 AF_INET6), and stops at the answer.
-        let getent = try server.run("getent", ["hosts", DNSServer.name])
+        // The C library's resolver, through a resolv.conf naming the server: `getent hosts` asks
+        // for AAAA first (gethostbyname2 AF_INET6), and stops at the answer.
+        let getent = try server.resolve("getent", ["hosts", DNSServer.name])
         XCTAssertEqual(getent.status, 0)
         XCTAssertTrue(getent.output.hasPrefix(DNSServer.address6), getent.output)
 

@@ -146,13 +146,15 @@ final class ToolTests: XCTestCase {
             ("tcp-events", ["--netns", "0"], "--netns"), ("udp-events", ["--container", "3f2x"], "--container"),
             ("tcp-events", ["--port", "70000"], "--port"), ("tcp-top", ["--cgroup", "/no/such/cgroup/here"], "/no/such/cgroup/here"),
             ("tcp-events", ["--container", "fffffffffff0"], "fffffffffff0"),
+            ("dns-events", ["--port", "0"], "--port"), ("dns-events", ["--query-timeout", "nan"], "--query-timeout"),
+            ("dns-events", ["--query-timeout", "-1"], "--query-timeout"),
         ]
         for (tool, arguments, flag) in cases {
             let (status, errors) = try run(tool, arguments)
             XCTAssertNotEqual(status, 0, "\(tool) \(arguments) was accepted")
             XCTAssertTrue(errors.contains(flag), "\(tool) \(arguments): \(errors)")
         }
-        for tool in ["tcp-events", "udp-events", "tcp-top", "netevents-traffic"] {
+        for tool in ["tcp-events", "udp-events", "dns-events", "tcp-top", "netevents-traffic"] {
             XCTAssertEqual(try run(tool, ["--help"]).status, 0, "\(tool) --help")
         }
     }
@@ -176,6 +178,57 @@ final class ToolTests: XCTestCase {
         process.waitUntilExit()
         XCTAssertEqual(outputDone.wait(timeout: .now() + 10), .success, "\(tool): standard output did not end")
         return (process.terminationStatus, text, outputText.events.joined())
+    }
+
+    /// `dns-events` as users run it, against dnsmasq and dig: a JSON line per query and response
+    /// on both sides, with the keys of the README; and in the table, a name made of escape
+    /// sequences and control characters reaches the terminal escaped.
+    func testDNSEventsPrintsDigsQueriesAndEscapesHostileNames() throws {
+        try requireBPF()
+        let server = try DNSServer()
+        defer { server.stop() }
+        let inode = "\(server.namespace.inode)"
+        for json in [true, false] {
+            let (tool, output, errors) = try startTracing("dns-events", (json ? ["--json"] : []) + ["--netns", inode])
+            defer { if tool.isRunning { tool.interrupt() } }
+            let lines = Collector<String>(lines: output.fileHandleForReading)
+            let answer = try server.dig(["@127.0.0.1", DNSServer.name, "A", "+short"])
+            XCTAssertEqual(answer.output, DNSServer.address + "\n")
+            // A name with ESC [31m and a newline in its labels (dig's \DDD syntax): dnsmasq answers NXDOMAIN? No:
+            // REFUSED or NXDOMAIN, whatever it is, the line must show the name escaped.
+            _ = try server.dig(["@127.0.0.1", "\\027[31mev\\010il.test", "A"])
+            lines.wait(timeout: 20) { $0.count >= (json ? 8 : 9) }
+            tool.interrupt()
+            XCTAssertTrue(waitForExit(tool, seconds: 10))
+            XCTAssertEqual(tool.terminationStatus, 0)
+            XCTAssertNotNil(errors.first(timeout: 5) { $0.hasPrefix("8 events printed; lost 0") }, "\(errors.events)")
+            let text = lines.events.joined(separator: "\n")
+            XCTAssertFalse(text.unicodeScalars.contains { $0.value == 0x1b }, "a raw ESC: \(text)")
+            XCTAssertFalse(lines.events.contains { $0.hasPrefix("il.test") }, "the newline split a line: \(text)")
+            if json {
+                let objects = try lines.events.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+                XCTAssertEqual(objects.count, 8, text)
+                let digLines = objects.filter { ($0["pid"] as? Int) == Int(answer.pid) }
+                XCTAssertEqual(digLines.map { $0["event"] as? String }, ["query", "response"], text)
+                let response = try XCTUnwrap(digLines.last)
+                XCTAssertEqual(response["name"] as? String, DNSServer.name)
+                XCTAssertEqual(response["qtype"] as? String, "A")
+                XCTAssertEqual(response["rcode"] as? String, "NOERROR")
+                XCTAssertEqual(response["answers"] as? [String], [DNSServer.address])
+                XCTAssertEqual(response["direction"] as? String, "received")
+                XCTAssertEqual(response["comm"] as? String, "dig")
+                XCTAssertEqual(response["dport"] as? Int, 53)
+                XCTAssertEqual(response["daddr"] as? String, "127.0.0.1")
+                XCTAssertGreaterThan(response["latency_ns"] as? Int ?? 0, 0)
+                for key in ["time_ns", "uid", "family", "saddr", "sport", "id", "length", "cgroup_id", "netns", "socket_id"] {
+                    XCTAssertNotNil(response[key], "\(key) in \(response)")
+                }
+                XCTAssertTrue(objects.contains { ($0["name"] as? String) == "\\027[31mev\\010il.test" }, text)
+            } else {
+                // The table doubles the backslashes of dig's escapes, as it does any backslash.
+                XCTAssertTrue(text.contains("\\\\027[31mev\\\\010il.test"), text)
+            }
+        }
     }
 
     /// A hook forced with `--hook` that this kernel lacks: exit status 1, the kernel's reason and

@@ -130,27 +130,49 @@ func runToEnd(_ executable: String, _ arguments: [String]) -> (status: Int32, ou
     return (process.terminationStatus, data)
 }
 
-/// Runs `arguments[0] ARGUMENTS...` to its end, spawned and reaped directly (Foundation's
-/// `Process` can miss a child's exit while another child it started is still running): its pid,
-/// status and standard output (standard error discarded).
-func spawnToEnd(_ arguments: [String]) throws -> (pid: Int32, status: Int32, output: String) {
-    var pipe: [Int32] = [0, 0]
-    guard pipe.withUnsafeMutableBufferPointer({ Glibc.pipe($0.baseAddress!) }) == 0 else { throw TrafficError.notBuilt("pipe: \(errno)") }
-    // Not inherited by processes other threads start meanwhile: they would hold the write end open.
-    for descriptor in pipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+/// Starts `arguments[0] ARGUMENTS...` with posix_spawn, standard input and error on /dev/null and
+/// standard output on `output` (or /dev/null); its pid. The caller reaps it (`waitpid`):
+/// Foundation's `Process` can miss a child's exit while another child it started still runs, so
+/// a long-lived server and the clients run beside it are spawned this way.
+func spawn(_ arguments: [String], output: Int32? = nil) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_adddup2(&actions, pipe[1], 1)
+    if let output { posix_spawn_file_actions_adddup2(&actions, output, 1) } else { posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) }
     posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
     var pid: pid_t = 0
     let argv = arguments.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, environ)
-    close(pipe[1])
-    defer { close(pipe[0]) }
     guard spawned == 0 else { throw TrafficError.notBuilt("posix_spawn \(arguments[0]): \(spawned)") }
+    return pid
+}
+
+/// The status of a spawned child, once it has ended.
+@discardableResult
+func reap(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return status
+}
+
+/// Runs `arguments[0] ARGUMENTS...` to its end (spawned and reaped directly, see `spawn`): its
+/// pid, status and standard output.
+func spawnToEnd(_ arguments: [String]) throws -> (pid: Int32, status: Int32, output: String) {
+    var pipe: [Int32] = [0, 0]
+    guard pipe.withUnsafeMutableBufferPointer({ Glibc.pipe($0.baseAddress!) }) == 0 else { throw TrafficError.notBuilt("pipe: \(errno)") }
+    // Not inherited by processes other threads start meanwhile: they would hold the write end open.
+    for descriptor in pipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+    defer { close(pipe[0]) }
+    let pid: pid_t
+    do {
+        pid = try spawn(arguments, output: pipe[1])
+        close(pipe[1])
+    } catch {
+        close(pipe[1])
+        throw error
+    }
     var output: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
@@ -159,9 +181,7 @@ func spawnToEnd(_ arguments: [String]) throws -> (pid: Int32, status: Int32, out
         guard count > 0 else { break }
         output += buffer[..<count]
     }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-    return (pid, status, String(decoding: output, as: UTF8.self))
+    return (pid, reap(pid), String(decoding: output, as: UTF8.self))
 }
 
 /// Waits up to `seconds` for `process` to end; whether it did.

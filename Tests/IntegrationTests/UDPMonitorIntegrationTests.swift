@@ -173,6 +173,29 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         XCTAssertEqual(Totals(events.filter { $0.pid == receiver.pid && $0.reason == .close }), Totals(rx: 20, bytes: 5_000))
     }
 
+    /// A server that connects its socket to its first client (as iperf3's UDP server does) and
+    /// then reads without asking the address: one flow, its peer from the first datagram on.
+    func testASocketThatConnectsAfterItsFirstDatagramKeepsOneFlowWithItsPeer() throws {
+        let (monitor, collector) = try start(.init(options: .init(interval: 3_600)))
+        let receiver = try TrafficProcess(["udp-receiver", "--packets", "10", "--connect-after-first", "--hold"])
+        let port = try XCTUnwrap(receiver.nextLine()["port"])
+        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "10", "--sizes", "100"])
+        let senderPort = try XCTUnwrap(sender.nextLine()["port"].flatMap { UInt16($0) })
+        _ = try receiver.nextLine()
+        sender.waitForSuccess()
+        monitor.stop()  // the receiver's socket is still open: its flow is reported at stop
+        receiver.proceed()
+        receiver.waitForSuccess()
+        let events = collector.events.filter { $0.pid == receiver.pid }
+        XCTAssertEqual(Totals(events), Totals(rx: 10, bytes: 1_000))
+        // Without the cgroup hooks the first datagram has no peer: a second flow.
+        if try XCTUnwrap(monitor.report?.hooks.peers) {
+            XCTAssertEqual(events.count, 1, "one flow: \(events)")
+            XCTAssertEqual(events.first?.destinationPort, senderPort)
+            XCTAssertEqual(events.first?.destinationAddress, .v4(127, 0, 0, 1))
+        }
+    }
+
     /// Without a close hook, the socket is still reported within one interval.
     func testWithoutCloseHookIntervalReportsCarryEverything() throws {
         var configuration = UDPMonitor.Configuration(options: .init(interval: 0.3))
