@@ -6,6 +6,10 @@
 //
 // Compile-time switches, besides netevents_bpf.h's and udp_datagrams.h's: none. Which ports are
 // DNS ports is a map (`dns_ports`), so choosing them costs no compile.
+#if defined(COUNT_KPROBE)
+// struct pt_regs for the kprobe hooks, before our headers (see udp_events.c).
+#include <uapi/linux/ptrace.h>
+#endif
 #include "dns_events_abi.h"
 #define NE_STAT_COUNT NE_DNS_STAT_COUNT
 #include "netevents_bpf.h"

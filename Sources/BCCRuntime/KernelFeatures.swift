@@ -155,23 +155,9 @@ public final class KernelFeatures: Sendable {
     /// The probe does not attach, which would briefly run the program on every socket release.
     /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` when not root.
     public var cgroupSocketRelease: Answer {
-        guard SystemChecks.cgroup2Path != nil else {
-            return .no(reason: "no cgroup v2 hierarchy is mounted (mount one: `mount -t cgroup2 none /sys/fs/cgroup/unified`)")
-        }
-        return cached("cgroupSockRelease") {
-            guard geteuid() == 0 else { return .unknown(reason: "probing cgroup sock_release programs needs root") }
-            var options = bpf_prog_load_opts()
-            options.sz = MemoryLayout<bpf_prog_load_opts>.size
-            options.expected_attach_type = BPF_CGROUP_INET_SOCK_RELEASE
-            let (program, code) = Self.loadTrivialProgram(
-                BPF_PROG_TYPE_CGROUP_SOCK, name: "probe_sk_release", returning: 1, options: &options)
-            guard program >= 0 else {
-                // Kernels before 5.9 do not know the attach type and answer EINVAL.
-                return .no(reason: "loading a cgroup sock_release program failed: \(code.withNumber) (needs Linux 5.9+)")
-            }
-            close(program)
-            return .yes
-        }
+        cgroupProgramLoads(
+            key: "cgroupSockRelease", type: BPF_PROG_TYPE_CGROUP_SOCK, attach: BPF_CGROUP_INET_SOCK_RELEASE, what: "cgroup sock_release",
+            minimumKernel: "5.9")
     }
 
     /// Whether cgroup `sendmsg`/`recvmsg` programs can see the addresses of UDP sends and
@@ -181,18 +167,26 @@ public final class KernelFeatures: Sendable {
     /// Minimum kernel: 5.2 (recvmsg; sendmsg is 4.18). Only the loading half is cached.
     /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` when not root.
     public var cgroupUDPAddresses: Answer {
+        cgroupProgramLoads(
+            key: "cgroupUDPAddresses", type: BPF_PROG_TYPE_CGROUP_SOCK_ADDR, attach: BPF_CGROUP_UDP6_RECVMSG, what: "cgroup recvmsg",
+            minimumKernel: "5.2")
+    }
+
+    /// Whether a cgroup v2 hierarchy is mounted and a two-instruction program (`r0 = 1; exit`) of
+    /// `type` with expected attach type `attach` loads. Kernels that do not know the attach type
+    /// answer EINVAL. Only the loading half is cached under `key`: a hierarchy may be mounted later.
+    private func cgroupProgramLoads(key: String, type: bpf_prog_type, attach: bpf_attach_type, what: String, minimumKernel: String) -> Answer {
         guard SystemChecks.cgroup2Path != nil else {
             return .no(reason: "no cgroup v2 hierarchy is mounted (mount one: `mount -t cgroup2 none /sys/fs/cgroup/unified`)")
         }
-        return cached("cgroupUDPAddresses") {
-            guard geteuid() == 0 else { return .unknown(reason: "probing cgroup recvmsg programs needs root") }
+        return cached(key) {
+            guard geteuid() == 0 else { return .unknown(reason: "probing \(what) programs needs root") }
             var options = bpf_prog_load_opts()
             options.sz = MemoryLayout<bpf_prog_load_opts>.size
-            options.expected_attach_type = BPF_CGROUP_UDP6_RECVMSG
-            let (program, code) = Self.loadTrivialProgram(
-                BPF_PROG_TYPE_CGROUP_SOCK_ADDR, name: "probe_udp_recvmsg", returning: 1, options: &options)
+            options.expected_attach_type = attach
+            let (program, code) = Self.loadTrivialProgram(type, name: "probe_cgroup", returning: 1, options: &options)
             guard program >= 0 else {
-                return .no(reason: "loading a cgroup recvmsg program failed: \(code.withNumber) (needs Linux 5.2+)")
+                return .no(reason: "loading a \(what) program failed: \(code.withNumber) (needs Linux \(minimumKernel)+)")
             }
             close(program)
             return .yes

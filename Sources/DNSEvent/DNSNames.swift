@@ -1,26 +1,15 @@
 /// A resource record type (RFC 1035 `TYPE`/`QTYPE`), named as `dig` prints it.
 ///
 /// Any 16-bit value is a type: the ones without a mnemonic print as `TYPE<n>` (RFC 3597).
-public struct DNSRecordType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct DNSRecordType: DNSNumberName {
     /// The type's number on the wire.
     public var rawValue: UInt16
 
     /// The type numbered `rawValue`.
-    public init(rawValue: UInt16) {
-        self.rawValue = rawValue
-    }
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
 
-    /// The type a mnemonic names (`"AAAA"`, `"https"`) or an RFC 3597 `TYPE<n>` (`"TYPE65280"`),
-    /// case-insensitively; nil for anything else.
-    public init?(name: String) {
-        guard let rawValue = number(named: name, mnemonics: Self.numbers, genericPrefix: "TYPE") else { return nil }
-        self.rawValue = rawValue
-    }
-
-    /// The mnemonic (`"A"`, `"HTTPS"`), or `TYPE<n>` for a type without one.
-    public var description: String {
-        Self.names[rawValue] ?? "TYPE\(rawValue)"
-    }
+    /// `TYPE`: a type without a mnemonic prints as `TYPE<n>`.
+    public static let genericPrefix = "TYPE"
 
     /// IPv4 address (RFC 1035).
     public static let a = Self(rawValue: 1)
@@ -72,7 +61,7 @@ public struct DNSRecordType: RawRepresentable, Hashable, Sendable, CustomStringC
     public static let caa = Self(rawValue: 257)
 
     /// The mnemonics of the IANA registry that `dig` knows; the others print as `TYPE<n>`.
-    private static let names: [UInt16: String] = [
+    public static let mnemonics: [UInt16: String] = [
         1: "A", 2: "NS", 3: "MD", 4: "MF", 5: "CNAME", 6: "SOA", 7: "MB", 8: "MG", 9: "MR", 10: "NULL",
         11: "WKS", 12: "PTR", 13: "HINFO", 14: "MINFO", 15: "MX", 16: "TXT", 17: "RP", 18: "AFSDB", 19: "X25",
         20: "ISDN", 21: "RT", 22: "NSAP", 23: "NSAP-PTR", 24: "SIG", 25: "KEY", 26: "PX", 27: "GPOS", 28: "AAAA",
@@ -85,34 +74,26 @@ public struct DNSRecordType: RawRepresentable, Hashable, Sendable, CustomStringC
         109: "EUI64", 249: "TKEY", 250: "TSIG", 251: "IXFR", 252: "AXFR", 253: "MAILB", 254: "MAILA", 255: "ANY",
         256: "URI", 257: "CAA", 258: "AVC", 259: "DOA", 260: "AMTRELAY", 261: "RESINFO", 32768: "TA", 32769: "DLV",
     ]
-
-    /// The reverse of `names`, for `init?(name:)`.
-    private static let numbers: [String: UInt16] = Dictionary(uniqueKeysWithValues: names.map { ($0.value, $0.key) })
 }
 
 /// A response code: the header's 4 bits, extended to 12 by an EDNS OPT record (RFC 6891),
 /// named as `dig` prints it.
-public struct DNSResponseCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+public struct DNSResponseCode: DNSNumberName {
     /// The code's number: the header's `RCODE`, plus the OPT record's upper 8 bits shifted left by 4.
     public var rawValue: UInt16
+    /// `RCODE`: a code without a mnemonic prints as `RCODE<n>`.
+    public static let genericPrefix = "RCODE"
+    /// The mnemonics `dig` prints.
+    public static let mnemonics: [UInt16: String] = [
+        0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 6: "YXDOMAIN",
+        7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 16: "BADVERS", 23: "BADCOOKIE",
+    ]
 
     /// The code numbered `rawValue`.
-    public init(rawValue: UInt16) {
-        self.rawValue = rawValue
-    }
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+}
 
-    /// The code a mnemonic names (`"NXDOMAIN"`, `"servfail"`) or an `RCODE<n>` (`"RCODE12"`),
-    /// case-insensitively; nil for anything else.
-    public init?(name: String) {
-        guard let rawValue = number(named: name, mnemonics: Self.numbers, genericPrefix: "RCODE") else { return nil }
-        self.rawValue = rawValue
-    }
-
-    /// The mnemonic (`"NOERROR"`, `"NXDOMAIN"`), or `RCODE<n>` for a code without one.
-    public var description: String {
-        Self.names[rawValue] ?? "RCODE\(rawValue)"
-    }
-
+extension DNSResponseCode {
     /// No error (`NOERROR`).
     public static let noError = Self(rawValue: 0)
     /// The server could not interpret the query (`FORMERR`).
@@ -139,23 +120,36 @@ public struct DNSResponseCode: RawRepresentable, Hashable, Sendable, CustomStrin
     public static let badVersion = Self(rawValue: 16)
     /// The client's cookie is bad or missing (`BADCOOKIE`, RFC 7873); needs an OPT record.
     public static let badCookie = Self(rawValue: 23)
-
-    private static let names: [UInt16: String] = [
-        0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 6: "YXDOMAIN",
-        7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 16: "BADVERS", 23: "BADCOOKIE",
-    ]
-
-    /// The reverse of `names`, for `init?(name:)`.
-    private static let numbers: [String: UInt16] = Dictionary(uniqueKeysWithValues: names.map { ($0.value, $0.key) })
 }
 
-/// The number a name stands for: a mnemonic, or the generic form `<prefix><n>` (`TYPE65280`), with
-/// digits only, so that `TYPE+1` and `TYPE` are no names. Case-insensitive.
-private func number(named name: String, mnemonics: [String: UInt16], genericPrefix: String) -> UInt16? {
-    let name = name.uppercased()
-    if let number = mnemonics[name] { return number }
-    guard name.hasPrefix(genericPrefix) else { return nil }
-    let digits = name.dropFirst(genericPrefix.count)
-    guard !digits.isEmpty, digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
-    return UInt16(digits)
+/// A 16-bit DNS number with the names `dig` prints: a mnemonic (`AAAA`, `NXDOMAIN`), or for a
+/// number without one the generic form `<prefix><n>` (`TYPE65280`, `RCODE12`).
+public protocol DNSNumberName: RawRepresentable, Hashable, Sendable, CustomStringConvertible where RawValue == UInt16 {
+    /// The number named `rawValue`.
+    init(rawValue: UInt16)
+    /// The mnemonic of each number that has one.
+    static var mnemonics: [UInt16: String] { get }
+    /// The generic form's prefix.
+    static var genericPrefix: String { get }
+}
+
+extension DNSNumberName {
+    /// The number a mnemonic names (`"AAAA"`, `"servfail"`) or the generic form names
+    /// (`"TYPE65280"`: digits only, so `TYPE+1` and `TYPE` are no names), case-insensitively;
+    /// nil for anything else.
+    public init?(name: String) {
+        let name = name.uppercased()
+        if let known = Self.mnemonics.first(where: { $0.value == name }) {
+            self.init(rawValue: known.key)
+            return
+        }
+        let digits = name.dropFirst(Self.genericPrefix.count)
+        guard name.hasPrefix(Self.genericPrefix), !digits.isEmpty, digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
+            let number = UInt16(digits)
+        else { return nil }
+        self.init(rawValue: number)
+    }
+
+    /// The mnemonic, or the generic form for a number without one.
+    public var description: String { Self.mnemonics[rawValue] ?? "\(Self.genericPrefix)\(rawValue)" }
 }

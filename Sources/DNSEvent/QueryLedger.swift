@@ -5,12 +5,10 @@
 /// Used by the reader thread only (samples are decoded in order), so it needs no lock.
 struct QueryLedger {
     struct Key: Hashable {
-        var socket: UInt64
-        var peer: IPAddress
-        var peerPort: UInt16
-        var id: UInt16
-        /// Whether the query was sent (a client's): its response is then received.
-        var querySent: Bool
+        /// The socket (its kernel address) and the other end of the datagram.
+        var socket: UInt64, peer: IPAddress, peerPort: UInt16
+        /// The transaction id, and whether the query was sent (a client's: its response is then received).
+        var id: UInt16, querySent: Bool
     }
 
     private var pending: [Key: UInt64] = [:]

@@ -7,15 +7,14 @@ import XCTest
 /// privileges. Covers the decoding of every header field, the matching of responses to queries
 /// (latency), the bounds of the pending queries, and what is counted instead of delivered.
 final class DNSMonitorMockTests: XCTestCase {
-    final class Box: @unchecked Sendable {
-        let lock = NSLock()
-        var events: [DNSMessageEvent] = []
-        func add(_ event: DNSMessageEvent) { lock.withLock { events.append(event) } }
-        var all: [DNSMessageEvent] { lock.withLock { events } }
-    }
-
     /// The wall clock's offset from the samples' monotonic times in these tests.
     static let offset: UInt64 = 1_700_000_000_000_000_000
+
+    /// The endpoints of the default sample's socket: `dig` on 127.0.0.1:40000, talking to the
+    /// resolver on 127.0.0.53:53.
+    static let digToResolver = SocketEndpoints(
+        family: .ipv4, sourceAddress: IPAddress("127.0.0.1")!, sourcePort: 40_000, destinationAddress: IPAddress("127.0.0.53")!,
+        destinationPort: 53)
 
     /// Starts a monitor over a mock source with a callback that collects its events, lets `feed`
     /// emit samples, and stops it; returns the monitor and what the callback got.
@@ -24,11 +23,11 @@ final class DNSMonitorMockTests: XCTestCase {
     ) throws -> (monitor: DNSMonitor, events: [DNSMessageEvent]) {
         let source = MockSampleSource()
         let monitor = try DNSMonitor(source: source, configuration: configuration, clock: WallClock(offsetNanoseconds: Int64(Self.offset)))
-        let box = Box()
-        try monitor.start { box.add($0) }
+        let recorder = EventRecorder<DNSMessageEvent>()
+        try monitor.start { recorder.record($0) }
         feed(source)
         monitor.stop()
-        return (monitor, box.all)
+        return (monitor, recorder.events)
     }
 
     /// A configuration with these bounds on the pending queries.
@@ -55,6 +54,22 @@ final class DNSMonitorMockTests: XCTestCase {
         return (query, response)
     }
 
+    /// The query of ``clientExchange(id:name:time:latency:addresses:)`` as the resolver `named`
+    /// receives it at `time`: on its own socket, 127.0.0.53:53, from `dig`'s 127.0.0.1:40000.
+    func serverQuery(id: UInt16, time: UInt64) -> DNSSample {
+        var query = clientExchange(id: id).query
+        query.comm = "named"
+        query.exe = "named"
+        query.socket = 0xffff_8880_0000_5300
+        query.saddr = [127, 0, 0, 53]
+        query.sport = 53
+        query.peerAddress = [127, 0, 0, 1]
+        query.peerPort = 40_000
+        query.sent = false
+        query.time = time
+        return query
+    }
+
     // MARK: - Fields
 
     func testClientQueryThenResponseMakeTwoEventsWithEveryField() throws {
@@ -75,11 +90,7 @@ final class DNSMonitorMockTests: XCTestCase {
         XCTAssertEqual(query.command, "dig")
         XCTAssertNil(query.thread, "the thread's name is the comm")
         XCTAssertEqual(query.executable, "dig")
-        XCTAssertEqual(query.family, .ipv4)
-        XCTAssertEqual(query.sourceAddress.description, "127.0.0.1")
-        XCTAssertEqual(query.sourcePort, 40_000)
-        XCTAssertEqual(query.destinationAddress.description, "127.0.0.53")
-        XCTAssertEqual(query.destinationPort, 53)
+        XCTAssertEqual(query.endpoints, Self.digToResolver)
         XCTAssertEqual(query.id, 0x1234)
         XCTAssertEqual(query.name, "example.com")
         XCTAssertEqual(query.queryType, .a)
@@ -98,10 +109,7 @@ final class DNSMonitorMockTests: XCTestCase {
         XCTAssertEqual(response.timeNanoseconds, Self.offset + 5_001_234_567)
         XCTAssertEqual(response.pid, 4242)
         XCTAssertEqual(response.command, "dig")
-        XCTAssertEqual(response.sourceAddress.description, "127.0.0.1")
-        XCTAssertEqual(response.sourcePort, 40_000)
-        XCTAssertEqual(response.destinationAddress.description, "127.0.0.53")
-        XCTAssertEqual(response.destinationPort, 53)
+        XCTAssertEqual(response.endpoints, Self.digToResolver)
         XCTAssertEqual(response.id, 0x1234)
         XCTAssertEqual(response.name, "example.com")
         XCTAssertEqual(response.queryType.description, "A")
@@ -150,17 +158,7 @@ final class DNSMonitorMockTests: XCTestCase {
 
     /// A server receives the query and sends the response: the same match, from the other side.
     func testServerSideQueryAndResponseMatch() throws {
-        var query = DNSSample()
-        query.comm = "named"
-        query.exe = "named"
-        query.socket = 0xffff_8880_0000_5300
-        query.saddr = [127, 0, 0, 53]
-        query.sport = 53
-        query.peerAddress = [127, 0, 0, 1]
-        query.peerPort = 40_000
-        query.sent = false
-        query.time = 9_000_000_000
-        query.payload = DNSSample.query(id: 77, name: "example.com")
+        let query = serverQuery(id: 77, time: 9_000_000_000)
         var response = query
         response.sent = true
         response.time = 9_000_000_500
@@ -182,15 +180,7 @@ final class DNSMonitorMockTests: XCTestCase {
     /// Client and server in one trace: each side matches its own pair on its own socket.
     func testClientAndServerInOneTraceEachMatchTheirOwn() throws {
         let (clientQuery, clientResponse) = clientExchange(id: 5, time: 1_000, latency: 900)
-        var serverQuery = clientQuery
-        serverQuery.socket = 0xffff_8880_0000_5300
-        serverQuery.comm = "named"
-        serverQuery.saddr = [127, 0, 0, 53]
-        serverQuery.sport = 53
-        serverQuery.peerAddress = [127, 0, 0, 1]
-        serverQuery.peerPort = 40_000
-        serverQuery.sent = false
-        serverQuery.time = 1_100
+        let serverQuery = self.serverQuery(id: 5, time: 1_100)
         var serverResponse = serverQuery
         serverResponse.sent = true
         serverResponse.time = 1_800

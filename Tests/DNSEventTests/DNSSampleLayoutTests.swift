@@ -99,26 +99,60 @@ final class DNSSampleLayoutTests: XCTestCase {
         XCTAssertEqual([DNSSample.payloadRead, DNSSample.payloadUnknownCall, DNSSample.payloadFault], [0, 1, 2])
     }
 
+    /// An integer the builder writes: the header's field, where the header puts it, and the value
+    /// set through the builder's property.
+    struct Written {
+        var name: String
+        var offset: Int
+        var size: Int
+        var value: UInt64
+        var set: (inout DNSSample) -> Void
+
+        init<Value: FixedWidthInteger>(
+            _ name: String, _ offset: Int, _ size: Int, _ property: WritableKeyPath<DNSSample, Value>, _ value: Value
+        ) {
+            self.init(name, offset, size, UInt64(value)) { $0[keyPath: property] = value }
+        }
+
+        /// A property whose nil means a default (`length`, `peerFamily`).
+        init<Value: FixedWidthInteger>(
+            _ name: String, _ offset: Int, _ size: Int, _ property: WritableKeyPath<DNSSample, Value?>, _ value: Value
+        ) {
+            self.init(name, offset, size, UInt64(value)) { $0[keyPath: property] = value }
+        }
+
+        private init(_ name: String, _ offset: Int, _ size: Int, _ value: UInt64, set: @escaping (inout DNSSample) -> Void) {
+            self.name = name
+            self.offset = offset
+            self.size = size
+            self.value = value
+            self.set = set
+        }
+    }
+
     /// The builder writes each field where the header puts it: read back at the hand-written
     /// offsets, little-endian as on x86-64 and arm64.
     func testTheSampleBuilderWritesTheHeaderAtTheseOffsets() {
+        let integers: [Written] = [
+            Written("time_ns", 0, 8, \.time, 0x0102_0304_0506_0708),
+            Written("sk", 8, 8, \.socket, 0x1112_1314_1516_1718),
+            Written("cookie", 16, 8, \.cookie, 0x2122_2324_2526_2728),
+            Written("cgroup_id", 24, 8, \.cgroup, 0x3132_3334_3536_3738),
+            Written("pid", 32, 4, \.pid, 0x4142_4344),
+            Written("tid", 36, 4, \.tid, 0x5152_5354),
+            Written("uid", 40, 4, \.uid, 0x6162_6364),
+            Written("netns", 44, 4, \.netns, 0x7172_7374),
+            Written("length", 48, 4, \.length, 0x8182_8384),
+            Written("payload_source", 55, 1, \.payloadSource, 2),
+            Written("family", 56, 2, \.family, 10),
+            Written("sport", 58, 2, \.sport, 0x9192),
+            Written("peer.port", 76, 2, \.peerPort, 0xB1B2),
+            Written("peer.family", 78, 2, \.peerFamily, 2),
+        ]
         var sample = DNSSample()
-        sample.time = 0x0102_0304_0506_0708
-        sample.socket = 0x1112_1314_1516_1718
-        sample.cookie = 0x2122_2324_2526_2728
-        sample.cgroup = 0x3132_3334_3536_3738
-        sample.pid = 0x4142_4344
-        sample.tid = 0x5152_5354
-        sample.uid = 0x6162_6364
-        sample.netns = 0x7172_7374
-        sample.length = 0x8182_8384
+        for field in integers { field.set(&sample) }
         sample.sent = true
-        sample.payloadSource = 2
-        sample.family = 10
-        sample.sport = 0x9192
         sample.saddr = Array(0xA0...0xAF)
-        sample.peerFamily = 2
-        sample.peerPort = 0xB1B2
         sample.peerAddress = [0xC0, 0xC1, 0xC2, 0xC3]
         sample.comm = "comm-name"
         sample.thread = "thread-name"
@@ -130,28 +164,27 @@ final class DNSSampleLayoutTests: XCTestCase {
         func read(_ offset: Int, _ size: Int) -> UInt64 {
             (0..<size).reversed().reduce(0) { $0 << 8 | UInt64(bytes[offset + $1]) }
         }
-        XCTAssertEqual(read(0, 8), 0x0102_0304_0506_0708)
-        XCTAssertEqual(read(8, 8), 0x1112_1314_1516_1718)
-        XCTAssertEqual(read(16, 8), 0x2122_2324_2526_2728)
-        XCTAssertEqual(read(24, 8), 0x3132_3334_3536_3738)
-        XCTAssertEqual(read(32, 4), 0x4142_4344)
-        XCTAssertEqual(read(36, 4), 0x5152_5354)
-        XCTAssertEqual(read(40, 4), 0x6162_6364)
-        XCTAssertEqual(read(44, 4), 0x7172_7374)
-        XCTAssertEqual(read(48, 4), 0x8182_8384)
+        for field in integers {
+            XCTAssertEqual(read(field.offset, field.size), field.value, field.name)
+        }
         XCTAssertEqual(read(52, 2), 3, "captured")
         XCTAssertEqual(bytes[54], 1, "sent")
-        XCTAssertEqual(bytes[55], 2, "payload_source")
-        XCTAssertEqual(read(56, 2), 10, "family")
-        XCTAssertEqual(read(58, 2), 0x9192, "sport")
-        XCTAssertEqual(Array(bytes[60..<76]), Array(0xA0...0xAF), "saddr")
-        XCTAssertEqual(read(76, 2), 0xB1B2, "peer.port")
-        XCTAssertEqual(read(78, 2), 2, "peer.family")
-        XCTAssertEqual(Array(bytes[80..<96]), [0xC0, 0xC1, 0xC2, 0xC3] + [UInt8](repeating: 0, count: 12), "peer.addr")
-        XCTAssertEqual(Array(bytes[96..<112]), Array("comm-name".utf8) + [UInt8](repeating: 0, count: 7), "comm")
-        XCTAssertEqual(Array(bytes[112..<128]), Array("thread-name".utf8) + [UInt8](repeating: 0, count: 5), "thread")
-        XCTAssertEqual(Array(bytes[128..<192]), Array("exe-name".utf8) + [UInt8](repeating: 0, count: 56), "exe")
-        XCTAssertEqual(Array(bytes[192...]), [0xD0, 0xD1, 0xD2], "payload")
+
+        // `text`'s bytes, NUL-padded to the field's `size`.
+        func padded(_ text: String, _ size: Int) -> [UInt8] {
+            Array(text.utf8) + [UInt8](repeating: 0, count: size - text.utf8.count)
+        }
+        let arrays: [(name: String, range: Range<Int>, expected: [UInt8])] = [
+            ("saddr", 60..<76, Array(0xA0...0xAF)),
+            ("peer.addr", 80..<96, [0xC0, 0xC1, 0xC2, 0xC3] + [UInt8](repeating: 0, count: 12)),
+            ("comm", 96..<112, padded("comm-name", 16)),
+            ("thread", 112..<128, padded("thread-name", 16)),
+            ("exe", 128..<192, padded("exe-name", 64)),
+            ("payload", 192..<195, [0xD0, 0xD1, 0xD2]),
+        ]
+        for (name, range, expected) in arrays {
+            XCTAssertEqual(Array(bytes[range]), expected, name)
+        }
     }
 
     /// Defaults: `length` follows the payload, the peer takes the socket's family, `thread` the `comm`.

@@ -59,12 +59,11 @@ final class DNSServer {
     }
 
     func stop() {
-        if running {
-            running = false
-            kill(pid, SIGTERM)
-            reap(pid)
-        }
-        try? FileManager.default.removeItem(at: resolvConf)
+        defer { try? FileManager.default.removeItem(at: resolvConf) }
+        guard running else { return }
+        running = false
+        kill(pid, SIGTERM)
+        reap(pid)
     }
 
     deinit { stop() }

@@ -32,6 +32,18 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         return (monitor, collector)
     }
 
+    /// Starts a receiver of `packets` datagrams, then a sender of as many to the port it bound,
+    /// cycling through `sizes` (`udp-sender --sizes`); `receiverFlags` and `senderFlags` follow
+    /// each one's arguments. Returns both and the receiver's port.
+    func startPair(
+        packets: Int, sizes: String, receiverFlags: [String] = [], senderFlags: [String] = []
+    ) throws -> (receiver: TrafficProcess, port: String, sender: TrafficProcess) {
+        let receiver = try TrafficProcess(["udp-receiver", "--packets", "\(packets)"] + receiverFlags)
+        let port = try XCTUnwrap(receiver.nextLine()["port"])
+        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "\(packets)", "--sizes", sizes] + senderFlags)
+        return (receiver, port, sender)
+    }
+
     /// A receiver and a sender process exchange `packets` datagrams cycling through `sizes`.
     func exchange(
         ipv6: Bool, connected: Bool, senderUID: UInt32?, receiverUID: UInt32?, packets: Int, sizes: [Int],
@@ -133,9 +145,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     /// adds no event (nothing new), and the interval reports alone add up exactly.
     func testIntervalReportsThenANothingNewCloseAddUpExactly() throws {
         let (monitor, collector) = try start(.init(options: .init(interval: 0.3)))
-        let receiver = try TrafficProcess(["udp-receiver", "--packets", "20"])
-        let port = try XCTUnwrap(receiver.nextLine()["port"])
-        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "20", "--sizes", "250", "--hold"])
+        let (receiver, _, sender) = try startPair(packets: 20, sizes: "250", senderFlags: ["--hold"])
         _ = try sender.nextLine()
         // Still open: the periodic scan reports the 20 datagrams.
         let interval = collector.wait { Totals($0.filter { $0.pid == sender.pid }) == Totals(tx: 20, bytes: 5_000) }
@@ -159,9 +169,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         let (monitor, collector) = try start(.init(options: .init(interval: 3_600)))
         defer { monitor.stop() }
         guard monitor.report?.closeHook != UDPKind.CloseHook.none else { throw XCTSkip("no close hook on this kernel: \(monitor.report!)") }
-        let receiver = try TrafficProcess(["udp-receiver", "--packets", "20"])
-        let port = try XCTUnwrap(receiver.nextLine()["port"])
-        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "20", "--sizes", "250"])
+        let (receiver, _, sender) = try startPair(packets: 20, sizes: "250")
         _ = try sender.nextLine()
         sender.waitForSuccess()
         receiver.waitForSuccess()
@@ -177,9 +185,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     /// then reads without asking the address: one flow, its peer from the first datagram on.
     func testASocketThatConnectsAfterItsFirstDatagramKeepsOneFlowWithItsPeer() throws {
         let (monitor, collector) = try start(.init(options: .init(interval: 3_600)))
-        let receiver = try TrafficProcess(["udp-receiver", "--packets", "10", "--connect-after-first", "--hold"])
-        let port = try XCTUnwrap(receiver.nextLine()["port"])
-        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "10", "--sizes", "100"])
+        let (receiver, _, sender) = try startPair(packets: 10, sizes: "100", receiverFlags: ["--connect-after-first", "--hold"])
         let senderPort = try XCTUnwrap(sender.nextLine()["port"].flatMap { UInt16($0) })
         _ = try receiver.nextLine()
         sender.waitForSuccess()
@@ -202,9 +208,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         configuration.closeHook = UDPKind.CloseHook.none
         let (monitor, collector) = try start(configuration)
         defer { monitor.stop() }
-        let receiver = try TrafficProcess(["udp-receiver", "--packets", "15"])
-        let port = try XCTUnwrap(receiver.nextLine()["port"])
-        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "15", "--sizes", "10,20,30"])
+        let (receiver, _, sender) = try startPair(packets: 15, sizes: "10,20,30")
         _ = try sender.nextLine()
         sender.waitForSuccess()
         receiver.waitForSuccess()
@@ -217,9 +221,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     /// socket's kernel cookie, the one `ss -e` shows.
     func testStopFlushesOpenSockets() throws {
         let (monitor, collector) = try start(.init(options: .init(interval: 3_600)))
-        let receiver = try TrafficProcess(["udp-receiver", "--packets", "30", "--hold"])
-        let port = try XCTUnwrap(receiver.nextLine()["port"])
-        let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "30", "--sizes", "99", "--hold"])
+        let (receiver, port, sender) = try startPair(packets: 30, sizes: "99", receiverFlags: ["--hold"], senderFlags: ["--hold"])
         let senderPort = try XCTUnwrap(sender.nextLine()["port"].flatMap { UInt16($0) })
         _ = try receiver.nextLine()
         // The kernel's cookies of both sockets, as sock_diag reports them.

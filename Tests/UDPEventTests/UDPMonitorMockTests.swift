@@ -5,13 +5,6 @@ import XCTest
 
 /// Delivery through `UDPMonitor` with a mock sample source: close samples only, no privileges.
 final class UDPMonitorMockTests: XCTestCase {
-    final class Box: @unchecked Sendable {
-        let lock = NSLock()
-        var events: [UDPTrafficEvent] = []
-        func add(_ event: UDPTrafficEvent) { lock.withLock { events.append(event) } }
-        var all: [UDPTrafficEvent] { lock.withLock { events } }
-    }
-
     /// Starts a monitor over a mock source with a callback that collects its events, lets `feed`
     /// emit samples, and stops it; returns the monitor, its source and what the callback got.
     func run(
@@ -19,11 +12,11 @@ final class UDPMonitorMockTests: XCTestCase {
     ) throws -> (monitor: UDPMonitor, source: MockSampleSource, events: [UDPTrafficEvent]) {
         let source = MockSampleSource()
         let monitor = try UDPMonitor(source: source, configuration: configuration, clock: clock)
-        let box = Box()
-        try monitor.start { box.add($0) }
+        let recorder = EventRecorder<UDPTrafficEvent>()
+        try monitor.start { recorder.record($0) }
         feed(source)
         monitor.stop()
-        return (monitor, source, box.all)
+        return (monitor, source, recorder.events)
     }
 
     func testCloseSamplesBecomeCloseEventsInOrder() throws {
@@ -74,10 +67,10 @@ final class UDPMonitorMockTests: XCTestCase {
         let source = MockSampleSource()
         source.emit(UDPCloseSample().bytes)
         let monitor = try UDPMonitor(source: source)
-        let box = Box()
-        try monitor.start { box.add($0) }
+        let recorder = EventRecorder<UDPTrafficEvent>()
+        try monitor.start { recorder.record($0) }
         monitor.stop()
-        XCTAssertEqual(box.all.count, 1)
+        XCTAssertEqual(recorder.events.count, 1)
     }
 
     func testAsyncSequenceYieldsEverythingThenEndsAfterStop() async throws {
@@ -183,12 +176,10 @@ final class UDPMonitorMockTests: XCTestCase {
     /// The kind's counters read as the statistics' own members.
     func testKindCountersReadAsStatisticsMembers() {
         var counters = UDPKind.Counters()
-        counters.flows = 1
-        counters.closes = 2
-        counters.unattributedPackets = 3
-        counters.unattributedBytes = 4
-        counters.idleEvictions = 5
-        counters.sharedSocketOverflows = 6
+        let members: [WritableKeyPath<UDPKind.Counters, UInt64>] = [
+            \.flows, \.closes, \.unattributedPackets, \.unattributedBytes, \.idleEvictions, \.sharedSocketOverflows,
+        ]
+        for (value, member) in zip(UInt64(1)..., members) { counters[keyPath: member] = value }
         let statistics = UDPMonitor.Statistics(kind: counters)
         XCTAssertEqual(
             [statistics.flows, statistics.closes, statistics.unattributedPackets, statistics.unattributedBytes,
@@ -264,13 +255,13 @@ final class UDPMonitorCrashProbe: XCTestCase {
         case "events-after-start":
             let source = MockSampleSource()
             let monitor = try UDPMonitor(source: source)
-            let box = UDPMonitorMockTests.Box()
-            try monitor.start { box.add($0) }
+            let recorder = EventRecorder<UDPTrafficEvent>()
+            try monitor.start { recorder.record($0) }
             XCTAssertThrowsError(try monitor.events())
             XCTAssertTrue(source.isRunning, "the first start is still running")
             source.emit(UDPCloseSample().bytes)
             monitor.stop()
-            XCTAssertEqual(box.all.count, 1, "the running monitor still delivers")
+            XCTAssertEqual(recorder.events.count, 1, "the running monitor still delivers")
         case "events-twice":
             let source = MockSampleSource()
             let monitor = try UDPMonitor(source: source)
