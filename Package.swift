@@ -49,6 +49,8 @@ let package = Package(
         .systemLibrary(name: "CMalloc"),
         // glibc's open_by_handle_at (a cgroup v2 directory from its id), which Swift's Glibc module leaves out.
         .systemLibrary(name: "CFileHandles"),
+        // glibc's sendmmsg/recvmmsg, for the traffic generator's DNS client.
+        .systemLibrary(name: "CMessages"),
 
         // Embeds bpf/*.c and bpf/*.h into the targets that run them.
         .executableTarget(name: "EmbedBPFTool"),
@@ -142,7 +144,7 @@ let package = Package(
         ),
 
         // Loopback traffic with known byte counts, for tests, benchmarks and checks by hand.
-        .executableTarget(name: "netevents-traffic"),
+        .executableTarget(name: "netevents-traffic", dependencies: ["CMessages"]),
 
         .testTarget(name: "BCCRuntimeTests", dependencies: ["BCCRuntime", "NetEventsTesting"], plugins: ["EmbedBPF"]),
         .testTarget(name: "NetEventsCoreTests", dependencies: ["NetEventsCore", "NetEventsTesting", "TCPEvent"]),

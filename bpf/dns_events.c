@@ -30,6 +30,7 @@
 #define NE_SYS_RECVMSG 47
 #define NE_SYS_RECVMMSG 299
 #define NE_SYS_SENDMMSG 307
+#define NE_SYS_UNKNOWN (~0ULL)
 // The user-space ABI of struct msghdr (msg_iov at 16) and struct mmsghdr (64 bytes).
 #define NE_MSGHDR_IOV 16
 #define NE_MMSGHDR_SIZE 64
@@ -57,21 +58,40 @@ TRACEPOINT_PROBE(syscalls, sys_enter_recvmmsg) {
     return 0;
 }
 
+// The saved user registers of the current system call.
+static __always_inline void *call_registers() {
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+    return (void *)bpf_task_pt_regs(task);
+}
+
+// The current system call's number; a sendmmsg/recvmmsg moves on to its next message here, for
+// every datagram it moves, whatever its port.
+static __always_inline u64 call_number(void *regs, u32 *message) {
+    u64 number = 0;
+    NE_READ(number, regs, NE_REGS_ORIG_AX);
+    if (number == NE_SYS_SENDMMSG || number == NE_SYS_RECVMMSG) {
+        u32 tid = (u32)bpf_get_current_pid_tgid();
+        u32 *next = mmsg_next.lookup(&tid);
+        if (!next)
+            return NE_SYS_UNKNOWN;  // began before the program attached: no message index
+        *message = *next;
+        *next += 1;
+    }
+    return number;
+}
+
 // The buffer of the datagram the current system call moves: its address and size in the calling
 // process, or 0 when the call is not one this knows.
-static __always_inline u64 call_buffer(u64 *size) {
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-    void *regs = (void *)bpf_task_pt_regs(task);
-    u64 number = 0, argument = 0, length = 0;
-    NE_READ(number, regs, NE_REGS_ORIG_AX);
+static __always_inline u64 call_buffer(void *regs, u64 number, u32 message, u64 *size) {
+    u64 argument = 0, length = 0;
     NE_READ(argument, regs, NE_REGS_SI);
-    NE_READ(length, regs, NE_REGS_DX);
     void *iov = 0;
     switch (number) {
     case NE_SYS_READ:
     case NE_SYS_WRITE:
     case NE_SYS_SENDTO:
     case NE_SYS_RECVFROM:
+        NE_READ(length, regs, NE_REGS_DX);
         *size = length;
         return argument;
     case NE_SYS_READV:
@@ -83,16 +103,11 @@ static __always_inline u64 call_buffer(u64 *size) {
         bpf_probe_read_user(&iov, sizeof(iov), (void *)argument + NE_MSGHDR_IOV);
         break;
     case NE_SYS_SENDMMSG:
-    case NE_SYS_RECVMMSG: {
-        u32 tid = (u32)bpf_get_current_pid_tgid();
-        u32 *next = mmsg_next.lookup(&tid);
-        if (!next || *next >= NE_MAX_MMSG)
+    case NE_SYS_RECVMMSG:
+        if (message >= NE_MAX_MMSG)
             return 0;
-        u64 message = argument + (u64)(*next) * NE_MMSGHDR_SIZE;
-        *next += 1;
-        bpf_probe_read_user(&iov, sizeof(iov), (void *)message + NE_MSGHDR_IOV);
+        bpf_probe_read_user(&iov, sizeof(iov), (void *)argument + (u64)message * NE_MMSGHDR_SIZE + NE_MSGHDR_IOV);
         break;
-    }
     default:
         return 0;
     }
@@ -120,9 +135,10 @@ static __always_inline int is_dns_port(u16 port) {
 }
 
 static __always_inline int on_datagram(void *ctx, void *sk, long bytes, int tx, struct ne_udp_peer *peer) {
-    u64 size = 0;
+    void *regs = call_registers();
+    u32 message = 0;
     // Before any return: a sendmmsg/recvmmsg moves on to its next message whatever this one was.
-    u64 buffer = call_buffer(&size);
+    u64 number = call_number(regs, &message);
     if (bytes <= 0)
         return 0;
     u16 family = 0, sport = 0, dport = 0;
@@ -155,9 +171,12 @@ static __always_inline int on_datagram(void *ctx, void *sk, long bytes, int tx, 
     read_addresses(sk, family, sample->saddr, ignored);
     __builtin_memcpy(&sample->peer, peer, sizeof(*peer));
     read_task_names(sample->comm, sample->thread);
+    sample->exe[0] = 0;  // the per-CPU sample is reused: a task without one must not show the last one's
     read_exe(sample->exe);
 
     add_stat(NE_DNS_STAT_SAMPLES, 1);
+    u64 size = 0;
+    u64 buffer = call_buffer(regs, number, message, &size);
     u64 captured = 0;
     if (!buffer) {
         sample->payload_source = NE_DNS_PAYLOAD_UNKNOWN_CALL;

@@ -31,20 +31,40 @@ BPF_TABLE("lru_hash", u32, struct ne_peer_stash, peer_stash, 16384);
 static __always_inline int stash_peer(struct bpf_sock_addr *ctx, u16 family) {
     if (ctx->type != 2 /* SOCK_DGRAM */ || ctx->protocol != IPPROTO_UDP)
         return 1;
-    struct ne_peer_stash stash = {};
-    stash.sk = (u64)ctx->sk;
-    stash.armed = 1;
-    stash.peer.family = family;
-    stash.peer.port = ntohs((u16)ctx->user_port);
+    struct ne_udp_peer peer = {};
+    peer.port = ntohs((u16)ctx->user_port);
     if (family == AF_INET) {
         u32 address = ctx->user_ip4;
-        __builtin_memcpy(stash.peer.addr, &address, 4);
+        if (ctx->family == AF_INET6) {
+            // A v4-mapped send from an IPv6 socket runs the IPv4 program: keep the peer as the
+            // socket's receives and its connected peer show it (::ffff:a.b.c.d), one flow.
+            peer.addr[10] = 0xff;
+            peer.addr[11] = 0xff;
+            __builtin_memcpy(peer.addr + 12, &address, 4);
+            family = AF_INET6;
+        } else {
+            __builtin_memcpy(peer.addr, &address, 4);
+        }
     } else {
         u32 words[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
-        __builtin_memcpy(stash.peer.addr, words, 16);
+        __builtin_memcpy(peer.addr, words, 16);
     }
+    peer.family = family;
+    u64 sk = (u64)ctx->sk;
     u32 tid = (u32)bpf_get_current_pid_tgid();
-    peer_stash.update(&tid, &stash);
+    // Written in place when the thread has an entry: no allocation per datagram.
+    struct ne_peer_stash *stash = peer_stash.lookup(&tid);
+    if (stash) {
+        stash->sk = sk;
+        __builtin_memcpy(&stash->peer, &peer, sizeof(peer));
+        stash->armed = 1;
+    } else {
+        struct ne_peer_stash fresh = {};
+        fresh.sk = sk;
+        fresh.armed = 1;
+        __builtin_memcpy(&fresh.peer, &peer, sizeof(peer));
+        peer_stash.update(&tid, &fresh);
+    }
 #ifdef SOCKET_COOKIES
     // A socket made before tracing began (a server's) has no cookie yet: ask for it here.
     bpf_get_socket_cookie(ctx);
@@ -172,6 +192,11 @@ int kretprobe_udp_recvmsg(struct pt_regs *ctx) { return finish(ctx, PT_REGS_RC(c
 #if defined(COUNT_FENTRY)
 // fexit on the UDP send/receive functions (Linux 5.5+ with BTF): the return value is an argument.
 KRETFUNC_PROBE(udp_sendmsg, struct sock *sk, struct msghdr *msg, size_t len, int ret) {
+    // udpv6_sendmsg hands a v4-mapped send to udp_sendmsg: its own exit counts that datagram.
+    u16 family = 0;
+    NE_READ(family, sk, OFF_SKC_FAMILY);
+    if (family == AF_INET6)
+        return 0;
     return datagram(ctx, sk, ret, 1, 0);
 }
 KRETFUNC_PROBE(udpv6_sendmsg, struct sock *sk, struct msghdr *msg, size_t len, int ret) {

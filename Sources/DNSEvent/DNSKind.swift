@@ -125,6 +125,7 @@ public final class DNSKind: EventKind {
                 queryType: question?.type ?? DNSRecordType(rawValue: 0),
                 responseCode: message.isResponse ? message.responseCode : nil,
                 answers: message.isResponse ? message.answerAddresses : [], answersIncomplete: message.isResponse && message.answersIncomplete,
+                isTruncated: message.isResponse && message.isTruncated,
                 latencyNanoseconds: latency, length: sample.length, cgroupID: sample.cgroupID,
                 networkNamespace: sample.networkNamespace, socketID: sample.cookie == 0 ? nil : sample.cookie))
     }

@@ -42,6 +42,9 @@ public struct DNSMessageEvent: NetworkEvent {
     /// Whether the answer section could not be read to its end (a datagram longer than the
     /// sample, or a malformed record); ``answers`` holds what was read.
     public var answersIncomplete: Bool
+    /// Whether the server set the TC bit: the answer did not fit the datagram, and the client is
+    /// expected to ask again over TCP.
+    public var isTruncated: Bool
     /// Nanoseconds since the matching query on the same socket; nil for a query, or when the
     /// query was not seen (sent before tracing began, or forgotten after ``DNSKind/Options/queryTimeout``).
     public var latencyNanoseconds: UInt64?
@@ -62,13 +65,13 @@ public struct DNSMessageEvent: NetworkEvent {
     public init(
         timeNanoseconds: UInt64, kind: Kind, isSent: Bool, process: EventProcess, endpoints: SocketEndpoints, id: UInt16,
         name: String, queryType: DNSRecordType, responseCode: DNSResponseCode?, answers: [IPAddress],
-        answersIncomplete: Bool = false, latencyNanoseconds: UInt64?, length: UInt32, cgroupID: UInt64,
+        answersIncomplete: Bool = false, isTruncated: Bool = false, latencyNanoseconds: UInt64?, length: UInt32, cgroupID: UInt64,
         networkNamespace: UInt32, cgroup: Cgroup? = nil, networkNamespaceName: String? = nil, socketID: UInt64?
     ) {
         self.timeNanoseconds = timeNanoseconds; self.kind = kind; self.isSent = isSent
         self.process = process; self.endpoints = endpoints
         self.id = id; self.name = name; self.queryType = queryType; self.responseCode = responseCode
-        self.answers = answers; self.answersIncomplete = answersIncomplete
+        self.answers = answers; self.answersIncomplete = answersIncomplete; self.isTruncated = isTruncated
         self.latencyNanoseconds = latencyNanoseconds; self.length = length
         self.cgroupID = cgroupID; self.networkNamespace = networkNamespace
         self.cgroup = cgroup; self.networkNamespaceName = networkNamespaceName; self.socketID = socketID
@@ -78,7 +81,8 @@ public struct DNSMessageEvent: NetworkEvent {
 extension DNSMessageEvent {
     /// The JSON keys of `dns-events --json`: the header every event has (`event` is `query` or
     /// `response`), then `direction` (`sent` or `received`), `id`, `name`, `qtype`, `rcode`
-    /// (responses), `answers` (a list of address strings), `answers_incomplete` (when true),
+    /// (responses), `answers` (a list of address strings), `answers_incomplete` and `truncated`
+    /// (the TC bit; each only when true),
     /// `latency_ns` (`null` when unknown), `length`, the attribution keys and `socket_id`.
     @inlinable public func writeFields<Writer: EventFieldWriter>(to writer: inout Writer) {
         writer.writeHeader(event: kind.rawValue, time: timeNanoseconds, process: process, endpoints: endpoints)
@@ -89,6 +93,7 @@ extension DNSMessageEvent {
         writer.write(responseCode?.description, forKey: "rcode")
         writer.write(answers, forKey: "answers")
         if answersIncomplete { writer.write(true, forKey: "answers_incomplete") }
+        if isTruncated { writer.write(true, forKey: "truncated") }
         writer.write(latencyNanoseconds, forKey: "latency_ns")
         writer.write(length, forKey: "length")
         writer.writeAttribution(of: self)
@@ -119,6 +124,7 @@ extension DNSMessageEvent {
             },
             answers: try container.decode([IPAddress].self, forKey: "answers"),
             answersIncomplete: try container.decodeIfPresent(Bool.self, forKey: "answers_incomplete") ?? false,
+            isTruncated: try container.decodeIfPresent(Bool.self, forKey: "truncated") ?? false,
             latencyNanoseconds: try container.decodeIfPresent(UInt64.self, forKey: "latency_ns"),
             length: try container.decode(UInt32.self, forKey: "length"),
             cgroupID: try container.decode(UInt64.self, forKey: "cgroup_id"),

@@ -2,7 +2,9 @@
 /// matches the last query with its id that went the other way on the same socket, with the same
 /// peer. Bounded in count and age; what it forgets is counted.
 ///
-/// Used by the reader thread only (samples are decoded in order), so it needs no lock.
+/// Fed by the reader thread in the order samples arrive: a ring buffer keeps the kernel's order
+/// across CPUs, a perf buffer (per CPU) may hand a response over before its query, which then
+/// has no latency. The kind holds it in a Mutex for the statistics' readers.
 struct QueryLedger {
     struct Key: Hashable {
         /// The socket (its kernel address) and the other end of the datagram.

@@ -15,7 +15,7 @@ public struct TracerOptions: ParsableArguments, Sendable {
 
     @Option(
         name: .long, parsing: .unconditionalSingleValue,
-        help: listHelp("Only these local ports, or these remote ports of a connected socket", "port"))
+        help: listHelp("Only these local or remote ports (for UDP: the peer of each datagram; dns-events: the DNS ports)", "port"))
     public var port: [String] = []
 
     @Option(

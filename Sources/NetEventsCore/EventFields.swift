@@ -33,6 +33,14 @@ extension EventFieldWriter {
         write(Int64(value), forKey: key)
     }
 
+    /// A list of addresses, for a writer made before lists existed: one text of comma-separated addresses.
+    public mutating func write(_ values: [IPAddress], forKey key: StaticString) {
+        write(values.map(\.description).joined(separator: ","), forKey: key)
+    }
+
+    /// `true` or `false`, for a writer made before booleans existed: as text.
+    public mutating func write(_ value: Bool, forKey key: StaticString) { write(value ? "true" : "false", forKey: key) }
+
     /// Writes the keys every event starts with, in the order of DESIGN.md: `event`, `time_ns`,
     /// `pid`, `uid`, `comm`, `thread` (only when the acting thread's name differs from `comm`),
     /// `exe` (when known), `family`, `saddr`, `sport`, `daddr`, `dport`.

@@ -36,9 +36,9 @@ public struct SocketEndpoints: Sendable, Hashable {
     public var sourceAddress: IPAddress
     /// The local port.
     public var sourcePort: UInt16
-    /// The remote address (for UDP: the peer of a connected socket, else the unspecified address).
+    /// The remote address (for UDP: the flow's peer, connected or named by the calls; else the unspecified address).
     public var destinationAddress: IPAddress
-    /// The remote port (for UDP: the peer's port of a connected socket, else 0).
+    /// The remote port (for UDP: the flow's peer's port; 0 when no peer is known).
     public var destinationPort: UInt16
 
     /// Endpoints of a socket.

@@ -11,7 +11,7 @@ public struct UDPCloseSample: Sendable {
     /// The socket's kernel address (`ne_udp_key.sk`), and the process (0 makes a flush
     /// request, see ``flush(socket:close:)``).
     public var socket: UInt64 = 0xffff_8880_1234_5600, pid: UInt32 = 4242
-    /// Monotonic nanoseconds of the pair's first packet and of the release.
+    /// Monotonic nanoseconds of the flow's first packet and of the release.
     public var start: UInt64 = 4_000_000_000, close: UInt64 = 5_000_000_000
     /// Payload bytes and datagrams sent and received.
     public var txBytes: UInt64 = 12_345, rxBytes: UInt64 = 777, txPackets: UInt64 = 3, rxPackets: UInt64 = 2
@@ -52,7 +52,7 @@ public struct UDPCloseSample: Sendable {
         return withUnsafeBytes(of: sample) { Array($0) }
     }
 
-    /// What the kernel sends when more processes used a socket than it tracks: only the socket
+    /// What the kernel sends when a socket had more flows than it tracks: only the socket
     /// and the close time are set, everything else (family included) is zero.
     public static func flush(socket: UInt64, close: UInt64) -> [UInt8] {
         var sample = ne_udp_close()

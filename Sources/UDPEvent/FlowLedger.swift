@@ -1,6 +1,6 @@
 import Foundation
 
-/// What has been reported for each (socket, process) pair, so every report carries exactly the
+/// What has been reported for each (socket, process, peer) flow, so every report carries exactly the
 /// counts since the previous one.
 ///
 /// Periodic scans (timer thread) and close samples (reader thread) both go through one lock, and

@@ -89,8 +89,8 @@ public enum UDPFlowDecoder {
         withUnsafeBytes(of: raw.addr) { IPAddress(peerFamily: raw.family, bytes: $0, socketFamily: socketFamily) }
     }
 
-    /// A close sample. A pid of 0 means "more processes used this socket than the kernel tracks
-    /// per socket: flush every entry of it", and carries no flow.
+    /// A close sample. A pid of 0 means "the socket had more flows than the kernel tracks per
+    /// socket: flush every entry of it", and carries no flow.
     /// - Throws: `BPFError.malformedSample` for a short sample or an unknown address family.
     static func close(_ raw: UnsafeRawBufferPointer) throws(BPFError) -> (socket: UInt64, pid: UInt32, flow: UDPFlow?, closeNanoseconds: UInt64) {
         guard raw.count >= closeSampleSize else {

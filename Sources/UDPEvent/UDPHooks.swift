@@ -89,7 +89,7 @@ extension UDPKind {
     /// Plans `bpf/udp_datagrams.h`, the hooks that see each datagram with its peer, for any kind
     /// whose program includes it: the counting hook, `flags`' position, and the cgroup programs
     /// that give the peers of unconnected sockets where they load.
-    package static func planDatagrams(_ configured: Hook?, features: KernelFeatures, into program: inout ProgramPlan)
+    package static func planDatagrams(_ configured: Hook?, peers wanted: Bool = true, features: KernelFeatures, into program: inout ProgramPlan)
         throws(BPFError) -> (hook: Hook, receiveFlagsArgument: Int, peers: Bool)
     {
         let hook = try chooseHook(configured, features: features, notes: &program.notes)
@@ -99,6 +99,10 @@ extension UDPKind {
         case .tracepoint: program.flags.append("-DCOUNT_TRACEPOINT")
         case .kprobe: program.flags.append("-DCOUNT_KPROBE")
         case .fentry: program.flags.append("-DCOUNT_FENTRY")
+        }
+        guard wanted else {
+            program.notes.append("peers of unconnected sockets off (Options.peers)")
+            return (hook, flagsArgument, false)
         }
         let peers = features.cgroupUDPAddresses
         if peers.isYes {
@@ -117,7 +121,7 @@ extension UDPKind {
         program.headers = EmbeddedBPF.headers
         program.offsets = MemberOffset.socketEndpoints + MemberOffset.taskNames
         program.flags.append("-DMAX_FLOWS=\(options.maxFlows)")
-        let datagrams = try planDatagrams(options.hook, features: features, into: &program)
+        let datagrams = try planDatagrams(options.hook, peers: options.peers, features: features, into: &program)
         let closeHook = chooseCloseHook(options.closeHook, features: features, notes: &program.notes)
         switch closeHook {
         case .cgroup: program.flags.append("-DCLOSE_CGROUP")

@@ -12,7 +12,7 @@ public final class UDPKind: EventKind {
 
     /// The UDP kind's counters (`MonitorStatistics/kind`).
     public struct Counters: EventKindCounters {
-        /// (socket, process) pairs the kernel started counting.
+        /// (socket, process, peer) flows the kernel started counting.
         public var flows: UInt64 = 0
         /// Sockets whose release the close hook saw.
         public var closes: UInt64 = 0
@@ -46,20 +46,20 @@ public final class UDPKind: EventKind {
 
     public var scanInterval: Duration? { flows == nil ? nil : .seconds(options.interval) }
 
-    /// Turns a close sample into the pair's last event; a flush request into the last events of
-    /// every pair of the socket.
+    /// Turns a close sample into the flow's last event; a flush request into the last events of
+    /// every flow of the socket.
     public func decode(_ raw: UnsafeRawBufferPointer, into events: inout [UDPTrafficEvent]) throws(BPFError) {
         let close = try UDPFlowDecoder.close(raw)
         let time = clock.wallClock(fromMonotonic: close.closeNanoseconds)
         guard let flow = close.flow else {
-            // More processes used the socket than the kernel tracks: flush its other pairs.
+            // The socket had more flows than the kernel tracks per socket: flush the others.
             flushSocket(close.socket, closeNanoseconds: close.closeNanoseconds, time: time, into: &events)
             return
         }
         if let event = ledger.finish(flow, reason: .close, at: time) { events.append(event) }
     }
 
-    /// Reports what every pair moved since its last report; frees pairs idle too long.
+    /// Reports what every flow moved since its last report; frees flows idle too long.
     public func scan(into events: inout [UDPTrafficEvent], final: Bool) {
         guard let flows, let keys = try? flows.keys() else { return }
         let time = UInt64(WallClock.now(CLOCK_REALTIME))
@@ -108,15 +108,28 @@ public final class UDPKind: EventKind {
         return counters
     }
 
-    /// A hashable copy of a raw key.
+    /// A hashable copy of a raw key (no allocation: a scan makes one per flow).
     private struct FlowKey: Hashable {
         var socket: UInt64
         var pid: UInt32
-        var peer: [UInt8]
+        var port: UInt16, family: UInt16
+        var address: (high: UInt64, low: UInt64)
         init(_ raw: ne_udp_key) {
             socket = raw.sk
             pid = raw.pid
-            peer = withUnsafeBytes(of: raw.peer) { Array($0) }
+            port = raw.peer.port
+            family = raw.peer.family
+            address = withUnsafeBytes(of: raw.peer.addr) { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
+        }
+        static func == (a: FlowKey, b: FlowKey) -> Bool {
+            a.socket == b.socket && a.pid == b.pid && a.port == b.port && a.family == b.family && a.address == b.address
+        }
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(socket)
+            hasher.combine(pid)
+            hasher.combine(port)
+            hasher.combine(address.high)
+            hasher.combine(address.low)
         }
     }
 }

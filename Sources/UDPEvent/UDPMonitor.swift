@@ -1,4 +1,4 @@
-/// Counts UDP traffic per (socket, process) in the kernel and reports it as ``UDPTrafficEvent``s:
+/// Counts UDP traffic per (socket, process, peer) in the kernel and reports it as ``UDPTrafficEvent``s:
 /// every interval while a pair moves data, when its socket closes, and at stop. The events of a
 /// pair add up exactly to its traffic.
 ///

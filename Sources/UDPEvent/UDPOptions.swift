@@ -10,7 +10,12 @@ extension UDPKind {
         /// Scans without movement after which a pair's kernel entry is freed (its counts were all
         /// reported); nil keeps entries until close or stop.
         public var idleReportsBeforeEviction: Int? = 60
-        /// (socket, process) pairs the kernel map holds; traffic of pairs beyond it is counted in
+        /// Whether flows are told apart by peer: cgroup `sendmsg`/`recvmsg` programs give the peer
+        /// of each datagram of an unconnected socket (a server's line per client). They run on
+        /// every unconnected UDP send and addressed receive of the host, under the socket's lock;
+        /// false counts per (socket, process) and its connected peer only, without them.
+        public var peers = true
+        /// (socket, process, peer) flows the kernel map holds; traffic of flows beyond it is counted in
         /// ``Counters`` but not attributed.
         public var maxFlows: Int = 65_536
 

@@ -1,9 +1,9 @@
-/// UDP traffic of one socket in one process since the previous report of that pair.
+/// UDP traffic of one flow (a socket, a process, a peer) since the previous report of that flow.
 ///
 /// The kernel counts every datagram a process sends or receives on a UDP socket; events carry
-/// the counts since the last event for the same (socket, process), so the sum of a socket's events
-/// is exactly its traffic. A pair is reported every interval while it moves data, when the socket
-/// closes, and when the monitor stops.
+/// the counts since the last event for the same (socket, process, peer), so the sum of a socket's
+/// events is exactly its traffic. A flow is reported every interval while it moves data, when the
+/// socket closes (if anything moved since its last report), and when the monitor stops.
 ///
 /// The process's and the socket's fields read as the event's own members (`event.pid`,
 /// `event.sourcePort`).
@@ -16,15 +16,16 @@
 public struct UDPTrafficEvent: NetworkEvent {
     /// Why this report was made.
     public enum Reason: String, Sendable, Hashable, Codable {
-        /// The periodic report of a pair that moved data.
+        /// The periodic report of a flow that moved data.
         case interval
-        /// The socket was released; these are its last counts (possibly zero: every close is reported).
+        /// The socket was released; these are the flow's counts since its last report (a flow
+        /// with none makes no close event).
         case close
         /// The monitor stopped; the socket may still be open.
         case stop
-        /// The pair's kernel entry was freed after it stayed idle, and traffic that raced the
+        /// The flow's kernel entry was freed after it stayed idle, and traffic that raced the
         /// freeing is reported here. Usually there is none, and the freeing makes no event; later
-        /// traffic starts a new pair.
+        /// traffic starts a new flow.
         case idle
     }
 
@@ -34,8 +35,8 @@ public struct UDPTrafficEvent: NetworkEvent {
     public var reason: Reason
     /// The process, with its user id and command name at its first packet on this socket.
     public var process: EventProcess
-    /// The socket's local address and port, and its peer's when it is connected (else the
-    /// unspecified address and port 0).
+    /// The socket's local address and port, and the flow's peer: the socket's connected peer, or
+    /// the address its datagrams went to or came from (else the unspecified address and port 0).
     public var endpoints: SocketEndpoints
     /// Payload bytes received, as the receive calls returned them.
     public var receivedBytes: UInt64
@@ -60,7 +61,7 @@ public struct UDPTrafficEvent: NetworkEvent {
     /// (`KernelFeatures/socketCookies`), and for a socket made before tracing began that nobody
     /// has asked the kernel about.
     public var socketID: UInt64?
-    /// Wall-clock time of the pair's first packet.
+    /// Wall-clock time of the flow's first packet.
     public var socketFirstSeenNanoseconds: UInt64
 
     /// An event with every field given (the monitor and tests make them).

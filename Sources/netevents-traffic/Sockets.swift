@@ -1,3 +1,4 @@
+import CMessages
 import Glibc
 
 /// Thin socket helpers for the traffic generator: exact byte counts, errors that exit loudly.
@@ -24,13 +25,15 @@ enum Sockets {
         return fd
     }
 
-    /// Calls `body` with a sockaddr for loopback (`127.0.0.1` or `::1`) and `port`.
-    static func withLoopback<R>(family: Int32, port: UInt16, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    /// Calls `body` with a sockaddr for loopback (`127.0.0.1` or `::1`; with `mapped`, an IPv6
+    /// socket's `::ffff:127.0.0.1`) and `port`.
+    static func withLoopback<R>(family: Int32, port: UInt16, mapped: Bool = false, _ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         if family == AF_INET6 {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port.bigEndian
             address.sin6_addr = in6addr_loopback
+            if mapped { withUnsafeMutableBytes(of: &address.sin6_addr) { $0.copyBytes(from: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1]) } }
             return withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
             }
@@ -41,6 +44,34 @@ enum Sockets {
         address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+    }
+
+    /// One sendmmsg (each buffer a datagram) or recvmmsg (into buffers of their size, waiting for
+    /// the first): the number of messages moved, or -1.
+    static func mmsg(_ fd: Int32, buffers: [[UInt8]], send: Bool) -> Int {
+        var storage = buffers
+        let count = storage.count
+        var vectors = [iovec](repeating: iovec(), count: count)
+        let messages = UnsafeMutableRawPointer.allocate(byteCount: Int(NE_MMSGHDR_SIZE) * count, alignment: 8)
+        defer { messages.deallocate() }
+        messages.initializeMemory(as: UInt8.self, repeating: 0, count: Int(NE_MMSGHDR_SIZE) * count)
+        return storage.withUnsafeMutableBufferPointer { all in
+            for index in all.indices {
+                all[index].withUnsafeMutableBytes { vectors[index] = iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+            }
+            return vectors.withUnsafeMutableBufferPointer { iov in
+                for index in 0..<count {
+                    var header = msghdr()
+                    header.msg_iov = iov.baseAddress! + index
+                    header.msg_iovlen = 1
+                    messages.storeBytes(of: header, toByteOffset: index * Int(NE_MMSGHDR_SIZE), as: msghdr.self)
+                }
+                let moved = send
+                    ? ne_sendmmsg(fd, messages, UInt32(count), 0)
+                    : ne_recvmmsg(fd, messages, UInt32(count), Int32(MSG_WAITFORONE), nil)
+                return Int(moved)
+            }
         }
     }
 

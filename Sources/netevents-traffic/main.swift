@@ -10,6 +10,9 @@
 //       the socket still connecting after MS milliseconds and says `gave-up`; exits 0 in each case
 //   netevents-traffic udp-receiver [-6] --packets K [--port P] [--uid U] [--hold] [--connect-after-first]
 //   netevents-traffic udp-sender   [-6] --port P --packets K --sizes S[,S...] [--connect] [--uid U] [--hold]
+//       [--mapped]: with -6, to ::ffff:127.0.0.1 (a v4-mapped peer; the receiver is IPv4)
+//   netevents-traffic dns-query [-6] --port P --names N[,N...]: one A query per name, sent at once
+//       with sendmmsg and answered through recvmmsg (as the C library sends A and AAAA)
 //   netevents-traffic udp-flood    [-6] --count N [--size 64]
 // --hold: after the traffic, wait for a line on standard input before closing the socket.
 // --name N: set the process's comm to N first (as prctl(PR_SET_NAME) does), as any process may.
@@ -196,13 +199,35 @@ case "udp-sender":
         let size = sizes[index % sizes.count]
         let sent: Int = payload.withUnsafeBytes { raw in
             if connected { return send(fd, raw.baseAddress, size, 0) }
-            return Sockets.withLoopback(family: family, port: port) { sendto(fd, raw.baseAddress, size, 0, $0, $1) }
+            return Sockets.withLoopback(family: family, port: port, mapped: flag("--mapped")) { sendto(fd, raw.baseAddress, size, 0, $0, $1) }
         }
         if sent < 0 { Sockets.die("send") }
         packets += 1
         bytes += sent
     }
     finishUDP("sent", fd: fd, packets: packets, bytes: bytes)
+
+case "dns-query":
+    // Queries built by hand (RFC 1035): id, RD, one question of type A, class IN.
+    let names = (arguments.firstIndex(of: "--names").map { arguments[$0 + 1] } ?? "web.test").split(separator: ",").map(String.init)
+    let queries: [[UInt8]] = names.enumerated().map { index, name in
+        var message: [UInt8] = [0x4e, UInt8(index + 1), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+        for label in name.split(separator: ".") { message += [UInt8(label.utf8.count)] + Array(label.utf8) }
+        return message + [0, 0, 1, 0, 1]
+    }
+    let fd = Sockets.check(socket(family, Int32(SOCK_DGRAM.rawValue), 0), "socket")
+    Sockets.connectLoopback(fd, family: family, port: port)
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    let sent = Sockets.mmsg(fd, buffers: queries.map { $0 }, send: true)
+    if sent != queries.count { Sockets.die("sendmmsg sent \(sent) of \(queries.count)") }
+    var answered = 0
+    while answered < queries.count {
+        let got = Sockets.mmsg(fd, buffers: Array(repeating: [UInt8](repeating: 0, count: 512), count: queries.count - answered), send: false)
+        if got <= 0 { Sockets.die("recvmmsg") }
+        answered += got
+    }
+    say("answered pid=\(getpid()) port=\(Sockets.localPort(fd)) queries=\(queries.count) responses=\(answered)")
 
 case "udp-flood":
     // 64-byte datagrams to a loopback sink that never reads (the kernel drops what overflows it).

@@ -6,10 +6,12 @@ import UDPEvent
 struct UDPEventsCommand: TracerCommand {
     static let configuration = CommandConfiguration(
         commandName: "udp-events",
-        abstract: "Print UDP packet and byte counts per socket and process: every interval, at close, and at exit.",
+        abstract: "Print UDP packet and byte counts per socket, process and peer: every interval, at close, and at exit.",
         discussion: """
             Needs root. Counting happens in the kernel; each line carries the counts since the \
-            previous line for the same socket and process, so they add up exactly. Prints `Tracing ...` \
+            previous line for the same socket, process and peer (the address an unconnected socket's \
+            datagrams went to or came from), so they add up exactly. A close with nothing new makes \
+            no line. Prints `Tracing ...` \
             to standard error once attached; SIGINT or SIGTERM reports what is left and exits 0.
             """)
 
@@ -27,13 +29,22 @@ struct UDPEventsCommand: TracerCommand {
     @Option(name: .customLong("close-hook"), help: "Force the close hook: cgroup, kprobe or none.")
     var closeHook: UDPMonitor.CloseHook?
 
+    @Flag(
+        name: .customLong("no-peers"),
+        help: "Count per socket and process only: an unconnected socket's datagrams get no peer (no cgroup sendmsg/recvmsg programs).")
+    var noPeers = false
+
     func validate() throws {
         guard interval.isFinite, interval >= 0.01, interval <= 86_400 else {
             throw ValidationError("--interval must be between 0.01 and 86400 seconds")
         }
     }
 
-    var kindOptions: UDPKind.Options { .init(interval: interval, hook: hook, closeHook: closeHook) }
+    var kindOptions: UDPKind.Options {
+        var options = UDPKind.Options(interval: interval, hook: hook, closeHook: closeHook)
+        options.peers = !noPeers
+        return options
+    }
     var forcedHookFlags: [String] { (hook == nil ? [] : ["--hook"]) + (closeHook == nil ? [] : ["--close-hook"]) }
 
     static func summary(_ counters: UDPKind.Counters) -> String {

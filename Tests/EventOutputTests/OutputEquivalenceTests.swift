@@ -130,7 +130,7 @@ final class OutputEquivalenceTests: XCTestCase {
             queryType: DNSRecordType(rawValue: [1, 28, 65, 255, 0, 32_768, .random(in: 0...UInt16.max)].randomElement()!),
             responseCode: kind == .query && Bool.random()
                 ? nil : DNSResponseCode(rawValue: [0, 2, 3, 16, 23, .random(in: 0...4_095), .random(in: 0...UInt16.max)].randomElement()!),
-            answers: answers, answersIncomplete: .random(), latencyNanoseconds: Bool.random() ? nil : randomValue(),
+            answers: answers, answersIncomplete: .random(), isTruncated: .random(), latencyNanoseconds: Bool.random() ? nil : randomValue(),
             length: .random(in: 0...UInt32.max), cgroupID: cgroupID, networkNamespace: .random(in: 0...UInt32.max),
             cgroup: Bool.random() ? nil : Cgroup(id: cgroupID, path: cgroupPaths.randomElement()!),
             networkNamespaceName: Bool.random() ? nil : randomCommand(), socketID: Bool.random() ? nil : randomValue())

@@ -158,4 +158,42 @@ final class DNSIntegrationTests: XCTestCase {
             XCTAssertTrue(client.allSatisfy { $0.destinationPort == 53 }, "\(client)")
         }
     }
+
+    /// A client that sends its queries with one sendmmsg and reads the answers with recvmmsg, as
+    /// the C library sends A and AAAA together: each message's own payload, in order.
+    func testQueriesSentWithSendmmsgAndAnsweredThroughRecvmmsg() throws {
+        try requireBPF()
+        let hook = ProcessInfo.processInfo.environment["NETEVENTS_UDP_HOOK"].flatMap(HookType.init(rawValue:))
+        if let hook, !UDPMonitorIntegrationTests.expectedToWork(hook, .none) {
+            throw XCTSkip("not applicable: \(hook): \(UDPMonitorIntegrationTests.unavailability(hook, .none))")
+        }
+        let server = try DNSServer()
+        defer { server.stop() }
+        let dns = try DNSMonitor(configuration: .init(filter: .init(networkNamespaces: [server.namespace.inode]), options: .init(hook: hook)))
+        let messages = Collector<DNSMessageEvent>()
+        try dns.start { messages.add($0) }
+        defer { dns.stop() }
+        let client = try TrafficProcess(["dns-query", "--port", "53", "--names", "\(DNSServer.name),nope.nx.test,\(DNSServer.name)"], namespace: server.namespace)
+        let done = try client.nextLine()
+        client.waitForSuccess()
+        XCTAssertEqual(done["responses"], "3")
+        let events = messages.wait { $0.filter { $0.pid == client.pid }.count == 6 }.filter { $0.pid == client.pid }
+        let queries = events.filter { $0.kind == .query }
+        let responses = events.filter { $0.kind == .response }
+        // The generator numbers its queries 0x4e01, 0x4e02, 0x4e03.
+        XCTAssertEqual(queries.map(\.id), [0x4e01, 0x4e02, 0x4e03], "\(events)")
+        XCTAssertEqual(queries.map(\.name), [DNSServer.name, "nope.nx.test", DNSServer.name])
+        XCTAssertTrue(queries.allSatisfy { $0.isSent && $0.queryType == .a && $0.destinationPort == 53 })
+        XCTAssertEqual(Set(responses.map(\.id)), [0x4e01, 0x4e02, 0x4e03], "\(events)")
+        for response in responses {
+            let nx = response.id == 0x4e02
+            XCTAssertEqual(response.name, nx ? "nope.nx.test" : DNSServer.name)
+            XCTAssertEqual(response.responseCode, nx ? .nameError : .noError)
+            XCTAssertEqual(response.answers.map(\.description), nx ? [] : [DNSServer.address])
+            XCTAssertNotNil(response.latencyNanoseconds, "matched to its query")
+            XCTAssertFalse(response.isSent)
+        }
+        XCTAssertEqual(dns.statistics.kind.withoutPayload, 0)
+        XCTAssertEqual(dns.statistics.kind.malformed, 0)
+    }
 }

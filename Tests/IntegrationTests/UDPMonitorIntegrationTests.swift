@@ -202,6 +202,65 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         }
     }
 
+    /// The hook `NETEVENTS_UDP_HOOK` forces (the kernel matrix), nil for the default; throws
+    /// XCTSkip where the kernel lacks it.
+    func forcedHook() throws -> UDPKind.Hook? {
+        let hook = ProcessInfo.processInfo.environment["NETEVENTS_UDP_HOOK"].flatMap(UDPKind.Hook.init(rawValue:))
+        if let hook, !Self.expectedToWork(hook, .none) {
+            throw XCTSkip("not applicable: \(hook): \(Self.unavailability(hook, .none))")
+        }
+        return hook
+    }
+
+    /// An IPv6 socket sending to a v4-mapped address (`::ffff:127.0.0.1`): each datagram counted
+    /// once (the kernel's IPv6 send hands it to the IPv4 one: fexit saw both), under one peer,
+    /// `::ffff:127.0.0.1`, whichever hook counts.
+    func testAnIPv6SocketSendingToAV4MappedPeerIsCountedOnceWithThatPeer() throws {
+        let hook = try forcedHook()
+        let (monitor, collector) = try start(.init(options: .init(interval: 3_600, hook: hook)))
+        let (receiver, port, sender) = try startPair(packets: 8, sizes: "100,200", senderFlags: ["-6", "--mapped"])
+        _ = try sender.nextLine()
+        sender.waitForSuccess()
+        receiver.waitForSuccess()
+        let events = collector.wait { Totals($0.filter { $0.pid == sender.pid }).txPackets >= 8 && Totals($0.filter { $0.pid == receiver.pid }).rxPackets >= 8 }
+        monitor.stop()
+        let sent = events.filter { $0.pid == sender.pid }
+        XCTAssertEqual(Totals(sent), Totals(tx: 8, bytes: 1_200), "once each: \(sent)")
+        XCTAssertEqual(Totals(events.filter { $0.pid == receiver.pid }), Totals(rx: 8, bytes: 1_200))
+        if try XCTUnwrap(monitor.report?.hooks.peers) {
+            XCTAssertEqual(Set(sent.map(\.destinationAddress)), [IPAddress("::ffff:127.0.0.1")!], "\(sent)")
+            XCTAssertEqual(Set(sent.map(\.destinationPort)), [UInt16(port)!])
+            XCTAssertEqual(sent.count, 1, "one flow: \(sent)")
+        }
+    }
+
+    /// A server socket with more clients than the kernel remembers per socket (4): its close still
+    /// reports every client's flow exactly, the rest found by a scan of the flow map.
+    func testAServerWithMoreClientsThanTrackedPerSocketReportsEachAtClose() throws {
+        let hook = try forcedHook()
+        let (monitor, collector) = try start(.init(options: .init(interval: 3_600, hook: hook)))
+        defer { monitor.stop() }
+        guard monitor.report?.closeHook != UDPKind.CloseHook.none, try XCTUnwrap(monitor.report?.hooks.peers) else {
+            throw XCTSkip("needs a close hook and peers: \(monitor.report!)")
+        }
+        let receiver = try TrafficProcess(["udp-receiver", "--packets", "6"])
+        let port = try XCTUnwrap(receiver.nextLine()["port"])
+        var senders: [UInt16: Int] = [:]  // port: bytes
+        for client in 1...6 {
+            let sender = try TrafficProcess(["udp-sender", "--port", port, "--packets", "1", "--sizes", "\(client * 10)"])
+            senders[try XCTUnwrap(sender.nextLine()["port"].flatMap { UInt16($0) })] = client * 10
+            sender.waitForSuccess()
+        }
+        receiver.waitForSuccess()
+        let events = collector.wait { $0.filter { $0.pid == receiver.pid && $0.reason == .close }.count >= 6 }
+            .filter { $0.pid == receiver.pid }
+        XCTAssertEqual(events.count, 6, "\(events)")
+        XCTAssertTrue(events.allSatisfy { $0.reason == .close })
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: events.map { ($0.destinationPort, Int($0.receivedBytes)) }), senders)
+        XCTAssertTrue(events.allSatisfy { $0.receivedPackets == 1 && $0.destinationAddress == .v4(127, 0, 0, 1) })
+        XCTAssertGreaterThanOrEqual(monitor.statistics.kind.sharedSocketOverflows, 1)
+    }
+
     /// Without a close hook, the socket is still reported within one interval.
     func testWithoutCloseHookIntervalReportsCarryEverything() throws {
         var configuration = UDPMonitor.Configuration(options: .init(interval: 0.3))

@@ -12,7 +12,7 @@
 enum ne_udp_stat {
     /// Close samples the program could not output (buffer full).
     NE_UDP_STAT_LOST = 0,
-    /// (socket, process) pairs that started being counted.
+    /// (socket, process, peer) flows that started being counted.
     NE_UDP_STAT_FLOWS,
     /// Traffic counted while the flow map was full, so attributed to no socket.
     NE_UDP_STAT_UNTRACKED_TX_PACKETS,
@@ -36,7 +36,7 @@ struct ne_udp_key {
 };
 NE_STATIC_ASSERT(sizeof(struct ne_udp_key) == 32, "struct ne_udp_key is 32 bytes");
 
-/// The value of the `flows` map: what a pair moved, and who and where it is.
+/// The value of the `flows` map: what a flow moved, and who and where it is.
 struct ne_udp_flow {
     unsigned long long start_ns;   // first packet seen
     unsigned long long close_ns;   // set in the close sample
@@ -54,7 +54,7 @@ struct ne_udp_flow {
     unsigned char saddr[NE_ADDR_LEN];
     unsigned char daddr[NE_ADDR_LEN];
     unsigned char comm[NE_COMM_LEN];    // the process's name: its thread-group leader's comm
-    unsigned char thread[NE_COMM_LEN];  // the name of the thread of the pair's first datagram
+    unsigned char thread[NE_COMM_LEN];  // the name of the thread of the flow's first datagram
     unsigned long long cookie;     // the socket's kernel cookie (sock_common.skc_cookie), 0 if none yet
     unsigned char exe[NE_EXE_LEN]; // the file name of the process's executable
 };
