@@ -87,10 +87,7 @@ final class DNSIntegrationTests: XCTestCase {
     /// matrix runs this on each), and skips as not applicable where the kernel lacks it.
     func testDnsmasqAnswersDigAndTheCLibraryResolver() throws {
         try requireBPF()
-        let hook = ProcessInfo.processInfo.environment["NETEVENTS_UDP_HOOK"].flatMap(HookType.init(rawValue:))
-        if let hook, !UDPMonitorIntegrationTests.expectedToWork(hook, .none) {
-            throw XCTSkip("not applicable: \(hook): \(UDPMonitorIntegrationTests.unavailability(hook, .none))")
-        }
+        let hook = try UDPMonitorIntegrationTests.forcedHook()
         let server = try DNSServer()
         defer { server.stop() }
         // Only the test's namespace: the machine's own DNS traffic is not ours to count.
@@ -163,10 +160,7 @@ final class DNSIntegrationTests: XCTestCase {
     /// the C library sends A and AAAA together: each message's own payload, in order.
     func testQueriesSentWithSendmmsgAndAnsweredThroughRecvmmsg() throws {
         try requireBPF()
-        let hook = ProcessInfo.processInfo.environment["NETEVENTS_UDP_HOOK"].flatMap(HookType.init(rawValue:))
-        if let hook, !UDPMonitorIntegrationTests.expectedToWork(hook, .none) {
-            throw XCTSkip("not applicable: \(hook): \(UDPMonitorIntegrationTests.unavailability(hook, .none))")
-        }
+        let hook = try UDPMonitorIntegrationTests.forcedHook()
         let server = try DNSServer()
         defer { server.stop() }
         let dns = try DNSMonitor(configuration: .init(filter: .init(networkNamespaces: [server.namespace.inode]), options: .init(hook: hook)))

@@ -204,7 +204,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
 
     /// The hook `NETEVENTS_UDP_HOOK` forces (the kernel matrix), nil for the default; throws
     /// XCTSkip where the kernel lacks it.
-    func forcedHook() throws -> UDPKind.Hook? {
+    static func forcedHook() throws -> UDPKind.Hook? {
         let hook = ProcessInfo.processInfo.environment["NETEVENTS_UDP_HOOK"].flatMap(UDPKind.Hook.init(rawValue:))
         if let hook, !Self.expectedToWork(hook, .none) {
             throw XCTSkip("not applicable: \(hook): \(Self.unavailability(hook, .none))")
@@ -216,7 +216,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     /// once (the kernel's IPv6 send hands it to the IPv4 one: fexit saw both), under one peer,
     /// `::ffff:127.0.0.1`, whichever hook counts.
     func testAnIPv6SocketSendingToAV4MappedPeerIsCountedOnceWithThatPeer() throws {
-        let hook = try forcedHook()
+        let hook = try Self.forcedHook()
         let (monitor, collector) = try start(.init(options: .init(interval: 3_600, hook: hook)))
         let (receiver, port, sender) = try startPair(packets: 8, sizes: "100,200", senderFlags: ["-6", "--mapped"])
         _ = try sender.nextLine()
@@ -237,7 +237,7 @@ final class UDPMonitorIntegrationTests: XCTestCase {
     /// A server socket with more clients than the kernel remembers per socket (4): its close still
     /// reports every client's flow exactly, the rest found by a scan of the flow map.
     func testAServerWithMoreClientsThanTrackedPerSocketReportsEachAtClose() throws {
-        let hook = try forcedHook()
+        let hook = try Self.forcedHook()
         let (monitor, collector) = try start(.init(options: .init(interval: 3_600, hook: hook)))
         defer { monitor.stop() }
         guard monitor.report?.closeHook != UDPKind.CloseHook.none, try XCTUnwrap(monitor.report?.hooks.peers) else {
