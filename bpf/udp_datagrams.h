@@ -183,10 +183,12 @@ static __always_inline int stash_recv(struct pt_regs *ctx) {
     return stash((void *)PT_REGS_PARM1(ctx), flags & MSG_PEEK);
 }
 
+// The functions return int: only the register's low 32 bits are theirs (an -EAGAIN read as the
+// whole register is 4294967285, which would count as that many bytes).
 int kprobe_udp_sendmsg(struct pt_regs *ctx) { return stash((void *)PT_REGS_PARM1(ctx), 0); }
-int kretprobe_udp_sendmsg(struct pt_regs *ctx) { return finish(ctx, PT_REGS_RC(ctx), 1); }
+int kretprobe_udp_sendmsg(struct pt_regs *ctx) { return finish(ctx, (int)PT_REGS_RC(ctx), 1); }
 int kprobe_udp_recvmsg(struct pt_regs *ctx) { return stash_recv(ctx); }
-int kretprobe_udp_recvmsg(struct pt_regs *ctx) { return finish(ctx, PT_REGS_RC(ctx), 0); }
+int kretprobe_udp_recvmsg(struct pt_regs *ctx) { return finish(ctx, (int)PT_REGS_RC(ctx), 0); }
 #endif
 
 #if defined(COUNT_FENTRY)

@@ -163,10 +163,15 @@ final class DNSIntegrationTests: XCTestCase {
         let hook = try UDPMonitorIntegrationTests.forcedHook()
         let server = try DNSServer()
         defer { server.stop() }
-        let dns = try DNSMonitor(configuration: .init(filter: .init(networkNamespaces: [server.namespace.inode]), options: .init(hook: hook)))
+        let filter = EventFilter(networkNamespaces: [server.namespace.inode])
+        let dns = try DNSMonitor(configuration: .init(filter: filter, options: .init(hook: hook)))
         let messages = Collector<DNSMessageEvent>()
         try dns.start { messages.add($0) }
         defer { dns.stop() }
+        let udp = try UDPMonitor(configuration: .init(filter: filter, options: .init(interval: 3_600, hook: hook)))
+        let flows = Collector<UDPTrafficEvent>()
+        try udp.start { flows.add($0) }
+        defer { udp.stop() }
         let client = try TrafficProcess(["dns-query", "--port", "53", "--names", "\(DNSServer.name),nope.nx.test,\(DNSServer.name)"], namespace: server.namespace)
         let done = try client.nextLine()
         client.waitForSuccess()
@@ -189,5 +194,12 @@ final class DNSIntegrationTests: XCTestCase {
         }
         XCTAssertEqual(dns.statistics.kind.withoutPayload, 0)
         XCTAssertEqual(dns.statistics.kind.malformed, 0)
+        // The client's receives that found nothing (recvmmsg's MSG_WAITFORONE ends on EAGAIN)
+        // count nothing: the flow holds exactly the three answers.
+        udp.stop()
+        let received = flows.events.filter { $0.pid == client.pid }
+        XCTAssertEqual(received.reduce(0) { $0 + $1.receivedPackets }, 3, "\(received)")
+        XCTAssertEqual(received.reduce(0) { $0 + $1.receivedBytes }, UInt64(responses.reduce(0) { $0 + $1.length }))
+        XCTAssertEqual(received.reduce(0) { $0 + $1.sentPackets }, 3)
     }
 }
