@@ -215,6 +215,7 @@ final class OutputEquivalenceTests: XCTestCase {
         event.responseCode = .nameError
         event.answers = []
         event.answersIncomplete = true
+        event.isTruncated = true
         event.latencyNanoseconds = nil
         event.cgroup = nil
         event.networkNamespaceName = nil
@@ -226,7 +227,8 @@ final class OutputEquivalenceTests: XCTestCase {
         XCTAssertEqual(
             try keys(line),
             ["event", "time_ns", "pid", "uid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "id", "name",
-             "qtype", "rcode", "answers", "answers_incomplete", "latency_ns", "length", "cgroup_id", "netns", "socket_id"], line)
+             "qtype", "rcode", "answers", "answers_incomplete", "truncated", "latency_ns", "length", "cgroup_id", "netns", "socket_id"],
+            line)
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         XCTAssertEqual(object["event"] as? String, "response")
         XCTAssertEqual(object["rcode"] as? String, "NXDOMAIN")

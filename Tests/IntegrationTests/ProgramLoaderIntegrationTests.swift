@@ -84,7 +84,7 @@ final class ProgramLoaderIntegrationTests: XCTestCase {
         try withLoaded(udp, as: UDPKind.self) { loaded in
             let flows = try loaded.module.table("flows")
             XCTAssertEqual(flows.maxEntries, 2_048)
-            XCTAssertEqual(flows.keySize, 16, "struct ne_udp_key")
+            XCTAssertEqual(flows.keySize, 32, "struct ne_udp_key: socket, pid, peer")
             XCTAssertEqual(flows.valueSize, 208, "struct ne_udp_flow")
             XCTAssertFalse(loaded.report.attachments.isEmpty)
         }
