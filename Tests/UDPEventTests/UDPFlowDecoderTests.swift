@@ -142,7 +142,7 @@ final class UDPFlowDecoderTests: XCTestCase {
         sample.daddr = [127, 0, 0, 9]
         var (key, value) = entry(sample)
         value.dport = 0
-        withUnsafeMutableBytes(of: &value.daddr) { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+        withUnsafeMutableBytes(of: &value.daddr) { $0.copyBytes(from: [UInt8](repeating: 0, count: $0.count)) }
         let flow = try XCTUnwrap(UDPFlowDecoder.flow(key: key, value))
         XCTAssertEqual(flow.destinationAddress, .v4(127, 0, 0, 9))
         XCTAssertEqual(flow.destinationPort, 40_001)
