@@ -216,10 +216,8 @@ final class OutputEquivalenceTests: XCTestCase {
         event.answers = []
         event.answersIncomplete = true
         event.isTruncated = true
-        event.latencyNanoseconds = nil
-        event.cgroup = nil
-        event.networkNamespaceName = nil
-        event.socketID = nil
+        (event.latencyNanoseconds, event.socketID) = (nil, nil)
+        (event.cgroup, event.networkNamespaceName) = (nil, nil)
         event.process = EventProcess(pid: 1, uid: 0, command: "dig")
         let writer = JSONLineWriter()
         writer.append(event)

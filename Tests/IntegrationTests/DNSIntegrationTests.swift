@@ -83,24 +83,43 @@ final class DNSIntegrationTests: XCTestCase {
         XCTAssertEqual(response.timeNanoseconds - query.timeNanoseconds, clientLatency, accuracy: 2, file: file, line: line)
     }
 
+    /// A DNS server, and a DNS and a UDP monitor on its namespace only (the machine's own DNS
+    /// traffic is not ours to count), on the hook `NETEVENTS_UDP_HOOK` forces (skipped as not
+    /// applicable where the kernel lacks it).
+    struct Monitors {
+        let server: DNSServer
+        let dns: DNSMonitor
+        let messages = Collector<DNSMessageEvent>()
+        let udp: UDPMonitor
+        let flows = Collector<UDPTrafficEvent>()
+
+        init() throws {
+            try requireBPF()
+            let hook = try UDPMonitorIntegrationTests.forcedHook()
+            let server = try DNSServer()
+            self.server = server
+            let filter = EventFilter(networkNamespaces: [server.namespace.inode])
+            dns = try DNSMonitor(configuration: .init(filter: filter, options: .init(hook: hook)))
+            udp = try UDPMonitor(configuration: .init(filter: filter, options: .init(interval: 3_600, hook: hook)))
+            let (messages, flows) = (self.messages, self.flows)
+            try dns.start { messages.add($0) }
+            try udp.start { flows.add($0) }
+            if let hook { XCTAssertEqual(dns.report?.hooks.hook, hook) }
+        }
+
+        func stop() {
+            dns.stop()
+            udp.stop()
+            server.stop()
+        }
+    }
+
     /// `NETEVENTS_UDP_HOOK` forces the hook that sees datagrams, for both monitors (the kernel
     /// matrix runs this on each), and skips as not applicable where the kernel lacks it.
     func testDnsmasqAnswersDigAndTheCLibraryResolver() throws {
-        try requireBPF()
-        let hook = try UDPMonitorIntegrationTests.forcedHook()
-        let server = try DNSServer()
-        defer { server.stop() }
-        // Only the test's namespace: the machine's own DNS traffic is not ours to count.
-        let filter = EventFilter(networkNamespaces: [server.namespace.inode])
-        let dns = try DNSMonitor(configuration: .init(filter: filter, options: .init(hook: hook)))
-        let messages = Collector<DNSMessageEvent>()
-        try dns.start { messages.add($0) }
-        defer { dns.stop() }
-        if let hook { XCTAssertEqual(dns.report?.hooks.hook, hook) }
-        let udp = try UDPMonitor(configuration: .init(filter: filter, options: .init(interval: 3_600, hook: hook)))
-        let flows = Collector<UDPTrafficEvent>()
-        try udp.start { flows.add($0) }
-        defer { udp.stop() }
+        let setup = try Monitors()
+        defer { setup.stop() }
+        let (server, dns, messages, udp, flows) = (setup.server, setup.dns, setup.messages, setup.udp, setup.flows)
         XCTAssertEqual(dns.report?.hooks.peers, true, "the cgroup recvmsg/sendmsg hooks load here")
 
         let a = try server.dig(["@127.0.0.1", DNSServer.name, "A", "+short"])
@@ -159,19 +178,9 @@ final class DNSIntegrationTests: XCTestCase {
     /// A client that sends its queries with one sendmmsg and reads the answers with recvmmsg, as
     /// the C library sends A and AAAA together: each message's own payload, in order.
     func testQueriesSentWithSendmmsgAndAnsweredThroughRecvmmsg() throws {
-        try requireBPF()
-        let hook = try UDPMonitorIntegrationTests.forcedHook()
-        let server = try DNSServer()
-        defer { server.stop() }
-        let filter = EventFilter(networkNamespaces: [server.namespace.inode])
-        let dns = try DNSMonitor(configuration: .init(filter: filter, options: .init(hook: hook)))
-        let messages = Collector<DNSMessageEvent>()
-        try dns.start { messages.add($0) }
-        defer { dns.stop() }
-        let udp = try UDPMonitor(configuration: .init(filter: filter, options: .init(interval: 3_600, hook: hook)))
-        let flows = Collector<UDPTrafficEvent>()
-        try udp.start { flows.add($0) }
-        defer { udp.stop() }
+        let setup = try Monitors()
+        defer { setup.stop() }
+        let (server, dns, messages, udp, flows) = (setup.server, setup.dns, setup.messages, setup.udp, setup.flows)
         let client = try TrafficProcess(["dns-query", "--port", "53", "--names", "\(DNSServer.name),nope.nx.test,\(DNSServer.name)"], namespace: server.namespace)
         let done = try client.nextLine()
         client.waitForSuccess()
