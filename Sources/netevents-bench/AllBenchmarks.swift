@@ -79,6 +79,10 @@ enum AllBenchmarks {
         if let ratio = double(udp, "ratio") {
             rows.append("| UDP 64-byte sendto loop traced / untraced (\(udp["datagrams"] ?? "?") datagrams) | ≥ 0.95 | "
                 + "\(format(ratio)) (\(udp["traced_rate"] ?? "?") / \(udp["untraced_rate"] ?? "?") datagrams/s) | \(mark(ratio >= 0.95)) |")
+            if let bare = double(udp, "ratio_without_peers") {
+                rows.append("| the same loop with the peers of unconnected sends off (`UDPKind.Options.peers = false`, `udp-events --no-peers`) | - | "
+                    + "\(format(bare)) (\(udp["counted_runs_without_peers"] ?? "?") of \(udp["runs"] ?? "?") runs counted exactly) | - |")
+            }
             let exact = udp["counted_runs"] != nil && udp["counted_runs"] == udp["runs"]
             rows.append("| UDP datagrams and bytes counted == sent | exact | \(exact ? "yes" : "**no**"), \(udp["counted_runs"] ?? "?") of \(udp["runs"] ?? "?") runs "
                 + "(median run \(udp["counted_packets"] ?? "?") / \(udp["sent_packets"] ?? "?") datagrams, \(udp["counted_bytes"] ?? "?") / \(udp["sent_bytes"] ?? "?") bytes) | \(mark(exact)) |")
@@ -173,12 +177,20 @@ enum AllBenchmarks {
         rows.append("| `udp-events --json > FILE`: flood's datagrams counted (tx_packets) == sent | exact | "
             + "\(value("udp_file_exact_runs")) of \(runs) runs (median \(value("udp_file_counted")) / \(value("udp_file_expected"))); "
             + "lost \(value("udp_file_lost")), dropped \(value("udp_file_dropped")) | \(mark(udpExact)) |")
-        rows.append("| tool start-up: spawn → `Tracing` | - | tcp-events \(spread("tcp_file_startup_ms", 0)) ms, udp-events \(spread("udp_file_startup_ms", 0)) ms | - |")
+        rows.append("| `dns-events --json > FILE` during udp-flood to a port that is not DNS: flood traced / untraced, tool CPU per datagram | - | "
+            + "\(spread("dns_other_ratio", 2)); \(spread("dns_other_cpu_ns", 1)) ns/datagram; lost \(value("dns_other_lost")), dropped \(value("dns_other_dropped")) | - |")
+        let dnsExact = tools["dns_flood_exact_runs"] != nil && tools["dns_flood_exact_runs"] == runs
+        rows.append("| `dns-events --json --port P > FILE` during a flood of \(value("datagrams")) A queries to P: traced / untraced, tool CPU per event; "
+            + "queries seen == sent | exact | \(spread("dns_flood_ratio", 2)); \(spread("dns_flood_cpu_us", 2)) µs/event; \(value("dns_flood_exact_runs")) of \(runs) runs exact "
+            + "(median \(value("dns_flood_counted")) / \(value("dns_flood_expected"))), lost \(value("dns_flood_lost")), dropped \(value("dns_flood_dropped")) | \(mark(dnsExact)) |")
+        rows.append("| tool start-up: spawn → `Tracing` | - | tcp-events \(spread("tcp_file_startup_ms", 0)) ms, udp-events \(spread("udp_file_startup_ms", 0)) ms, "
+            + "dns-events \(spread("dns_other_startup_ms", 0)) ms | - |")
         let megabyte = 1.0 / 1024
         rows.append("| tool RSS: peak (VmHWM) / steady (VmRSS at the end of the window) | - | "
             + "tcp-events > FILE \(spread("tcp_file_peak_kb", 1, scale: megabyte)) / \(spread("tcp_file_steady_kb", 1, scale: megabyte)) MB, "
             + "> /dev/null \(spread("tcp_null_peak_kb", 1, scale: megabyte)) / \(spread("tcp_null_steady_kb", 1, scale: megabyte)) MB; "
-            + "udp-events \(spread("udp_file_peak_kb", 1, scale: megabyte)) / \(spread("udp_file_steady_kb", 1, scale: megabyte)) MB | - |")
+            + "udp-events \(spread("udp_file_peak_kb", 1, scale: megabyte)) / \(spread("udp_file_steady_kb", 1, scale: megabyte)) MB; "
+            + "dns-events \(spread("dns_other_peak_kb", 1, scale: megabyte)) / \(spread("dns_other_steady_kb", 1, scale: megabyte)) MB | - |")
         return rows
     }
 }

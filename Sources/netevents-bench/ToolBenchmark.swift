@@ -12,8 +12,10 @@ import TCPEvent
 /// `tcp-events --json > FILE`, under `tcp-events --json > /dev/null`, under `tcp-events --json
 /// --events close > FILE` (close events only: the tool's output before connect and accept events
 /// existed, for comparison with older figures); then `netevents-traffic
-/// udp-flood --count N --size 64` (the `udp` section's loop) untraced and under `udp-events --json
-/// > FILE`. Each traced run:
+/// udp-flood --count N --size 64` (the `udp` section's loop) untraced, under `udp-events --json >
+/// FILE` and under `dns-events --json > FILE` (what tracing DNS costs the UDP traffic that is not
+/// DNS); then the same count of A queries (`udp-flood --dns --sink-port P`, 28 bytes, a new id each)
+/// under `dns-events --json --port P > FILE`, every datagram a DNS event. Each traced run:
 /// 1. spawn the tool; start-up is the wall time from the spawn to its `Tracing` line on standard
 ///    error (stamped by the thread reading the pipe as the line arrives);
 /// 2. start the generator paused (`--wait`); just before releasing it, count the file's lines and
@@ -44,8 +46,10 @@ import TCPEvent
 /// `--events close`, the 2 closes); for `> /dev/null` the generator's events cannot be told apart, so the printed total
 /// is reported and lost and dropped (from the summary) must be 0; for `udp-events > FILE`, the sum
 /// of `tx_packets` over the lines with the flood's pid (interval reports, then the close) against
-/// the datagrams it sent. Every figure is the median of the runs with the spread (min–max); the
-/// load average at the start of the section is printed with them. Nothing here is an assertion.
+/// the datagrams it sent; for `dns-events`, the summary's `datagrams N` (DNS datagrams seen: none
+/// for the flood to a port that is not DNS, every query for the flood to P). Every figure is the
+/// median of the runs with the spread (min–max); the load average at the start of the section is
+/// printed with them. Nothing here is an assertion.
 enum ToolBenchmark {
     struct Options {
         var connections = 20_000
@@ -90,6 +94,7 @@ enum ToolBenchmark {
     struct Tools {
         var tcpEvents: String
         var udpEvents: String
+        var dnsEvents: String
         var traffic: String
     }
 
@@ -97,7 +102,7 @@ enum ToolBenchmark {
     static func locate() throws -> Tools {
         var found: [String: String] = [:]
         var missing: [String] = []
-        for name in ["tcp-events", "udp-events", "netevents-traffic"] {
+        for name in ["tcp-events", "udp-events", "dns-events", "netevents-traffic"] {
             do {
                 found[name] = try siblingExecutable(name)
             } catch {
@@ -105,10 +110,12 @@ enum ToolBenchmark {
                 missing.append("\(error)")
             }
         }
-        guard missing.isEmpty, let tcp = found["tcp-events"], let udp = found["udp-events"], let traffic = found["netevents-traffic"] else {
+        guard missing.isEmpty, let tcp = found["tcp-events"], let udp = found["udp-events"], let dns = found["dns-events"],
+            let traffic = found["netevents-traffic"]
+        else {
             throw BenchError("tools: " + missing.joined(separator: "; "))
         }
-        return Tools(tcpEvents: tcp, udpEvents: udp, traffic: traffic)
+        return Tools(tcpEvents: tcp, udpEvents: udp, dnsEvents: dns, traffic: traffic)
     }
 
     /// When the tool's `Tracing` line arrived, stamped on the reader thread.
@@ -264,10 +271,12 @@ enum ToolBenchmark {
     }
 
     /// Stops the tool and fills in what the end of a run reads: CPU, memory, summary, file counts.
+    /// Fills in the run's window, memory and counts; returns the tool's closing summary line.
+    @discardableResult
     static func finish(
         _ tool: Tool, _ run: inout Run, output: Output, path: String, cpu0: Double?, released: Double, lines0: Int, generator: Int32,
         sum key: String?
-    ) throws {
+    ) throws -> String {
         guard let cpu0 else { throw BenchError("the tool (pid \(tool.pid)) was gone before the generator started") }
         // A file settles when its size stops changing; for /dev/null, when the tool is idle: its
         // CPU time (to the nanosecond) grows by less than 0.1 ms per 50 ms poll. Its idle wake-ups
@@ -297,6 +306,7 @@ enum ToolBenchmark {
         case .devNull:
             run.windowEvents = run.printed ?? 0
         }
+        return summary
     }
 
     /// The file the tools write to (a regular file, as users redirect to).
@@ -324,16 +334,21 @@ enum ToolBenchmark {
         return run
     }
 
-    static func udpRun(_ tools: Tools, _ options: UDPBenchmark.Options) throws -> Run {
+    /// A flood under `tool --json > FILE`. `udp-events`: the flood's datagrams are the sum of
+    /// `tx_packets` over its lines. `dns-events` (`dnsPort` given: the tool's `--port` and the
+    /// flood's sink; else the flood goes to a port that is not DNS): the summary's `datagrams N`.
+    static func floodRun(_ tool: String, _ tools: Tools, _ options: UDPBenchmark.Options, dnsPort: UInt16? = nil) throws -> Run {
         let path = outputFile
         defer { unlink(path) }
-        let tool = try Tool(tools.udpEvents, ["--json"], output: path)
+        let isDNS = tool == tools.dnsEvents
+        let tool = try Tool(tool, ["--json"] + (dnsPort.map { ["--port", String($0)] } ?? []), output: path)
         var run = Run(startup: tool.startup)
         var cpu0: Double?
         var released = 0.0
         var lines0 = 0
         var generator: Int32 = -1
-        let flood = try UDPBenchmark.flood(tools.traffic, options) { pid in
+        let extra = (dnsPort.map { ["--sink-port", String($0), "--dns"] } ?? [])
+        let flood = try UDPBenchmark.flood(tools.traffic, options, extra: extra) { pid in
             generator = pid
             lines0 = scan(path, pid: -1).lines
             cpu0 = Clock.processCPU(pid: tool.pid)
@@ -341,7 +356,16 @@ enum ToolBenchmark {
         }
         run.rate = flood.rate
         run.expected = flood.sentPackets
-        try finish(tool, &run, output: .file, path: path, cpu0: cpu0, released: released, lines0: lines0, generator: generator, sum: "tx_packets")
+        let summary = try finish(
+            tool, &run, output: .file, path: path, cpu0: cpu0, released: released, lines0: lines0, generator: generator,
+            sum: isDNS ? nil : "tx_packets")
+        if isDNS {
+            // Every datagram the tool saw on a DNS port (the flood's, when it goes to one).
+            let seen = keyValues(summary.replacingOccurrences(of: "datagrams ", with: "datagrams=")
+                .replacingOccurrences(of: ",", with: " "))["datagrams"].flatMap(Int.init) ?? -1
+            run.counted = seen
+            if dnsPort == nil { run.expected = 0 }
+        }
         return run
     }
 
@@ -383,6 +407,8 @@ enum ToolBenchmark {
             name: "`tcp-events --json --events close > FILE` (close events only, as before connect and accept events)", key: "tcp_file_close_only",
             kinds: [.close])
         var udpFile = Row(name: "`udp-events --json > FILE`", key: "udp_file")
+        var dnsOther = Row(name: "`dns-events --json > FILE`, the flood to a port that is not DNS", key: "dns_other")
+        var dnsFlood = Row(name: "`dns-events --json --port P > FILE`, the flood of A queries to P", key: "dns_flood")
 
         func describe(_ run: Run) -> String {
             var text = "start-up \(format(run.startup * 1000, 0)) ms, CPU \(format(run.cpuSeconds, 3)) s over \(format(run.windowSeconds, 2)) s, \(run.windowEvents) events printed in the window, "
@@ -409,10 +435,18 @@ enum ToolBenchmark {
             let flood = try UDPBenchmark.flood(tools.traffic, udpOptions) { _ in }
             udpUntraced.append(flood.rate)
             say("run \(index) udp-flood untraced: \(Int(flood.rate)) datagrams/s")
-            let udp = try udpRun(tools, udpOptions)
+            let udp = try floodRun(tools.udpEvents, tools, udpOptions)
             udpFile.runs.append(udp)
             say("run \(index) \(udpFile.name): \(Int(udp.rate)) datagrams/s, flood's datagrams counted \(udp.counted)/\(udp.expected), "
                 + "\(format(udp.cpuNanosecondsPerDatagram, 1)) ns/datagram; " + describe(udp))
+            let other = try floodRun(tools.dnsEvents, tools, udpOptions)
+            dnsOther.runs.append(other)
+            say("run \(index) \(dnsOther.name): \(Int(other.rate)) datagrams/s, DNS datagrams seen \(other.counted) (none sent), "
+                + "\(format(other.cpuNanosecondsPerDatagram, 1)) ns/datagram; " + describe(other))
+            let queries = try floodRun(tools.dnsEvents, tools, udpOptions, dnsPort: try AgentBenchmark.freePort())
+            dnsFlood.runs.append(queries)
+            say("run \(index) \(dnsFlood.name): \(Int(queries.rate)) queries/s, seen \(queries.counted)/\(queries.expected), "
+                + "\(format(queries.cpuMicrosecondsPerEvent, 2)) µs/event; " + describe(queries))
         }
 
         let tcpBaseline = median(tcpUntraced)
@@ -462,12 +496,19 @@ enum ToolBenchmark {
             + "\(spread(udpFile.runs.map(\.windowSeconds), 1)) s, \(spread(udpFile.runs.map { Double($0.windowEvents) }, 0)) events printed) | "
             + "flood's datagrams \(spread(udpFile.runs.map { Double($0.counted) }, 0)) / \(options.datagrams) (\(exactRuns(udpFile)) of \(runs) runs exact)\(unsettled(udpFile)) | "
             + "\(missed(udpFile)) |")
+        say("| \(dnsOther.name) | \(spread(dnsOther.runs.map(\.rate), 0)) datagrams/s | \(spread(ratios(dnsOther, udpBaseline))) | "
+            + "\(spread(dnsOther.runs.map(\.cpuNanosecondsPerDatagram), 1)) ns/datagram | DNS datagrams seen \(spread(dnsOther.runs.map { Double($0.counted) }, 0)) "
+            + "(must be 0: \(dnsOther.runs.allSatisfy { $0.counted == 0 } ? "yes" : "**no**"))\(unsettled(dnsOther)) | \(missed(dnsOther)) |")
+        say("| \(dnsFlood.name) | \(spread(dnsFlood.runs.map(\.rate), 0)) queries/s | \(spread(ratios(dnsFlood, udpBaseline))) | "
+            + "\(spread(dnsFlood.runs.map(\.cpuMicrosecondsPerEvent))) µs/event (\(spread(dnsFlood.runs.map { Double($0.windowEvents) }, 0)) events printed) | "
+            + "queries seen \(spread(dnsFlood.runs.map { Double($0.counted) }, 0)) / \(options.datagrams) (\(exactRuns(dnsFlood)) of \(runs) runs exact)\(unsettled(dnsFlood)) | "
+            + "\(missed(dnsFlood)) |")
         say("")
         say("Tool CPU: its process CPU-time clock (clock_getcpuclockid, nanoseconds, every thread) over the window.")
         say("")
         say("| tool | spawn → `Tracing` | peak RSS (VmHWM) | steady RSS (VmRSS, end of window) |")
         say("| --- | ---: | ---: | ---: |")
-        for row in [tcpFile, tcpNull, tcpCloseOnly, udpFile] {
+        for row in [tcpFile, tcpNull, tcpCloseOnly, udpFile, dnsOther, dnsFlood] {
             say("| \(row.name) | \(spread(row.runs.map(\.startup), 0, scale: 1000)) ms | \(spread(row.runs.map { Double($0.peakKB) }, 1, scale: 1 / 1024)) MB | "
                 + "\(spread(row.runs.map { Double($0.steadyKB) }, 1, scale: 1 / 1024)) MB |")
         }
@@ -483,11 +524,14 @@ enum ToolBenchmark {
         }
         add("tcp_untraced_rate", tcpUntraced, 0)
         add("udp_untraced_rate", udpUntraced, 0)
-        for (row, baseline) in [(tcpFile, tcpBaseline), (tcpNull, tcpBaseline), (tcpCloseOnly, tcpBaseline), (udpFile, udpBaseline)] {
+        for (row, baseline) in [
+            (tcpFile, tcpBaseline), (tcpNull, tcpBaseline), (tcpCloseOnly, tcpBaseline), (udpFile, udpBaseline), (dnsOther, udpBaseline),
+            (dnsFlood, udpBaseline),
+        ] {
             let key = row.key
             add(key + "_rate", row.runs.map(\.rate), 0)
             add(key + "_ratio", ratios(row, baseline), 3)
-            if key == "udp_file" {
+            if key == "udp_file" || key == "dns_other" {
                 add(key + "_cpu_ns", row.runs.map(\.cpuNanosecondsPerDatagram), 2)
             } else {
                 add(key + "_cpu_us", row.runs.map(\.cpuMicrosecondsPerEvent), 3)

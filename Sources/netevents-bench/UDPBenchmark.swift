@@ -40,9 +40,10 @@ enum UDPBenchmark {
     }
 
     /// Runs one flood: start it paused, call `ready(pid)`, let it go, return what it reports.
-    static func flood(_ traffic: String, _ options: Options, ready: (Int32) -> Void) throws -> Run {
+    /// `extra`: more `udp-flood` options (`--sink-port P --dns`).
+    static func flood(_ traffic: String, _ options: Options, extra: [String] = [], ready: (Int32) -> Void) throws -> Run {
         let child = try Child.paused(
-            traffic, ["udp-flood", "--count", String(options.datagrams), "--size", String(options.size), "--wait"],
+            traffic, ["udp-flood", "--count", String(options.datagrams), "--size", String(options.size), "--wait"] + extra,
             readyLine: "ready", ready: ready)
         let sent = child.output.waitForLine(timeout: Double(options.datagrams) / 20_000 + 60, where: { $0.hasPrefix("sent") })
         child.wait(timeout: 10)
@@ -61,8 +62,10 @@ enum UDPBenchmark {
         let events = Atomic<Int>(0)
     }
 
-    static func traced(_ traffic: String, _ options: Options, showReport: Bool) throws -> Run {
-        let monitor = try UDPMonitor()  // no filter: every process is counted
+    static func traced(_ traffic: String, _ options: Options, peers: Bool = true, showReport: Bool) throws -> Run {
+        var configuration = UDPMonitor.Configuration()  // no filter: every process is counted
+        configuration.options.peers = peers
+        let monitor = try UDPMonitor(configuration: configuration)
         let tally = Tally()
         try monitor.start { event in
             guard event.pid == tally.target.load(ordering: .relaxed) else { return }
@@ -104,6 +107,7 @@ enum UDPBenchmark {
             + "\(options.runs) runs per configuration, interleaved; median reported")
         var untraced: [Run] = []
         var underMonitor: [Run] = []
+        var withoutPeers: [Run] = []  // what the peers of unconnected sends cost: the flood is all sendto
         for index in 1...options.runs {
             let plain = try flood(traffic, options) { _ in }
             untraced.append(plain)
@@ -115,6 +119,10 @@ enum UDPBenchmark {
                 + "CPU \(format(run.cpuSeconds, 3)) s over \(format(run.windowSeconds, 2)) s (\(format(run.cpuPercent, 1))% of a core), "
                 + "lost \(run.lost), dropped \(run.dropped)"
                 + (run.kernel.isEmpty ? "" : "; kernel: " + KernelProgramStats.describe(run.kernel, per: run.sentPackets, unit: "datagram")))
+            let bare = try traced(traffic, options, peers: false, showReport: index == 1)
+            withoutPeers.append(bare)
+            say("run \(index) UDPMonitor, peers off: \(Int(bare.rate)) datagrams/s, counted \(bare.countedPackets)/\(bare.sentPackets) datagrams, "
+                + "\(bare.countedBytes)/\(bare.sentBytes) bytes")
         }
         let baseline = median(untraced.map(\.rate))
         let rate = median(underMonitor.map(\.rate))
@@ -122,6 +130,8 @@ enum UDPBenchmark {
         let cpuPercent = median(underMonitor.map(\.cpuPercent))
         let cpuPerDatagram = median(underMonitor.map(\.cpuNanosecondsPerDatagram))
         let cpuSeconds = median(underMonitor.map(\.cpuSeconds))
+        let ratioWithoutPeers = median(withoutPeers.map { $0.rate / baseline })
+        let countedWithoutPeers = withoutPeers.filter(\.counted).count
         let countedRuns = underMonitor.filter(\.counted).count
         let middle = underMonitor.sorted { $0.rate < $1.rate }[underMonitor.count / 2]
         say("")
@@ -131,6 +141,8 @@ enum UDPBenchmark {
         say("| UDPMonitor (in-process, no filter) | \(Int(rate)) | \(format(ratio)) | "
             + "\(countedRuns) of \(underMonitor.count) runs exact (median run: \(middle.countedPackets) / \(middle.sentPackets); \(middle.countedBytes) / \(middle.sentBytes)) | "
             + "\(format(cpuSeconds, 3)) s = \(format(cpuPercent, 2))% of a core, \(format(cpuPerDatagram, 1)) ns/datagram |")
+        say("| UDPMonitor, peers off (`Options.peers = false`) | \(Int(median(withoutPeers.map(\.rate)))) | \(format(ratioWithoutPeers)) | "
+            + "\(countedWithoutPeers) of \(withoutPeers.count) runs exact | - |")
         // The kernel side: one more traced run with the kernel's per-program run time on
         // (BPF_ENABLE_STATS slows every program run a little, so the runs above go without it).
         var kernelPerDatagram: Double?
@@ -149,6 +161,7 @@ enum UDPBenchmark {
         var values: [String: String] = [
             "datagrams": String(options.datagrams), "size": String(options.size),
             "untraced_rate": String(Int(baseline)), "traced_rate": String(Int(rate)), "ratio": format(ratio, 3),
+            "ratio_without_peers": format(ratioWithoutPeers, 3), "counted_runs_without_peers": String(countedWithoutPeers),
             "counted_runs": String(countedRuns), "runs": String(underMonitor.count),
             "counted_packets": String(middle.countedPackets), "sent_packets": String(middle.sentPackets),
             "counted_bytes": String(middle.countedBytes), "sent_bytes": String(middle.sentBytes),

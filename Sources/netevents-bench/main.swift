@@ -56,10 +56,11 @@ let usage = """
       tools      [--connections N (20000)] [--datagrams N (1000000)] [--runs R (3)]
                  tcp-events --json > FILE and > /dev/null (every kind, the default) and
                  tcp-events --json --events close > FILE (close only) during tcp-burst, udp-events
-                 --json > FILE during udp-flood: generator rate traced / untraced, tool CPU per
-                 event and per connection (per datagram), events counted by kind, spawn → Tracing,
-                 peak and steady RSS; needs tcp-events, udp-events and netevents-traffic built
-                 next to netevents-bench
+                 --json > FILE and dns-events --json > FILE during udp-flood, dns-events --json
+                 --port P > FILE during a flood of A queries to P: generator rate traced /
+                 untraced, tool CPU per event and per connection (per datagram), events counted
+                 by kind, spawn → Tracing, peak and steady RSS; needs tcp-events, udp-events,
+                 dns-events and netevents-traffic built next to netevents-bench
       poll       [--open N,... (1000,10000,100000)] [--runs R (5)] [--window S (20)] [--interval S (1)] [--no-wait]
                  N idle loopback connections held open: SocketDiagnostics.dump + SocketOwners.find
                  (wall, CPU), then tcp-events --json --interval S > /dev/null beside them: snapshot,

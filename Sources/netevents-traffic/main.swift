@@ -13,7 +13,8 @@
 //       [--mapped]: with -6, to ::ffff:127.0.0.1 (a v4-mapped peer; the receiver is IPv4)
 //   netevents-traffic dns-query [-6] --port P --names N[,N...]: one A query per name, sent at once
 //       with sendmmsg and answered through recvmmsg (as the C library sends A and AAAA)
-//   netevents-traffic udp-flood    [-6] --count N [--size 64]
+//   netevents-traffic udp-flood    [-6] --count N [--size 64] [--sink-port P] [--dns]: sendto to a
+//       loopback sink that never reads; --dns sends an A query (a new id each) instead of the bytes
 // --hold: after the traffic, wait for a line on standard input before closing the socket.
 // --name N: set the process's comm to N first (as prctl(PR_SET_NAME) does), as any process may.
 import Glibc
@@ -208,13 +209,8 @@ case "udp-sender":
     finishUDP("sent", fd: fd, packets: packets, bytes: bytes)
 
 case "dns-query":
-    // Queries built by hand (RFC 1035): id, RD, one question of type A, class IN.
     let names = (arguments.firstIndex(of: "--names").map { arguments[$0 + 1] } ?? "web.test").split(separator: ",").map(String.init)
-    let queries: [[UInt8]] = names.enumerated().map { index, name in
-        var message: [UInt8] = [0x4e, UInt8(index + 1), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
-        for label in name.split(separator: ".") { message += [UInt8(label.utf8.count)] + Array(label.utf8) }
-        return message + [0, 0, 1, 0, 1]
-    }
+    let queries: [[UInt8]] = names.enumerated().map { index, name in Sockets.query(id: 0x4e00 + UInt16(index + 1), name: name) }
     let fd = Sockets.check(socket(family, Int32(SOCK_DGRAM.rawValue), 0), "socket")
     Sockets.connectLoopback(fd, family: family, port: port)
     var timeout = timeval(tv_sec: 10, tv_usec: 0)
@@ -232,19 +228,21 @@ case "dns-query":
 case "udp-flood":
     // 64-byte datagrams to a loopback sink that never reads (the kernel drops what overflows it).
     let count = value("--count") ?? 100_000
-    let size = value("--size") ?? 64
-    let sink = Sockets.bound(family: family, type: Int32(SOCK_DGRAM.rawValue), port: 0)
+    let dns = flag("--dns")
+    var payload = dns ? Sockets.query(id: 0, name: "flood.test") : [UInt8](repeating: 0x75, count: value("--size") ?? 64)
+    let size = payload.count
+    let sink = Sockets.bound(family: family, type: Int32(SOCK_DGRAM.rawValue), port: UInt16(value("--sink-port") ?? 0))
     let sinkPort = Sockets.localPort(sink)
     let fd = Sockets.check(socket(family, Int32(SOCK_DGRAM.rawValue), 0), "socket")
     say("ready pid=\(getpid()) sink=\(sinkPort)")
     if flag("--wait") { waitForLine() }
-    let payload = [UInt8](repeating: 0x75, count: size)
     var start = timespec()
     clock_gettime(CLOCK_MONOTONIC, &start)
     var bytes = 0
     Sockets.withLoopback(family: family, port: sinkPort) { address, length in
-        payload.withUnsafeBytes { raw in
-            for _ in 0..<count {
+        payload.withUnsafeMutableBytes { raw in
+            for index in 0..<count {
+                if dns { raw.storeBytes(of: UInt16(truncatingIfNeeded: index).bigEndian, as: UInt16.self) }  // the query's id
                 let sent = sendto(fd, raw.baseAddress, size, 0, address, length)
                 if sent < 0 { Sockets.die("sendto") }
                 bytes += sent
