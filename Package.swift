@@ -51,6 +51,9 @@ let package = Package(
         .systemLibrary(name: "CFileHandles"),
         // glibc's sendmmsg/recvmmsg, for the traffic generator's DNS client.
         .systemLibrary(name: "CMessages"),
+        // Blocks SIGINT and SIGTERM before main, so a signal that comes before the handlers is kept.
+        // For executables only: a library must not change its users' signal masks.
+        .target(name: "CEarlySignals"),
 
         // Embeds bpf/*.c and bpf/*.h into the targets that run them.
         .executableTarget(name: "EmbedBPFTool"),
@@ -86,6 +89,7 @@ let package = Package(
             dependencies: [
                 "TCPEvent",
                 "EventOutput",
+                "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -95,6 +99,7 @@ let package = Package(
             dependencies: [
                 "UDPEvent",
                 "EventOutput",
+                "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -104,6 +109,7 @@ let package = Package(
             dependencies: [
                 "DNSEvent",
                 "EventOutput",
+                "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -114,6 +120,7 @@ let package = Package(
             dependencies: [
                 "TCPEvent",
                 "EventOutput",
+                "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -130,6 +137,7 @@ let package = Package(
             dependencies: [
                 "NetEventsMetrics",
                 "EventOutput",
+                "CEarlySignals",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -68,12 +68,17 @@ BPF_PERF_OUTPUT(events);
 #endif
 
 // Hands one sample to user space; a refusal is counted, never silent.
-static __always_inline void submit(void *ctx, void *sample, u32 size) {
+// 0 when the sample was output; else the buffer is full, and the caller decides what is lost.
+static __always_inline int try_submit(void *ctx, void *sample, u32 size) {
 #ifdef USE_RINGBUF
-    if (events.ringbuf_output(sample, size, 0) != 0)
+    return events.ringbuf_output(sample, size, 0);
 #else
-    if (events.perf_submit(ctx, sample, size) != 0)
+    return events.perf_submit(ctx, sample, size);
 #endif
+}
+
+static __always_inline void submit(void *ctx, void *sample, u32 size) {
+    if (try_submit(ctx, sample, size) != 0)
         add_stat(NE_STAT_LOST, 1);
 }
 

@@ -98,14 +98,15 @@ static __always_inline int on_datagram(void *ctx, void *sk, long bytes, int tx, 
         return 0;
     }
     struct ne_udp_flow *flow = flows.lookup(&key);
-    if (!flow) {
+    if (!flow)
         flow = new_flow(&key, sk);
-        if (!flow) {
-            // The map is full: the traffic is not attributed, but it is counted.
-            add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_PACKETS : NE_UDP_STAT_UNTRACKED_RX_PACKETS, 1);
-            add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_BYTES : NE_UDP_STAT_UNTRACKED_RX_BYTES, bytes);
-            return 0;
-        }
+    // No entry (the map is full), or a closed flow's entry waiting for the scan (a new socket at
+    // the address of one that closed while the buffer was full; the scan frees it within an
+    // interval): the traffic is not attributed, but it is counted.
+    if (!flow || flow->close_ns) {
+        add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_PACKETS : NE_UDP_STAT_UNTRACKED_RX_PACKETS, 1);
+        add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_BYTES : NE_UDP_STAT_UNTRACKED_RX_BYTES, bytes);
+        return 0;
     }
 #ifdef SOCKET_COOKIES
     if (!flow->cookie)  // made before tracing began; sock_diag may have given it one since
@@ -128,12 +129,18 @@ static __always_inline void emit_close(void *ctx, u64 sk, struct ne_udp_pair *pa
     event.key.pid = pair->pid;
     __builtin_memcpy(&event.key.peer, &pair->peer, sizeof(pair->peer));
     struct ne_udp_flow *flow = flows.lookup(&event.key);
-    if (!flow)
+    if (!flow || flow->close_ns)
         return;
     __builtin_memcpy(&event.flow, flow, sizeof(event.flow));
     event.flow.close_ns = bpf_ktime_get_ns();
-    flows.delete(&event.key);
-    submit(ctx, &event, sizeof(event));
+    if (try_submit(ctx, &event, sizeof(event)) == 0) {
+        flows.delete(&event.key);
+        return;
+    }
+    // The buffer is full (a mass close outruns the reader): the final counts stay in the map,
+    // marked closed, and the next scan reports and frees them. Late by up to an interval, not lost.
+    flow->close_ns = event.flow.close_ns;
+    add_stat(NE_UDP_STAT_DEFERRED_CLOSES, 1);
 }
 
 static __always_inline void on_release(void *ctx, u64 sk) {

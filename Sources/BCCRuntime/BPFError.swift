@@ -13,6 +13,13 @@ public enum BPFError: Error, Sendable, Equatable {
     /// The fix: run as root, or grant `CAP_BPF` and `CAP_PERFMON`.
     case notPrivileged(operation: String)
 
+    /// The process lacks capabilities `operation` needs: `missing`, each with what it is for, out
+    /// of the whole set `required`.
+    ///
+    /// The fix: run as root, or grant exactly `required` (the description gives the `setpriv`
+    /// and `setcap` commands).
+    case missingCapabilities(operation: String, missing: [CapabilityNeed], required: [Capability])
+
     /// The running kernel lacks a feature.
     ///
     /// `minimumKernel` is the first mainline version with it, when one is known; `reason` is what
@@ -42,6 +49,13 @@ public enum BPFError: Error, Sendable, Equatable {
     ///
     /// The fix: `mount -t tracefs nodev /sys/kernel/tracing`.
     case tracefsNotMounted
+
+    /// The kernel has no BTF to take struct offsets from, and the only headers (`headers`) are
+    /// not the running kernel's (`running`): offsets from them may be wrong, and so would every
+    /// field read through them. Refused unless the configuration accepts estimates.
+    ///
+    /// The fix: a kernel with BTF, this kernel's headers, or accepting estimated offsets.
+    case untrustedOffsets(headers: String, running: String)
 
     /// A map operation (`operation`: lookup, update, delete, iterate, ...) failed.
     case mapOperationFailed(map: String, operation: String, errno: Errno)
@@ -86,7 +100,10 @@ extension BPFError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .notPrivileged(let operation):
-            return "\(operation) needs root (or CAP_BPF and CAP_PERFMON): run it as root"
+            return "\(operation) needs privileges this process lacks: run it as root, or with CAP_BPF and CAP_PERFMON "
+                + "(and CAP_NET_ADMIN for cgroup socket programs)"
+        case .missingCapabilities(let operation, let missing, let required):
+            return Self.missingCapabilitiesDescription(operation: operation, missing: missing, required: required)
         case .notSupported(let feature, let minimumKernel, let reason):
             let version = minimumKernel.map { " (needs Linux \($0) or later)" } ?? ""
             return "\(feature) is not supported by this kernel\(version): \(reason)"
@@ -121,6 +138,15 @@ extension BPFError: CustomStringConvertible {
                 """
         case .tracefsNotMounted:
             return "tracefs is not mounted: run `mount -t tracefs nodev /sys/kernel/tracing`"
+        case .untrustedOffsets(let headers, let running):
+            return """
+                no kernel BTF (/sys/kernel/btf/vmlinux) to take struct offsets from, and the only kernel headers are \(headers), \
+                not this kernel's (\(running)): offsets from them may be wrong, and so would every field read through them \
+                (bytes, addresses, namespaces). Fix: a kernel built with CONFIG_DEBUG_INFO_BTF=y; or this kernel's headers \
+                (`apt-get install linux-headers-\(running)`, or CONFIG_IKHEADERS); or accept estimates with \
+                --accept-estimated-offsets (MonitorConfiguration.acceptsEstimatedOffsets), and every event then carries \
+                offsets_estimated: true
+                """
         case .mapOperationFailed(let map, let operation, let code):
             var text = "\(operation) on map \(map) failed: \(code.withNumber)"
             if code == .argListTooLong && operation == "update" {
@@ -186,10 +212,11 @@ extension Errno {
 }
 
 extension BPFError {
-    /// Maps an errno from a privileged operation: EPERM/EACCES when not root become
-    /// `.notPrivileged`, anything else goes through `otherwise`.
+    /// Maps an errno from a privileged operation: EPERM/EACCES become `.notPrivileged` when the
+    /// process is not root or lacks `CAP_BPF`/`CAP_PERFMON` (root without capabilities is not
+    /// privileged), anything else goes through `otherwise`.
     static func privileged(_ code: Errno, operation: String, otherwise: (Errno) -> BPFError) -> BPFError {
-        if (code == .notPermitted || code == .permissionDenied) && geteuid() != 0 {
+        if (code == .notPermitted || code == .permissionDenied) && (geteuid() != 0 || !SystemChecks.holds([.programs, .tracing])) {
             return .notPrivileged(operation: operation)
         }
         return otherwise(code)

@@ -44,7 +44,7 @@ public final class BPFLink: Sendable {
     public static func tracepoint(_ program: BPFProgram, category: String, name: String) throws(BPFError) -> BPFLink {
         let target = "tracepoint \(category):\(name)"
         guard let tracefs = SystemChecks.tracefsPath else { throw BPFError.tracefsNotMounted }
-        guard access("\(tracefs)/events/\(category)/\(name)", F_OK) == 0 else {
+        guard SystemChecks.isAccessible("\(tracefs)/events/\(category)/\(name)") else {
             throw BPFError.notSupported(feature: target, minimumKernel: nil, reason: "this kernel has no such tracepoint")
         }
         let fd = bpf_attach_tracepoint(program.fd, category, name)

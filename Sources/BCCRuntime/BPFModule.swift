@@ -27,13 +27,13 @@ public final class BPFModule: @unchecked Sendable {
     ///   - releasesCompilerMemory: give back the compiler's memory right after the compile
     ///     (``CompilerMemory/release()``). A caller that loads programs next, which touches the
     ///     compiler's code again, passes false and releases once when everything is loaded.
-    /// - Throws: `BPFError.notPrivileged`, `.tracefsNotMounted` (for `TRACEPOINT_PROBE`
-    ///   programs), what ``KernelHeaders/locate(cacheDirectory:sourcesDirectory:)`` throws
+    /// - Throws: `BPFError.missingCapabilities` without `CAP_BPF` (maps are made while
+    ///   compiling), `.tracefsNotMounted` (for `TRACEPOINT_PROBE` programs), what ``KernelHeaders/locate(cacheDirectory:sourcesDirectory:)`` throws
     ///   (`.headersMissing`, ...), or `.compileFailed` carrying clang's diagnostics.
     public init(source: String, cflags: [String] = [], headers: KernelHeaders? = nil, releasesCompilerMemory: Bool = true)
         throws(BPFError)
     {
-        try SystemChecks.requirePrivileges(for: "compiling and loading eBPF programs")
+        try SystemChecks.requireCapabilities([.programs], for: "compiling and loading eBPF programs")
         if source.contains("TRACEPOINT_PROBE") {
             // BCC reads each tracepoint's format file from tracefs while compiling.
             try SystemChecks.requireTracefs()

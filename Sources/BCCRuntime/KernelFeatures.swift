@@ -68,11 +68,11 @@ public final class KernelFeatures: Sendable {
     /// Whether kprobes can be created (`CONFIG_KPROBES` with the kprobe PMU or kprobe_events).
     public var kprobes: Answer {
         cached("kprobes") {
-            if access("/sys/bus/event_source/devices/kprobe/type", F_OK) == 0 { return .yes }
+            if SystemChecks.isAccessible("/sys/bus/event_source/devices/kprobe/type") { return .yes }
             guard let tracefs = SystemChecks.tracefsPath else {
                 return .unknown(reason: "no kprobe PMU and tracefs is not mounted")
             }
-            return access(tracefs + "/kprobe_events", F_OK) == 0
+            return SystemChecks.isAccessible(tracefs + "/kprobe_events")
                 ? .yes : .no(reason: "the kernel was built without CONFIG_KPROBES")
         }
     }
@@ -81,7 +81,7 @@ public final class KernelFeatures: Sendable {
     public func tracepoint(_ category: String, _ name: String) -> Answer {
         cached("tracepoint:\(category):\(name)") {
             guard let tracefs = SystemChecks.tracefsPath else { return .unknown(reason: "tracefs is not mounted") }
-            return access("\(tracefs)/events/\(category)/\(name)", F_OK) == 0
+            return SystemChecks.isAccessible("\(tracefs)/events/\(category)/\(name)")
                 ? .yes : .no(reason: "no tracepoint \(category):\(name)")
         }
     }
@@ -106,10 +106,12 @@ public final class KernelFeatures: Sendable {
     /// ``BPFLink/kfunc(_:)`` would (`BPF_RAW_TRACEPOINT_OPEN`).
     /// - Parameter function: the kernel function to probe, one the caller means to hook.
     /// - Returns: `.yes`; `.no` naming the step that failed, its errno and what to do about it;
-    ///   `.unknown` when not root.
+    ///   `.unknown` without CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN).
     public func fentry(_ function: String = "tcp_set_state") -> Answer {
         cached("fentry:\(function)") {
-            guard geteuid() == 0 else { return .unknown(reason: "probing fentry needs root") }
+            guard SystemChecks.holds([.programs, .tracing]) else {
+                return .unknown(reason: "probing fentry needs CAP_BPF and CAP_PERFMON")
+            }
             guard let btf = try? KernelBTF.vmlinux() else { return .no(reason: "no kernel BTF") }
             guard let id = btf.functionID(function) else { return .no(reason: "no BTF for function \(function)") }
             var options = bpf_prog_load_opts()
@@ -153,7 +155,8 @@ public final class KernelFeatures: Sendable {
     ///
     /// Minimum kernel: 5.9. Only the loading half is cached: a hierarchy may be mounted later.
     /// The probe does not attach, which would briefly run the program on every socket release.
-    /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` when not root.
+    /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` without CAP_BPF and
+    ///   CAP_NET_ADMIN (or CAP_SYS_ADMIN).
     public var cgroupSocketRelease: Answer {
         cgroupProgramLoads(
             key: "cgroupSockRelease", type: BPF_PROG_TYPE_CGROUP_SOCK, attach: BPF_CGROUP_INET_SOCK_RELEASE, what: "cgroup sock_release",
@@ -165,7 +168,8 @@ public final class KernelFeatures: Sendable {
     /// with expected attach type `BPF_CGROUP_UDP6_RECVMSG` loads.
     ///
     /// Minimum kernel: 5.2 (recvmsg; sendmsg is 4.18). Only the loading half is cached.
-    /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` when not root.
+    /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` without CAP_BPF and
+    ///   CAP_NET_ADMIN (or CAP_SYS_ADMIN).
     public var cgroupUDPAddresses: Answer {
         cgroupProgramLoads(
             key: "cgroupUDPAddresses", type: BPF_PROG_TYPE_CGROUP_SOCK_ADDR, attach: BPF_CGROUP_UDP6_RECVMSG, what: "cgroup recvmsg",
@@ -180,7 +184,9 @@ public final class KernelFeatures: Sendable {
             return .no(reason: "no cgroup v2 hierarchy is mounted (mount one: `mount -t cgroup2 none /sys/fs/cgroup/unified`)")
         }
         return cached(key) {
-            guard geteuid() == 0 else { return .unknown(reason: "probing \(what) programs needs root") }
+            guard SystemChecks.holds([.programs, .cgroupPrograms]) else {
+                return .unknown(reason: "probing \(what) programs needs CAP_BPF and CAP_NET_ADMIN")
+            }
             var options = bpf_prog_load_opts()
             options.sz = MemoryLayout<bpf_prog_load_opts>.size
             options.expected_attach_type = attach
@@ -200,13 +206,16 @@ public final class KernelFeatures: Sendable {
     ///
     /// Minimum kernel: 4.19 for `sock_ops`, and the cookie helper in cgroup socket programs
     /// (5.x). Only the loading half is cached.
-    /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` when not root.
+    /// - Returns: `.yes`; `.no` saying what is missing; `.unknown` without CAP_BPF and
+    ///   CAP_NET_ADMIN (or CAP_SYS_ADMIN).
     public var socketCookies: Answer {
         guard SystemChecks.cgroup2Path != nil else {
             return .no(reason: "no cgroup v2 hierarchy is mounted (mount one: `mount -t cgroup2 none /sys/fs/cgroup/unified`)")
         }
         return cached("socketCookies") {
-            guard geteuid() == 0 else { return .unknown(reason: "probing socket cookie programs needs root") }
+            guard SystemChecks.holds([.programs, .cgroupPrograms]) else {
+                return .unknown(reason: "probing socket cookie programs needs CAP_BPF and CAP_NET_ADMIN")
+            }
             for (type, attach, name) in [
                 (BPF_PROG_TYPE_CGROUP_SOCK, BPF_CGROUP_INET_SOCK_CREATE, "sock_create"), (BPF_PROG_TYPE_SOCK_OPS, BPF_CGROUP_SOCK_OPS, "sock_ops"),
             ] {

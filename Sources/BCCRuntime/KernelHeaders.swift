@@ -27,6 +27,16 @@ public struct KernelHeaders: Sendable, Equatable {
     public var path: String?
     /// Where the tree came from.
     public var source: Source
+    /// What the tree is, for messages: `6.12.117+deb12-amd64's`, `BCC_KERNEL_SOURCE (PATH)`.
+    public var name: String {
+        switch source {
+        case .runningKernel: return "the running kernel's"
+        case .kheaders: return "the running kernel's (kheaders)"
+        case .environment: return "BCC_KERNEL_SOURCE (\(path ?? "?"))"
+        case .distribution(let release): return "\(release)'s"
+        }
+    }
+
     /// Whether the headers match the running kernel exactly.
     public var matchesRunningKernel: Bool {
         switch source {
@@ -43,7 +53,8 @@ public struct KernelHeaders: Sendable, Equatable {
     ///   - sourcesDirectory: where distribution header packages are installed.
     /// - Throws: `BPFError.headersMissing` with the fix when nothing usable exists,
     ///   `.invalidArgument` when `BCC_KERNEL_SOURCE` names no header tree, `.fileSystemFailed`
-    ///   when the merged tree cannot be made in `cacheDirectory`.
+    ///   when the merged tree cannot be made in `cacheDirectory`, `.systemCallFailed` when `cp`
+    ///   cannot be started for it.
     public static func locate(
         cacheDirectory: String = "/var/cache/swift-net-events",
         sourcesDirectory: String = "/usr/src"
@@ -117,7 +128,8 @@ public struct KernelHeaders: Sendable, Equatable {
     }
 
     /// `cp -rs common/. DIR && cp -rs --remove-destination arch/. DIR`, done once per release.
-    /// - Throws: `BPFError.fileSystemFailed` when the directory cannot be made or `cp` fails.
+    /// - Throws: `BPFError.fileSystemFailed` when the directory cannot be made or `cp` fails,
+    ///   `.systemCallFailed` when `cp` cannot be started.
     static func merge(_ candidate: Candidate, into cacheDirectory: String) throws(BPFError) -> String {
         guard let common = candidate.commonDirectory else { return candidate.archDirectory }
         let target = "\(cacheDirectory)/kernel-headers-\(candidate.release)"
@@ -129,19 +141,10 @@ public struct KernelHeaders: Sendable, Equatable {
                 path: failed.path, operation: "create the directory for the merged kernel headers", errno: failed.errno)
         }
         for (source, extra) in [(common, [String]()), (candidate.archDirectory, ["--remove-destination"])] {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/cp")
-            process.arguments = ["-rs"] + extra + [source + "/.", target + "/"]
-            do {
-                try process.run()
-            } catch {
-                throw BPFError.fileSystemFailed(path: "/bin/cp", operation: "run", errno: posixCode(of: error))
-            }
-            process.waitUntilExit()
-            guard process.terminationStatus == 0 else {
+            let status = try ChildProcess.run("/bin/cp", ["-rs"] + extra + [source + "/.", target + "/"])
+            guard status == 0 else {
                 // cp printed its reason to standard error; only its exit status reaches us.
-                throw BPFError.fileSystemFailed(
-                    path: target, operation: "merge \(source) (cp -rs exited \(process.terminationStatus)) into", errno: nil)
+                throw BPFError.fileSystemFailed(path: target, operation: "merge \(source) (cp -rs exited \(status)) into", errno: nil)
             }
         }
         _ = FileManager.default.createFile(atPath: stamp, contents: Data())
@@ -162,16 +165,6 @@ public struct KernelHeaders: Sendable, Equatable {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
             return (path, .notDirectory)
-        }
-        return nil
-    }
-
-    /// The errno behind a Foundation error, when it carries one (directly or as its underlying error).
-    static func posixCode(of error: any Error) -> Errno? {
-        let error = error as NSError
-        if error.domain == NSPOSIXErrorDomain { return Errno(rawValue: Int32(error.code)) }
-        if let underlying = error.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return Errno(rawValue: Int32(underlying.code))
         }
         return nil
     }

@@ -60,6 +60,8 @@ public struct DNSMessageEvent: NetworkEvent {
     public var networkNamespaceName: String?
     /// The socket's kernel cookie, as `udp-events` and `ss -e` report it; nil when it has none.
     public var socketID: UInt64?
+    /// Whether the fields read from kernel structs are estimates (`NetworkEvent.offsetsEstimated`).
+    public var offsetsEstimated = false
 
     /// An event with every field given.
     public init(
@@ -132,5 +134,6 @@ extension DNSMessageEvent {
             cgroup: try container.decodeCgroup(),
             networkNamespaceName: try container.decodeIfPresent(String.self, forKey: "netns_name"),
             socketID: try container.decodeIfPresent(UInt64.self, forKey: "socket_id"))
+        offsetsEstimated = try container.decodeIfPresent(Bool.self, forKey: "offsets_estimated") ?? false
     }
 }

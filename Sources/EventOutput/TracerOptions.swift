@@ -54,6 +54,11 @@ public struct TracerOptions: ParsableArguments, Sendable {
     @Option(name: .long, parsing: .unconditional, help: "Stop after this many seconds.")
     public var duration: Double?
 
+    @Flag(
+        name: .long,
+        help: "Without kernel BTF, run on another kernel's header offsets anyway: fields may be wrong, and every event says offsets_estimated.")
+    public var acceptEstimatedOffsets = false
+
     public init() {}
 
     /// The in-kernel filter the options describe.
@@ -81,6 +86,7 @@ public struct TracerOptions: ParsableArguments, Sendable {
     public func configuration<Kind: EventKind>(of _: Kind.Type, _ options: Kind.Options) throws -> MonitorConfiguration<Kind> {
         var configuration = MonitorConfiguration<Kind>(filter: try filter, options: options)
         configuration.transport = transport
+        configuration.acceptsEstimatedOffsets = acceptEstimatedOffsets
         return configuration
     }
 

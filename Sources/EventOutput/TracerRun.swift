@@ -7,8 +7,12 @@ import NetEventsCore
 /// The life of a tool: trap SIGINT and SIGTERM (before the slow start, so a signal during the
 /// compile still ends in a clean stop), start the monitor, say `Tracing ...` on standard error,
 /// wait for a signal or the duration, stop (which drains), print how many events were printed and
-/// what was missed, exit 0. A start
-/// error is one line on standard error and exit status 1.
+/// what was missed, exit 0. A start error is one line on standard error and exit status 1.
+///
+/// The tools link `CEarlySignals`, which blocks SIGINT and SIGTERM before `main`: a signal sent
+/// while the arguments are parsed stays pending (also one inherited as ignored) and is taken here
+/// as soon as the handlers are in place. A signal before or during the start ends the run right
+/// after the start, with the same drain, summary and status 0.
 public enum TracerRun {
     /// Runs a monitor of `Kind`, printing its events, until a signal or `options.duration`.
     /// - Parameters:
@@ -24,6 +28,10 @@ public enum TracerRun {
     ) -> Never where Kind.Event: EventFields {
         signal(SIGPIPE, SIG_IGN)
         let signals = TerminationSignals()
+        // Ends on SIGINT/SIGTERM (one pending from before counts), at the end of --duration, or
+        // when the output is closed.
+        let done = DispatchSemaphore(value: 0)
+        signals.onSignal { _ in done.signal() }
         let printer = EventPrinter(json: options.json, table: table)
         let monitor: EventMonitor<Kind>
         do {
@@ -37,9 +45,6 @@ public enum TracerRun {
         }
         let only = configuration.filter.isEmpty ? "" : "; only \(configuration.filter)"
         writeError("Tracing \(what) (\(monitor.report.map(String.init(describing:)) ?? ""))\(only). Ctrl-C to end.")
-        // Ends on SIGINT/SIGTERM, at the end of --duration, or when the output is closed.
-        let done = DispatchSemaphore(value: 0)
-        signals.onSignal { _ in done.signal() }
         StandardOutput.onClosed { done.signal() }
         if let duration = options.duration {
             _ = done.wait(timeout: .now() + min(duration, 1e9))

@@ -20,7 +20,8 @@ public struct AttachReport<Hooks: Sendable & Equatable & CustomStringConvertible
     /// A chosen hook, as the report's own member.
     @inlinable public subscript<Value>(dynamicMember keyPath: KeyPath<Hooks, Value>) -> Value { hooks[keyPath: keyPath] }
 
-    /// Whether the events may carry wrong counters: offsets taken from headers of another kernel.
+    /// Whether the events may carry wrong fields: offsets taken from headers of another kernel
+    /// (only when ``MonitorConfiguration/acceptsEstimatedOffsets``; each event then says so).
     public var offsetsUntrusted: Bool { offsetSource == .headers && !headers.matchesRunningKernel }
 
     public var description: String {
@@ -46,7 +47,8 @@ public struct AttachReport<Hooks: Sendable & Equatable & CustomStringConvertible
 public struct MonitorStatistics<Counters: EventKindCounters>: Sendable, Equatable {
     /// Samples the kernel could not hand over (the buffer was full): the events they carried are missing.
     public var lostSamples: UInt64 = 0
-    /// Events dropped because the consumer fell ``MonitorConfiguration/deliveryCapacity`` behind.
+    /// Events dropped because the consumer fell ``MonitorConfiguration/deliveryCapacity`` behind,
+    /// or because it had not taken them when a stop's ``MonitorConfiguration/stopGracePeriod`` ran out.
     public var droppedEvents: UInt64 = 0
     /// Samples that could not be decoded (each skipped, the last error in ``EventMonitor/lastDecodingError``).
     public var malformedSamples: UInt64 = 0

@@ -4,7 +4,8 @@ import Synchronization
 /// Gives events the names of where they happened: the ``Cgroup`` of their `cgroupID` (path,
 /// container, pod, service) and the name of their network namespace. A monitor runs one on every
 /// event it delivers, of every kind (``MonitorConfiguration/resolvesNames``); tools that read
-/// events recorded elsewhere can run their own.
+/// events recorded elsewhere can run their own. A monitor running on estimated offsets also marks
+/// every event through it (``NetworkEvent/offsetsEstimated``).
 ///
 /// Each id is looked up once (see ``CgroupResolver`` and ``NetworkNamespaceNames``); the names of
 /// the last event are kept for the next one, which is most often of the same process.
@@ -14,6 +15,11 @@ public final class EventAttributor: Sendable {
     /// Names network namespaces.
     public let networkNamespaces: NetworkNamespaceNames
     @usableFromInline let recent = Mutex(Recent())
+    /// Whether names are looked up (off: only ``marksOffsetsEstimated`` is applied).
+    public let resolvesNames: Bool
+    /// Whether every event is marked ``NetworkEvent/offsetsEstimated``: its monitor runs on
+    /// another kernel's header offsets, accepted with ``MonitorConfiguration/acceptsEstimatedOffsets``.
+    public let marksOffsetsEstimated: Bool
 
     /// The last names given, reused for the same ids for up to ``reuseNanoseconds``.
     @usableFromInline struct Recent: Sendable {
@@ -36,9 +42,14 @@ public final class EventAttributor: Sendable {
     @usableFromInline static let reuseNanoseconds: Int64 = 100_000_000
 
     /// An attributor over this system's cgroup v2 hierarchy (``CgroupResolver/system()``) and `/run/netns`.
-    public init(cgroups: CgroupResolver? = try? CgroupResolver.system(), networkNamespaces: NetworkNamespaceNames = NetworkNamespaceNames()) {
+    public init(
+        cgroups: CgroupResolver? = try? CgroupResolver.system(), networkNamespaces: NetworkNamespaceNames = NetworkNamespaceNames(),
+        resolvesNames: Bool = true, marksOffsetsEstimated: Bool = false
+    ) {
         self.cgroups = cgroups
         self.networkNamespaces = networkNamespaces
+        self.resolvesNames = resolvesNames
+        self.marksOffsetsEstimated = marksOffsetsEstimated
     }
 
     /// Sets the event's ``NetworkEvent/cgroup`` and ``NetworkEvent/networkNamespaceName``.
@@ -49,6 +60,10 @@ public final class EventAttributor: Sendable {
     /// Names every event of `events`, taking the clock and the lock once for them all.
     @inlinable public func attribute<Event: NetworkEvent>(_ events: UnsafeMutableBufferPointer<Event>) {
         guard !events.isEmpty else { return }
+        if marksOffsetsEstimated {
+            for index in events.indices { events[index].offsetsEstimated = true }
+        }
+        guard resolvesNames else { return }
         let now = WallClock.now(CLOCK_MONOTONIC_COARSE)
         recent.withLock { recent in
             for index in events.indices {

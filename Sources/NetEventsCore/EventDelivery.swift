@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Synchronization
 
@@ -32,13 +33,37 @@ public final class EventDelivery<Event: Sendable>: Sendable {
     private let droppedCount = Atomic<UInt64>(0)
     private let queue: Queue?
 
-    /// The queue and thread of the callback consumer. NSCondition guards `items` and `finished`.
+    /// The queue and thread of the callback consumer. NSCondition guards every `var`.
+    ///
+    /// The delivery thread's closure holds this object, never the ``EventDelivery``: a thread
+    /// given up on (``finish(within:)``) may return from the callback at any later time, and all
+    /// it touches then is this object, which it keeps alive itself.
     private final class Queue: @unchecked Sendable {
         let condition = NSCondition()
         var items: [Event] = []
         var finished = false
+        /// The thread ended having delivered everything.
         var done = false
+        /// A finish stopped waiting for the callback: the thread delivers nothing more.
+        var abandoned = false
         var thread: pthread_t?
+        /// Events of the batch the thread took and has not finished delivering.
+        var inFlight = 0
+        /// Whether the callback takes one event a call (else the whole batch is one call).
+        let perEvent: Bool
+        /// Where the thread is in its batch: 2·n before the callback for unit n, 2·n + 1 while it
+        /// runs. Each step is a compare-and-exchange, so a finish that gives up (swapping in
+        /// ``givenUp``) knows exactly how many units were delivered, and the thread learns at
+        /// its next step to deliver nothing more.
+        let progress = Atomic<Int>(0)
+        static var givenUp: Int { -1 }
+
+        init(perEvent: Bool) { self.perEvent = perEvent }
+
+        /// Takes the next step (`position` → `position + 1`); false once a finish gave up.
+        func step(from position: Int) -> Bool {
+            progress.compareExchange(expected: position, desired: position + 1, ordering: .acquiringAndReleasing).exchanged
+        }
     }
 
     /// - Parameters:
@@ -51,14 +76,30 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         case .stream(let continuation): self.consumer = .stream(continuation)
         case .sequence(let feed): self.consumer = .sequence(feed)
         }
-        let perBatch: (@Sendable ([Event]) -> Void)?
+        // Each delivers one batch, a step of the queue's progress at a time; false: given up on.
+        let deliver: (@Sendable ([Event], Queue) -> Bool)?
         switch consumer {
-        case .callback(let body): perBatch = { batch in for event in batch { body(event) } }
-        case .batchCallback(let body): perBatch = body
-        default: perBatch = nil
+        case .callback(let body):
+            deliver = { batch, queue in
+                for index in batch.indices {
+                    guard queue.step(from: 2 * index) else { return false }
+                    body(batch[index])
+                    guard queue.step(from: 2 * index + 1) else { return false }
+                }
+                return true
+            }
+        case .batchCallback(let body):
+            deliver = { batch, queue in
+                guard queue.step(from: 0) else { return false }
+                body(batch)
+                return queue.step(from: 1)
+            }
+        case .stream, .sequence:
+            deliver = nil
         }
-        if let perBatch {
-            let queue = Queue()
+        if let deliver {
+            let perEvent = if case .callback = consumer { true } else { false }
+            let queue = Queue(perEvent: perEvent)
             self.queue = queue
             let thread = Thread { [queue] in
                 queue.condition.lock()
@@ -67,19 +108,21 @@ public final class EventDelivery<Event: Sendable>: Sendable {
                 var batch: [Event] = []
                 while true {
                     queue.condition.lock()
-                    while queue.items.isEmpty && !queue.finished { queue.condition.wait() }
-                    swap(&batch, &queue.items)
-                    let finished = queue.finished
-                    queue.condition.unlock()
-                    if !batch.isEmpty { perBatch(batch) }
-                    batch.removeAll(keepingCapacity: true)
-                    if finished && batch.isEmpty {
-                        queue.condition.lock()
-                        let empty = queue.items.isEmpty
-                        if empty { queue.done = true; queue.condition.broadcast() }
+                    queue.inFlight = 0  // the previous batch is delivered
+                    while queue.items.isEmpty && !queue.finished && !queue.abandoned { queue.condition.wait() }
+                    if queue.abandoned || queue.items.isEmpty {
+                        // Finished with everything delivered, or given up on: deliver nothing more.
+                        if !queue.abandoned { queue.done = true }
+                        queue.condition.broadcast()
                         queue.condition.unlock()
-                        if empty { return }
+                        return
                     }
+                    swap(&batch, &queue.items)
+                    queue.inFlight = batch.count
+                    queue.progress.store(0, ordering: .releasing)
+                    queue.condition.unlock()
+                    guard deliver(batch, queue) else { return }
+                    batch.removeAll(keepingCapacity: true)
                 }
             }
             thread.name = "event delivery"
@@ -153,24 +196,62 @@ public final class EventDelivery<Event: Sendable>: Sendable {
     }
 
     /// Delivers everything queued, then ends: the callback thread exits (this waits for it) or the
-    /// stream finishes. Safe to call more than once.
-    public func finish() {
+    /// stream finishes. Safe to call more than once, and from the callback itself (which returns
+    /// at once; the thread delivers what is queued once the callback returns).
+    ///
+    /// A callback that does not finish within `grace` (one blocked for good, say, in a write to a
+    /// pipe nobody reads) is given up on: every event it has not returned from (the one it is in,
+    /// the rest of its batch, everything queued) is counted in ``dropped``, nothing more is
+    /// delivered, and this returns. The thread is left to itself: if its callback ever returns,
+    /// it ends without delivering anything else or touching this object.
+    /// - Parameter grace: the longest wait for the callback thread; nil waits as long as it takes.
+    /// - Returns: false when the callback was given up on, true otherwise.
+    @discardableResult
+    public func finish(within grace: Duration? = nil) -> Bool {
         switch consumer {
         case .stream(let continuation):
             continuation.finish()
+            return true
         case .sequence(let feed):
             feed.finish()
+            return true
         case .thread:
-            guard let queue else { return }
+            guard let queue else { return true }
             queue.condition.lock()
+            defer { queue.condition.unlock() }
             queue.finished = true
             queue.condition.broadcast()
             // The delivery thread itself may call finish (from a callback): do not wait on it then.
-            let onDeliveryThread = queue.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
-            if !onDeliveryThread {
-                while !queue.done { queue.condition.wait() }
+            if queue.thread.map({ pthread_equal($0, pthread_self()) != 0 }) ?? false { return true }
+            // The deadline is on the monotonic clock, waited for in short slices: NSCondition's
+            // own deadline is wall-clock time, which a step of the clock would stretch.
+            let deadline = grace.map { DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, $0.seconds) * 1e9) }
+            while !queue.done && !queue.abandoned {
+                guard let deadline else {
+                    queue.condition.wait()
+                    continue
+                }
+                let now = DispatchTime.now().uptimeNanoseconds
+                if now >= deadline {
+                    giveUp(queue)
+                    return false
+                }
+                _ = queue.condition.wait(until: Date(timeIntervalSinceNow: min(Double(deadline - now) / 1e9, 0.1)))
             }
-            queue.condition.unlock()
+            return !queue.abandoned
         }
+    }
+
+    /// Stops delivering and counts what was not delivered; the queue's lock is held.
+    private func giveUp(_ queue: Queue) {
+        queue.abandoned = true
+        let position = queue.progress.exchange(Queue.givenUp, ordering: .acquiringAndReleasing)
+        // Units the callback returned from; a batch callback's unit is its whole batch.
+        let returned = max(0, position) / 2
+        let delivered = queue.perEvent ? returned : (returned > 0 ? queue.inFlight : 0)
+        let undelivered = queue.items.count + max(0, queue.inFlight - delivered)
+        queue.items = []
+        queue.condition.broadcast()
+        droppedCount.add(UInt64(undelivered), ordering: .relaxed)
     }
 }

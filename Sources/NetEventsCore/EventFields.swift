@@ -63,7 +63,7 @@ extension EventFieldWriter {
 extension EventFieldWriter {
     /// Writes where the process and the socket live, the same keys for every kind: `cgroup_id`,
     /// then (when known) `cgroup`, `container_id`, `container_runtime`, `pod_uid`, `service`;
-    /// `netns`, then (when named) `netns_name`.
+    /// `netns`, then (when named) `netns_name`; `offsets_estimated` only when true.
     @inlinable public mutating func writeAttribution(of event: some NetworkEvent) {
         write(event.cgroupID, forKey: "cgroup_id")
         if let cgroup = event.cgroup {
@@ -75,6 +75,7 @@ extension EventFieldWriter {
         }
         write(UInt64(event.networkNamespace), forKey: "netns")
         write(event.networkNamespaceName, forKey: "netns_name")
+        if event.offsetsEstimated { write(true, forKey: "offsets_estimated") }
     }
 }
 

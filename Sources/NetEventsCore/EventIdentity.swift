@@ -120,6 +120,10 @@ public protocol NetworkEvent: Sendable, Hashable, Codable, EventFields {
     var networkNamespace: UInt32 { get }
     /// The name `ip netns` gave ``networkNamespace``; nil when it has none.
     var networkNamespaceName: String? { get set }
+    /// Whether the fields read from kernel structs are estimates: offsets from another kernel's
+    /// headers, accepted with ``MonitorConfiguration/acceptsEstimatedOffsets``. JSON
+    /// `offsets_estimated: true`, written only when set.
+    var offsetsEstimated: Bool { get set }
 }
 
 extension NetworkEvent {

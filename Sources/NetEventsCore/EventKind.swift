@@ -34,9 +34,16 @@ public protocol EventKind: Sendable {
         _ configuration: MonitorConfiguration<Self>, features: KernelFeatures, into program: inout ProgramPlan
     ) throws(BPFError) -> Hooks
 
+    /// The capabilities a monitor of this kind needs with `configuration`, checked before anything
+    /// is compiled so that a missing one is named rather than met as a failure inside the compile.
+    /// By default what every monitor needs here (`SystemChecks.monitorNeeds`).
+    static func capabilityNeeds(_ configuration: MonitorConfiguration<Self>) -> [CapabilityNeed]
+
     /// Loads and attaches the programs of the chosen hooks, appending each link as it is made (the
-    /// core closes them all if a later step fails). The order is the kind's: hooks that claim or
-    /// count come before hooks that report, so nothing is reported unseen.
+    /// core closes them all if a later step fails). The order is the kind's: each hook comes after
+    /// the hooks it depends on (owners and socket ids before the hook that reports them; a
+    /// socket's close before the hooks that count its traffic), so nothing is reported unseen.
+    /// Stop detaches in the reverse order, so each hook also goes before what it depends on.
     static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError)
 
     /// The state of one run.
@@ -91,6 +98,8 @@ extension EventKind where Event: NetworkEvent {
 }
 
 extension EventKind {
+    /// What every monitor needs here: `SystemChecks.monitorNeeds`.
+    public static func capabilityNeeds(_ configuration: MonitorConfiguration<Self>) -> [CapabilityNeed] { SystemChecks.monitorNeeds }
     public static var defaultBufferPages: Int { 64 }
     public var scanInterval: Duration? { nil }
     public func begin(into events: inout [Event]) {}

@@ -1,4 +1,3 @@
-import Dispatch
 import Synchronization
 
 /// Traces one event kind in the kernel and delivers its events: the machinery every kind shares.
@@ -12,18 +11,21 @@ import Synchronization
 /// try monitor.start { event in print(event.command, event.sentBytes) }
 /// // ...
 /// monitor.stop()   // detaches, delivers what is buffered, then returns
+/// try monitor.start { event in print(event.command) }   // a stopped monitor starts again
 /// ```
 ///
 /// At start the monitor checks privileges and tracefs, lets the kind pick the best hooks the
 /// kernel offers (by probing; ``report`` says what was chosen and why), takes struct offsets from
 /// BTF, compiles the kind's program with BCC and attaches it. Starting needs root (or `CAP_BPF` +
 /// `CAP_PERFMON`) and takes about half a second (BCC's compile); statistics and `stop()` do not
-/// wait for it.
+/// wait for it. A stopped monitor can be started again: each start compiles and attaches anew,
+/// and ``statistics`` and ``report`` describe the latest start.
 ///
 /// Threading: a callback given to ``start(_:)`` runs on the monitor's own delivery thread, one
 /// event at a time, in order. It must not block for long: events that find
-/// ``MonitorConfiguration/deliveryCapacity`` events waiting are dropped and counted. The monitor
-/// is `Sendable`: start, stop and the statistics may be called from any thread or task.
+/// ``MonitorConfiguration/deliveryCapacity`` events waiting are dropped and counted, and a
+/// callback still behind ``MonitorConfiguration/stopGracePeriod`` after a stop is given up on.
+/// The monitor is `Sendable`: start, stop and the statistics may be called from any thread or task.
 public final class EventMonitor<Kind: EventKind>: Sendable {
     /// The options of a monitor of this kind.
     public typealias Configuration = MonitorConfiguration<Kind>
@@ -42,20 +44,26 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     public let configuration: Configuration
     private let injectedSource: (any SampleSource)?
     private let clock: WallClock
-    private let state = Mutex<State>(.idle)
-    /// Entered while a start compiles and attaches, so a stop meanwhile can wait for it.
-    private let starting = DispatchGroup()
+    private let lifecycle = Mutex(Lifecycle())
 
-    private enum State: Sendable {
-        case idle
-        /// Compiling and attaching, outside the lock; a stop meanwhile is remembered.
-        case starting(stopRequested: Bool)
-        case running(Running)
-        case stopped(Running?)
+    private struct Lifecycle: Sendable {
+        var phase: Phase = .stopped(nil)
+        /// The number of the latest start: the sequence of ``events()`` stops only its own run.
+        var run: UInt64 = 0
     }
 
-    private struct Running: Sendable {
-        var session: TracingSession<Kind>
+    private enum Phase: Sendable {
+        /// Compiling and attaching, outside the lock, for this delivery. A stop meanwhile ends
+        /// the delivery and is remembered; the start then detaches and ends stopped.
+        case starting(EventDelivery<Event>, stopRequested: Bool)
+        case running(Run)
+        /// Never started (nil), or stopped (or stopping): the last run, for its report and statistics.
+        case stopped(Run?)
+    }
+
+    private struct Run: Sendable {
+        /// Nil when a stop came before the session began.
+        var session: TracingSession<Kind>?
         var report: Report?
         var counters: KernelCounters
     }
@@ -83,9 +91,14 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     }
 
     /// Starts tracing; `handler` is called on the monitor's delivery thread, in order, once per event.
-    /// - Throws: `BPFError`: `.alreadyStarted` for a second start (make a new monitor),
-    ///   `.notPrivileged`, `.notSupported`, `.compileFailed`, `.loadFailed`, `.attachFailed`... when the
-    ///   kernel, the privileges or the environment do not allow it; nothing stays attached then.
+    ///
+    /// A monitor that was stopped starts again (compiled and attached anew; ``statistics`` count
+    /// from zero). A ``stop()`` made while this start is compiling or attaching returns at once;
+    /// this start then detaches what it attached and returns without throwing, the monitor
+    /// stopped (``isRunning`` is false) and nothing delivered after the stop returned.
+    /// - Throws: `BPFError`: `.alreadyStarted` while the monitor is starting or running (stop it
+    ///   first), `.notPrivileged`, `.notSupported`, `.compileFailed`, `.loadFailed`, `.attachFailed`...
+    ///   when the kernel, the privileges or the environment do not allow it; nothing stays attached then.
     public func start(_ handler: @escaping @Sendable (Event) -> Void) throws(BPFError) {
         try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .callback(handler)))
     }
@@ -105,61 +118,70 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     /// - Throws: the errors of ``start(_:)``.
     public func events() throws(BPFError) -> EventSequence<Event> {
         let (sequence, feed) = EventSequence<Event>.make(capacity: configuration.deliveryCapacity)
-        try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .sequence(feed)))
-        // Only once started: a sequence that failed to start must not stop a monitor that runs.
-        feed.onTermination { [weak self] in self?.stop() }
+        let run = try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .sequence(feed)))
+        // Only once started: a sequence that failed to start must not stop a monitor that runs;
+        // and only its own run: a sequence ending late must not stop a later start.
+        feed.onTermination { [weak self] in self?.stop(run: run) }
         // The sequence keeps the monitor alive: `for await e in try TCPMonitor().events()` works.
         return sequence.keepingAlive(self)
     }
 
     /// Detaches, delivers every event still buffered (and the kind's last reports), and ends
-    /// delivery: the callback has run for every event when this returns, also for a second caller
-    /// and for a stop made while the monitor was still starting (it waits for the start). Safe to
-    /// call twice, and from the callback itself (which returns at once).
+    /// delivery: the callback has run for every event when this returns, also for a second
+    /// caller. Safe to call twice, and from the callback itself (which returns at once).
+    ///
+    /// Bounded: a callback that has not taken what is buffered within
+    /// ``MonitorConfiguration/stopGracePeriod`` (blocked for good, say) is given up on: nothing
+    /// more is delivered, every event it did not return from counts in
+    /// ``MonitorStatistics/droppedEvents``, and this returns; the callback's thread is left to
+    /// return whenever it can. A stop while a start is compiling or attaching does not wait for
+    /// it: it returns at once, and that start ends with the monitor stopped. A stop before any
+    /// start does nothing (the monitor can still be started).
     ///
     /// A monitor also stops when it is released: keep a reference while it should trace (the
     /// sequence of ``events()`` keeps its monitor alive by itself).
-    public func stop() {
-        let (running, wasStarting) = state.withLock { state -> (Running?, Bool) in
-            switch state {
-            case .idle:
-                state = .stopped(nil)
-                return (nil, false)
-            case .starting:
-                state = .starting(stopRequested: true)
-                return (nil, true)
-            case .running(let running):
-                state = .stopped(running)
-                return (running, false)
-            case .stopped(let running):
-                return (running, false)  // its stop waits for the first one to finish
+    public func stop() { stop(run: nil) }
+
+    /// Stops the run numbered `number` (any run: nil), if it is the latest.
+    private func stop(run number: UInt64?) {
+        // Stopped during its start: end delivery now (the start stops the rest). Else the first
+        // stop stops the session, and a later one waits for it (bounded, too).
+        let (delivery, session) = lifecycle.withLock { lifecycle -> (EventDelivery<Event>?, TracingSession<Kind>?) in
+            if let number, number != lifecycle.run { return (nil, nil) }
+            switch lifecycle.phase {
+            case .starting(let delivery, _):
+                lifecycle.phase = .starting(delivery, stopRequested: true)
+                return (delivery, nil)
+            case .running(let run):
+                lifecycle.phase = .stopped(run)
+                return (nil, run.session)
+            case .stopped(let run):
+                return (nil, run?.session)
             }
         }
-        if wasStarting {
-            // The start finishes, sees the request and stops; wait for that, then for its drain.
-            starting.wait()
-            currentRun?.session.stop()
-            return
-        }
-        running?.session.stop()
+        // Outside the lock: ending a sequence runs its termination handler, which stops again.
+        delivery?.finish(within: configuration.stopGracePeriod)
+        session?.stop()
     }
 
     deinit { stop() }
 
-    /// What was attached and why, once started (nil before, and for a monitor over an injected source).
-    public var report: Report? {
-        state.withLock { state in
-            switch state {
-            case .running(let running), .stopped(let running?): return running.report
-            default: return nil
-            }
+    /// What was attached and why, once started (nil before, while a start is under way, and for a
+    /// monitor over an injected source). After a stop: what the latest start attached.
+    public var report: Report? { currentRun?.report }
+
+    /// Whether the monitor traces: started and not stopped since (false while a start is still
+    /// compiling, and after a start that a stop overtook).
+    public var isRunning: Bool {
+        lifecycle.withLock { lifecycle in
+            if case .running = lifecycle.phase { true } else { false }
         }
     }
 
-    /// Counts of what was lost, dropped, malformed or filtered so far, and the kind's counters.
+    /// Counts of what was lost, dropped, malformed or filtered so far, and the kind's counters:
+    /// those of the latest start (all zero before it, and while a start is under way).
     public var statistics: Statistics {
-        guard let running = currentRun else { return Statistics() }
-        let session = running.session
+        guard let running = currentRun, let session = running.session else { return Statistics() }
         var statistics = Statistics(kind: session.kind.counters(running.counters))
         // The program counts the samples its buffer refused; a perf reader reports its own losses.
         statistics.lostSamples = session.source.lostSamples + running.counters[0]
@@ -170,44 +192,59 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     }
 
     /// The most recent sample that could not be decoded, and why.
-    public var lastDecodingError: BPFError? { currentRun?.session.lastDecodingError }
+    public var lastDecodingError: BPFError? { currentRun?.session?.lastDecodingError }
 
-    private var currentRun: Running? {
-        state.withLock { state in
-            switch state {
-            case .running(let running), .stopped(let running?): return running
+    private var currentRun: Run? {
+        lifecycle.withLock { lifecycle in
+            switch lifecycle.phase {
+            case .running(let run), .stopped(let run?): return run
             default: return nil
             }
         }
     }
 
-    private func start(_ delivery: EventDelivery<Event>) throws(BPFError) {
-        let claimed = state.withLock { state -> Bool in
-            guard case .idle = state else { return false }
-            state = .starting(stopRequested: false)
-            starting.enter()
-            return true
+    /// Whether a stop came while the current start compiles and attaches.
+    private var stopRequested: Bool {
+        lifecycle.withLock { lifecycle in
+            if case .starting(_, stopRequested: true) = lifecycle.phase { true } else { false }
         }
-        guard claimed else {
+    }
+
+    /// Starts a run delivering to `delivery`; returns its number.
+    @discardableResult
+    private func start(_ delivery: EventDelivery<Event>) throws(BPFError) -> UInt64 {
+        let claimed = lifecycle.withLock { lifecycle -> UInt64? in
+            switch lifecycle.phase {
+            case .starting, .running:
+                return nil
+            case .stopped:
+                lifecycle.run += 1
+                lifecycle.phase = .starting(delivery, stopRequested: false)
+                return lifecycle.run
+            }
+        }
+        guard let number = claimed else {
             delivery.finish()
-            throw .alreadyStarted("this monitor was already started (or stopped); make a new one")
+            // Reads "this monitor (running until stop()) is already started: close it first, ...".
+            throw .alreadyStarted("this monitor (running until stop())")
         }
-        defer { starting.leave() }
-        let running: Running
+        // Not under the lock: the compile takes about a second, and stop and statistics go on meanwhile.
+        let run: Run
         do throws(BPFError) {
-            running = try makeRun(delivery)
+            run = try makeRun(delivery)
         } catch {
-            delivery.finish()
-            // A stop asked for during the start stays asked for: the monitor does not start later.
-            state.withLock { state in state = if case .starting(true) = state { .stopped(nil) } else { .idle } }
+            delivery.finish(within: configuration.stopGracePeriod)
+            lifecycle.withLock { $0.phase = .stopped(nil) }
             throw error
         }
-        let stopRequested = state.withLock { state -> Bool in
-            let requested = if case .starting(true) = state { true } else { false }
-            state = requested ? .stopped(running) : .running(running)
+        let stopRequested = lifecycle.withLock { lifecycle -> Bool in
+            let requested = if case .starting(_, stopRequested: true) = lifecycle.phase { true } else { false }
+            lifecycle.phase = requested ? .stopped(run) : .running(run)
             return requested
         }
-        if stopRequested { running.session.stop() }
+        // A stop overtook this start after its session began: it ended delivery; stop the rest.
+        if stopRequested { run.session?.stop() }
+        return number
     }
 
     /// What keeps the kernel's filter current while the monitor runs: following filtered cgroups.
@@ -216,31 +253,48 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
         return { filter.refresh(in: module) }
     }
 
-    private func makeAttributor() -> EventAttributor? {
-        configuration.resolvesNames ? EventAttributor() : nil
+    /// Names events (``MonitorConfiguration/resolvesNames``) and marks those read at estimated offsets.
+    private func makeAttributor(offsetsEstimated: Bool = false) -> EventAttributor? {
+        guard configuration.resolvesNames || offsetsEstimated else { return nil }
+        return configuration.resolvesNames
+            ? EventAttributor(marksOffsetsEstimated: offsetsEstimated)
+            : EventAttributor(cgroups: nil, resolvesNames: false, marksOffsetsEstimated: offsetsEstimated)
     }
 
-    /// Compiles and attaches (or takes the injected source) and starts the session.
-    private func makeRun(_ delivery: EventDelivery<Event>) throws(BPFError) -> Running {
+    /// Compiles and attaches (or takes the injected source) and starts the session, unless a stop
+    /// came meanwhile: then it detaches again and begins no session (no event is made).
+    private func makeRun(_ delivery: EventDelivery<Event>) throws(BPFError) -> Run {
+        let grace = configuration.stopGracePeriod
         if let injectedSource {
             let kind = try Kind(configuration: configuration, module: nil, clock: clock)
+            if stopRequested { return Run(session: nil, report: nil, counters: KernelCounters(map: nil)) }
             let session = try TracingSession(
-                module: nil, links: [], source: injectedSource, delivery: delivery, kind: kind, attributor: makeAttributor())
-            return Running(session: session, report: nil, counters: KernelCounters(map: nil))
+                module: nil, links: [], source: injectedSource, delivery: delivery, kind: kind, attributor: makeAttributor(),
+                stopGrace: grace)
+            return Run(session: session, report: nil, counters: KernelCounters(map: nil))
         }
         let loaded = try ProgramLoader.load(configuration, as: Kind.self)
         do throws(BPFError) {
             let counters = KernelCounters(map: try loaded.module.table("stats").typed())
             let kind = try Kind(configuration: configuration, module: loaded.module, clock: clock)
+            if stopRequested {
+                detach(loaded)
+                return Run(session: nil, report: loaded.report, counters: counters)
+            }
             let session = try TracingSession(
                 module: loaded.module, links: loaded.links, source: loaded.source, delivery: delivery, kind: kind,
-                attributor: makeAttributor(),
+                attributor: makeAttributor(offsetsEstimated: loaded.report.offsetsUntrusted), stopGrace: grace,
                 upkeep: upkeep(of: loaded.filter, in: loaded.module))
-            return Running(session: session, report: loaded.report, counters: counters)
+            return Run(session: session, report: loaded.report, counters: counters)
         } catch {
-            loaded.links.forEach { $0.close() }
-            loaded.source.close()
+            detach(loaded)
             throw error
         }
+    }
+
+    /// Undoes a load no session took over: links in the reverse of their attach order, as a stop does.
+    private func detach(_ loaded: ProgramLoader.Loaded<Kind>) {
+        loaded.links.reversed().forEach { $0.close() }
+        loaded.source.close()
     }
 }

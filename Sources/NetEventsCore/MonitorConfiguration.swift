@@ -103,12 +103,23 @@ public struct MonitorConfiguration<Kind: EventKind>: Sendable, Equatable {
     public var transport: SampleTransport?
     /// Force where struct offsets come from; nil takes BTF where the kernel has it.
     public var offsetSource: OffsetSource?
+    /// Whether to run on offsets that may be wrong: without BTF, from the headers of another
+    /// kernel. Off (the default), such a start fails with `BPFError.untrustedOffsets`, which
+    /// names the fixes; on, it runs and every event says so (``NetworkEvent/offsetsEstimated``).
+    public var acceptsEstimatedOffsets = false
     /// Ring buffer size in pages (a power of two), or pages per CPU for a perf buffer; the
     /// default is the kind's (``EventKind/defaultBufferPages``).
     public var bufferPages: Int = Kind.defaultBufferPages
     /// Events that may wait for a slow consumer before new ones are dropped (counted in
     /// ``MonitorStatistics/droppedEvents``).
     public var deliveryCapacity: Int = 65_536
+    /// How long ``EventMonitor/stop()`` waits for the callback to take the events still queued.
+    /// A callback that has not caught up by then (blocked in a write to a pipe nobody reads, say)
+    /// is given up on: the monitor is already detached, nothing more is delivered, every event
+    /// the callback did not return from is counted in ``MonitorStatistics/droppedEvents``, and
+    /// stop returns. Zero gives up at once on a callback that is behind. Events consumed through
+    /// ``EventMonitor/events()`` stay in their sequence; stop never waits for those.
+    public var stopGracePeriod: Duration = .seconds(2)
     /// The shortest time between two reads of the kernel buffer. Samples that arrive meanwhile
     /// are read and delivered as one batch: one wakeup per batch instead of per sample, which is
     /// most of the tracer's cost under load (see BENCHMARKS.md). It is also the most latency it
@@ -145,6 +156,9 @@ public struct MonitorConfiguration<Kind: EventKind>: Sendable, Equatable {
         }
         guard deliveryCapacity >= 1 else {
             throw .invalidArgument("deliveryCapacity must be at least 1, got \(deliveryCapacity)")
+        }
+        guard stopGracePeriod >= .zero else {
+            throw .invalidArgument("stopGracePeriod must not be negative, got \(stopGracePeriod)")
         }
         guard drainInterval >= .zero, drainInterval <= .seconds(1) else {
             throw .invalidArgument("drainInterval must be between 0 and 1 second, got \(drainInterval)")

@@ -16,13 +16,19 @@ enum ProgramLoader {
     static func load<Kind: EventKind>(
         _ configuration: MonitorConfiguration<Kind>, as _: Kind.Type, features: KernelFeatures = .shared
     ) throws(BPFError) -> Loaded<Kind> {
-        try SystemChecks.requirePrivileges(for: Kind.activity)
+        try SystemChecks.requireCapabilities(Kind.capabilityNeeds(configuration), for: Kind.activity)
         try SystemChecks.requireTracefs()
         let filter = try ResolvedFilter(configuration.filter)
         var plan = ProgramPlan(
             offsetSource: configuration.offsetSource ?? .best(features),
             transport: configuration.transport ?? .best(features))
         let hooks = try Kind.plan(configuration, features: features, into: &plan)
+        if plan.offsetSource == .headers && !configuration.acceptsEstimatedOffsets {
+            // Another kernel's headers give another kernel's offsets: refuse rather than print
+            // numbers read at the wrong place.
+            let headers = try KernelHeaders.locate()
+            if !headers.matchesRunningKernel { throw .untrustedOffsets(headers: headers.name, running: KernelVersion.running.release) }
+        }
 
         var flags = plan.flags + configuration.filter.compilerFlags
         if plan.transport == .ringBuffer { flags += ["-DUSE_RINGBUF", "-DRINGBUF_PAGES=\(configuration.bufferPages)"] }
@@ -46,7 +52,7 @@ enum ProgramLoader {
             CompilerMemory.release()
             return Loaded(module: module, links: links, source: source, report: report, filter: filter)
         } catch {
-            links.forEach { $0.close() }
+            links.reversed().forEach { $0.close() }  // as a stop detaches: each hook before what it depends on
             CompilerMemory.release()
             throw error
         }

@@ -22,6 +22,13 @@ import Synchronization
 /// `@Sendable` and must not touch main-actor state directly. The corresponding C function is
 /// `sigaction`; the handler writes the signal's number to a pipe (the self-pipe pattern), the only
 /// work a signal handler may safely do.
+///
+/// A signal that came before any instance existed is not lost if the process blocked it from its
+/// start, as the package's tools do (their `CEarlySignals` target blocks SIGINT and SIGTERM before
+/// `main`, so every thread inherits the block): the kernel keeps a blocked signal pending, even
+/// one whose action is to be ignored, and once the handlers are in place the instance's private
+/// thread unblocks the watched signals for itself and so receives it, once. That thread is then
+/// the one that takes them; the others keep the mask they had.
 public final class TerminationSignals: Sendable {
     /// The signals watched.
     public let signals: [Int32]
@@ -134,13 +141,18 @@ private final class SignalRelay: Sendable {
         var descriptors: [Int32] = [-1, -1]
         guard pipe(&descriptors) == 0 else { fatalError("TerminationSignals: pipe failed: errno \(errno)") }
         for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
+        // The handler may run on the relay thread itself, which must never block in it: with
+        // 64 KB of unread numbers the write fails instead (the numbers are already known).
+        _ = fcntl(descriptors[1], F_SETFL, fcntl(descriptors[1], F_GETFL) | O_NONBLOCK)
         relayWriteDescriptor = descriptors[1]
         let readDescriptor = descriptors[0]
         let thread = Thread { [self] in
             var byte: UInt8 = 0
             while true {
                 let count = read(readDescriptor, &byte, 1)
-                if count == 1 {
+                if count == 1 && byte == Self.unblockRequest {
+                    unblockInstalled()
+                } else if count == 1 {
                     relay(Int32(byte))
                 } else if count < 0 && errno != EINTR {
                     return
@@ -167,6 +179,24 @@ private final class SignalRelay: Sendable {
             sigemptyset(&action.sa_mask)
             sigaction(number, &action, nil)
         }
+        if !fresh.isEmpty {
+            // Only now that the handlers are in place: a signal pending since the process blocked
+            // it at its start is then handled, not acted on by default or dropped.
+            var request = Self.unblockRequest
+            _ = write(relayWriteDescriptor, &request, 1)
+        }
+    }
+
+    /// The byte that asks the relay thread to unblock the installed signals for itself (no signal
+    /// is numbered 0).
+    private static let unblockRequest: UInt8 = 0
+
+    /// Unblocks every installed signal on the calling thread (the relay thread).
+    private func unblockInstalled() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for number in installed.withLock({ $0 }) { sigaddset(&set, number) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// Gives the default action back to each of `numbers` that no live instance still watches.

@@ -3,13 +3,15 @@ import Glibc
 import Synchronization
 
 /// The running half of a monitor: attachments, a sample source, the kind's state, and delivery,
-/// with the one correct order of shutdown: detach (no new samples), stop the scans, drain the
-/// source, run the kind's final scan, then finish delivery.
+/// with the one correct order of shutdown: detach (no new samples; the links in the reverse of
+/// their attach order), stop the scans, drain the source, run the kind's final scan, then finish
+/// delivery (waiting at most the grace period for the consumer).
 ///
 /// There is one producer path into delivery: decoding a sample, a periodic scan and the final scan
 /// all append to one batch under one lock, and the batch is handed over under the same lock, so
 /// events reach the consumer in the order they were produced.
 final class TracingSession<Kind: EventKind>: Sendable {
+    /// In attach order: each kind attaches what a hook depends on before the hook.
     private let links: Mutex<[BPFLink]>
     /// The compiled program, kept alive (with its maps) until the session ends.
     let module: BPFModule?
@@ -33,14 +35,17 @@ final class TracingSession<Kind: EventKind>: Sendable {
     /// The thread running the first stop: a stop it causes itself (ending a sequence calls the
     /// monitor's stop again) must not wait for itself.
     private let stoppingThread = Mutex<pthread_t?>(nil)
+    /// How long stop waits for the consumer (``MonitorConfiguration/stopGracePeriod``).
+    private let stopGrace: Duration
 
     /// Starts reading: every sample is decoded on the source's thread and delivered at the end of
     /// each drain; the kind's scans (if any) start on their own thread.
     /// - Throws: when the source cannot start; the links are closed and delivery finished then.
     init(
         module: BPFModule?, links: [BPFLink], source: any SampleSource, delivery: EventDelivery<Kind.Event>, kind: Kind,
-        attributor: EventAttributor?, upkeep: (@Sendable () -> Void)? = nil
+        attributor: EventAttributor?, stopGrace: Duration, upkeep: (@Sendable () -> Void)? = nil
     ) throws(BPFError) {
+        self.stopGrace = stopGrace
         self.module = module
         self.attributor = attributor
         self.links = Mutex(links)
@@ -57,8 +62,8 @@ final class TracingSession<Kind: EventKind>: Sendable {
                     onSample: { [weak self] raw in self?.decode(raw) },
                     onBatchEnd: { [weak self] in self?.produce { _ in } }))
         } catch {
-            links.forEach { $0.close() }
-            delivery.finish()
+            links.reversed().forEach { $0.close() }
+            delivery.finish(within: stopGrace)
             stopped.store(true, ordering: .releasing)
             stopFinished.leave()
             throw error
@@ -114,8 +119,9 @@ final class TracingSession<Kind: EventKind>: Sendable {
     var lastDecodingError: BPFError? { lastMalformed.withLock { $0 } }
 
     /// Detaches, drains what is buffered, runs the final scan, and ends delivery. Safe to call
-    /// twice and from several threads: every caller returns once all is delivered, except one on
-    /// the delivery thread itself (inside the callback), which returns at once.
+    /// twice and from several threads: every caller returns once all is delivered, or the
+    /// consumer was given up on after the grace period (what it missed counted as dropped),
+    /// except one on the delivery thread itself (inside the callback), which returns at once.
     func stop() {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else {
             let reentrant = stoppingThread.withLock { $0.map { pthread_equal($0, pthread_self()) != 0 } ?? false }
@@ -132,14 +138,18 @@ final class TracingSession<Kind: EventKind>: Sendable {
             defer { task = nil }
             return task
         }?.stop()
-        links.forEach { $0.close() }
+        // The reverse of the attach order: a hook goes before what it depends on. TCP's close
+        // hook (the events) goes before the owner hooks (connect, accept, first I/O) and socket
+        // cookies it reads, so no close in the last moments finds its owner or cookie gone;
+        // UDP's counting hooks go before the close hook, so no counted socket closes unseen.
+        links.reversed().forEach { $0.close() }
         scanner.withLock { task in
             defer { task = nil }
             return task
         }?.stop()
         source.close()
         produce { kind.scan(into: &$0, final: true) }
-        delivery.finish()
+        delivery.finish(within: stopGrace)
     }
 
     deinit { stop() }

@@ -5,8 +5,10 @@ import Synchronization
 /// it to a monitor (`TCPMonitor(source:)`) and emit samples built with ``TCPSample`` or
 /// ``UDPCloseSample``.
 ///
-/// Samples given to ``emit(_:)`` before `start` are queued and delivered at `start`; after it,
-/// they are delivered at once on the caller's thread, as a reader's poll thread would.
+/// Samples given to ``emit(_:)`` before the first `start` are queued and delivered at `start`;
+/// after it, they are delivered at once on the caller's thread, as a reader's poll thread would.
+/// Between `close` and the next `start` (a monitor started again) they are ignored, as the kernel's
+/// would be with nothing attached.
 public final class MockSampleSource: SampleSource {
     private struct State {
         var handler: SampleHandler?
@@ -25,12 +27,13 @@ public final class MockSampleSource: SampleSource {
     /// Whether `start` has been called and `close` has not.
     public var isRunning: Bool { state.withLock { $0.handler != nil && !$0.closed } }
 
-    /// Delivers what was queued, then each sample as it is emitted.
-    /// - Throws: `BPFError.alreadyStarted` for a second start.
+    /// Delivers what was queued, then each sample as it is emitted. A closed source starts again.
+    /// - Throws: `BPFError.alreadyStarted` for a second start without a `close` between.
     public func start(_ handler: SampleHandler) throws(BPFError) {
         let pending = try state.withLock { state throws(BPFError) -> [[UInt8]] in
             guard state.handler == nil else { throw .alreadyStarted("mock sample source") }
             state.handler = handler
+            state.closed = false
             defer { state.pending = [] }
             return state.pending
         }
@@ -65,6 +68,11 @@ public final class MockSampleSource: SampleSource {
         state.withLock { $0.closed ? nil : $0.handler }?.onLost(count)
     }
 
-    /// Stops delivering; later samples are ignored.
-    public func close() { state.withLock { $0.closed = true } }
+    /// Stops delivering; later samples are ignored until the next `start`.
+    public func close() {
+        state.withLock { state in
+            state.closed = true
+            state.handler = nil
+        }
+    }
 }

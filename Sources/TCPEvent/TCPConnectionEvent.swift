@@ -149,6 +149,9 @@ public struct TCPConnectionEvent: NetworkEvent {
         }
     }
 
+    /// Whether the fields read from kernel structs are estimates (`NetworkEvent.offsetsEstimated`).
+    public var offsetsEstimated = false
+
     /// An event with every field given (decoders and tests make them).
     public init(
         kind: Kind = .close, timeNanoseconds: UInt64, process: EventProcess, ownerSource: OwnerSource,
@@ -299,5 +302,6 @@ extension TCPConnectionEvent {
                 minimumRTTMicroseconds: try container.decodeIfPresent(UInt32.self, forKey: "min_rtt_us"),
                 retransmits: try container.decode(UInt32.self, forKey: "retransmits")),
             socketID: try container.decodeIfPresent(UInt64.self, forKey: "socket_id"))
+        offsetsEstimated = try container.decodeIfPresent(Bool.self, forKey: "offsets_estimated") ?? false
     }
 }

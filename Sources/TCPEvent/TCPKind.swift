@@ -18,6 +18,12 @@ public final class TCPKind: EventKind {
     private let poller: ConnectionPoller?
     private let interval: Duration
 
+    /// What every monitor needs, and `CAP_SYS_PTRACE` when it lists open connections (an
+    /// interval): their owners are found in the holders' `/proc/PID/fd`, other users' included.
+    public static func capabilityNeeds(_ configuration: Configuration) -> [CapabilityNeed] {
+        SystemChecks.monitorNeeds + (configuration.options.pollsConnections ? [.connectionOwners] : [])
+    }
+
     public init(configuration: Configuration, module: BPFModule?, clock: WallClock) throws(BPFError) {
         self.clock = clock
         self.owners = try module?.table("owners").typed()

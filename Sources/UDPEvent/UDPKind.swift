@@ -23,6 +23,9 @@ public final class UDPKind: EventKind {
         public var idleEvictions: UInt64 = 0
         /// Sockets with more (process, peer) flows than the kernel tracks per socket (flushed by a scan at close).
         public var sharedSocketOverflows: UInt64 = 0
+        /// Flows whose close found the kernel's buffer full (a mass close): their final counts
+        /// waited in the kernel's map and came with the next scan, as `.close` events. Late, not lost.
+        public var deferredCloses: UInt64 = 0
 
         /// All zero.
         public init() {}
@@ -59,7 +62,8 @@ public final class UDPKind: EventKind {
         if let event = ledger.finish(flow, reason: .close, at: time) { events.append(event) }
     }
 
-    /// Reports what every flow moved since its last report; frees flows idle too long.
+    /// Reports what every flow moved since its last report; frees flows idle too long, and those
+    /// whose close found the kernel's buffer full (their last report, `.close`).
     public func scan(into events: inout [UDPTrafficEvent], final: Bool) {
         guard let flows, let keys = try? flows.keys() else { return }
         let time = UInt64(WallClock.now(CLOCK_REALTIME))
@@ -74,7 +78,8 @@ public final class UDPKind: EventKind {
                     let flow = Self.decode(raw, try? flows.lookupAndDelete(raw))
                     if flow != nil { self.idleEvictions.add(1, ordering: .relaxed) }
                     return flow
-                })
+                },
+                collect: { Self.decode(raw, try? flows.lookupAndDelete(raw)) })
             if let event { events.append(event) }
         }
         ledger.endScan()
@@ -104,6 +109,7 @@ public final class UDPKind: EventKind {
         counters.unattributedBytes = kernel[NE_UDP_STAT_UNTRACKED_TX_BYTES.rawValue] + kernel[NE_UDP_STAT_UNTRACKED_RX_BYTES.rawValue]
         counters.closes = kernel[NE_UDP_STAT_CLOSES.rawValue]
         counters.sharedSocketOverflows = kernel[NE_UDP_STAT_SHARED_OVERFLOW.rawValue]
+        counters.deferredCloses = kernel[NE_UDP_STAT_DEFERRED_CLOSES.rawValue]
         counters.idleEvictions = idleEvictions.load(ordering: .relaxed)
         return counters
     }

@@ -63,6 +63,8 @@ public struct UDPTrafficEvent: NetworkEvent {
     public var socketID: UInt64?
     /// Wall-clock time of the flow's first packet.
     public var socketFirstSeenNanoseconds: UInt64
+    /// Whether the fields read from kernel structs are estimates (`NetworkEvent.offsetsEstimated`).
+    public var offsetsEstimated = false
 
     /// An event with every field given (the monitor and tests make them).
     public init(
@@ -119,5 +121,6 @@ extension UDPTrafficEvent {
             networkNamespaceName: try container.decodeIfPresent(String.self, forKey: "netns_name"),
             socketID: try container.decodeIfPresent(UInt64.self, forKey: "socket_id"),
             socketFirstSeenNanoseconds: try container.decode(UInt64.self, forKey: "first_seen_ns"))
+        offsetsEstimated = try container.decodeIfPresent(Bool.self, forKey: "offsets_estimated") ?? false
     }
 }

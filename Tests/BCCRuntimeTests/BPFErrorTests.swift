@@ -138,15 +138,14 @@ final class BPFErrorTests: XCTestCase {
     }
 
     func testRequirePrivileges() {
-        if geteuid() == 0 {
+        // The effective capabilities decide, not the user id: root without them is refused too.
+        if SystemChecks.holds(SystemChecks.monitorNeeds) {
             XCTAssertNoThrow(try SystemChecks.requirePrivileges(for: "testing"))
         } else {
-            // Unprivileged runs must get the typed error, unless the test runner holds CAP_BPF or CAP_SYS_ADMIN.
-            do {
-                try SystemChecks.requirePrivileges(for: "testing")
-                print("note: not root, but the process holds CAP_BPF or CAP_SYS_ADMIN")
-            } catch {
-                XCTAssertEqual(error, .notPrivileged(operation: "testing"))
+            XCTAssertThrowsError(try SystemChecks.requirePrivileges(for: "testing")) { error in
+                guard case .missingCapabilities(let operation, let missing, _) = error as? BPFError else { return XCTFail("\(error)") }
+                XCTAssertEqual(operation, "testing")
+                XCTAssertFalse(missing.isEmpty)
             }
         }
     }

@@ -6,8 +6,9 @@ import XCTest
 /// The header-offset path (the one for kernels without BTF) of a monitor of `Kind`: where the
 /// headers found are the running kernel's own, `exchange` checks real traffic through them (not
 /// applicable where this BCC cannot compile them); where they are another kernel's, their offsets
-/// would be wrong, and either they do not even compile (a typed error with clang's diagnostics)
-/// or the report must flag them.
+/// would be wrong: the start is refused (`BPFError.untrustedOffsets`) unless the configuration
+/// accepts estimates, and then either they do not even compile (a typed error with clang's
+/// diagnostics) or the report must flag them.
 func checkHeaderOffsets<Kind: EventKind>(
     of kind: Kind.Type, file: StaticString = #filePath, line: UInt = #line, whereTheyMatch exchange: () throws -> Void
 ) throws {
@@ -16,6 +17,14 @@ func checkHeaderOffsets<Kind: EventKind>(
     guard headers.matchesRunningKernel else {
         var configuration = EventMonitor<Kind>.Configuration()
         configuration.offsetSource = .headers
+        do {
+            try EventMonitor<Kind>(configuration: configuration).start { _ in }
+            XCTFail("another kernel's header offsets (\(headers.source)) were not refused", file: file, line: line)
+        } catch BPFError.untrustedOffsets(let named, let running) {
+            XCTAssertEqual(named, headers.name, file: file, line: line)
+            XCTAssertEqual(running, KernelVersion.running.release, file: file, line: line)
+        }
+        configuration.acceptsEstimatedOffsets = true
         let monitor = try EventMonitor<Kind>(configuration: configuration)
         do {
             try monitor.start { _ in }

@@ -266,6 +266,37 @@ final class TCPMonitorIntegrationTests: XCTestCase {
         XCTAssertEqual(Set(received.map(\.pid)), [server.pid, client.pid])
     }
 
+    /// A stopped monitor starts again (compiled and attached anew) and traces each connection of
+    /// its new run, and only those: nothing of the connection made while it was stopped.
+    func testAStoppedMonitorStartsAgainAndTracesAgain() throws {
+        try requireBPF()
+        let port = freePort()
+        let monitor = try TCPMonitor(configuration: .init(filter: .init(ports: [port])))
+        func connection() throws -> Int32 {
+            let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "10", "--send", "20"])
+            _ = try server.nextLine()
+            let client = try TrafficProcess(["tcp-client", "--port", "\(port)", "--send", "10", "--receive", "20"])
+            client.waitForSuccess()
+            server.waitForSuccess()
+            return client.pid
+        }
+        for round in 0..<2 {
+            let collector = Collector<TCPConnectionEvent>()
+            try monitor.start { collector.add($0) }
+            XCTAssertTrue(monitor.isRunning)
+            XCTAssertNotNil(monitor.report, "round \(round)")
+            let client = try connection()
+            let events = collector.wait { $0.count >= 4 }
+            monitor.stop()
+            XCTAssertFalse(monitor.isRunning)
+            XCTAssertEqual(events.map(\.kind).sorted { $0.description < $1.description }, [.accept, .close, .close, .connect], "round \(round): \(events)")
+            XCTAssertEqual(events.filter { $0.kind == .connect }.map(\.pid), [client], "round \(round)")
+            XCTAssertEqual(collector.events.count, 4, "round \(round): nothing more by the end of stop")
+            XCTAssertEqual(monitor.statistics.droppedEvents, 0)
+            if round == 0 { _ = try connection() }  // while stopped: not traced by the next run
+        }
+    }
+
     /// The kprobe and fentry programs compile on every kernel; they attach where the kernel has the
     /// hook, and otherwise fail with a typed error, not a crash.
     func testEveryHookCompilesAndAttachesOrFailsTyped() throws {

@@ -130,17 +130,17 @@ func runToEnd(_ executable: String, _ arguments: [String]) -> (status: Int32, ou
     return (process.terminationStatus, data)
 }
 
-/// Starts `arguments[0] ARGUMENTS...` with posix_spawn, standard input and error on /dev/null and
-/// standard output on `output` (or /dev/null); its pid. The caller reaps it (`waitpid`):
-/// Foundation's `Process` can miss a child's exit while another child it started still runs, so
-/// a long-lived server and the clients run beside it are spawned this way.
-func spawn(_ arguments: [String], output: Int32? = nil) throws -> pid_t {
+/// Starts `arguments[0] ARGUMENTS...` with posix_spawn, standard input on /dev/null, standard
+/// output on `output` and standard error on `errors` (each /dev/null if nil); its pid. The caller
+/// reaps it (`waitpid`): Foundation's `Process` can miss a child's exit while another child it
+/// started still runs, so a long-lived server and the clients run beside it are spawned this way.
+func spawn(_ arguments: [String], output: Int32? = nil, errors: Int32? = nil) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     if let output { posix_spawn_file_actions_adddup2(&actions, output, 1) } else { posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0) }
-    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    if let errors { posix_spawn_file_actions_adddup2(&actions, errors, 2) } else { posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0) }
     var pid: pid_t = 0
     let argv = arguments.map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }

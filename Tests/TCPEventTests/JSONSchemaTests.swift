@@ -130,6 +130,18 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(line.utf8)), event)
     }
 
+    /// An event read at offsets of another kernel's headers (accepted by the user) says so in
+    /// itself: `offsets_estimated: true`, a key absent from every other event.
+    func testEstimatedOffsetsAreMarkedInTheEvent() throws {
+        var event = try event(TCPSample())
+        XCTAssertFalse(try EventJSONEncoder().encode(event).contains("offsets_estimated"))
+        event.offsetsEstimated = true
+        let line = try EventJSONEncoder().encode(event)
+        XCTAssertEqual(try object(line)["offsets_estimated"] as? Bool, true, line)
+        XCTAssertEqual(try JSONDecoder().decode(TCPConnectionEvent.self, from: Data(line.utf8)), event)
+        XCTAssertEqual(String(decoding: try JSONEncoder().encode(event), as: UTF8.self).contains("\"offsets_estimated\":true"), true)
+    }
+
     func testUnknownDurationIsNull() throws {
         var sample = TCPSample()
         sample.start = 0

@@ -200,7 +200,7 @@ final class UDPMonitorMockTests: XCTestCase {
         XCTAssertEqual(monitor.statistics.flows, 0)
     }
 
-    func testStartingTwiceIsAnError() throws {
+    func testStartingTwiceWithoutAStopIsAnError() throws {
         let monitor = try UDPMonitor(source: MockSampleSource())
         try monitor.start { _ in }
         XCTAssertThrowsError(try monitor.start { _ in }) { error in
@@ -208,9 +208,12 @@ final class UDPMonitorMockTests: XCTestCase {
         }
         monitor.stop()
         monitor.stop()
-        XCTAssertThrowsError(try monitor.start { _ in }, "a stopped monitor cannot be restarted") { error in
+        // Stopped, it starts again, and then a second start is an error again.
+        XCTAssertNoThrow(try monitor.start { _ in }, "a stopped monitor starts again")
+        XCTAssertThrowsError(try monitor.start { _ in }) { error in
             guard case BPFError.alreadyStarted = error else { return XCTFail("expected .alreadyStarted, got \(error)") }
         }
+        monitor.stop()
     }
 
     func testTheSourceInitializerValidatesTheConfiguration() {

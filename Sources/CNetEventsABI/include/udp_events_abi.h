@@ -25,6 +25,9 @@ enum ne_udp_stat {
     NE_UDP_STAT_SHARED_OVERFLOW,
     /// Datagrams the in-kernel filters discarded.
     NE_UDP_STAT_FILTERED,
+    /// Flows closed while the buffer was full: their final counts wait in the map, marked by
+    /// close_ns, for the next scan (a mass close loses nothing).
+    NE_UDP_STAT_DEFERRED_CLOSES,
     NE_UDP_STAT_COUNT
 };
 
@@ -39,7 +42,7 @@ NE_STATIC_ASSERT(sizeof(struct ne_udp_key) == 32, "struct ne_udp_key is 32 bytes
 /// The value of the `flows` map: what a flow moved, and who and where it is.
 struct ne_udp_flow {
     unsigned long long start_ns;   // first packet seen
-    unsigned long long close_ns;   // set in the close sample
+    unsigned long long close_ns;   // set in the close sample; in the map, a close waiting for the scan
     unsigned long long tx_bytes;
     unsigned long long rx_bytes;
     unsigned long long tx_packets;

@@ -1,0 +1,230 @@
+import Foundation
+import NetEventsTesting
+import XCTest
+@testable import BCCRuntime
+@testable import NetEventsCore
+
+/// A monitor is always stoppable: a callback that never returns cannot hold `stop()` past the
+/// grace period (and what it missed is counted), a stopped monitor starts again, and a stop
+/// during a start does not wait for the start.
+final class StoppingTests: XCTestCase {
+    typealias Monitor = EventMonitor<CountingKind>
+
+    /// Runs `body` on a thread of its own; the semaphore is signalled when it returns.
+    private func background(_ body: @escaping @Sendable () -> Void) -> DispatchSemaphore {
+        let returned = DispatchSemaphore(value: 0)
+        Thread {
+            body()
+            returned.signal()
+        }.start()
+        return returned
+    }
+
+    /// The tools' stalled reader: the callback blocks for good on the first event. stop() gives
+    /// up after the grace, counts every event the callback did not return from, and delivers
+    /// nothing more, also once the callback returns.
+    func testACallbackThatNeverReturnsCannotHoldStop() throws {
+        var configuration = Monitor.Configuration()
+        configuration.stopGracePeriod = .seconds(1)
+        let source = MockSampleSource()
+        let monitor = try Monitor(source: source, configuration: configuration)
+        let box = EventBox<CountingKind.Event>()
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let calledAfterRelease = DispatchSemaphore(value: 0)
+        let released = Locked(false)
+        try monitor.start { event in
+            if released.current { calledAfterRelease.signal() }
+            box.add(event)
+            if case .sample(0) = event {
+                entered.signal()
+                release.wait()  // blocked "for good": released only after the assertions
+            }
+        }
+        for value in 0..<100 { source.emit(CountingKind.sample(UInt32(value))) }
+        XCTAssertEqual(entered.wait(timeout: .now() + 10), .success, "the callback got the first event")
+
+        let stopped = background { monitor.stop() }
+        // The bound is the grace (1 s) and a second for detaching and draining.
+        XCTAssertEqual(stopped.wait(timeout: .now() + 2), .success, "stop() returned within the grace period and a second")
+        XCTAssertFalse(source.isRunning, "detached")
+        XCTAssertEqual(box.all, [.sample(0)])
+        // 100 samples and the final scan; the callback never returned from the first.
+        XCTAssertEqual(monitor.statistics.droppedEvents, 101)
+        XCTAssertFalse(monitor.isRunning)
+
+        // The thread given up on returns from the callback and delivers nothing more.
+        released.withLock { $0 = true }
+        release.signal()
+        XCTAssertEqual(calledAfterRelease.wait(timeout: .now() + 0.3), .timedOut, "nothing delivered after the give-up")
+        XCTAssertEqual(box.all, [.sample(0)])
+        XCTAssertEqual(monitor.statistics.droppedEvents, 101, "the count stands")
+        monitor.stop()  // again: at once
+    }
+
+    /// A slow callback that catches up within the grace loses nothing.
+    func testACallbackThatCatchesUpWithinTheGraceLosesNothing() throws {
+        let source = MockSampleSource()
+        let monitor = try Monitor(source: source)  // the default grace: 2 s
+        let box = EventBox<CountingKind.Event>()
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        try monitor.start { event in
+            if case .sample(0) = event {
+                entered.signal()
+                release.wait()
+            }
+            box.add(event)
+        }
+        for value in 0..<100 { source.emit(CountingKind.sample(UInt32(value))) }
+        XCTAssertEqual(entered.wait(timeout: .now() + 10), .success)
+        let stopped = background { monitor.stop() }
+        release.signal()  // the callback goes on while stop waits
+        XCTAssertEqual(stopped.wait(timeout: .now() + 30), .success)
+        XCTAssertEqual(box.all, (0..<100).map { .sample(UInt32($0)) } + [.final(decoded: 100)])
+        XCTAssertEqual(monitor.statistics.droppedEvents, 0)
+    }
+
+    /// A stopped monitor starts again: a new run, delivering again, its kind and statistics anew.
+    func testAStoppedMonitorStartsAgainAndDeliversAgain() async throws {
+        let source = MockSampleSource()
+        let monitor = try Monitor(source: source)
+        let first = EventBox<CountingKind.Event>()
+        try monitor.start { first.add($0) }
+        for value in 0..<3 { source.emit(CountingKind.sample(UInt32(value))) }
+        monitor.stop()
+        XCTAssertEqual(first.all, [.sample(0), .sample(1), .sample(2), .final(decoded: 3)])
+        source.emit(CountingKind.sample(99))  // while stopped: nobody traces
+
+        let second = EventBox<CountingKind.Event>()
+        try monitor.start { second.add($0) }
+        XCTAssertTrue(monitor.isRunning)
+        XCTAssertTrue(source.isRunning)
+        XCTAssertEqual(monitor.statistics.decoded, 0, "statistics of the new run")
+        for value in 10..<12 { source.emit(CountingKind.sample(UInt32(value))) }
+        monitor.stop()
+        XCTAssertEqual(second.all, [.sample(10), .sample(11), .final(decoded: 2)], "a fresh kind, a fresh delivery")
+        XCTAssertEqual(first.all.count, 4, "the first callback got nothing of the second run")
+        XCTAssertEqual(monitor.statistics.decoded, 2)
+
+        // And as a sequence, twice: each run its own sequence, which ends at its stop.
+        for round in 0..<2 {
+            let sequence = try monitor.events()
+            source.emit(CountingKind.sample(UInt32(round)))
+            monitor.stop()
+            var events: [CountingKind.Event] = []
+            for await event in sequence { events.append(event) }
+            XCTAssertEqual(events, [.sample(UInt32(round)), .final(decoded: 1)])
+        }
+    }
+
+    /// A stop while the start is still compiling (held here in the kind's initializer) returns
+    /// without waiting for it; the start then returns with the monitor stopped, nothing running.
+    func testAStopDuringAStartReturnsWithoutWaitingForIt() throws {
+        let gate = StartGate()
+        var configuration = Monitor.Configuration()
+        configuration.startGate = gate
+        let source = MockSampleSource()
+        let monitor = try Monitor(source: source, configuration: configuration)
+        let box = EventBox<CountingKind.Event>()
+        let outcome = Locked<Result<Void, BPFError>?>(nil)
+        let started = background {
+            do throws(BPFError) {
+                try monitor.start { box.add($0) }
+                outcome.withLock { $0 = .success(()) }
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
+            }
+        }
+        XCTAssertEqual(gate.entered.wait(timeout: .now() + 10), .success, "the start is under way")
+        let stopped = background { monitor.stop() }
+        // Held until the gate opens, which happens only after this wait: a stop that waited for
+        // the start would time out here.
+        let stopResult = stopped.wait(timeout: .now() + 5)
+        gate.open()
+        XCTAssertEqual(stopResult, .success, "stop() returned while the start was still held")
+        XCTAssertEqual(started.wait(timeout: .now() + 10), .success)
+        guard case .success = outcome.current else { return XCTFail("the overtaken start threw: \(String(describing: outcome.current))") }
+        XCTAssertFalse(monitor.isRunning, "the start ended stopped")
+        XCTAssertFalse(source.isRunning, "no session began")
+        source.emit(CountingKind.sample(1))  // the mock queues it for the next start
+        XCTAssertEqual(box.all, [], "nothing delivered")
+
+        // It starts again normally.
+        try monitor.start { box.add($0) }
+        source.emit(CountingKind.sample(2))
+        monitor.stop()
+        XCTAssertEqual(box.all, [.sample(1), .sample(2), .final(decoded: 2)])
+    }
+
+    func testTheGraceMustNotBeNegative() {
+        var configuration = Monitor.Configuration()
+        XCTAssertEqual(configuration.stopGracePeriod, .seconds(2), "the documented default")
+        configuration.stopGracePeriod = .milliseconds(-1)
+        XCTAssertThrowsError(try Monitor(source: MockSampleSource(), configuration: configuration)) { error in
+            guard case BPFError.invalidArgument(let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("stopGracePeriod"), message)
+        }
+    }
+}
+
+/// `EventDelivery.finish(within:)` counts exactly what the callback did not return from.
+final class DeliveryGraceTests: XCTestCase {
+    /// One event a call: the events it returned from are delivered, the one it is in and all
+    /// after it (in its batch or queued) are dropped.
+    func testAPerEventCallbackGivenUpOnMidBatch() {
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let received = Locked<[Int]>([])
+        let delivery = EventDelivery<Int>(capacity: 1_000, consumer: .callback { value in
+            if value == 50 {
+                entered.signal()
+                release.wait()
+            }
+            received.withLock { $0.append(value) }
+        })
+        var batch = Array(0..<100)
+        delivery.push(contentsOf: &batch)  // one batch: the thread is mid-batch at 50
+        XCTAssertEqual(entered.wait(timeout: .now() + 10), .success)
+        for value in 100..<120 { delivery.push(value) }  // queued behind it
+        XCTAssertFalse(delivery.finish(within: .milliseconds(200)), "given up on")
+        XCTAssertEqual(received.current, Array(0..<50))
+        XCTAssertEqual(delivery.dropped, 70, "50...119: the one it was in, the rest of the batch, the queue")
+        XCTAssertFalse(delivery.finish(within: .zero), "a second finish returns at once")
+        release.signal()
+        delivery.push(7)
+        XCTAssertEqual(delivery.dropped, 71, "a push after the give-up is dropped")
+    }
+
+    /// A batch callback's unit is its batch: one given up on counts whole.
+    func testABatchCallbackGivenUpOnCountsItsWholeBatch() {
+        let entered = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let delivery = EventDelivery<Int>(capacity: 1_000, consumer: .batchCallback { _ in
+            entered.signal()
+            release.wait()
+        })
+        var batch = Array(0..<30)
+        delivery.push(contentsOf: &batch)
+        XCTAssertEqual(entered.wait(timeout: .now() + 10), .success)
+        for value in 0..<5 { delivery.push(value) }
+        XCTAssertFalse(delivery.finish(within: .milliseconds(100)))
+        XCTAssertEqual(delivery.dropped, 35)
+        release.signal()
+    }
+
+    /// Without a grace, finish waits as long as it takes, as before.
+    func testWithoutAGraceFinishWaitsForEverything() {
+        let release = DispatchSemaphore(value: 0)
+        let received = Locked<[Int]>([])
+        let delivery = EventDelivery<Int>(capacity: 1_000, consumer: .callback { value in
+            if value == 0 { release.wait() }
+            received.withLock { $0.append(value) }
+        })
+        for value in 0..<10 { delivery.push(value) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { release.signal() }
+        XCTAssertTrue(delivery.finish())
+        XCTAssertEqual(received.current, Array(0..<10))
+        XCTAssertEqual(delivery.dropped, 0)
+    }
+}
