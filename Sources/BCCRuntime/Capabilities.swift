@@ -141,6 +141,14 @@ public struct CapabilityNeed: Hashable, Sendable, CustomStringConvertible {
     public static let connectionOwners = CapabilityNeed(
         .sysPtrace, for: "owners of connections open before the start, from other users' /proc/PID/fd")
 
+    /// The tools' `--help` sentence on privileges; `ptrace` adds CAP_SYS_PTRACE (`when`: in
+    /// which case, e.g. "with --interval"; nil: always).
+    public static func helpText(ptrace: Bool = false, when: String? = nil) -> String {
+        let base = "Needs root, or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and (as another user) CAP_DAC_READ_SEARCH"
+        guard ptrace else { return base + "." }
+        return base + (when.map { " (and CAP_SYS_PTRACE \($0))." } ?? ", and CAP_SYS_PTRACE.")
+    }
+
     /// What this runtime's monitors need: `CAP_BPF` and `CAP_PERFMON`; `CAP_NET_ADMIN` where a
     /// cgroup v2 hierarchy is mounted (their cgroup socket programs: socket ids, UDP closes and
     /// peers); `CAP_DAC_READ_SEARCH` where tracefs is closed to the process's user (any user but

@@ -8,8 +8,7 @@ struct DNSEventsCommand: TracerCommand {
         commandName: "dns-events",
         abstract: "Print a line per DNS query and response sent or received over UDP: process, peer, name, type, rcode, answers, latency.",
         discussion: """
-            Needs root, or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and (as another user) \
-            CAP_DAC_READ_SEARCH. Each process's side is its own line: a client's query is a line it sent, \
+            \(CapabilityNeed.helpText()) Each process's side is its own line: a client's query is a line it sent, \
             the server's copy a line it received. A response's latency runs from its query on the \
             same socket (for a client, the time to its answer; for a server, the time it took to \
             answer); `-` when the query was not seen. --port chooses the DNS ports (default 53), \

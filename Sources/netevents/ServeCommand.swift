@@ -15,8 +15,7 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Trace TCP and UDP and serve the counts as Prometheus metrics at http://ADDRESS/metrics.",
         discussion: """
-            Needs root, or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and (as another user) \
-            CAP_DAC_READ_SEARCH, and CAP_SYS_PTRACE. Runs until SIGTERM or SIGINT, which finish the scrape in progress, \
+            \(CapabilityNeed.helpText(ptrace: true)) Runs until SIGTERM or SIGINT, which finish the scrape in progress, \
             stop the monitors and exit 0. Counters move while connections live: every --interval \
             seconds (for the connections of this network namespace; those of a container with \
             its own move at their close), and at each close. Labels are the process name (comm) and the container; \

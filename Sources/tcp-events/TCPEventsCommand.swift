@@ -11,8 +11,7 @@ struct TCPEventsCommand: TracerCommand {
         commandName: "tcp-events",
         abstract: "Print a line per TCP connect, accept, failed connect and close: owner, endpoints, bytes, segments, RTT, retransmits.",
         discussion: """
-            Needs root, or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and (as another user) \
-            CAP_DAC_READ_SEARCH (and CAP_SYS_PTRACE with --interval). Prints `Tracing ...` to standard error once attached; SIGINT or SIGTERM \
+            \(CapabilityNeed.helpText(ptrace: true, when: "with --interval")) Prints `Tracing ...` to standard error once attached; SIGINT or SIGTERM \
             drains what is buffered and exits 0. Byte counts are the kernel's tcp_info counters \
             (they include one for the SYN and one for the FIN); RTT and retransmits are what \
             `ss -ti` shows. MS is the connect latency of a connect and the lifetime of a close or \

@@ -12,8 +12,7 @@ struct TCPTopCommand: ParsableCommand {
         commandName: "tcp-top",
         abstract: "A live view of the busiest TCP connections or processes: throughput over the last interval, RTT, retransmits.",
         discussion: """
-            Needs root, or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and (as another user) \
-            CAP_DAC_READ_SEARCH, and CAP_SYS_PTRACE. In a terminal it refreshes in place: p switches between connections and \
+            \(CapabilityNeed.helpText(ptrace: true)) In a terminal it refreshes in place: p switches between connections and \
             processes, s steps through the sort orders, q (or Ctrl-C) quits and leaves the terminal \
             as it was. With --json, or when the output is not a terminal, it prints the busiest \
             rows every interval instead (JSON lines, or plain frames). Throughput is what each \

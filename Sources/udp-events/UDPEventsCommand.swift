@@ -8,8 +8,7 @@ struct UDPEventsCommand: TracerCommand {
         commandName: "udp-events",
         abstract: "Print UDP packet and byte counts per socket, process and peer: every interval, at close, and at exit.",
         discussion: """
-            Needs root, or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and (as another user) \
-            CAP_DAC_READ_SEARCH. Counting happens in the kernel; each line carries the counts since the \
+            \(CapabilityNeed.helpText()) Counting happens in the kernel; each line carries the counts since the \
             previous line for the same socket, process and peer (the address an unconnected socket's \
             datagrams went to or came from), so they add up exactly. A close with nothing new makes \
             no line. Prints `Tracing ...` \

@@ -1,3 +1,4 @@
+import BCCRuntime
 import CLibBPF
 import Foundation
 import Glibc
@@ -35,22 +36,11 @@ final class ToolProcess: @unchecked Sendable {
         }
         posix_spawn_file_actions_adddup2(&actions, errorPipe[1], 2)
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for number in [SIGINT, SIGTERM, SIGPIPE] { sigaddset(&defaults, number) }
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setsigmask(&attributes, &mask)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
         var pid: pid_t = 0
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, environ)
+        // A fresh process's signals: the test runner's mask or ignored signals must not decide.
+        let spawned = ChildProcess.withFreshSignals { posix_spawn(&pid, arguments[0], &actions, &$0, argv, environ) }
         close(errorPipe[1])
         if keepOutput { close(outputPipe[1]) }
         guard spawned == 0 else {
