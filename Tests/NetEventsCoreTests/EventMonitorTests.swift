@@ -168,10 +168,7 @@ final class EventMonitorTests: XCTestCase {
     func testScansAndSamplesShareOneOrderedProducerPath() throws {
         var configuration = Monitor.Configuration()
         configuration.scanEvery = .milliseconds(1)
-        let source = MockSampleSource()
-        let monitor = try Monitor(source: source, configuration: configuration)
-        let box = EventBox<CountingKind.Event>()
-        try monitor.start { box.add($0) }
+        let (monitor, source, box) = try startedMonitor(configuration: configuration)
         let total = 20_000
         let threads = 2
         let done = DispatchGroup()
@@ -227,26 +224,17 @@ final class EventMonitorTests: XCTestCase {
     /// Every caller of stop() returns only once everything is delivered: a second caller waits
     /// for the first one's drain instead of returning early.
     func testASecondStopWaitsForTheFirstOnesDrain() throws {
-        let source = MockSampleSource()
-        let monitor = try Monitor(source: source)
-        let box = EventBox<CountingKind.Event>()
-        let inCallback = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        try monitor.start { event in
-            if case .sample(0) = event {
-                inCallback.signal()
-                release.wait()  // hold the first event until the second stop is waiting
-            }
-            box.add(event)
-        }
+        // Holds the first event until the second stop is waiting.
+        let blocker = BlockingConsumer<CountingKind.Event>(holdingOn: .sample(0))
+        let (monitor, source) = try startedMonitor { blocker.consume($0) }
         for value in 0..<200 { source.emit(CountingKind.sample(UInt32(value))) }
-        inCallback.wait()
+        blocker.entered.wait()
         let firstStop = Thread { monitor.stop() }
         firstStop.start()
         usleep(50_000)  // the first stop is draining, blocked behind the held callback
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { release.signal() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { blocker.release() }
         monitor.stop()  // the second caller
-        XCTAssertEqual(box.all.count, 201, "200 samples and the final scan, all delivered before stop() returned")
+        XCTAssertEqual(blocker.received.count, 201, "200 samples and the final scan, all delivered before stop() returned")
     }
 
     /// The sequence keeps its monitor alive: a monitor made in the expression itself still traces.
@@ -269,9 +257,7 @@ final class EventMonitorTests: XCTestCase {
     /// Starting a monitor that runs is refused (stop it first); a stopped one starts again
     /// (StoppingTests), and a stop before any start does not keep it from starting.
     func testASecondStartThrowsAlreadyStarted() throws {
-        let source = MockSampleSource()
-        let monitor = try Monitor(source: source)
-        try monitor.start { _ in }
+        let (monitor, source) = try startedMonitor { _ in }
         for start in [{ try monitor.start { _ in } }, { _ = try monitor.events() }] as [() throws -> Void] {
             XCTAssertThrowsError(try start()) { error in
                 guard case BPFError.alreadyStarted(let what) = error else { return XCTFail("expected .alreadyStarted, got \(error)") }

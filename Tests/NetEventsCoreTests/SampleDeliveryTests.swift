@@ -112,23 +112,15 @@ final class EventDeliveryTests: XCTestCase {
     }
 
     func testFullQueueWithBlockedConsumerCountsDrops() {
-        let entered = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let received = Locked<[Int]>([])
-        let delivery = EventDelivery<Int>(capacity: 2, consumer: .callback { value in
-            if value == 0 {
-                entered.signal()
-                release.wait()
-            }
-            received.withLock { $0.append(value) }
-        })
+        let blocker = BlockingConsumer<Int>(holdingOn: 0)
+        let delivery = EventDelivery<Int>(capacity: 2, consumer: blocker.callback)
         delivery.push(0)
-        entered.wait()  // the consumer holds event 0 and is stuck: the queue is empty
+        blocker.entered.wait()  // the consumer holds event 0 and is stuck: the queue is empty
         for value in 1...10 { delivery.push(value) }  // 1 and 2 fit, 3...10 do not
         XCTAssertEqual(delivery.dropped, 8)
-        release.signal()
+        blocker.release()
         delivery.finish()
-        XCTAssertEqual(received.current, [0, 1, 2])
+        XCTAssertEqual(blocker.received, [0, 1, 2])
         XCTAssertEqual(delivery.dropped, 8)
     }
 

@@ -26,23 +26,18 @@ final class StoppingTests: XCTestCase {
     func testACallbackThatNeverReturnsCannotHoldStop() throws {
         var configuration = Monitor.Configuration()
         configuration.stopGracePeriod = .seconds(1)
-        let source = MockSampleSource()
-        let monitor = try Monitor(source: source, configuration: configuration)
         let box = EventBox<CountingKind.Event>()
-        let entered = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
+        let blocker = BlockingConsumer<CountingKind.Event>()
         let calledAfterRelease = DispatchSemaphore(value: 0)
         let released = Locked(false)
-        try monitor.start { event in
+        let (monitor, source) = try startedMonitor(configuration: configuration) { event in
             if released.current { calledAfterRelease.signal() }
             box.add(event)
-            if case .sample(0) = event {
-                entered.signal()
-                release.wait()  // blocked "for good": released only after the assertions
-            }
+            // Blocked "for good": released only after the assertions.
+            if case .sample(0) = event { blocker.hold() }
         }
         for value in 0..<100 { source.emit(CountingKind.sample(UInt32(value))) }
-        XCTAssertEqual(entered.wait(timeout: .now() + 10), .success, "the callback got the first event")
+        XCTAssertEqual(blocker.entered.wait(timeout: .now() + 10), .success, "the callback got the first event")
 
         let stopped = background { monitor.stop() }
         // The bound is the grace (1 s) and a second for detaching and draining.
@@ -55,7 +50,7 @@ final class StoppingTests: XCTestCase {
 
         // The thread given up on returns from the callback and delivers nothing more.
         released.withLock { $0 = true }
-        release.signal()
+        blocker.release()
         XCTAssertEqual(calledAfterRelease.wait(timeout: .now() + 0.3), .timedOut, "nothing delivered after the give-up")
         XCTAssertEqual(box.all, [.sample(0)])
         XCTAssertEqual(monitor.statistics.droppedEvents, 101, "the count stands")
@@ -64,33 +59,20 @@ final class StoppingTests: XCTestCase {
 
     /// A slow callback that catches up within the grace loses nothing.
     func testACallbackThatCatchesUpWithinTheGraceLosesNothing() throws {
-        let source = MockSampleSource()
-        let monitor = try Monitor(source: source)  // the default grace: 2 s
-        let box = EventBox<CountingKind.Event>()
-        let entered = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        try monitor.start { event in
-            if case .sample(0) = event {
-                entered.signal()
-                release.wait()
-            }
-            box.add(event)
-        }
+        let blocker = BlockingConsumer<CountingKind.Event>(holdingOn: .sample(0))
+        let (monitor, source) = try startedMonitor { blocker.consume($0) }  // the default grace: 2 s
         for value in 0..<100 { source.emit(CountingKind.sample(UInt32(value))) }
-        XCTAssertEqual(entered.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(blocker.entered.wait(timeout: .now() + 10), .success)
         let stopped = background { monitor.stop() }
-        release.signal()  // the callback goes on while stop waits
+        blocker.release()  // the callback goes on while stop waits
         XCTAssertEqual(stopped.wait(timeout: .now() + 30), .success)
-        XCTAssertEqual(box.all, (0..<100).map { .sample(UInt32($0)) } + [.final(decoded: 100)])
+        XCTAssertEqual(blocker.received, (0..<100).map { .sample(UInt32($0)) } + [.final(decoded: 100)])
         XCTAssertEqual(monitor.statistics.droppedEvents, 0)
     }
 
     /// A stopped monitor starts again: a new run, delivering again, its kind and statistics anew.
     func testAStoppedMonitorStartsAgainAndDeliversAgain() async throws {
-        let source = MockSampleSource()
-        let monitor = try Monitor(source: source)
-        let first = EventBox<CountingKind.Event>()
-        try monitor.start { first.add($0) }
+        let (monitor, source, first) = try startedMonitor()
         for value in 0..<3 { source.emit(CountingKind.sample(UInt32(value))) }
         monitor.stop()
         XCTAssertEqual(first.all, [.sample(0), .sample(1), .sample(2), .final(decoded: 3)])
@@ -173,58 +155,42 @@ final class DeliveryGraceTests: XCTestCase {
     /// One event a call: the events it returned from are delivered, the one it is in and all
     /// after it (in its batch or queued) are dropped.
     func testAPerEventCallbackGivenUpOnMidBatch() {
-        let entered = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let received = Locked<[Int]>([])
-        let delivery = EventDelivery<Int>(capacity: 1_000, consumer: .callback { value in
-            if value == 50 {
-                entered.signal()
-                release.wait()
-            }
-            received.withLock { $0.append(value) }
-        })
+        let blocker = BlockingConsumer<Int>(holdingOn: 50)
+        let delivery = EventDelivery<Int>(capacity: 1_000, consumer: blocker.callback)
         var batch = Array(0..<100)
         delivery.push(contentsOf: &batch)  // one batch: the thread is mid-batch at 50
-        XCTAssertEqual(entered.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(blocker.entered.wait(timeout: .now() + 10), .success)
         for value in 100..<120 { delivery.push(value) }  // queued behind it
         XCTAssertFalse(delivery.finish(within: .milliseconds(200)), "given up on")
-        XCTAssertEqual(received.current, Array(0..<50))
+        XCTAssertEqual(blocker.received, Array(0..<50))
         XCTAssertEqual(delivery.dropped, 70, "50...119: the one it was in, the rest of the batch, the queue")
         XCTAssertFalse(delivery.finish(within: .zero), "a second finish returns at once")
-        release.signal()
+        blocker.release()
         delivery.push(7)
         XCTAssertEqual(delivery.dropped, 71, "a push after the give-up is dropped")
     }
 
     /// A batch callback's unit is its batch: one given up on counts whole.
     func testABatchCallbackGivenUpOnCountsItsWholeBatch() {
-        let entered = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let delivery = EventDelivery<Int>(capacity: 1_000, consumer: .batchCallback { _ in
-            entered.signal()
-            release.wait()
-        })
+        let blocker = BlockingConsumer<Int>()
+        let delivery = EventDelivery<Int>(capacity: 1_000, consumer: .batchCallback { _ in blocker.hold() })
         var batch = Array(0..<30)
         delivery.push(contentsOf: &batch)
-        XCTAssertEqual(entered.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(blocker.entered.wait(timeout: .now() + 10), .success)
         for value in 0..<5 { delivery.push(value) }
         XCTAssertFalse(delivery.finish(within: .milliseconds(100)))
         XCTAssertEqual(delivery.dropped, 35)
-        release.signal()
+        blocker.release()
     }
 
     /// Without a grace, finish waits as long as it takes, as before.
     func testWithoutAGraceFinishWaitsForEverything() {
-        let release = DispatchSemaphore(value: 0)
-        let received = Locked<[Int]>([])
-        let delivery = EventDelivery<Int>(capacity: 1_000, consumer: .callback { value in
-            if value == 0 { release.wait() }
-            received.withLock { $0.append(value) }
-        })
+        let blocker = BlockingConsumer<Int>(holdingOn: 0)
+        let delivery = EventDelivery<Int>(capacity: 1_000, consumer: blocker.callback)
         for value in 0..<10 { delivery.push(value) }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { release.signal() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { blocker.release() }
         XCTAssertTrue(delivery.finish())
-        XCTAssertEqual(received.current, Array(0..<10))
+        XCTAssertEqual(blocker.received, Array(0..<10))
         XCTAssertEqual(delivery.dropped, 0)
     }
 }
