@@ -23,6 +23,11 @@
 
 BPF_HASH(flows, struct ne_udp_key, struct ne_udp_flow, MAX_FLOWS);
 BPF_HASH(users, u64, struct ne_udp_users, MAX_FLOWS);
+// Where a close that finds the buffer full leaves its sample's content, for user space's next
+// scan (a process exiting with tens of thousands of sockets outruns the reader). Allocated as
+// used: empty but for such bursts. A full one counts the sample as lost.
+BPF_F_TABLE("hash", struct ne_udp_closed_key, struct ne_udp_flow, closed_flows, MAX_FLOWS, BPF_F_NO_PREALLOC);
+BPF_F_TABLE("hash", u64, u64, closed_sockets, MAX_FLOWS, BPF_F_NO_PREALLOC);  // flush requests: socket -> close_ns
 
 // Field by field: BPF has no memcmp to call.
 static __always_inline int same_pair(struct ne_udp_pair *a, struct ne_udp_key *key) {
@@ -98,15 +103,14 @@ static __always_inline int on_datagram(void *ctx, void *sk, long bytes, int tx, 
         return 0;
     }
     struct ne_udp_flow *flow = flows.lookup(&key);
-    if (!flow)
+    if (!flow) {
         flow = new_flow(&key, sk);
-    // No entry (the map is full), or a closed flow's entry waiting for the scan (a new socket at
-    // the address of one that closed while the buffer was full; the scan frees it within an
-    // interval): the traffic is not attributed, but it is counted.
-    if (!flow || flow->close_ns) {
-        add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_PACKETS : NE_UDP_STAT_UNTRACKED_RX_PACKETS, 1);
-        add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_BYTES : NE_UDP_STAT_UNTRACKED_RX_BYTES, bytes);
-        return 0;
+        if (!flow) {
+            // The map is full: the traffic is not attributed, but it is counted.
+            add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_PACKETS : NE_UDP_STAT_UNTRACKED_RX_PACKETS, 1);
+            add_stat(tx ? NE_UDP_STAT_UNTRACKED_TX_BYTES : NE_UDP_STAT_UNTRACKED_RX_BYTES, bytes);
+            return 0;
+        }
     }
 #ifdef SOCKET_COOKIES
     if (!flow->cookie)  // made before tracing began; sock_diag may have given it one since
@@ -129,18 +133,18 @@ static __always_inline void emit_close(void *ctx, u64 sk, struct ne_udp_pair *pa
     event.key.pid = pair->pid;
     __builtin_memcpy(&event.key.peer, &pair->peer, sizeof(pair->peer));
     struct ne_udp_flow *flow = flows.lookup(&event.key);
-    if (!flow || flow->close_ns)
+    if (!flow)
         return;
     __builtin_memcpy(&event.flow, flow, sizeof(event.flow));
     event.flow.close_ns = bpf_ktime_get_ns();
-    if (try_submit(ctx, &event, sizeof(event)) == 0) {
-        flows.delete(&event.key);
+    flows.delete(&event.key);
+    if (try_submit(ctx, &event, sizeof(event)) == 0)
         return;
-    }
-    // The buffer is full (a mass close outruns the reader): the final counts stay in the map,
-    // marked closed, and the next scan reports and frees them. Late by up to an interval, not lost.
-    flow->close_ns = event.flow.close_ns;
-    add_stat(NE_UDP_STAT_DEFERRED_CLOSES, 1);
+    // The buffer is full: the sample waits in closed_flows for the next scan (within a second).
+    struct ne_udp_closed_key closed = {};
+    __builtin_memcpy(&closed.key, &event.key, sizeof(closed.key));
+    closed.close_ns = event.flow.close_ns;
+    add_stat(closed_flows.insert(&closed, &event.flow) == 0 ? NE_UDP_STAT_DEFERRED_CLOSES : NE_STAT_LOST, 1);
 }
 
 static __always_inline void on_release(void *ctx, u64 sk) {
@@ -160,7 +164,12 @@ static __always_inline void on_release(void *ctx, u64 sk) {
         struct ne_udp_close event = {};
         event.key.sk = sk;
         event.flow.close_ns = bpf_ktime_get_ns();
-        submit(ctx, &event, sizeof(event));
+        if (try_submit(ctx, &event, sizeof(event)) != 0) {
+            // The buffer is full: the scan flushes it. A later close at the same address replaces
+            // the time: the flush takes every flow begun before it, of both sockets.
+            u64 when = event.flow.close_ns;
+            add_stat(closed_sockets.update(&sk, &when) == 0 ? NE_UDP_STAT_DEFERRED_CLOSES : NE_STAT_LOST, 1);
+        }
     }
 }
 

@@ -10,7 +10,8 @@ import SystemPackage
 public enum BPFError: Error, Sendable, Equatable {
     /// The process lacks the privilege to load eBPF programs.
     ///
-    /// The fix: run as root, or grant `CAP_BPF` and `CAP_PERFMON`.
+    /// The fix: run as root, or grant `CAP_BPF` and `CAP_PERFMON`, plus `CAP_NET_ADMIN` where
+    /// cgroup v2 is mounted and `CAP_DAC_READ_SEARCH` as a user other than root.
     case notPrivileged(operation: String)
 
     /// The process lacks capabilities `operation` needs: `missing`, each with what it is for, out
@@ -100,8 +101,11 @@ extension BPFError: CustomStringConvertible {
     public var description: String {
         switch self {
         case .notPrivileged(let operation):
-            return "\(operation) needs privileges this process lacks: run it as root, or with CAP_BPF and CAP_PERFMON "
-                + "(and CAP_NET_ADMIN for cgroup socket programs)"
+            // The README's set, as CapabilityNeed.monitors(cgroupPrograms:tracefsClosedToUser:) picks it.
+            return "\(operation) needs privileges this process lacks: run it as root, or with "
+                + "\(CapabilityNeed.programs.capability.name) and \(CapabilityNeed.tracing.capability.name), "
+                + "plus \(CapabilityNeed.cgroupPrograms) where cgroup v2 is mounted "
+                + "and \(CapabilityNeed.tracefs) as a user other than root"
         case .missingCapabilities(let operation, let missing, let required):
             return Self.missingCapabilitiesDescription(operation: operation, missing: missing, required: required)
         case .notSupported(let feature, let minimumKernel, let reason):

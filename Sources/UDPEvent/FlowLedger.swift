@@ -23,19 +23,12 @@ final class FlowLedger: @unchecked Sendable {
     /// - Parameters:
     ///   - idleLimit: after this many scans without movement, `evict` removes the kernel entry and
     ///     returns its last value, which is reported as `.idle` (nil: never evict).
-    ///   - collect: removes the kernel entry of a flow that closed while the kernel's buffer was
-    ///     full (its `closeNanoseconds` set) and returns its final value, reported as `.close`.
     func scan(
-        reason: UDPTrafficEvent.Reason, at time: UInt64, idleLimit: Int?, fetch: () -> UDPFlow?, evict: () -> UDPFlow?,
-        collect: () -> UDPFlow?
+        reason: UDPTrafficEvent.Reason, at time: UInt64, idleLimit: Int?, fetch: () -> UDPFlow?, evict: () -> UDPFlow?
     ) -> UDPTrafficEvent? {
         lock.lock()
         defer { lock.unlock() }
         guard let flow = fetch() else { return nil }
-        if flow.closeNanoseconds != 0 {
-            guard let last = collect() else { return nil }
-            return finishLocked(last, reason: .close, time: clock.wallClock(fromMonotonic: last.closeNanoseconds))
-        }
         lastSeen[flow.key] = scanNumber
         let previous = reported[flow.key] ?? UDPFlow.Counts()
         if flow.counts == previous, reason == .interval, let idleLimit {

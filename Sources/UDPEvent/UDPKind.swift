@@ -23,8 +23,9 @@ public final class UDPKind: EventKind {
         public var idleEvictions: UInt64 = 0
         /// Sockets with more (process, peer) flows than the kernel tracks per socket (flushed by a scan at close).
         public var sharedSocketOverflows: UInt64 = 0
-        /// Flows whose close found the kernel's buffer full (a mass close): their final counts
-        /// waited in the kernel's map and came with the next scan, as `.close` events. Late, not lost.
+        /// Closes (and flush requests of sockets with more flows than the kernel tracks) that found
+        /// the kernel's buffer full, in a mass close: they waited in a kernel map and came with the
+        /// next scan, within a second, as `.close` events. Late, not lost.
         public var deferredCloses: UInt64 = 0
 
         /// All zero.
@@ -38,33 +39,45 @@ public final class UDPKind: EventKind {
     private let clock: WallClock
     private let ledger: FlowLedger
     private let flows: BPFMap<ne_udp_key, ne_udp_flow>?
+    /// Closes and flush requests that found the buffer full (see `bpf/udp_events.c`).
+    private let closedFlows: BPFMap<ne_udp_closed_key, ne_udp_flow>?
+    private let closedSockets: BPFMap<UInt64, UInt64>?
     private let idleEvictions = Atomic<UInt64>(0)
+    /// Scans run at least every second, to report closes that waited; every `ticksPerReport`-th
+    /// reports the interval's counts.
+    private let ticksPerReport: Int
+    private let ticks = Atomic<Int>(0)
 
     public init(configuration: Configuration, module: BPFModule?, clock: WallClock) throws(BPFError) {
         self.options = configuration.options
         self.clock = clock
         self.ledger = FlowLedger(clock: clock)
         self.flows = try module?.table("flows").typed()
+        self.closedFlows = try module?.table("closed_flows").typed()
+        self.closedSockets = try module?.table("closed_sockets").typed()
+        self.ticksPerReport = max(1, Int(options.interval.rounded(.up)))
     }
 
-    public var scanInterval: Duration? { flows == nil ? nil : .seconds(options.interval) }
+    /// The interval split evenly into ticks of at most a second.
+    public var scanInterval: Duration? { flows == nil ? nil : .seconds(options.interval / Double(ticksPerReport)) }
 
     /// Turns a close sample into the flow's last event; a flush request into the last events of
     /// every flow of the socket.
     public func decode(_ raw: UnsafeRawBufferPointer, into events: inout [UDPTrafficEvent]) throws(BPFError) {
         let close = try UDPFlowDecoder.close(raw)
-        let time = clock.wallClock(fromMonotonic: close.closeNanoseconds)
         guard let flow = close.flow else {
             // The socket had more flows than the kernel tracks per socket: flush the others.
-            flushSocket(close.socket, closeNanoseconds: close.closeNanoseconds, time: time, into: &events)
+            flushSockets([close.socket: close.closeNanoseconds], into: &events)
             return
         }
-        if let event = ledger.finish(flow, reason: .close, at: time) { events.append(event) }
+        if let event = ledger.finish(flow, reason: .close, at: clock.wallClock(fromMonotonic: close.closeNanoseconds)) { events.append(event) }
     }
 
-    /// Reports what every flow moved since its last report; frees flows idle too long, and those
-    /// whose close found the kernel's buffer full (their last report, `.close`).
+    /// Reports the closes that found the kernel's buffer full; at each interval (and at stop),
+    /// what every flow moved since its last report, freeing flows idle too long.
     public func scan(into events: inout [UDPTrafficEvent], final: Bool) {
+        collectWaitingCloses(into: &events)
+        guard final || ticks.wrappingAdd(1, ordering: .relaxed).newValue % ticksPerReport == 0 else { return }
         guard let flows, let keys = try? flows.keys() else { return }
         let time = UInt64(WallClock.now(CLOCK_REALTIME))
         let reason: UDPTrafficEvent.Reason = final ? .stop : .interval
@@ -78,20 +91,47 @@ public final class UDPKind: EventKind {
                     let flow = Self.decode(raw, try? flows.lookupAndDelete(raw))
                     if flow != nil { self.idleEvictions.add(1, ordering: .relaxed) }
                     return flow
-                },
-                collect: { Self.decode(raw, try? flows.lookupAndDelete(raw)) })
+                })
             if let event { events.append(event) }
         }
         ledger.endScan()
     }
 
-    private func flushSocket(_ socket: UInt64, closeNanoseconds: UInt64, time: UInt64, into events: inout [UDPTrafficEvent]) {
-        guard let flows, let keys = try? flows.keys() else { return }
-        for key in keys where key.sk == socket {
+    /// The closes (and flush requests) that found the buffer full, as their samples would have
+    /// been: each is taken out of its map as it is reported.
+    private func collectWaitingCloses(into events: inout [UDPTrafficEvent]) {
+        // Lookup-and-delete needs 5.14 for hash maps; before, a lookup then a delete does: the
+        // kernel only adds keys to closed_flows (a later time in closed_sockets between the two
+        // leaves the flows begun meanwhile to the interval reports).
+        func take<Key, Value>(_ key: Key, from map: BPFMap<Key, Value>) -> Value? {
+            if let value = try? map.lookupAndDelete(key) { return value }
+            guard let value = try? map.lookup(key) else { return nil }
+            _ = try? map.delete(key)
+            return value
+        }
+        if let closedSockets, let sockets = try? closedSockets.keys() {
+            var closes: [UInt64: UInt64] = [:]
+            for socket in sockets { closes[socket] = take(socket, from: closedSockets) }
+            flushSockets(closes, into: &events)
+        }
+        guard let closedFlows, let keys = try? closedFlows.keys() else { return }
+        for key in keys {
+            guard let value = take(key, from: closedFlows), let flow = UDPFlowDecoder.flow(key: key.key, value),
+                let event = ledger.finish(flow, reason: .close, at: clock.wallClock(fromMonotonic: key.close_ns))
+            else { continue }
+            events.append(event)
+        }
+    }
+
+    /// The last events of the flows of sockets that closed with more flows than the kernel tracks
+    /// per socket (socket → its close's monotonic time), in one walk of the map for them all.
+    private func flushSockets(_ closes: [UInt64: UInt64], into events: inout [UDPTrafficEvent]) {
+        guard !closes.isEmpty, let flows, let keys = try? flows.keys() else { return }
+        for key in keys {
             // Not the flows of a new socket made at the same address since the close.
-            guard let value = try? flows.lookup(key), value.start_ns <= closeNanoseconds else { continue }
+            guard let closed = closes[key.sk], let value = try? flows.lookup(key), value.start_ns <= closed else { continue }
             if let flow = Self.decode(key, try? flows.lookupAndDelete(key)),
-                let event = ledger.finish(flow, reason: .close, at: time)
+                let event = ledger.finish(flow, reason: .close, at: clock.wallClock(fromMonotonic: closed))
             {
                 events.append(event)
             }

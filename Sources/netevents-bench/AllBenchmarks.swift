@@ -181,7 +181,8 @@ enum AllBenchmarks {
             + "\(spread("dns_other_ratio", 2)); \(spread("dns_other_cpu_ns", 1)) ns/datagram; lost \(value("dns_other_lost")), dropped \(value("dns_other_dropped")) | - |")
         let dnsExact = tools["dns_flood_exact_runs"] != nil && tools["dns_flood_exact_runs"] == runs
         rows.append("| `dns-events --json --port P > FILE` during a flood of \(value("datagrams")) A queries to P: traced / untraced, tool CPU per event; "
-            + "queries seen == sent | exact | \(spread("dns_flood_ratio", 2)); \(spread("dns_flood_cpu_us", 2)) µs/event; \(value("dns_flood_exact_runs")) of \(runs) runs exact "
+            + "queries seen == sent | exact | \(spread("dns_flood_ratio", 2)) (\(value("dns_flood_rate")) / \(value("dns_untraced_rate")) queries/s); "
+            + "\(spread("dns_flood_cpu_us", 2)) µs/event; \(value("dns_flood_exact_runs")) of \(runs) runs exact "
             + "(median \(value("dns_flood_counted")) / \(value("dns_flood_expected"))), lost \(value("dns_flood_lost")), dropped \(value("dns_flood_dropped")) | \(mark(dnsExact)) |")
         rows.append("| tool start-up: spawn → `Tracing` | - | tcp-events \(spread("tcp_file_startup_ms", 0)) ms, udp-events \(spread("udp_file_startup_ms", 0)) ms, "
             + "dns-events \(spread("dns_other_startup_ms", 0)) ms | - |")

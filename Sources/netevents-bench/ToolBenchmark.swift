@@ -15,7 +15,8 @@ import TCPEvent
 /// udp-flood --count N --size 64` (the `udp` section's loop) untraced, under `udp-events --json >
 /// FILE` and under `dns-events --json > FILE` (what tracing DNS costs the UDP traffic that is not
 /// DNS); then the same count of A queries (`udp-flood --dns --sink-port P`, 28 bytes, a new id each)
-/// under `dns-events --json --port P > FILE`, every datagram a DNS event. Each traced run:
+/// untraced and under `dns-events --json --port P > FILE`, every datagram a DNS event (the queries'
+/// traced / untraced ratio is against the untraced queries, not the 64-byte flood). Each traced run:
 /// 1. spawn the tool; start-up is the wall time from the spawn to its `Tracing` line on standard
 ///    error (stamped by the thread reading the pipe as the line arrives);
 /// 2. start the generator paused (`--wait`); just before releasing it, count the file's lines and
@@ -270,8 +271,8 @@ enum ToolBenchmark {
         return (lines, matching, sum, kinds)
     }
 
-    /// Stops the tool and fills in what the end of a run reads: CPU, memory, summary, file counts.
-    /// Fills in the run's window, memory and counts; returns the tool's closing summary line.
+    /// Stops the tool and fills in what the end of a run reads (CPU, window, memory, summary,
+    /// file counts); returns the tool's closing summary line.
     @discardableResult
     static func finish(
         _ tool: Tool, _ run: inout Run, output: Output, path: String, cpu0: Double?, released: Double, lines0: Int, generator: Int32,
@@ -401,6 +402,7 @@ enum ToolBenchmark {
         }
         var tcpUntraced: [Double] = []
         var udpUntraced: [Double] = []
+        var dnsUntraced: [Double] = []
         var tcpFile = Row(name: "`tcp-events --json > FILE`", key: "tcp_file")
         var tcpNull = Row(name: "`tcp-events --json > /dev/null`", key: "tcp_null")
         var tcpCloseOnly = Row(
@@ -443,6 +445,10 @@ enum ToolBenchmark {
             dnsOther.runs.append(other)
             say("run \(index) \(dnsOther.name): \(Int(other.rate)) datagrams/s, DNS datagrams seen \(other.counted) (none sent), "
                 + "\(format(other.cpuNanosecondsPerDatagram, 1)) ns/datagram; " + describe(other))
+            let plainQueries = try UDPBenchmark.flood(
+                tools.traffic, udpOptions, extra: ["--sink-port", String(try AgentBenchmark.freePort()), "--dns"]) { _ in }
+            dnsUntraced.append(plainQueries.rate)
+            say("run \(index) udp-flood --dns untraced: \(Int(plainQueries.rate)) queries/s")
             let queries = try floodRun(tools.dnsEvents, tools, udpOptions, dnsPort: try AgentBenchmark.freePort())
             dnsFlood.runs.append(queries)
             say("run \(index) \(dnsFlood.name): \(Int(queries.rate)) queries/s, seen \(queries.counted)/\(queries.expected), "
@@ -451,6 +457,7 @@ enum ToolBenchmark {
 
         let tcpBaseline = median(tcpUntraced)
         let udpBaseline = median(udpUntraced)
+        let dnsBaseline = median(dnsUntraced)
         func ratios(_ row: Row, _ baseline: Double) -> [Double] { row.runs.map { baseline > 0 ? $0.rate / baseline : 0 } }
         func missed(_ row: Row) -> String {
             let lost = row.runs.map(\.lost)
@@ -499,7 +506,8 @@ enum ToolBenchmark {
         say("| \(dnsOther.name) | \(spread(dnsOther.runs.map(\.rate), 0)) datagrams/s | \(spread(ratios(dnsOther, udpBaseline))) | "
             + "\(spread(dnsOther.runs.map(\.cpuNanosecondsPerDatagram), 1)) ns/datagram | DNS datagrams seen \(spread(dnsOther.runs.map { Double($0.counted) }, 0)) "
             + "(must be 0: \(dnsOther.runs.allSatisfy { $0.counted == 0 } ? "yes" : "**no**"))\(unsettled(dnsOther)) | \(missed(dnsOther)) |")
-        say("| \(dnsFlood.name) | \(spread(dnsFlood.runs.map(\.rate), 0)) queries/s | \(spread(ratios(dnsFlood, udpBaseline))) | "
+        say("| none (`udp-flood --dns --count \(options.datagrams) --sink-port P`) | \(spread(dnsUntraced, 0)) queries/s | 1.00 | - | - | - |")
+        say("| \(dnsFlood.name) | \(spread(dnsFlood.runs.map(\.rate), 0)) queries/s | \(spread(ratios(dnsFlood, dnsBaseline))) | "
             + "\(spread(dnsFlood.runs.map(\.cpuMicrosecondsPerEvent))) µs/event (\(spread(dnsFlood.runs.map { Double($0.windowEvents) }, 0)) events printed) | "
             + "queries seen \(spread(dnsFlood.runs.map { Double($0.counted) }, 0)) / \(options.datagrams) (\(exactRuns(dnsFlood)) of \(runs) runs exact)\(unsettled(dnsFlood)) | "
             + "\(missed(dnsFlood)) |")
@@ -524,9 +532,10 @@ enum ToolBenchmark {
         }
         add("tcp_untraced_rate", tcpUntraced, 0)
         add("udp_untraced_rate", udpUntraced, 0)
+        add("dns_untraced_rate", dnsUntraced, 0)
         for (row, baseline) in [
             (tcpFile, tcpBaseline), (tcpNull, tcpBaseline), (tcpCloseOnly, tcpBaseline), (udpFile, udpBaseline), (dnsOther, udpBaseline),
-            (dnsFlood, udpBaseline),
+            (dnsFlood, dnsBaseline),
         ] {
             let key = row.key
             add(key + "_rate", row.runs.map(\.rate), 0)

@@ -14,7 +14,6 @@ enum Sockets {
         return result
     }
 
-    /// A socket of `type` bound to the loopback address of `family` at `port` (0: any free port).
     /// A DNS query built by hand (RFC 1035): `id`, RD, one question for `name`, type A, class IN.
     static func query(id: UInt16, name: String) -> [UInt8] {
         var message: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xff), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
@@ -22,6 +21,7 @@ enum Sockets {
         return message + [0, 0, 1, 0, 1]
     }
 
+    /// A socket of `type` bound to the loopback address of `family` at `port` (0: any free port).
     static func bound(family: Int32, type: Int32, port: UInt16) -> Int32 {
         let fd = check(socket(family, type, 0), "socket")
         var one: Int32 = 1

@@ -15,10 +15,11 @@
 //       with sendmmsg and answered through recvmmsg (as the C library sends A and AAAA)
 //   netevents-traffic udp-flood    [-6] --count N [--size 64] [--sink-port P] [--dns]: sendto to a
 //       loopback sink that never reads; --dns sends an A query (a new id each) instead of the bytes
-//   netevents-traffic udp-sockets  --count N [--source 127.0.0.K]: N UDP sockets (as many as the
-//       descriptor limit allows), each bound to the source address (the ephemeral ports of one
-//       address run out near 28,000) and sending one 8-byte datagram to a sink that never reads;
-//       says `ready`, then holds them all until SIGTERM, when the exit closes them at once
+//   netevents-traffic udp-sockets  --count N [--source 127.0.0.K] [--peers M]: N UDP sockets (as
+//       many as the descriptor limit allows), each bound to the source address (the ephemeral ports
+//       of one address run out near 28,000) and sending one 8-byte datagram to each of M sinks
+//       (default 1) that never read; says `ready`, then holds them all until SIGTERM, when the exit
+//       closes them at once
 // --hold: after the traffic, wait for a line on standard input before closing the socket.
 // --name N: set the process's comm to N first (as prctl(PR_SET_NAME) does), as any process may.
 import Glibc
@@ -236,28 +237,30 @@ case "udp-sockets":
     limit.rlim_cur = limit.rlim_max
     setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     let wanted = value("--count") ?? 1000
-    let sink = Sockets.bound(family: AF_INET, type: Int32(SOCK_DGRAM.rawValue), port: 0)
-    let sinkPort = Sockets.localPort(sink)
+    let sinks = (0..<max(1, value("--peers") ?? 1)).map { _ in Sockets.bound(family: AF_INET, type: Int32(SOCK_DGRAM.rawValue), port: 0) }
+    let sinkPorts = sinks.map(Sockets.localPort)
     var opened = 0
     var payload: UInt64 = 0x7564_7073_6f63_6b73
     var source = sockaddr_in()
     source.sin_family = sa_family_t(AF_INET)
     let sourceText = arguments.firstIndex(of: "--source").map { arguments[$0 + 1] } ?? "127.0.0.1"
     guard inet_pton(AF_INET, sourceText, &source.sin_addr) == 1 else { Sockets.die("--source \(sourceText): not an IPv4 address") }
-    Sockets.withLoopback(family: AF_INET, port: sinkPort) { address, length in
-        while opened < wanted {
-            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-            guard fd >= 0 else { break }  // the descriptor limit
-            let bound = withUnsafePointer(to: &source) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            if bound != 0 { Sockets.die("bind \(sourceText)") }
-            if sendto(fd, &payload, 8, 0, address, length) != 8 { Sockets.die("sendto") }
-            opened += 1
+    while opened < wanted {
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { break }  // the descriptor limit
+        let bound = withUnsafePointer(to: &source) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
+        if bound != 0 { Sockets.die("bind \(sourceText)") }
+        for port in sinkPorts {
+            Sockets.withLoopback(family: AF_INET, port: port) { address, length in
+                if sendto(fd, &payload, 8, 0, address, length) != 8 { Sockets.die("sendto") }
+            }
+        }
+        opened += 1
     }
     if opened < wanted { say("limited pid=\(getpid()) sockets=\(opened) wanted=\(wanted) errno=\(errno)") }
-    say("ready pid=\(getpid()) sockets=\(opened) sink=\(sinkPort)")
+    say("ready pid=\(getpid()) sockets=\(opened) peers=\(sinkPorts.count)")
     while true { pause() }  // SIGTERM ends the process: its exit closes every socket at once
 
 case "udp-flood":

@@ -20,17 +20,24 @@ func requireBPF(file: StaticString = #filePath, line: UInt = #line) throws {
     } catch {
         reason = error.description
     }
-    if ProcessInfo.processInfo.environment["REQUIRE_BPF"] == "1" {
-        XCTFail("REQUIRE_BPF=1, but this test cannot run: \(reason)", file: file, line: line)
-        throw RequiredBPFUnavailable(reason: reason)
-    }
-    print("skipping: \(reason) (set REQUIRE_BPF=1 to make this a failure)")
-    throw XCTSkip(reason, file: file, line: line)
+    throw cannotRun(reason, file: file, line: line)
 }
 
-/// Thrown by ``requireBPF(file:line:)`` under `REQUIRE_BPF=1` to stop a test that cannot run,
-/// after it has recorded the failure.
+/// What stops a test that cannot run here for `reason`: an `XCTSkip`, with the reason printed; under
+/// `REQUIRE_BPF=1`, where a skip would hide a broken setup, a ``RequiredBPFUnavailable`` after
+/// recording the failure. Use it as `throw cannotRun(reason)`.
+func cannotRun(_ reason: String, file: StaticString = #filePath, line: UInt = #line) -> any Error {
+    if ProcessInfo.processInfo.environment["REQUIRE_BPF"] == "1" {
+        XCTFail("REQUIRE_BPF=1, but this test cannot run: \(reason)", file: file, line: line)
+        return RequiredBPFUnavailable(reason: reason)
+    }
+    print("skipping: \(reason) (set REQUIRE_BPF=1 to make this a failure)")
+    return XCTSkip(reason, file: file, line: line)
+}
+
+/// Thrown by ``requireBPF(file:line:)`` and ``cannotRun(_:file:line:)`` under `REQUIRE_BPF=1` to
+/// stop a test that cannot run, after it has recorded the failure.
 struct RequiredBPFUnavailable: Error, CustomStringConvertible {
     var reason: String
-    var description: String { "eBPF is unavailable: \(reason)" }
+    var description: String { "this test cannot run: \(reason)" }
 }

@@ -21,18 +21,96 @@ final class PrivilegeTests: XCTestCase {
         return ["/usr/bin/setpriv"] + user + ["--inh-caps=\(list)", "--ambient-caps=\(list)"] + bounding
     }
 
-    /// The path of `tool`, checked to be reachable by other users (every directory searchable).
-    func toolForOthers(_ tool: String) throws -> String {
-        let path = try builtExecutable(tool).standardizedFileURL.path
+    /// A fresh directory (mode 0755) holding copies of the tools this test runs, which user 65534
+    /// reaches wherever the checkout lives (a build under /root is closed to it); removed after.
+    private var staging: String?
+
+    override func tearDown() {
+        if let staging { try? FileManager.default.removeItem(atPath: staging) }
+        staging = nil
+        super.tearDown()
+    }
+
+    /// Whether users other than the owner reach `path`: every directory on the way searchable by
+    /// them, and `path` itself granting them `mode` (`S_IXOTH` for a directory, `S_IROTH` for a
+    /// library, both for an executable).
+    static func reachableByOthers(_ path: String, mode: mode_t) -> Bool {
         var prefix = ""
-        for component in path.split(separator: "/") {
+        var status = stat()
+        for component in path.split(separator: "/").dropLast() {
             prefix += "/" + component
-            var status = stat()
-            guard stat(prefix, &status) == 0, status.st_mode & S_IXOTH != 0 else {
-                throw XCTSkip("\(prefix) is not searchable by other users: build the package in a directory user 65534 can reach")
+            guard stat(prefix, &status) == 0, status.st_mode & S_IXOTH != 0 else { return false }
+        }
+        return stat(path, &status) == 0 && status.st_mode & mode == mode
+    }
+
+    /// The staging directory, made on first use: under /var/tmp, else the temporary directory,
+    /// whichever others can reach and allows executables (not mounted noexec).
+    func stagingDirectory() throws -> String {
+        if let staging { return staging }
+        var tried: [String] = []
+        for parent in ["/var/tmp", NSTemporaryDirectory(), "/tmp"] {
+            let parent = parent.hasSuffix("/") && parent.count > 1 ? String(parent.dropLast()) : parent
+            var volume = statvfs()
+            // ST_NOEXEC (8), which Swift's Glibc module does not import.
+            guard Self.reachableByOthers(parent, mode: S_IXOTH), statvfs(parent, &volume) == 0, volume.f_flag & 8 == 0 else {
+                tried.append("\(parent) (not searchable by others, or noexec)")
+                continue
+            }
+            var template = Array((parent + "/netevents-privilege-XXXXXX").utf8CString)
+            guard let made = mkdtemp(&template) else {
+                tried.append("\(parent) (mkdtemp: \(String(cString: strerror(errno))))")
+                continue
+            }
+            let directory = String(cString: made)
+            guard chmod(directory, 0o755) == 0 else {
+                rmdir(directory)
+                tried.append("\(parent) (chmod: \(String(cString: strerror(errno))))")
+                continue
+            }
+            staging = directory
+            return directory
+        }
+        throw cannotRun("no directory for the tools that user 65534 can reach: tried \(tried.joined(separator: ", "))")
+    }
+
+    /// The path of a copy of `tool` that user 65534 can run: the built executable copied into the
+    /// staging directory with mode 0755, with any shared library it loads from a place closed to
+    /// others (next to it through its `$ORIGIN` run path, or a toolchain under /root) copied
+    /// beside it, where `$ORIGIN` finds it.
+    func toolForOthers(_ tool: String) throws -> String {
+        let built = try builtExecutable(tool).standardizedFileURL.path
+        let directory = try stagingDirectory()
+        let copy = directory + "/" + tool
+        guard access(copy, F_OK) != 0 else { return copy }
+        var files = [built]
+        // ldd: "libswiftCore.so => /PATH/libswiftCore.so (0x...)". Libraries others can read
+        // stay where they are.
+        if let ldd = runToEnd("/usr/bin/ldd", [built]), ldd.status == 0 {
+            for line in String(decoding: ldd.output, as: UTF8.self).split(separator: "\n") {
+                let words = line.split(separator: " ")
+                guard let arrow = words.firstIndex(of: "=>"), arrow + 1 < words.count, words[arrow + 1].hasPrefix("/") else { continue }
+                let library = String(words[arrow + 1])
+                if !Self.reachableByOthers(library, mode: S_IROTH) { files.append(library) }
             }
         }
-        return path
+        for file in files {
+            let target = directory + "/" + (file == built ? tool : URL(fileURLWithPath: file).lastPathComponent)
+            if access(target, F_OK) == 0 { continue }
+            do {
+                // The file itself, not a symbolic link to where others cannot reach.
+                try FileManager.default.copyItem(atPath: URL(fileURLWithPath: file).resolvingSymlinksInPath().path, toPath: target)
+            } catch {
+                throw cannotRun("cannot copy \(file) to \(directory) for user 65534: \(error)")
+            }
+            guard chmod(target, 0o755) == 0 else {
+                throw cannotRun("cannot make \(target) readable by user 65534: \(String(cString: strerror(errno)))")
+            }
+        }
+        guard Self.reachableByOthers(copy, mode: S_IROTH | S_IXOTH) else {
+            throw cannotRun("\(copy) is not reachable by user 65534")
+        }
+        return copy
     }
 
     /// `tcp-events` as user 65534 with exactly CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and

@@ -8,7 +8,7 @@ final class EstimatedOffsetsTests: XCTestCase {
     func testTheAttributorMarksEveryEventOnlyWhenAsked() throws {
         let ledger = FlowLedger(clock: WallClock(offsetNanoseconds: 0))
         let flow = makeFlow(start: 1, counts: counts(tx: 8, rx: 0, txPackets: 1, rxPackets: 0))
-        let event = try XCTUnwrap(ledger.scan(reason: .interval, at: 1, idleLimit: nil, fetch: { flow }, evict: { nil }, collect: { nil }))
+        let event = try XCTUnwrap(ledger.scan(reason: .interval, at: 1, idleLimit: nil, fetch: { flow }, evict: { nil }))
         XCTAssertFalse(event.offsetsEstimated)
 
         var marked = [event, event]

@@ -21,34 +21,7 @@ final class FlowLedgerTests: XCTestCase {
         _ ledger: FlowLedger, _ flow: UDPFlow?, reason: UDPTrafficEvent.Reason = .interval, at time: UInt64 = 42,
         idleLimit: Int? = nil, evictions: Evictions = Evictions()
     ) -> UDPTrafficEvent? {
-        ledger.scan(reason: reason, at: time, idleLimit: idleLimit, fetch: { flow }, evict: { evictions.evict() }, collect: { nil })
-    }
-
-    /// A flow that closed while the kernel's buffer was full waits in the map with its close time:
-    /// the scan collects it (never as an idle eviction) and reports what it moved since the last
-    /// report as its close, at the close's time; a later close sample for it finds nothing left.
-    func testAFlowClosedWhileTheBufferWasFullComesWithTheScanAsItsClose() throws {
-        let open = makeFlow(start: 500, counts: counts(tx: 100, rx: 10, txPackets: 1, rxPackets: 1))
-        XCTAssertNotNil(scan(ledger, open))
-        var closed = makeFlow(start: 500, counts: counts(tx: 150, rx: 10, txPackets: 2, rxPackets: 1))
-        closed.closeNanoseconds = 900
-        let evictions = Evictions()
-        var collected = 0
-        let event = try XCTUnwrap(
-            ledger.scan(
-                reason: .interval, at: 42, idleLimit: 1, fetch: { closed }, evict: { evictions.evict() },
-                collect: {
-                    collected += 1
-                    return closed
-                }))
-        XCTAssertEqual(collected, 1)
-        XCTAssertEqual(evictions.calls, 0)
-        XCTAssertEqual(event.reason, .close)
-        XCTAssertEqual(event.timeNanoseconds, clock.wallClock(fromMonotonic: 900))
-        XCTAssertEqual(event.deltaCounts, counts(tx: 50, rx: 0, txPackets: 1, rxPackets: 0))
-        XCTAssertEqual(ledger.count, 0, "nothing left on record for it")
-        // Already collected by another scan: nothing to report twice.
-        XCTAssertNil(ledger.scan(reason: .interval, at: 43, idleLimit: nil, fetch: { closed }, evict: { nil }, collect: { nil }))
+        ledger.scan(reason: reason, at: time, idleLimit: idleLimit, fetch: { flow }, evict: { evictions.evict() })
     }
 
     func testScanReportsTheDeltaSinceThePreviousReport() throws {
@@ -304,7 +277,7 @@ final class FlowLedgerTests: XCTestCase {
                             evict: {
                                 if racing { packet(pid) }  // traffic between the read and the eviction
                                 return kernel.removeValue(forKey: pid)
-                            }, collect: { kernel.removeValue(forKey: pid) }))
+                            }))
                     }
                 default:
                     close(pid)  // the socket address may be reused by the next packet
@@ -328,11 +301,11 @@ final class FlowLedgerPruningTests: XCTestCase {
     func testPairsAbsentForThreeScansAreForgotten() {
         let ledger = FlowLedger(clock: WallClock(offsetNanoseconds: 0))
         let flow = makeFlow(socket: 7, counts: .init(txBytes: 10, rxBytes: 0, txPackets: 1, rxPackets: 0))
-        XCTAssertNotNil(ledger.scan(reason: .interval, at: 0, idleLimit: nil, fetch: { flow }, evict: { nil }, collect: { nil }))
+        XCTAssertNotNil(ledger.scan(reason: .interval, at: 0, idleLimit: nil, fetch: { flow }, evict: { nil }))
         ledger.endScan()
         XCTAssertEqual(ledger.count, 1)
         for _ in 0..<2 {
-            XCTAssertNil(ledger.scan(reason: .interval, at: 0, idleLimit: nil, fetch: { nil }, evict: { nil }, collect: { nil }))
+            XCTAssertNil(ledger.scan(reason: .interval, at: 0, idleLimit: nil, fetch: { nil }, evict: { nil }))
             ledger.endScan()
             XCTAssertEqual(ledger.count, 1, "kept while a close sample could still be in flight")
         }

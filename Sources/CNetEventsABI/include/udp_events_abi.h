@@ -25,8 +25,9 @@ enum ne_udp_stat {
     NE_UDP_STAT_SHARED_OVERFLOW,
     /// Datagrams the in-kernel filters discarded.
     NE_UDP_STAT_FILTERED,
-    /// Flows closed while the buffer was full: their final counts wait in the map, marked by
-    /// close_ns, for the next scan (a mass close loses nothing).
+    /// Closes that found the buffer full (a mass close): their final counts (or, for a socket
+    /// with more pairs than the kernel tracks, its flush request) wait in `closed_flows`
+    /// (`closed_sockets`) for user space's next scan.
     NE_UDP_STAT_DEFERRED_CLOSES,
     NE_UDP_STAT_COUNT
 };
@@ -42,7 +43,7 @@ NE_STATIC_ASSERT(sizeof(struct ne_udp_key) == 32, "struct ne_udp_key is 32 bytes
 /// The value of the `flows` map: what a flow moved, and who and where it is.
 struct ne_udp_flow {
     unsigned long long start_ns;   // first packet seen
-    unsigned long long close_ns;   // set in the close sample; in the map, a close waiting for the scan
+    unsigned long long close_ns;   // set in the close sample
     unsigned long long tx_bytes;
     unsigned long long rx_bytes;
     unsigned long long tx_packets;
@@ -70,6 +71,14 @@ struct ne_udp_close {
     struct ne_udp_flow flow;
 };
 NE_STATIC_ASSERT(sizeof(struct ne_udp_close) == 240, "struct ne_udp_close is 240 bytes");
+
+/// The key of the `closed_flows` map: a flow whose close found the buffer full, and when it closed
+/// (a socket made at the same address may close again before the scan).
+struct ne_udp_closed_key {
+    struct ne_udp_key key;
+    unsigned long long close_ns;
+};
+NE_STATIC_ASSERT(sizeof(struct ne_udp_closed_key) == 40, "struct ne_udp_closed_key is 40 bytes");
 
 /// A flow of a socket known: its key without the socket.
 struct ne_udp_pair {
