@@ -51,18 +51,34 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         var inFlight = 0
         /// Whether the callback takes one event a call (else the whole batch is one call).
         let perEvent: Bool
-        /// Where the thread is in its batch: 2·n before the callback for unit n, 2·n + 1 while it
-        /// runs. Each step is a compare-and-exchange, so a finish that gives up (swapping in
-        /// ``givenUp``) knows exactly how many units were delivered, and the thread learns at
-        /// its next step to deliver nothing more.
+        /// Where the thread is in its batch: 2·n + 1 from the step into the callback for unit n
+        /// until the step into the next one, 2·n once it has returned from n units and calls no
+        /// more (the batch's end). One step per unit: the step into unit n + 1 (2·n + 1 →
+        /// 2·n + 3) also records the return from unit n, and a return not yet recorded counts as
+        /// still in the callback, as it did when that return was a step of its own. Each step is
+        /// a compare-and-exchange, so a finish that gives up (swapping in ``givenUp``) knows
+        /// exactly how many units were delivered (position / 2) and whether the thread is in a
+        /// callback (an odd position), and the thread learns at its next step to deliver nothing more.
         let progress = Atomic<Int>(0)
         static var givenUp: Int { -1 }
+        /// Given up on inside the callback, which has not returned since: the thread still runs
+        /// the consumer's code.
+        var stranded = false
 
         init(perEvent: Bool) { self.perEvent = perEvent }
 
-        /// Takes the next step (`position` → `position + 1`); false once a finish gave up.
-        func step(from position: Int) -> Bool {
-            progress.compareExchange(expected: position, desired: position + 1, ordering: .acquiringAndReleasing).exchanged
+        /// Takes the next step (`position` → `next`); false once a finish gave up.
+        @inline(__always)
+        func step(from position: Int, to next: Int) -> Bool {
+            progress.compareExchange(expected: position, desired: next, ordering: .acquiringAndReleasing).exchanged
+        }
+
+        /// The thread was given up on and returns: it runs none of the consumer's code any more.
+        func leave() {
+            condition.lock()
+            stranded = false
+            condition.broadcast()
+            condition.unlock()
         }
     }
 
@@ -76,23 +92,26 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         case .stream(let continuation): self.consumer = .stream(continuation)
         case .sequence(let feed): self.consumer = .sequence(feed)
         }
-        // Each delivers one batch, a step of the queue's progress at a time; false: given up on.
+        // Each delivers one batch (never empty), a step of the queue's progress per unit and one
+        // at the end; false: given up on.
         let deliver: (@Sendable ([Event], Queue) -> Bool)?
         switch consumer {
         case .callback(let body):
             deliver = { batch, queue in
+                var position = 0
                 for index in batch.indices {
-                    guard queue.step(from: 2 * index) else { return false }
+                    // Into event `index`, and (but for the first) out of the one before it.
+                    guard queue.step(from: position, to: 2 * index + 1) else { return false }
+                    position = 2 * index + 1
                     body(batch[index])
-                    guard queue.step(from: 2 * index + 1) else { return false }
                 }
-                return true
+                return queue.step(from: position, to: 2 * batch.count)
             }
         case .batchCallback(let body):
             deliver = { batch, queue in
-                guard queue.step(from: 0) else { return false }
+                guard queue.step(from: 0, to: 1) else { return false }
                 body(batch)
-                return queue.step(from: 1)
+                return queue.step(from: 1, to: 2)
             }
         case .stream, .sequence:
             deliver = nil
@@ -121,7 +140,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
                     queue.inFlight = batch.count
                     queue.progress.store(0, ordering: .releasing)
                     queue.condition.unlock()
-                    guard deliver(batch, queue) else { return }
+                    guard deliver(batch, queue) else { return queue.leave() }
                     batch.removeAll(keepingCapacity: true)
                 }
             }
@@ -138,6 +157,16 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         queue.condition.lock()
         defer { queue.condition.unlock() }
         return queue.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+    }
+
+    /// Whether a callback given up on (``finish(within:)`` returned false) is still running: the
+    /// delivery thread was inside it at the give-up and it has not returned since. Until it
+    /// returns, the consumer's code runs on that thread; then the thread ends, delivering nothing more.
+    public var abandonedCallbackIsRunning: Bool {
+        guard let queue else { return false }
+        queue.condition.lock()
+        defer { queue.condition.unlock() }
+        return queue.stranded
     }
 
     /// Events dropped because the consumer fell `capacity` events behind.
@@ -203,8 +232,10 @@ public final class EventDelivery<Event: Sendable>: Sendable {
     /// pipe nobody reads) is given up on: every event it has not returned from (the one it is in,
     /// the rest of its batch, everything queued) is counted in ``dropped``, nothing more is
     /// delivered, and this returns. The thread is left to itself: if its callback ever returns,
-    /// it ends without delivering anything else or touching this object.
-    /// - Parameter grace: the longest wait for the callback thread; nil waits as long as it takes.
+    /// it ends without delivering anything else or touching this object (until then,
+    /// ``abandonedCallbackIsRunning`` is true).
+    /// - Parameter grace: the longest wait for the callback thread (up to a day; a longer grace
+    ///   waits a day); nil waits as long as it takes. Zero gives up on whatever is still queued.
     /// - Returns: false when the callback was given up on, true otherwise.
     @discardableResult
     public func finish(within grace: Duration? = nil) -> Bool {
@@ -225,7 +256,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
             if queue.thread.map({ pthread_equal($0, pthread_self()) != 0 }) ?? false { return true }
             // The deadline is on the monotonic clock, waited for in short slices: NSCondition's
             // own deadline is wall-clock time, which a step of the clock would stretch.
-            let deadline = grace.map { DispatchTime.now().uptimeNanoseconds &+ UInt64(max(0, $0.seconds) * 1e9) }
+            let deadline = grace.map { DispatchTime.now().uptimeNanoseconds &+ Self.nanoseconds($0) }
             while !queue.done && !queue.abandoned {
                 guard let deadline else {
                     queue.condition.wait()
@@ -242,10 +273,22 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         }
     }
 
+    /// The longest grace: a day (a longer one waits a day).
+    static var longestGrace: Duration { .seconds(86_400) }
+
+    /// `grace` in nanoseconds, between zero and ``longestGrace``.
+    static func nanoseconds(_ grace: Duration) -> UInt64 {
+        let clamped = min(max(grace, .zero), longestGrace).components
+        return UInt64(clamped.seconds) * 1_000_000_000 + UInt64(clamped.attoseconds / 1_000_000_000)
+    }
+
     /// Stops delivering and counts what was not delivered; the queue's lock is held.
     private func giveUp(_ queue: Queue) {
         queue.abandoned = true
         let position = queue.progress.exchange(Queue.givenUp, ordering: .acquiringAndReleasing)
+        // An odd position: in the callback of a unit, or returned from it and not yet recorded so.
+        // The thread leaves once that return is recorded (the step fails then).
+        queue.stranded = position >= 0 && position % 2 == 1
         // Units the callback returned from; a batch callback's unit is its whole batch.
         let returned = max(0, position) / 2
         let delivered = queue.perEvent ? returned : (returned > 0 ? queue.inFlight : 0)

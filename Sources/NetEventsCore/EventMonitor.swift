@@ -24,7 +24,8 @@ import Synchronization
 /// Threading: a callback given to ``start(_:)`` runs on the monitor's own delivery thread, one
 /// event at a time, in order. It must not block for long: events that find
 /// ``MonitorConfiguration/deliveryCapacity`` events waiting are dropped and counted, and a
-/// callback still behind ``MonitorConfiguration/stopGracePeriod`` after a stop is given up on.
+/// callback still behind ``MonitorConfiguration/stopGracePeriod`` after a stop is given up on
+/// (and the monitor does not start again until that callback has returned).
 /// The monitor is `Sendable`: start, stop and the statistics may be called from any thread or task.
 public final class EventMonitor<Kind: EventKind>: Sendable {
     /// The options of a monitor of this kind.
@@ -43,13 +44,17 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     /// The options the monitor was made with.
     public let configuration: Configuration
     private let injectedSource: (any SampleSource)?
-    private let clock: WallClock
+    /// The clock of each start: a fresh one (the wall-clock offset taken at start), or the one
+    /// a test injected.
+    private let makeClock: @Sendable () -> WallClock
     private let lifecycle = Mutex(Lifecycle())
 
     private struct Lifecycle: Sendable {
         var phase: Phase = .stopped(nil)
         /// The number of the latest start: the sequence of ``events()`` stops only its own run.
         var run: UInt64 = 0
+        /// The delivery of the latest start: its callback may still run after a stop gave up on it.
+        var delivery: EventDelivery<Event>?
     }
 
     private enum Phase: Sendable {
@@ -70,34 +75,48 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
 
     /// A monitor of the running kernel. Nothing is compiled or attached until it starts.
     /// - Throws: `BPFError.invalidArgument` naming the first bad option.
-    public init(configuration: Configuration = Configuration()) throws(BPFError) {
-        try configuration.validate()
-        self.configuration = configuration
-        self.injectedSource = nil
-        self.clock = WallClock()
+    public convenience init(configuration: Configuration = Configuration()) throws(BPFError) {
+        try self.init(source: nil, configuration: configuration, makeClock: { WallClock() })
     }
 
     /// A monitor that decodes samples from `source` instead of the kernel: for tests of code that
     /// consumes events, without privileges (see the `NetEventsTesting` library). Filters are not
     /// applied (the kernel applies them) and there are no kernel maps to scan.
+    /// - Parameter clock: maps the samples' monotonic timestamps to wall-clock time in every
+    ///   start; nil takes the offset anew at each start, as a monitor of the kernel does.
     /// - Throws: `BPFError.invalidArgument` naming the first bad option.
-    public init(source: any SampleSource, configuration: Configuration = Configuration(), clock: WallClock = WallClock())
+    public convenience init(source: any SampleSource, configuration: Configuration = Configuration(), clock: WallClock? = nil)
+        throws(BPFError)
+    {
+        try self.init(source: source, configuration: configuration, makeClock: { clock ?? WallClock() })
+    }
+
+    /// A monitor over `source` (nil: the kernel) whose every start takes its clock from `makeClock`.
+    init(source: (any SampleSource)?, configuration: Configuration, makeClock: @escaping @Sendable () -> WallClock)
         throws(BPFError)
     {
         try configuration.validate()
         self.configuration = configuration
         self.injectedSource = source
-        self.clock = clock
+        self.makeClock = makeClock
     }
 
     /// Starts tracing; `handler` is called on the monitor's delivery thread, in order, once per event.
     ///
-    /// A monitor that was stopped starts again (compiled and attached anew; ``statistics`` count
-    /// from zero). A ``stop()`` made while this start is compiling or attaching returns at once;
-    /// this start then detaches what it attached and returns without throwing, the monitor
-    /// stopped (``isRunning`` is false) and nothing delivered after the stop returned.
+    /// A monitor that was stopped starts again (compiled and attached anew, the wall-clock offset
+    /// of event times taken anew; ``statistics`` count from zero). A ``stop()`` made while this
+    /// start is compiling or attaching returns at once; this start then detaches what it attached
+    /// and returns without throwing, the monitor stopped (``isRunning`` is false), nothing
+    /// delivered after the stop returned and nothing counted.
+    ///
+    /// One event at a time holds across starts, too: while the callback of an earlier run that a
+    /// stop gave up on (``MonitorConfiguration/stopGracePeriod``) has not returned, its thread is
+    /// still inside it, and a start is refused rather than run a second callback beside it. Once
+    /// that callback returns, the monitor starts again.
     /// - Throws: `BPFError`: `.alreadyStarted` while the monitor is starting or running (stop it
-    ///   first), `.notPrivileged`, `.notSupported`, `.compileFailed`, `.loadFailed`, `.attachFailed`...
+    ///   first), while a start overtaken by a stop is still finishing (try again when that start
+    ///   returns), or while the previous run's callback has not returned since a stop gave up on it;
+    ///   `.notPrivileged`, `.notSupported`, `.compileFailed`, `.loadFailed`, `.attachFailed`...
     ///   when the kernel, the privileges or the environment do not allow it; nothing stays attached then.
     public func start(_ handler: @escaping @Sendable (Event) -> Void) throws(BPFError) {
         try start(EventDelivery(capacity: configuration.deliveryCapacity, consumer: .callback(handler)))
@@ -134,9 +153,10 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     /// ``MonitorConfiguration/stopGracePeriod`` (blocked for good, say) is given up on: nothing
     /// more is delivered, every event it did not return from counts in
     /// ``MonitorStatistics/droppedEvents``, and this returns; the callback's thread is left to
-    /// return whenever it can. A stop while a start is compiling or attaching does not wait for
-    /// it: it returns at once, and that start ends with the monitor stopped. A stop before any
-    /// start does nothing (the monitor can still be started).
+    /// return whenever it can, and until it has, ``start(_:)`` refuses to run the monitor again
+    /// (`.alreadyStarted`, naming the cause). A stop while a start is compiling or attaching does
+    /// not wait for it: it returns at once, and that start ends with the monitor stopped. A stop
+    /// before any start does nothing (the monitor can still be started).
     ///
     /// A monitor also stops when it is released: keep a reference while it should trace (the
     /// sequence of ``events()`` keeps its monitor alive by itself).
@@ -213,20 +233,32 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     /// Starts a run delivering to `delivery`; returns its number.
     @discardableResult
     private func start(_ delivery: EventDelivery<Event>) throws(BPFError) -> UInt64 {
-        let claimed = lifecycle.withLock { lifecycle -> UInt64? in
+        // The number of the run, or why the monitor cannot start now (each reads "this monitor
+        // (...) is already started: close it first, or make a new one").
+        let claimed = lifecycle.withLock { lifecycle -> Result<UInt64, BPFError> in
             switch lifecycle.phase {
+            case .starting(_, stopRequested: true):
+                return .failure(.alreadyStarted("this monitor (a start is still finishing after stop(); try again when it returns)"))
             case .starting, .running:
-                return nil
+                return .failure(.alreadyStarted("this monitor (running until stop())"))
             case .stopped:
+                if lifecycle.delivery?.abandonedCallbackIsRunning ?? false {
+                    return .failure(.alreadyStarted(
+                        "this monitor (the previous run's callback has not returned since stop gave up on it; start again once it returns)"))
+                }
                 lifecycle.run += 1
                 lifecycle.phase = .starting(delivery, stopRequested: false)
-                return lifecycle.run
+                lifecycle.delivery = delivery
+                return .success(lifecycle.run)
             }
         }
-        guard let number = claimed else {
+        let number: UInt64
+        switch claimed {
+        case .success(let claimedNumber):
+            number = claimedNumber
+        case .failure(let refusal):
             delivery.finish()
-            // Reads "this monitor (running until stop()) is already started: close it first, ...".
-            throw .alreadyStarted("this monitor (running until stop())")
+            throw refusal
         }
         // Not under the lock: the compile takes about a second, and stop and statistics go on meanwhile.
         let run: Run
@@ -237,13 +269,20 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
             lifecycle.withLock { $0.phase = .stopped(nil) }
             throw error
         }
+        // Checked again where the session is published: a stop may have come after makeRun's
+        // last check, its session beginning on a delivery the stop had already ended. Such a
+        // run never started: it ends stopped, and nothing of it (what its session pushed into
+        // the ended delivery, say) counts in the statistics.
         let stopRequested = lifecycle.withLock { lifecycle -> Bool in
-            let requested = if case .starting(_, stopRequested: true) = lifecycle.phase { true } else { false }
-            lifecycle.phase = requested ? .stopped(run) : .running(run)
-            return requested
+            if case .starting(_, stopRequested: true) = lifecycle.phase { return true }
+            lifecycle.phase = .running(run)
+            return false
         }
-        // A stop overtook this start after its session began: it ended delivery; stop the rest.
-        if stopRequested { run.session?.stop() }
+        if stopRequested {
+            // Detach it first: until then a new start would find the source still taken.
+            run.session?.stop()
+            lifecycle.withLock { $0.phase = .stopped(Run(session: nil, report: run.report, counters: run.counters)) }
+        }
         return number
     }
 
@@ -265,6 +304,8 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     /// came meanwhile: then it detaches again and begins no session (no event is made).
     private func makeRun(_ delivery: EventDelivery<Event>) throws(BPFError) -> Run {
         let grace = configuration.stopGracePeriod
+        // The wall-clock offset of this start's event times.
+        let clock = makeClock()
         if let injectedSource {
             let kind = try Kind(configuration: configuration, module: nil, clock: clock)
             if stopRequested { return Run(session: nil, report: nil, counters: KernelCounters(map: nil)) }

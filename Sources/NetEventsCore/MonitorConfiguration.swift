@@ -117,8 +117,13 @@ public struct MonitorConfiguration<Kind: EventKind>: Sendable, Equatable {
     /// A callback that has not caught up by then (blocked in a write to a pipe nobody reads, say)
     /// is given up on: the monitor is already detached, nothing more is delivered, every event
     /// the callback did not return from is counted in ``MonitorStatistics/droppedEvents``, and
-    /// stop returns. Zero gives up at once on a callback that is behind. Events consumed through
-    /// ``EventMonitor/events()`` stay in their sequence; stop never waits for those.
+    /// stop returns. Zero gives up at once on whatever is still queued, even for a callback that
+    /// keeps up: the events of the kind's final scan, pushed at stop just before the wait
+    /// (connections still open, UDP flows' last counts), are then dropped (and counted).
+    /// A grace longer than a day waits a day. The callback of a run given up on may still run
+    /// after stop returns; the monitor does not start again until it has returned
+    /// (``EventMonitor/start(_:)``). Events consumed through ``EventMonitor/events()`` stay in
+    /// their sequence; stop never waits for those.
     public var stopGracePeriod: Duration = .seconds(2)
     /// The shortest time between two reads of the kernel buffer. Samples that arrive meanwhile
     /// are read and delivered as one batch: one wakeup per batch instead of per sample, which is

@@ -23,6 +23,11 @@ final class CountingKind: EventKind {
         var limit = 10
         /// Holds each start inside the kind's initializer, as a compile would (see ``StartGate``).
         var startGate: StartGate?
+        /// Holds each start in ``begin(into:)``: its session is being made, past every check of
+        /// a stop before it.
+        var beginGate: StartGate?
+        /// Records the offset of each run's clock.
+        var clocks: ClockLog?
 
         init() {}
 
@@ -53,12 +58,17 @@ final class CountingKind: EventKind {
     static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError) {}
 
     let scanInterval: Duration?
+    private let beginGate: StartGate?
     private let decoded = Mutex<Int>(0)
 
     init(configuration: MonitorConfiguration<CountingKind>, module: BPFModule?, clock: WallClock) throws(BPFError) {
         scanInterval = configuration.options.scanEvery
+        beginGate = configuration.options.beginGate
+        configuration.options.clocks?.record(clock)
         configuration.options.startGate?.pass()
     }
+
+    func begin(into events: inout [Event]) { beginGate?.pass() }
 
     func decode(_ raw: UnsafeRawBufferPointer, into events: inout [Event]) throws(BPFError) {
         guard raw.count == 4 else { throw .malformedSample(expectedSize: 4, actualSize: raw.count, detail: "not a counting sample") }
@@ -96,6 +106,14 @@ final class StartGate: Sendable, Equatable {
     func open() { opened.signal() }
 
     static func == (lhs: StartGate, rhs: StartGate) -> Bool { lhs === rhs }
+}
+
+/// The offsets of the clocks each start of a monitor gave its kind.
+final class ClockLog: Sendable, Equatable {
+    private let offsets = Mutex<[Int64]>([])
+    func record(_ clock: WallClock) { offsets.withLock { $0.append(clock.offsetNanoseconds) } }
+    var all: [Int64] { offsets.withLock { $0 } }
+    static func == (lhs: ClockLog, rhs: ClockLog) -> Bool { lhs === rhs }
 }
 
 /// Collects a monitor's events on its delivery thread.
@@ -277,6 +295,32 @@ final class EventMonitorTests: XCTestCase {
         XCTAssertNoThrow(try never.start { _ in })
         XCTAssertTrue(never.isRunning)
         never.stop()
+    }
+
+    /// Each start takes its clock anew (the wall-clock offset of that start), unless a test
+    /// injected one, which every start uses.
+    func testEachStartTakesItsClockAnewUnlessOneWasInjected() throws {
+        let made = Locked<Int64>(0)
+        var configuration = Monitor.Configuration()
+        configuration.clocks = ClockLog()
+        // As the kernel's monitor makes its clocks, numbered: the n-th clock made has offset n.
+        let fresh = try Monitor(source: MockSampleSource(), configuration: configuration) {
+            WallClock(offsetNanoseconds: made.withLock { $0 += 1; return $0 })
+        }
+        XCTAssertEqual(made.current, 0, "no clock before the first start")
+        for _ in 0..<3 {
+            try fresh.start { _ in }
+            fresh.stop()
+        }
+        XCTAssertEqual(configuration.clocks?.all, [1, 2, 3], "a clock of its own for each start")
+
+        configuration.clocks = ClockLog()
+        let injected = try Monitor(source: MockSampleSource(), configuration: configuration, clock: WallClock(offsetNanoseconds: 42))
+        for _ in 0..<2 {
+            try injected.start { _ in }
+            injected.stop()
+        }
+        XCTAssertEqual(configuration.clocks?.all, [42, 42], "the injected clock in every start")
     }
 
     /// A start that fails (here the source is taken) throws and leaves nothing running.

@@ -56,3 +56,13 @@ func startedMonitor(
     let (monitor, source) = try startedMonitor(configuration: configuration) { box.add($0) }
     return (monitor, source, box)
 }
+
+/// Whether `condition` holds within 10 s (a generous bound on a busy machine), checking every millisecond.
+func eventually(_ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(10)
+    while !condition() {
+        guard Date() < deadline else { return false }
+        usleep(1_000)
+    }
+    return true
+}
