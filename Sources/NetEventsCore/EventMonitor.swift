@@ -82,8 +82,11 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     /// A monitor that decodes samples from `source` instead of the kernel: for tests of code that
     /// consumes events, without privileges (see the `NetEventsTesting` library). Filters are not
     /// applied (the kernel applies them) and there are no kernel maps to scan.
-    /// - Parameter clock: maps the samples' monotonic timestamps to wall-clock time in every
-    ///   start; nil takes the offset anew at each start, as a monitor of the kernel does.
+    /// - Parameters:
+    ///   - source: where the samples come from (`MockSampleSource`).
+    ///   - configuration: the options; its filter is not applied.
+    ///   - clock: maps the samples' monotonic timestamps to wall-clock time in every start; nil
+    ///     takes the offset anew at each start, as a monitor of the kernel does.
     /// - Throws: `BPFError.invalidArgument` naming the first bad option.
     public convenience init(source: any SampleSource, configuration: Configuration = Configuration(), clock: WallClock? = nil)
         throws(BPFError)
