@@ -170,11 +170,12 @@ static __always_inline int begin_report(struct sock *sk, u8 kind, int oldstate, 
         if (!REPORTS(kind))
             return 0;
         if (owner->source == NE_TCP_OWNER_NONE) {
-            // Unclaimed (never accepted, or opened before tracing began): the closing task, and
-            // the event says so (start_ns is kept: fill_owner does not touch it).
-            fill_owner(owner, NE_TCP_OWNER_CLOSING_TASK);
-            // Whoever runs the close (softirq: any task) says nothing of where the owner ran: a
-            // guessed owner never passes a cgroup filter.
+            // Unclaimed (never accepted or used, opened before tracing began, or evicted from a
+            // full map): the owner is unknown. Whoever runs the close (softirq: any task, a
+            // kernel thread, this tracer) is not named: pid 0, no user, and an unknown owner
+            // passes no pid, uid or cgroup filter (start_ns is kept).
+            owner->pid = 0;
+            owner->uid = NE_UID_UNKNOWN;
             owner->in_cgroups = 0;
         }
     }
@@ -299,12 +300,40 @@ KFUNC_PROBE(tcp_set_state, struct sock *sk, int state) {
 }
 #endif
 
+#ifdef TRACK_IO
+// TCP states in which a socket is open and can still reach TCP_CLOSE through the state-change
+// hook: ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING.
+#define ST_OPEN_MASK ((1 << 1) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 9) | (1 << 11))
+
+// A socket no entry knows (opened before tracing began, or evicted from a full map) is owned by
+// the process doing I/O on it: its close then names that process (`io`), not "unknown". Only an
+// open socket, whose close is still to come and deletes the entry. No event: it is no accept.
+static __always_inline void adopt(struct sock *sk, u64 key) {
+    u8 state = 0;
+    NE_READ(state, sk, OFF_SKC_STATE);
+    if (state >= 32 || !((1u << state) & ST_OPEN_MASK))
+        return;
+    struct ne_tcp_owner owner = {};
+    fill_owner(&owner, NE_TCP_OWNER_IO);
+    if (owners.insert(&key, &owner) == 0) {
+        add_stat(NE_TCP_STAT_TRACKED, 1);
+        add_stat(NE_TCP_STAT_ADOPTED, 1);
+    }
+}
+#endif
+
 #if defined(TRACK_ACCEPT) || defined(TRACK_IO)
 // Claims a tracked socket that has no owner yet (a passive one: connects are owned from the
-// start) for the current task, and reports the accept.
+// start) for the current task, and reports the accept. At I/O, one no entry knows is adopted.
 static __always_inline void claim(void *ctx, struct sock *sk, u8 source) {
     u64 key = (u64)sk;
     struct ne_tcp_owner *owner = owners.lookup(&key);
+#ifdef TRACK_IO
+    if (!owner && source == NE_TCP_OWNER_IO) {
+        adopt(sk, key);
+        return;
+    }
+#endif
     if (!owner || owner->source != NE_TCP_OWNER_NONE)
         return;
     fill_owner(owner, source);

@@ -88,9 +88,16 @@ extension EventTable where Event: NetworkEvent {
             let endpoints = item.endpoints
             row.clock(item.timeNanoseconds)
             if let event { row.text(event(item)) }
-            row.number(item.process.pid)
-            row.number(item.process.uid)
-            row.text(item.process.command)
+            if item.process == .unknown {
+                // No owner is known: dashes and a question mark, not pid 0 and uid 4294967295.
+                row.none()
+                row.none()
+                row.text("?")
+            } else {
+                row.number(item.process.pid)
+                row.number(item.process.uid)
+                row.text(item.process.command)
+            }
             row.endpoint(endpoints.sourceAddress, port: endpoints.sourcePort)
             if hasRemote(item) {
                 row.endpoint(endpoints.destinationAddress, port: endpoints.destinationPort)

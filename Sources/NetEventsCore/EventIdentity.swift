@@ -18,6 +18,10 @@ public struct EventProcess: Sendable, Hashable {
     /// `fd`), the name `/proc/PID/exe` links to. Nil where there is none (a kernel thread).
     public var executable: String?
 
+    /// No known process: pid 0, uid 4294967295 (`(uid_t)-1`, which no user has), no name. The
+    /// process of an event whose owner is unknown, rather than a guess.
+    public static let unknown = EventProcess(pid: 0, uid: UInt32.max, command: "")
+
     /// A process (`thread`: the acting thread's name, when it differs from `command`).
     public init(pid: Int32, uid: UInt32, command: String, thread: String? = nil, executable: String? = nil) {
         self.pid = pid

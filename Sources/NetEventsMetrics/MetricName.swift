@@ -42,9 +42,9 @@ public enum MetricName {
     /// `netevents_unattributed_bytes_total{monitor}`
     public static var unattributedBytes: MetricNameDescriptor { netevents(
         "unattributed_bytes", "total", "UDP payload bytes counted while the kernel's pair map was full: in no comm series.") }
-    /// `netevents_build_info{version,monitor,hook,transport}`
+    /// `netevents_build_info{version,monitor,hook,transport,offsets}`
     public static var buildInfo: MetricNameDescriptor { netevents(
-        "build", "info", "Always 1, labelled with the version and each monitor's hook and transport.") }
+        "build", "info", "Always 1, labelled with the version and each monitor's hook, transport and offsets (estimated: may be wrong).") }
     /// `netevents_monitor_up{monitor}`
     public static var monitorUp: MetricNameDescriptor { netevents(
         "monitor", "up", "1 while the monitor is attached and counting; 0 before it attached and after it stopped.") }

@@ -170,14 +170,18 @@ public final class NetworkMetrics: Sendable {
     }
 
     /// Says whether `monitor` is attached (`netevents_monitor_up`) and, once it is, what it runs on
-    /// (`netevents_build_info{version,monitor,hook,transport}`).
-    public func setUp(_ monitor: String, attached: Bool, version: String, hook: String? = nil, transport: String? = nil) {
+    /// (`netevents_build_info{version,monitor,hook,transport,offsets}`; `offsets` is `btf`,
+    /// `headers`, or `estimated` for another kernel's header offsets accepted by the user: then
+    /// that monitor's numbers may be wrong).
+    public func setUp(
+        _ monitor: String, attached: Bool, version: String, hook: String? = nil, transport: String? = nil, offsets: String = "btf"
+    ) {
         registry.makeGauge(descriptor: MetricName.monitorUp, labels: [("monitor", monitor)])
             .set(to: attached ? 1 : 0)
         if let hook, let transport {
             registry.makeGauge(
                 descriptor: MetricName.buildInfo,
-                labels: [("version", version), ("monitor", monitor), ("hook", hook), ("transport", transport)]
+                labels: [("version", version), ("monitor", monitor), ("hook", hook), ("transport", transport), ("offsets", offsets)]
             ).set(to: 1)
         }
     }

@@ -64,17 +64,24 @@ package final class ConnectionPoller: Sendable {
         namespace = stat("/proc/self/ns/net", &info) == 0 ? UInt32(truncatingIfNeeded: info.st_ino) : 0
     }
 
-    /// Takes note of an event of the TCP program: an open's owner, a close's end.
-    func record(_ event: TCPConnectionEvent) {
+    /// Takes note of an event of the TCP program: an open's owner, a close's end. A close whose
+    /// owner the kernel no longer knew (evicted) gets the one the poll knew: from the connect or
+    /// accept event, or the process found holding the socket.
+    func record(_ event: inout TCPConnectionEvent) {
         guard let id = event.socketID else { return }
         switch event.kind {
         case .connect, .accept:
             let owner = Owner(process: event.process, source: event.ownerSource, cgroupID: event.cgroupID)
             state.withLock { $0.owners[id] = owner }
         case .close, .fail:
-            state.withLock { state in
-                state.owners[id] = nil
+            let known = state.withLock { state in
                 state.reported[id] = nil
+                return state.owners.removeValue(forKey: id)
+            }
+            if event.ownerSource == .unknown, let known {
+                event.process = known.process
+                event.ownerSource = known.source
+                event.cgroupID = known.cgroupID
             }
         case .interval:
             break

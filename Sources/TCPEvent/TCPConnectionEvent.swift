@@ -123,27 +123,31 @@ public struct TCPConnectionEvent: NetworkEvent {
 
     /// How an event's owner was established, most reliable first.
     public enum OwnerSource: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+        /// No process is known to own the socket: nobody claimed it while traced (opened before
+        /// tracing began and never used since, or never accepted), or its owner was pushed out of
+        /// the full map of live sockets (``TCPKind/Options/maxTrackedSockets``). The event's
+        /// process is `EventProcess.unknown` (pid 0), never whichever task ran the close: a
+        /// close runs in softirq, in any task, a kernel thread or the tracer itself.
+        case unknown = 0
         /// The process that called `connect(2)`.
         case connect = 1
         /// The process that `accept(2)`ed the socket.
         case accept = 2
-        /// The first process that sent or received on it (sockets not seen being opened).
+        /// The first process that sent or received on it: a passive socket before its accept,
+        /// or one no entry knew (opened before tracing began, or evicted) once it is used again.
         case firstIO = 3
-        /// Nobody claimed the socket while traced: the task that ran the close, which for closes
-        /// processed in softirq may be another process.
-        case closingTask = 4
         /// The process holding the socket, found in `/proc/PID/fd` as `ss -p` finds it: for a
         /// connection opened before tracing began, or one whose open the poll listed before its
         /// event arrived. Only for ``Kind/interval`` records.
         case openFile = 5
 
-        /// The name in JSON and tables: `connect`, `accept`, `io`, `close`, `fd`.
+        /// The name in JSON and tables: `unknown`, `connect`, `accept`, `io`, `fd`.
         public var description: String {
             switch self {
+            case .unknown: return "unknown"
             case .connect: return "connect"
             case .accept: return "accept"
             case .firstIO: return "io"
-            case .closingTask: return "close"
             case .openFile: return "fd"
             }
         }

@@ -34,8 +34,8 @@ public final class TCPKind: EventKind {
     }
 
     public func decode(_ raw: UnsafeRawBufferPointer, into events: inout [TCPConnectionEvent]) throws(BPFError) {
-        let event = try TCPEventDecoder.decode(raw, clock: clock)
-        poller?.record(event)
+        var event = try TCPEventDecoder.decode(raw, clock: clock)
+        poller?.record(&event)
         if reported.contains(event.kind) { events.append(event) }
     }
 
@@ -59,6 +59,7 @@ public final class TCPKind: EventKind {
         var counters = Counters()
         counters.trackedSockets = kernel[NE_TCP_STAT_TRACKED.rawValue]
         counters.untrackedCloses = kernel[NE_TCP_STAT_CLOSED_UNTRACKED.rawValue]
+        counters.adoptedSockets = kernel[NE_TCP_STAT_ADOPTED.rawValue]
         // What was tracked and neither closed nor is still in the map was evicted.
         if let owners, let live = try? owners.keys().count {
             let accounted = kernel[NE_TCP_STAT_CLOSED_TRACKED.rawValue] + UInt64(live)
@@ -73,11 +74,14 @@ public final class TCPKind: EventKind {
 
     /// The TCP kind's counters (`MonitorStatistics/kind`).
     public struct Counters: EventKindCounters {
-        /// Sockets the kernel started tracking (at connect or passive open).
+        /// Sockets the kernel started tracking (at connect, passive open, or adoption).
         public var trackedSockets: UInt64 = 0
-        /// Closes of sockets never tracked (open before tracing began, or evicted).
+        /// Closes of sockets not tracked (open before tracing began and never used since, or
+        /// evicted): their owner is ``TCPConnectionEvent/OwnerSource/unknown`` unless the poll of
+        /// open connections knew it.
         public var untrackedCloses: UInt64 = 0
-        /// Tracked sockets pushed out of the full LRU map before they closed.
+        /// Tracked sockets pushed out of the full LRU map before they closed
+        /// (``Options/maxTrackedSockets``).
         public var evictedSockets: UInt64 = 0
         /// Open connections that got no interval record: no event owned them and no process
         /// holds their socket (closed by their process and still finishing, or owned in another
@@ -87,6 +91,10 @@ public final class TCPKind: EventKind {
         public var failedPolls: UInt64 = 0
         /// Why the last failed poll failed.
         public var lastPollFailure: BPFError?
+        /// Sockets no entry knew (opened before tracing began, or evicted) that were tracked again
+        /// when a process sent or received on them (owner ``TCPConnectionEvent/OwnerSource/firstIO``;
+        /// needs `sock:sock_send_length`, Linux 6.3+).
+        public var adoptedSockets: UInt64 = 0
 
         /// All zero.
         public init() {}

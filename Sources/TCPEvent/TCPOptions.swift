@@ -3,9 +3,11 @@ extension TCPKind {
     public struct Options: EventKindOptions {
         /// Force a hook; nil picks the best the kernel supports (tracepoint, then fentry, then kprobe).
         public var hook: Hook?
-        /// Live sockets tracked in the kernel's LRU map; sockets beyond this evict the oldest
-        /// (counted in ``Counters/evictedSockets``).
-        public var maxTrackedSockets: Int = 65_536
+        /// Live sockets whose owners the kernel's LRU map holds; beyond this the least recently
+        /// used are evicted (``Counters/evictedSockets``) and their closes say the owner is
+        /// ``TCPConnectionEvent/OwnerSource/unknown``, unless a process sent or received on them
+        /// since (``Counters/adoptedSockets``). By default ``defaultMaxTrackedSockets``.
+        public var maxTrackedSockets: Int = Options.defaultMaxTrackedSockets
         /// Claim passive sockets at `accept(2)` (needs the syscalls tracepoints).
         public var tracksAccept = true
         /// Claim unowned sockets at their first send or receive (needs `sock:sock_send_length`, 6.3+).
@@ -19,6 +21,11 @@ extension TCPKind {
         /// and no snapshot at start. Each poll lists the open connections over `sock_diag`.
         public var interval: Double = 0
 
+        /// The sizes ``maxTrackedSockets`` may have (16,777,216 sockets are about 3.2 GB of kernel memory).
+        public static let trackedSocketLimits: ClosedRange<Int> = 64...16_777_216
+        /// ``trackedSocketLimits`` in words, for messages: "64 to 16777216".
+        public static let trackedSocketLimitsText = "\(trackedSocketLimits.lowerBound) to \(trackedSocketLimits.upperBound)"
+
         /// The intervals allowed besides 0 (off), in seconds.
         public static let intervals: ClosedRange<Double> = 0.1...86_400
         /// ``intervals`` in words, for messages: "0.1 to 86400".
@@ -27,6 +34,17 @@ extension TCPKind {
         /// Whether open connections are polled: an interval is set (``validate()`` makes sure
         /// interval records are then wanted).
         var pollsConnections: Bool { interval > 0 }
+
+        /// The size the kernel gives its own table of established TCP sockets (`tcp_max_orphans`
+        /// is half of it: the kernel scales both with memory; 262,144 sockets on a 24 GiB
+        /// machine), within 65,536 and 1,048,576: so many live sockets that one process cannot
+        /// push others' owners out without holding that many descriptors. Each costs about 200
+        /// bytes of kernel memory (52 MB at 262,144), allocated when the program loads.
+        public static let defaultMaxTrackedSockets: Int = {
+            let orphans = SystemChecks.readKernelFile("/proc/sys/net/ipv4/tcp_max_orphans")
+                .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            return min(max(2 * (orphans ?? 0), 65_536), 1_048_576)
+        }()
 
         /// The defaults.
         public init() {}
@@ -40,8 +58,8 @@ extension TCPKind {
         }
 
         public func validate() throws(BPFError) {
-            guard maxTrackedSockets >= 64 else {
-                throw .invalidArgument("maxTrackedSockets must be at least 64, got \(maxTrackedSockets)")
+            guard Self.trackedSocketLimits.contains(maxTrackedSockets) else {
+                throw .invalidArgument("maxTrackedSockets must be \(Self.trackedSocketLimitsText), got \(maxTrackedSockets)")
             }
             guard interval == 0 || Self.intervals.contains(interval) else {
                 throw .invalidArgument("interval must be 0 (off) or \(Self.intervalsText) seconds, got \(interval)")

@@ -95,6 +95,33 @@ enum Sockets {
         }
     }
 
+    /// Raises the soft limit on descriptors to the hard one: the mass-socket commands hold many.
+    static func raiseDescriptorLimit() {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+
+    /// `text` (an IPv4 address such as `127.0.0.5`) at `port`, or the end of the process.
+    static func ipv4(_ text: String, port: UInt16 = 0) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, text, &address.sin_addr) == 1 else { die("\(text): not an IPv4 address") }
+        return address
+    }
+
+    /// Binds (or, with `connecting`, connects) `fd` to `address`; the call's result.
+    static func use(_ fd: Int32, _ address: sockaddr_in, connecting: Bool = false) -> Int32 {
+        var address = address
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connecting ? connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) : bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+    }
+
     static func connectLoopback(_ fd: Int32, family: Int32, port: UInt16) {
         withLoopback(family: family, port: port) { address, length in
             _ = check(connect(fd, address, length), "connect")

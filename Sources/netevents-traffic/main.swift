@@ -20,12 +20,15 @@
 //       of one address run out near 28,000) and sending one 8-byte datagram to each of M sinks
 //       (default 1) that never read; says `ready`, then holds them all until SIGTERM, when the exit
 //       closes them at once
+//   netevents-traffic tcp-sockets  --count N [--source 127.0.0.K]: N loopback connections to a
+//       listener of its own on the source address, each accepted (2N sockets); says `ready` with
+//       the listener's port, then holds them all until SIGTERM, when the exit closes them at once
 // --hold: after the traffic, wait for a line on standard input before closing the socket.
 // --name N: set the process's comm to N first (as prctl(PR_SET_NAME) does), as any process may.
 import Glibc
 
 let arguments = Array(CommandLine.arguments.dropFirst())
-let usage = "usage: netevents-traffic tcp-server|tcp-client|tcp-burst|tcp-connect|udp-receiver|udp-sender|udp-flood|udp-sockets|dns-query [options]"
+let usage = "usage: netevents-traffic tcp-server|tcp-client|tcp-burst|tcp-connect|udp-receiver|udp-sender|udp-flood|udp-sockets|tcp-sockets|dns-query [options]"
 guard let command = arguments.first else {
     say(usage)
     exit(2)
@@ -232,26 +235,18 @@ case "dns-query":
 
 case "udp-sockets":
     // A mass close: many sockets, one datagram each, all released together by the exit.
-    var limit = rlimit()
-    getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    limit.rlim_cur = limit.rlim_max
-    setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    Sockets.raiseDescriptorLimit()
     let wanted = value("--count") ?? 1000
     let sinks = (0..<max(1, value("--peers") ?? 1)).map { _ in Sockets.bound(family: AF_INET, type: Int32(SOCK_DGRAM.rawValue), port: 0) }
     let sinkPorts = sinks.map(Sockets.localPort)
     var opened = 0
     var payload: UInt64 = 0x7564_7073_6f63_6b73
-    var source = sockaddr_in()
-    source.sin_family = sa_family_t(AF_INET)
     let sourceText = arguments.firstIndex(of: "--source").map { arguments[$0 + 1] } ?? "127.0.0.1"
-    guard inet_pton(AF_INET, sourceText, &source.sin_addr) == 1 else { Sockets.die("--source \(sourceText): not an IPv4 address") }
+    let source = Sockets.ipv4(sourceText)
     while opened < wanted {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { break }  // the descriptor limit
-        let bound = withUnsafePointer(to: &source) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if bound != 0 { Sockets.die("bind \(sourceText)") }
+        if Sockets.use(fd, source) != 0 { Sockets.die("bind \(sourceText)") }
         for port in sinkPorts {
             Sockets.withLoopback(family: AF_INET, port: port) { address, length in
                 if sendto(fd, &payload, 8, 0, address, length) != 8 { Sockets.die("sendto") }
@@ -261,6 +256,33 @@ case "udp-sockets":
     }
     if opened < wanted { say("limited pid=\(getpid()) sockets=\(opened) wanted=\(wanted) errno=\(errno)") }
     say("ready pid=\(getpid()) sockets=\(opened) peers=\(sinkPorts.count)")
+    while true { pause() }  // SIGTERM ends the process: its exit closes every socket at once
+
+case "tcp-sockets":
+    // Many live connections held by one process: a listener on the source address, and N clients
+    // bound to it, each accepted at once (2N sockets, every one in the tracer's map of owners).
+    Sockets.raiseDescriptorLimit()
+    let wanted = value("--count") ?? 1000
+    let sourceText = arguments.firstIndex(of: "--source").map { arguments[$0 + 1] } ?? "127.0.0.1"
+    let listener = Sockets.check(socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0), "socket")
+    if Sockets.use(listener, Sockets.ipv4(sourceText)) != 0 { Sockets.die("bind \(sourceText)") }
+    _ = Sockets.check(listen(listener, 128), "listen")
+    let server = Sockets.ipv4(sourceText, port: Sockets.localPort(listener))
+    var connections = 0
+    while connections < wanted {
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard client >= 0 else { break }  // the descriptor limit
+        if Sockets.use(client, Sockets.ipv4(sourceText)) != 0 { Sockets.die("bind \(sourceText)") }
+        if Sockets.use(client, server, connecting: true) != 0 { Sockets.die("connect \(sourceText)") }
+        let accepted = accept(listener, nil, nil)
+        guard accepted >= 0 else {
+            close(client)
+            break  // the descriptor limit
+        }
+        connections += 1
+    }
+    if connections < wanted { say("limited pid=\(getpid()) connections=\(connections) wanted=\(wanted) errno=\(errno)") }
+    say("ready pid=\(getpid()) sockets=\(2 * connections) port=\(Sockets.localPort(listener))")
     while true { pause() }  // SIGTERM ends the process: its exit closes every socket at once
 
 case "udp-flood":

@@ -50,7 +50,8 @@ struct MonitorService: Service {
         guard let report = monitor.report else { return }
         metrics.setUp(
             name, attached: true, version: NetEventsCommand.version,
-            hook: hook(report.hooks), transport: report.transport.rawValue)
+            hook: hook(report.hooks), transport: report.transport.rawValue,
+            offsets: report.offsetsUntrusted ? "estimated" : report.offsetSource.rawValue)
         logger.info("\(name) monitor attached: \(report)")
     }
 

@@ -39,6 +39,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
+    @Flag(
+        name: .long,
+        help: "Without kernel BTF, run on another kernel's header offsets anyway: counts may be wrong, and netevents_build_info says offsets=\"estimated\".")
+    var acceptEstimatedOffsets = false
+
     func validate() throws {
         guard TCPKind.Options.intervals.contains(interval) else {
             throw ValidationError("--interval must be \(TCPKind.Options.intervalsText) seconds")
@@ -70,10 +75,12 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let monitors: MonitorService
         do {
+            var tcp = TCPMonitor.Configuration(options: .init(interval: tcpInterval))
+            var udp = UDPMonitor.Configuration(options: .init(interval: interval))
+            tcp.acceptsEstimatedOffsets = acceptEstimatedOffsets
+            udp.acceptsEstimatedOffsets = acceptEstimatedOffsets
             monitors = MonitorService(
-                tcp: try TCPMonitor(configuration: .init(options: .init(interval: tcpInterval))),
-                udp: try UDPMonitor(configuration: .init(options: .init(interval: interval))),
-                metrics: metrics, logger: logger)
+                tcp: try TCPMonitor(configuration: tcp), udp: try UDPMonitor(configuration: udp), metrics: metrics, logger: logger)
             try monitors.start()
         } catch {
             TracerRun.fail("netevents serve", error)

@@ -35,15 +35,26 @@ struct TCPEventsCommand: TracerCommand {
         help: "Every this many seconds, an interval record for each open connection that moved data, after a snapshot of every open connection at start (default 0: none).")
     var interval: Double = 0
 
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: ArgumentHelp(
+            "Live sockets whose owners the kernel keeps (default: the size of the kernel's table of established sockets, \(TCPKind.Options.defaultMaxTrackedSockets) here; about 200 bytes each).",
+            valueName: "n"))
+    var maxSockets: Int?
+
     func validate() throws {
         guard interval == 0 || TCPKind.Options.intervals.contains(interval) else {
             throw ValidationError("--interval must be 0 (off) or \(TCPKind.Options.intervalsText) seconds")
+        }
+        if let maxSockets, !TCPKind.Options.trackedSocketLimits.contains(maxSockets) {
+            throw ValidationError("--max-sockets must be \(TCPKind.Options.trackedSocketLimitsText)")
         }
     }
 
     var kindOptions: TCPKind.Options {
         var options = TCPKind.Options(hook: hook, interval: interval)
         if let events { options.events = events }
+        if let maxSockets { options.maxTrackedSockets = maxSockets }
         return options
     }
 
@@ -62,7 +73,7 @@ struct TCPEventsCommand: TracerCommand {
     var forcedHookFlags: [String] { hook == nil ? [] : ["--hook"] }
 
     static func summary(_ counters: TCPKind.Counters) -> String {
-        "evicted \(counters.evictedSockets), untracked closes \(counters.untrackedCloses)"
+        "evicted \(counters.evictedSockets), untracked closes \(counters.untrackedCloses), adopted \(counters.adoptedSockets)"
             + (counters.unownedConnections > 0 ? ", unowned open connections \(counters.unownedConnections)" : "")
             + (counters.failedPolls > 0 ? ", failed polls \(counters.failedPolls) (\(counters.lastPollFailure.map { "\($0)" } ?? ""))" : "")
     }

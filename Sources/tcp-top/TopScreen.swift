@@ -35,9 +35,12 @@ struct TopScreen {
 
     func columns(width: Int) -> [Cell] {
         let wide = width >= 118
-        var cells = [Cell(column: TextColumn("PID", width: 7, rightAligned: true)) { row, _ in "\(row.process.pid)" }]
-        if wide || byProcess { cells.append(Cell(column: TextColumn("UID", width: 6, rightAligned: true)) { row, _ in "\(row.process.uid)" }) }
-        cells.append(Cell(column: TextColumn("COMM", width: wide || byProcess ? 15 : 12)) { row, _ in row.process.command })
+        // An unknown owner (a close whose owner was pushed out of the kernel's map) shows as such.
+        var cells = [Cell(column: TextColumn("PID", width: 7, rightAligned: true)) { row, _ in row.process == .unknown ? "-" : "\(row.process.pid)" }]
+        if wide || byProcess {
+            cells.append(Cell(column: TextColumn("UID", width: 6, rightAligned: true)) { row, _ in row.process == .unknown ? "-" : "\(row.process.uid)" })
+        }
+        cells.append(Cell(column: TextColumn("COMM", width: wide || byProcess ? 15 : 12)) { row, _ in row.process == .unknown ? "?" : row.process.command })
         if byProcess {
             cells.append(Cell(column: TextColumn("CONNS", width: 6, rightAligned: true)) { row, _ in "\(row.connections)" })
         } else if wide {

@@ -1,39 +1,7 @@
 import DNSEvent
 import NetEventsCore
+import NetEventsTesting
 import XCTest
-
-/// SplitMix64 (Steele, Lea and Flood, 2014): seeded, so every run fuzzes the same inputs and a
-/// failure reproduces.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A number in `0..<bound`; `bound` must be positive.
-    mutating func below(_ bound: Int) -> Int {
-        Int(next() % UInt64(bound))
-    }
-
-    mutating func byte() -> UInt8 {
-        UInt8(truncatingIfNeeded: next())
-    }
-
-    /// Random bytes, 8 per draw: byte by byte would dominate the fuzz's time in debug builds.
-    mutating func bytes(_ count: Int) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(count + 8)
-        while bytes.count < count {
-            withUnsafeBytes(of: next()) { bytes += $0 }
-        }
-        return Array(bytes.prefix(count))
-    }
-}
 
 /// Every parse of random and mutated messages returns or throws, never crashes or hangs, and what
 /// it returns keeps the parser's promises.

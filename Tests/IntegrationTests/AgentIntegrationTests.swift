@@ -60,7 +60,7 @@ final class AgentIntegrationTests: XCTestCase {
             #"sum(netevents_tcp_bytes_total{comm="nc",container="\#(short)",direction="sent"})"#: 8,
             #"sum(netevents_tcp_bytes_total{comm="nc",container="\#(short)",direction="received"})"#: 1,
             #"sum(netevents_monitor_up)"#: 2,
-            #"count(netevents_build_info{version!="",hook!="",transport!=""})"#: 2,
+            #"count(netevents_build_info{version!="",hook!="",transport!="",offsets="btf"})"#: 2,
             #"sum(netevents_lost_events_total) + sum(netevents_dropped_events_total)"#: 0,
         ]
         let seen = prometheus.waitFor(expected)
@@ -155,7 +155,7 @@ final class AgentIntegrationTests: XCTestCase {
         ] {
             let (refused, _, refusal) = try startProcess(builtExecutable("netevents"), arguments)
             let text = String(decoding: refusal.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            refused.waitUntilExit()
+            waitUntilExit(refused)
             XCTAssertEqual(refused.terminationStatus, Int32(status), "\(arguments): \(text)")
             XCTAssertTrue(text.contains(message), "\(arguments): \(text)")
         }
@@ -175,6 +175,10 @@ extension AgentIntegrationTests {
             let (process, _, errors) = try startProcess(builtExecutable("netevents"), ["serve", "--listen", "127.0.0.1:\(port)", "--interval", "1"])
             let lines = Collector<String>(lines: errors.fileHandleForReading)
             if delay > 0 {
+                // Once its constructor has blocked SIGTERM (before that, the dynamic loader is
+                // still mapping libbcc: under load that can take longer than the delay).
+                let blocked = Date().addingTimeInterval(10)
+                while (ToolProcess.statusMask("SigBlk", of: process.processIdentifier) ?? 0) & signalBit(SIGTERM) == 0 && Date() < blocked { usleep(1_000) }
                 usleep(useconds_t(delay * 1_000_000))  // during the compile
                 XCTAssertFalse(lines.events.contains { $0.contains("serving") }, "run \(index): not during the compile")
             } else {

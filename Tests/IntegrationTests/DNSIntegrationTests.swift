@@ -74,11 +74,14 @@ final class DNSIntegrationTests: XCTestCase {
         XCTAssertEqual(exchange.serverResponse.length, response.length, file: file, line: line)
         XCTAssertEqual(exchange.serverResponse.responseCode?.description, rcode, file: file, line: line)
         XCTAssertEqual(exchange.serverResponse.answers.map(\.description), answers, file: file, line: line)
-        // Latencies: the server's answer time lies inside the client's round trip.
+        // Latencies: the server's answer time lies inside the client's round trip, give or take
+        // where the hooks run: a loopback send delivers the datagram before the sender's hook
+        // takes its time, so the receiver on the other CPU can be a few microseconds ahead (seen:
+        // client 48.4 µs, server 54.5 µs). A pairing gone wrong is off by far more than 1 ms.
         let clientLatency = response.latencyNanoseconds ?? 0
         let serverLatency = exchange.serverResponse.latencyNanoseconds ?? 0
         XCTAssertGreaterThan(serverLatency, 0, "the server's response found its query", file: file, line: line)
-        XCTAssertGreaterThan(clientLatency, serverLatency, "the client waits for the server, and more", file: file, line: line)
+        XCTAssertGreaterThan(clientLatency + 1_000_000, serverLatency, "the client waits for the server", file: file, line: line)
         XCTAssertLessThan(clientLatency, 2_000_000_000, file: file, line: line)
         XCTAssertEqual(response.timeNanoseconds - query.timeNanoseconds, clientLatency, accuracy: 2, file: file, line: line)
     }

@@ -38,16 +38,9 @@ final class MassCloseTests: XCTestCase {
         defer { for pid in children { kill(pid, SIGKILL); reap(pid) } }
         var sockets = 0
         for index in 0..<processes {
-            var pipe: [Int32] = [0, 0]
-            XCTAssertEqual(pipe.withUnsafeMutableBufferPointer { Glibc.pipe($0.baseAddress!) }, 0)
-            for descriptor in pipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
-            let arguments = ["udp-sockets", "--count", "\(socketsEach)", "--source", "127.0.0.\(index + 2)", "--peers", "\(peers)"]
-            let pid = try spawn([traffic] + arguments, output: pipe[1])
-            close(pipe[1])
-            children.append(pid)
-            let line = readLine(from: pipe[0])
-            close(pipe[0])
-            sockets += try XCTUnwrap(line.split(separator: " ").first { $0.hasPrefix("sockets=") }.flatMap { Int($0.dropFirst(8)) }, line)
+            let holder = try startHolding([traffic, "udp-sockets", "--count", "\(socketsEach)", "--source", "127.0.0.\(index + 2)", "--peers", "\(peers)"])
+            children.append(holder.pid)
+            sockets += try XCTUnwrap(holder.fields["sockets"].flatMap { Int($0) }, "\(holder.fields)")
         }
         XCTAssertEqual(sockets, processes * socketsEach, "a generator could not open its sockets (descriptor limit?)")
         let datagrams = UInt64(sockets * peers)
@@ -74,13 +67,5 @@ final class MassCloseTests: XCTestCase {
             XCTFail("not one close of one 8-byte datagram: \(event)")
             break
         }
-    }
-
-    /// The first line `descriptor` gives (up to its end).
-    private func readLine(from descriptor: Int32) -> String {
-        var bytes: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(descriptor, &byte, 1) == 1 && byte != UInt8(ascii: "\n") { bytes.append(byte) }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -65,7 +65,7 @@ final class NetworkNamespace: @unchecked Sendable {
         let (process, output, errors) = try startProcess(URL(fileURLWithPath: executable), arguments)
         let text = output.fileHandleForReading.readDataToEndOfFile()
         let errorText = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        waitUntilExit(process)
         guard process.terminationStatus == 0 else {
             throw NamespaceError.failed("\(executable) \(arguments.joined(separator: " ")): \(String(decoding: errorText, as: UTF8.self))")
         }

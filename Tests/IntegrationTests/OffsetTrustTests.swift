@@ -33,7 +33,7 @@ final class OffsetTrustTests: XCTestCase {
                 URL(fileURLWithPath: "/usr/bin/unshare"),
                 ["-m", "/bin/sh", "-c", "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" --json --duration 3 > \"$1\"", path, events])
             let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            waitUntilExit(process)
             let printed = FileManager.default.contents(atPath: events) ?? Data()
             XCTAssertEqual(process.terminationStatus, 1, "\(tool): \(text)")
             XCTAssertTrue(printed.isEmpty, "\(tool) printed events: \(String(decoding: printed, as: UTF8.self))")

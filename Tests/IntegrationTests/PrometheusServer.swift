@@ -47,7 +47,7 @@ final class PrometheusServer {
     func stop() {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            waitUntilExit(process)
         }
         try? FileManager.default.removeItem(at: directory)
     }

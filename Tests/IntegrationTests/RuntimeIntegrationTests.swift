@@ -621,7 +621,7 @@ final class RuntimeIntegrationTests: XCTestCase {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        waitUntilExit(process)
         guard process.terminationStatus == 0 else { return nil }
         let entries = try JSONSerialization.jsonObject(with: data.isEmpty ? Data("[]".utf8) : data) as? [[String: Any]] ?? []
         return Set(entries.compactMap { entry -> Int32? in

@@ -64,6 +64,37 @@ final class SignalTests: XCTestCase {
         XCTAssertNotEqual(caught, false, "never caught tcp-events during its start")
     }
 
+    /// SIGTERM in the middle of heavy churn: every close the tool printed names its owner, the
+    /// churning process. Stop detaches the close hook before the hooks that claim owners (accept
+    /// and first I/O), so no close is reported once an owner could no longer be claimed; in the
+    /// other order, the server ends accepted in between closed with no owner.
+    func testSIGTERMDuringChurnKeepsEveryOwner() throws {
+        try requireBPF()
+        let port = freePort()
+        let tool = try ToolProcess([try builtExecutable("tcp-events").path, "--json", "--port", "\(port)"], keepOutput: true)
+        XCTAssertNotNil(tool.errors.first(timeout: 60) { $0.hasPrefix("Tracing") }, "no Tracing line: \(tool.errors.events)")
+        let burst = try TrafficProcess(["tcp-burst", "--count", "30000", "--port", "\(port)"])
+        _ = try burst.nextLine()
+        // Well into the churn: a few thousand events printed, the burst still going.
+        XCTAssertGreaterThanOrEqual(tool.output.wait(timeout: 30) { $0.count >= 4_000 }.count, 4_000, "\(tool.errors.events)")
+        tool.signal(SIGTERM)
+        XCTAssertEqual(tool.waitForExit(seconds: 30), 0, "\(tool.errors.events)")
+        let summary = tool.errors.first(timeout: 10) { $0.contains(" events printed; ") }
+        burst.waitForSuccess()
+        let printed = try XCTUnwrap(summary.flatMap { Int($0.prefix { $0 != " " }) }, "no summary: \(tool.errors.events)")
+        let lines = tool.output.wait(timeout: 10) { $0.count >= printed }
+        XCTAssertEqual(lines.count, printed, "every printed line read")
+        let closes = lines.filter { $0.contains(#""event":"close""#) }
+        XCTAssertGreaterThan(closes.count, 1_000, "\(tool.errors.events)")
+        var wrong: [String] = []
+        for line in closes {
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
+            let owner = object["owner"] as? String ?? ""
+            if (object["pid"] as? NSNumber)?.int32Value != burst.pid || !["connect", "accept", "io"].contains(owner) { wrong.append(line) }
+        }
+        XCTAssertEqual(wrong.count, 0, "of \(closes.count) closes, not owned by the churning process: \(wrong.prefix(3))")
+    }
+
     /// Starts `item`, waits until `ready` holds (by default: it runs the tool, whose constructor
     /// has blocked SIGINT and SIGTERM), stops it, sends the signal, and checks the run's end.
     /// - Returns: whether `moment` held when the signal was sent (the checks hold either way); nil

@@ -84,6 +84,44 @@ final class TCPIntervalIntegrationTests: XCTestCase {
         XCTAssertEqual(monitor.statistics.kind.failedPolls, 0)
     }
 
+    /// A connection opened before tracing and not used since has no owner in the kernel. Its
+    /// close never names the task that ran it (here the server's end is closed by the client's
+    /// RST, which runs in this process): with the poll of open connections, it names the holder
+    /// the poll found (owner `fd`); without, it says `unknown` (pid 0).
+    func testACloseNoEntryKnowsNamesThePollsHolderOrUnknown() throws {
+        try requireBPF()
+        for polls in [true, false] {
+            let port = freePort()
+            let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "100", "--expect-reset", "--uid", "\(otherUID)"])
+            _ = try server.nextLine()
+            let client = try LoopbackClient(port: port)
+            client.send(100)
+            XCTAssertEqual(try server.nextLine()["received"], "100")
+
+            let (monitor, collector) = try collectingTCPMonitor(.init(filter: .init(ports: [port]), options: .init(interval: polls ? 0.2 : 0)))
+            defer { monitor.stop() }
+            if polls { XCTAssertEqual(collector.wait { $0.count >= 2 }.count, 2, "the snapshot's two records") }
+            client.reset()
+            _ = try server.nextLine()
+            server.waitForSuccess()
+            let closes = collector.wait { $0.filter { $0.kind == .close }.count >= 2 }.filter { $0.kind == .close }
+            XCTAssertEqual(closes.count, 2, "\(closes)")
+            for close in closes {
+                let holder = close.sourcePort == port ? EventProcess(pid: server.pid, uid: otherUID, command: "netevents-traff", executable: "netevents-traffic") : nil
+                if polls {
+                    XCTAssertEqual(close.ownerSource, .openFile, "\(close)")
+                    XCTAssertEqual(close.process.pid, holder?.pid ?? getpid(), "\(close)")
+                    if let holder { XCTAssertEqual(close.process, holder, "\(close)") }
+                } else {
+                    XCTAssertEqual(close.ownerSource, .unknown, "\(close)")
+                    XCTAssertEqual(close.process, .unknown, "\(close)")
+                    XCTAssertEqual(close.cgroupID, 0, "\(close)")
+                }
+            }
+            XCTAssertEqual(monitor.statistics.kind.untrackedCloses, 2)
+        }
+    }
+
     /// A connection opened after start: its records carry the owners of its connect and accept
     /// events (which need not be delivered: here only interval records and closes are asked
     /// for), and add up to its close totals.

@@ -76,7 +76,10 @@ final class ToolProcess: @unchecked Sendable {
 
     /// A fresh `/proc/PID/status` field as a mask (`SigBlk`, `SigCgt`, `SigIgn`...); nil once the
     /// process has gone.
-    func statusMask(_ field: String) -> UInt64? {
+    func statusMask(_ field: String) -> UInt64? { Self.statusMask(field, of: pid) }
+
+    /// The `field` mask of `/proc/PID/status` of any process; nil once it has gone.
+    static func statusMask(_ field: String, of pid: pid_t) -> UInt64? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
             let line = text.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") })
         else { return nil }

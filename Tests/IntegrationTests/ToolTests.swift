@@ -175,7 +175,7 @@ final class ToolTests: XCTestCase {
             outputDone.signal()
         }
         let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        waitUntilExit(process)
         XCTAssertEqual(outputDone.wait(timeout: .now() + 10), .success, "\(tool): standard output did not end")
         return (process.terminationStatus, text, outputText.events.joined())
     }

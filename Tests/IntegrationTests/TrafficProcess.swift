@@ -58,7 +58,7 @@ final class TrafficProcess: @unchecked Sendable {
             guard poll(&descriptor, 1, Int32(min(remaining, 1) * 1000)) > 0 else { continue }
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty {
-                process.waitUntilExit()
+                waitUntilExit(process)
                 throw TrafficError.exited(process.arguments ?? [], process.terminationStatus)
             }
             buffered.append(chunk)
@@ -70,7 +70,7 @@ final class TrafficProcess: @unchecked Sendable {
 
     /// Waits for exit and checks the status was 0.
     func waitForSuccess(file: StaticString = #filePath, line: UInt = #line) {
-        process.waitUntilExit()
+        waitUntilExit(process, file: file, line: line)
         XCTAssertEqual(process.terminationStatus, 0, "netevents-traffic \(process.arguments ?? []) failed", file: file, line: line)
     }
 
@@ -126,7 +126,7 @@ func runToEnd(_ executable: String, _ arguments: [String]) -> (status: Int32, ou
     process.standardError = FileHandle.nullDevice
     guard (try? process.run()) != nil else { return nil }
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    waitUntilExit(process)
     return (process.terminationStatus, data)
 }
 
@@ -157,26 +157,57 @@ func reap(_ pid: pid_t) -> Int32 {
     return status
 }
 
-/// Runs `arguments[0] ARGUMENTS...` to its end (spawned and reaped directly, see `spawn`): its
-/// pid, status and standard output.
-func spawnToEnd(_ arguments: [String]) throws -> (pid: Int32, status: Int32, output: String) {
+/// Spawns `arguments[0] ARGUMENTS...` (see `spawn`) with its standard output on a pipe: its pid
+/// and the pipe's read end, which the caller closes.
+func spawnWithOutputPipe(_ arguments: [String]) throws -> (pid: pid_t, output: Int32) {
     var pipe: [Int32] = [0, 0]
     guard pipe.withUnsafeMutableBufferPointer({ Glibc.pipe($0.baseAddress!) }) == 0 else { throw TrafficError.notBuilt("pipe: \(errno)") }
     // Not inherited by processes other threads start meanwhile: they would hold the write end open.
     for descriptor in pipe { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
-    defer { close(pipe[0]) }
-    let pid: pid_t
+    defer { close(pipe[1]) }
     do {
-        pid = try spawn(arguments, output: pipe[1])
-        close(pipe[1])
+        return (try spawn(arguments, output: pipe[1]), pipe[0])
     } catch {
-        close(pipe[1])
+        close(pipe[0])
         throw error
     }
+}
+
+/// Starts a generator that holds sockets until SIGTERM (`netevents-traffic udp-sockets` or
+/// `tcp-sockets`) and waits for its `ready` line: its pid and that line's `key=value` words. The
+/// caller ends it (SIGTERM) and reaps it.
+func startHolding(_ arguments: [String]) throws -> (pid: pid_t, fields: [String: String]) {
+    let (pid, output) = try spawnWithOutputPipe(arguments)
+    defer { close(output) }
+    // Up to the `ready` line (a `limited` line may come first), or the end of its output.
+    var line: [UInt8] = []
+    var byte: UInt8 = 0
+    while read(output, &byte, 1) == 1 {
+        if byte != UInt8(ascii: "\n") {
+            line.append(byte)
+        } else if line.starts(with: Array("ready".utf8)) {
+            break
+        } else {
+            line = []
+        }
+    }
+    var fields: [String: String] = [:]
+    for word in String(decoding: line, as: UTF8.self).split(separator: " ") {
+        let parts = word.split(separator: "=", maxSplits: 1)
+        if parts.count == 2 { fields[String(parts[0])] = String(parts[1]) }
+    }
+    return (pid, fields)
+}
+
+/// Runs `arguments[0] ARGUMENTS...` to its end (spawned and reaped directly, see `spawn`): its
+/// pid, status and standard output.
+func spawnToEnd(_ arguments: [String]) throws -> (pid: Int32, status: Int32, output: String) {
+    let (pid, descriptor) = try spawnWithOutputPipe(arguments)
+    defer { close(descriptor) }
     var output: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
-        let count = read(pipe[0], &buffer, buffer.count)
+        let count = read(descriptor, &buffer, buffer.count)
         if count < 0 && errno == EINTR { continue }
         guard count > 0 else { break }
         output += buffer[..<count]
@@ -189,6 +220,17 @@ func waitForExit(_ process: Process, seconds: Double) -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while process.isRunning && Date() < deadline { usleep(20_000) }
     return !process.isRunning
+}
+
+/// `process.waitUntilExit()` with a bound: a child that has not ended after `seconds` (or whose
+/// end Foundation missed) is killed and the test fails, naming it, instead of hanging the run.
+func waitUntilExit(_ process: Process, seconds: Double = 120, file: StaticString = #filePath, line: UInt = #line) {
+    // Ended: Foundation's own wait returns at once, and runs the run loop that frees what it
+    // kept for the process (a pipe), as the tests that count descriptors expect.
+    guard !waitForExit(process, seconds: seconds) else { return process.waitUntilExit() }
+    XCTFail("\(process.executableURL?.path ?? "?") \(process.arguments ?? []) still running after \(seconds) s: killed", file: file, line: line)
+    kill(process.processIdentifier, SIGKILL)
+    _ = waitForExit(process, seconds: 10)
 }
 
 /// `.build/<config>/NAME`: an executable of this package, built next to the test bundle.
@@ -217,6 +259,13 @@ final class Collector<Event: Sendable>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return items
+    }
+
+    /// How many there are so far (no copy of them).
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return items.count
     }
 
     /// Waits until `predicate` holds for the collected events, or `timeout` passes; returns them.
@@ -268,7 +317,8 @@ final class LoopbackClient: @unchecked Sendable {
     /// The local port (read at connect: a closed socket has none).
     let port: UInt16
     init(port server: UInt16) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        // Close-on-exec: a child started later must not hold it open (its close would send no FIN).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = server.bigEndian
@@ -293,6 +343,17 @@ final class LoopbackClient: @unchecked Sendable {
             guard result > 0 else { return }
             sent += result
         }
+    }
+    /// Reads until `count` bytes came or the peer closed: how many came.
+    func receive(_ count: Int) -> Int {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var received = 0
+        while received < count {
+            let result = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress! + received, count - received, 0) }
+            guard result > 0 else { break }
+            received += result
+        }
+        return received
     }
     /// Closes with a reset (SO_LINGER 0): no FIN, so the close totals are the data alone.
     func reset() {

@@ -119,14 +119,14 @@ final class MonitorMetricsTests: XCTestCase {
         XCTAssertTrue(exposition.series(named: Name.buildInfo).isEmpty, "nothing to say before it attached")
 
         metrics.setUp("tcp", attached: true, version: "0.3.0", hook: "fentry", transport: "ringbuf")
-        metrics.setUp("udp", attached: true, version: "0.3.0", hook: "kprobe", transport: "perf")
+        metrics.setUp("udp", attached: true, version: "0.3.0", hook: "kprobe", transport: "perf", offsets: "estimated")
         exposition = try metrics.exposition()
         XCTAssertEqual(exposition[Name.monitorUp, ["monitor": "tcp"]], 1)
         XCTAssertEqual(exposition[Name.monitorUp, ["monitor": "udp"]], 1)
         XCTAssertEqual(
-            exposition[Name.buildInfo, ["version": "0.3.0", "monitor": "tcp", "hook": "fentry", "transport": "ringbuf"]], 1)
+            exposition[Name.buildInfo, ["version": "0.3.0", "monitor": "tcp", "hook": "fentry", "transport": "ringbuf", "offsets": "btf"]], 1)
         XCTAssertEqual(
-            exposition[Name.buildInfo, ["version": "0.3.0", "monitor": "udp", "hook": "kprobe", "transport": "perf"]], 1)
+            exposition[Name.buildInfo, ["version": "0.3.0", "monitor": "udp", "hook": "kprobe", "transport": "perf", "offsets": "estimated"]], 1)
         XCTAssertEqual(exposition.series(named: Name.buildInfo).count, 2)
 
         metrics.setUp("tcp", attached: false, version: "0.3.0")  // stopped

@@ -138,7 +138,7 @@ extension TCPMetricsTests {
         metrics.record([tcpEvent(.interval, comm: "db", socket: 7, sent: 500_000, received: 9_000, owner: .openFile)])
         XCTAssertNil(try metrics.exposition()[Name.tcpBytes, ["direction": "sent", "comm": "db", "container": ""]])
         metrics.record([tcpEvent(.interval, comm: "db", socket: 7, sent: 50, received: 5, owner: .openFile)])
-        metrics.record([tcpEvent(.close, comm: "db", socket: 7, sent: 500_080, received: 9_006, owner: .closingTask)])
+        metrics.record([tcpEvent(.close, comm: "db", socket: 7, sent: 500_080, received: 9_006, owner: .openFile)])
         let exposition = try metrics.exposition()
         XCTAssertEqual(exposition[Name.tcpBytes, ["direction": "sent", "comm": "db", "container": ""]], 80)
         XCTAssertEqual(exposition[Name.tcpBytes, ["direction": "received", "comm": "db", "container": ""]], 6)

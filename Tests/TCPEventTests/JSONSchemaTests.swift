@@ -159,7 +159,7 @@ final class JSONSchemaTests: XCTestCase {
         ipv6.saddr = Array(repeating: 0, count: 15) + [1]
         ipv6.daddr = Array(repeating: 0, count: 10) + [0xff, 0xff, 192, 0, 2, 7]
         ipv6.comm = "a\u{1}b\tc"
-        ipv6.ownerSource = 4
+        ipv6.ownerSource = 0  // unknown
         ipv6.oldState = 12
         var noDuration = TCPSample()
         noDuration.start = 0

@@ -16,11 +16,26 @@ final class TCPConfigurationTests: XCTestCase {
         XCTAssertNoThrow(try TCPMonitor(configuration: edges), "valid options need no privileges until start")
     }
 
+    /// The owner map holds as many sockets as the kernel's table of established sockets (twice
+    /// `tcp_max_orphans`), within 65,536 and 1,048,576.
+    func testTheOwnerMapIsSizedLikeTheKernelsTableOfSockets() throws {
+        let text = try String(contentsOfFile: "/proc/sys/net/ipv4/tcp_max_orphans", encoding: .utf8)
+        let table = 2 * (try XCTUnwrap(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)), text))
+        let size = TCPKind.Options.defaultMaxTrackedSockets
+        XCTAssertTrue((65_536...1_048_576).contains(size), "\(size)")
+        if (65_536...1_048_576).contains(table) { XCTAssertEqual(size, table) }
+        for wrong in [63, 16_777_217] {
+            var options = TCPKind.Options()
+            options.maxTrackedSockets = wrong
+            XCTAssertThrowsError(try options.validate(), "\(wrong)")
+        }
+    }
+
     func testDefaultValues() {
         let configuration = TCPMonitor.Configuration()
         XCTAssertEqual(configuration.filter, EventFilter())
         XCTAssertNil(configuration.hook)
-        XCTAssertEqual(configuration.maxTrackedSockets, 65_536)
+        XCTAssertEqual(configuration.maxTrackedSockets, TCPKind.Options.defaultMaxTrackedSockets)
         XCTAssertTrue(configuration.tracksAccept)
         XCTAssertTrue(configuration.tracksFirstIO)
         XCTAssertNil(configuration.transport)

@@ -117,7 +117,7 @@ final class TCPEventDecoderTests: XCTestCase {
 
     func testValuesNoKernelWritesThrowMalformed() {
         let changes: [(String, (inout TCPSample) -> Void)] = [
-            ("family", { $0.family = 1 }), ("owner", { $0.ownerSource = 0 }), ("owner fd", { $0.ownerSource = 5 }),
+            ("family", { $0.family = 1 }), ("owner 4", { $0.ownerSource = 4 }), ("owner fd", { $0.ownerSource = 5 }),
             ("state", { $0.oldState = 99 }), ("no state for a close", { $0.oldState = 0 }), ("kind 0", { $0.kind = 0 }),
             ("kind 9", { $0.kind = 9 }),
         ]

@@ -5,13 +5,17 @@
 #include "netevents_common.h"
 
 /// How the owner of a socket was found, most reliable first (TCPConnectionEvent.OwnerSource).
+/// NONE in a sample: the owner is unknown (never claimed, opened before tracing, or evicted), and
+/// the sample's pid is 0 and its uid NE_UID_UNKNOWN, never whichever task ran the close.
 enum ne_tcp_owner_source {
     NE_TCP_OWNER_NONE = 0,
     NE_TCP_OWNER_CONNECT = 1,
     NE_TCP_OWNER_ACCEPT = 2,
     NE_TCP_OWNER_IO = 3,
-    NE_TCP_OWNER_CLOSING_TASK = 4,
 };
+
+/// The uid of an unknown owner: (uid_t)-1, which no user has.
+#define NE_UID_UNKNOWN 0xFFFFFFFFu
 
 /// What a sample reports (TCPConnectionEvent.Kind). Zero is no kind: a sample that says it is malformed.
 enum ne_tcp_event_kind {
@@ -37,6 +41,9 @@ enum ne_tcp_stat {
     NE_TCP_STAT_CLOSED_UNTRACKED,
     /// Events the in-kernel filters discarded.
     NE_TCP_STAT_FILTERED,
+    /// Sockets no entry knew (opened before tracing began, or evicted) that the process doing
+    /// I/O on them claimed (counted in TRACKED too).
+    NE_TCP_STAT_ADOPTED,
     NE_TCP_STAT_COUNT
 };
 

@@ -1,0 +1,120 @@
+import Foundation
+import Glibc
+import TCPEvent
+import XCTest
+
+/// Owners that cannot be forged or flushed: processes holding tens of thousands of live TCP
+/// sockets (every one an entry in the kernel's map of owners) must not make any connection's end
+/// carry a pid other than its owner's. Pushed out of a full map, an owner becomes "unknown" (pid
+/// 0), never whichever task ran the close; a connection no entry knows is owned again by the
+/// process that uses it (adopted at its first send or receive, Linux 6.3+).
+final class OwnerPressureTests: XCTestCase {
+    /// At the default size (the kernel's table of established sockets: 262,144 here), six
+    /// processes holding 102,000 sockets push no owner out: each of their 102,000 ends and both
+    /// ends of a connection made beside them name their own process.
+    func testAHundredThousandSocketsPushNoOwnerOutAtTheDefaultSize() throws {
+        try flood(processes: 6, connectionsEach: 8_500, maxTrackedSockets: nil)
+    }
+
+    /// A map of 4,096 owners flooded with 16,000 sockets: the ends whose owners were pushed out
+    /// say "unknown" (pid 0, owner `unknown`), never another process.
+    func testOwnersPushedOutOfAFullMapAreUnknownNeverAnotherProcess() throws {
+        try flood(processes: 2, connectionsEach: 4_000, maxTrackedSockets: 4_096)
+    }
+
+    /// Opens a connection (a server process, a client of this one), starts tracing and `processes`
+    /// generators of `connectionsEach` connections each (on 127.0.0.20, .21...), moves 100 and 10
+    /// bytes over the first connection,
+    /// closes it, ends the generators, and checks every close: nothing lost, each end named by its
+    /// own process or unknown, and (nil `maxTrackedSockets`: the default) none unknown when the
+    /// map has room for them all.
+    private func flood(processes: Int, connectionsEach: Int, maxTrackedSockets: Int?) throws {
+        try requireBPF()
+        var configuration = TCPMonitor.Configuration()
+        configuration.events = [.close]  // tracking is the same whatever is reported
+        if let maxTrackedSockets { configuration.maxTrackedSockets = maxTrackedSockets }
+        // Room for every close at once (240 bytes each in the buffer), and in the delivery queue:
+        // the test is about owners, not about a burst the buffers cannot hold.
+        configuration.bufferPages = 8_192
+        configuration.deliveryCapacity = 262_144
+        // Opened before tracing begins (a server process, a client of this one): no entry knows it
+        // until it is used.
+        let port = freePort()
+        let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "100", "--send", "10"])
+        _ = try server.nextLine()
+        let client = try LoopbackClient(port: port)
+        let monitor = try TCPMonitor(configuration: configuration)
+        let closes = Collector<TCPConnectionEvent>()
+        try monitor.start { closes.add($0) }
+        defer { monitor.stop() }
+        let traffic = try builtExecutable("netevents-traffic").path
+        var holders: [String: pid_t] = [:]
+        defer { for pid in holders.values { kill(pid, SIGKILL); reap(pid) } }
+        var sockets = 0
+        for index in 0..<processes {
+            let address = "127.0.0.\(20 + index)"
+            let holder = try startHolding([traffic, "tcp-sockets", "--count", "\(connectionsEach)", "--source", address])
+            holders[address] = holder.pid
+            sockets += try XCTUnwrap(holder.fields["sockets"].flatMap { Int($0) }, "\(holder.fields)")
+        }
+        XCTAssertEqual(sockets, 2 * processes * connectionsEach, "a generator could not open its sockets (descriptor limit?)")
+
+        client.send(100)
+        XCTAssertEqual(client.receive(10), 10)
+        close(client.fd)
+        server.waitForSuccess()
+        for pid in holders.values { kill(pid, SIGTERM) }
+        for pid in holders.values { reap(pid) }
+        let pids = holders
+        holders = [:]
+
+        func isVictim(_ event: TCPConnectionEvent) -> Bool {
+            event.endpoints.sourcePort == client.port && event.endpoints.destinationPort == port
+                || event.endpoints.sourcePort == port && event.endpoints.destinationPort == client.port
+        }
+        func floodCloses(_ events: [TCPConnectionEvent]) -> [TCPConnectionEvent] {
+            events.filter { pids[$0.endpoints.sourceAddress.description] != nil }
+        }
+        // Every socket's close, the connection's two and (no filter) any others of this machine's.
+        let deadline = Date().addingTimeInterval(60)
+        while closes.count < sockets + 2 && Date() < deadline { usleep(100_000) }
+        usleep(200_000)
+        let events = closes.events
+        let statistics = monitor.statistics
+        let ours = floodCloses(events)
+        let unknown = ours.filter { $0.ownerSource == .unknown }
+        print("owner pressure: \(sockets) sockets, map of \(configuration.maxTrackedSockets): \(unknown.count) closes unknown; \(statistics)")
+        XCTAssertEqual(statistics.lostSamples, 0, "\(statistics)")
+        XCTAssertEqual(ours.count, sockets, "a close event for every socket of the generators")
+
+        for event in ours {
+            let owner = pids[event.endpoints.sourceAddress.description]
+            if event.process.pid == owner, [.connect, .accept].contains(event.ownerSource) { continue }
+            if event.process == .unknown && event.ownerSource == .unknown && event.cgroupID == 0 { continue }
+            XCTFail("an end of \(owner.map(String.init) ?? "?")'s connections named another owner: \(event)")
+            break
+        }
+        if maxTrackedSockets == nil && configuration.maxTrackedSockets >= sockets + 16_384 {
+            XCTAssertEqual(unknown.count, 0, "the default map has room for every socket: \(statistics)")
+            XCTAssertEqual(statistics.kind.evictedSockets, 0, "\(statistics)")
+        } else if let maxTrackedSockets {
+            XCTAssertGreaterThan(statistics.kind.evictedSockets, UInt64(sockets - maxTrackedSockets) / 2, "\(statistics)")
+            XCTAssertGreaterThan(unknown.count, 0, "the map was full, yet every owner was known")
+            XCTAssertLessThanOrEqual(UInt64(unknown.count), statistics.kind.evictedSockets, "\(statistics)")
+        }
+
+        // The connection opened before tracing began and used after the flood: each end adopted
+        // then by its process (the client sent, the server received).
+        let ends = events.filter(isVictim)
+        XCTAssertEqual(ends.count, 2, "\(ends)")
+        XCTAssertGreaterThanOrEqual(statistics.kind.adoptedSockets, 2, "\(statistics)")
+        for end in ends {
+            let isClient = end.endpoints.sourcePort == client.port
+            XCTAssertEqual(end.process.pid, isClient ? getpid() : server.pid, "\(end)")
+            XCTAssertEqual(end.ownerSource, .firstIO, "\(end)")
+            // tcp_info's counts: the data, plus one for the FIN received, plus (client) the SYN and its FIN.
+            XCTAssertEqual(end.sentBytes, isClient ? 102 : 11, "\(end)")
+            XCTAssertEqual(end.receivedBytes, isClient ? 11 : 101, "\(end)")
+        }
+    }
+}
