@@ -106,6 +106,36 @@ public struct KernelHeaders: Sendable, Equatable {
     /// Picks the installed header tree whose version is nearest the running kernel: the newest not
     /// newer than it, else the oldest newer one.
     static func nearestDistributionHeaders(in directory: String, running: String) -> Candidate? {
+        distributionHeaders(in: directory, running: running).first
+    }
+
+    /// After a compile against `failed` (another kernel's distribution headers) failed: the next
+    /// installed tree (nearest the running kernel first, then older, then newer), merged and
+    /// exported as `BCC_KERNEL_SOURCE` in its place; nil when `failed` is no distribution tree or
+    /// none is left.
+    /// (BCC 0.26's clang cannot build Debian 6.12's `linux/bpf.h`, which header offsets include.)
+    /// - Parameters:
+    ///   - failed: the tree the compile failed with.
+    ///   - cacheDirectory: where a merged tree is kept between runs.
+    ///   - sourcesDirectory: where distribution header packages are installed.
+    /// - Throws: what merging the tree throws (see ``locate(cacheDirectory:sourcesDirectory:)``).
+    public static func next(
+        after failed: KernelHeaders, cacheDirectory: String = "/var/cache/swift-net-events", sourcesDirectory: String = "/usr/src"
+    ) throws(BPFError) -> KernelHeaders? {
+        guard case .distribution(let release) = failed.source else { return nil }
+        let candidates = distributionHeaders(in: sourcesDirectory, running: KernelVersion.running.release)
+        guard let index = candidates.firstIndex(where: { $0.release == release }), index + 1 < candidates.count else { return nil }
+        let candidate = candidates[index + 1]
+        let tree = try merge(candidate, into: cacheDirectory)
+        setenv("BCC_KERNEL_SOURCE", tree, 1)
+        let headers = KernelHeaders(path: tree, source: .distribution(release: candidate.release))
+        merged.withLock { $0 = headers }
+        return headers
+    }
+
+    /// The installed header trees, nearest the running kernel first: those not newer than it from
+    /// the newest down, then the newer ones from the oldest up.
+    static func distributionHeaders(in directory: String, running: String) -> [Candidate] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let arch = debianArchitecture
         let candidates: [Candidate] = names.compactMap { name in
@@ -124,7 +154,8 @@ public struct KernelHeaders: Sendable, Equatable {
         }
         let running = KernelVersion(release: running)
         let sorted = candidates.sorted { KernelVersion(release: $0.release) < KernelVersion(release: $1.release) }
-        return sorted.last { KernelVersion(release: $0.release) <= running } ?? sorted.first
+        let older = sorted.filter { KernelVersion(release: $0.release) <= running }
+        return older.reversed() + sorted.filter { KernelVersion(release: $0.release) > running }
     }
 
     /// `cp -rs common/. DIR && cp -rs --remove-destination arch/. DIR`, done once per release.

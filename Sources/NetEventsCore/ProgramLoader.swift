@@ -36,7 +36,7 @@ enum ProgramLoader {
         case .btf: flags += try KernelBTF.vmlinux().defines(for: plan.offsets)
         case .headers: flags.append("-DOFFSETS_FROM_HEADERS")
         }
-        let module = try BPFModule(source: plan.expandedText(), cflags: flags, releasesCompilerMemory: false)
+        let module = try compile(plan.expandedText(), flags: flags, tryingOtherHeaders: plan.offsetSource == .headers)
 
         var links: [BPFLink] = []
         do {
@@ -55,6 +55,24 @@ enum ProgramLoader {
             links.reversed().forEach { $0.close() }  // as a stop detaches: each hook before what it depends on
             CompilerMemory.release()
             throw error
+        }
+    }
+
+    /// Compiles `source`. With header offsets from another kernel's headers (accepted by the
+    /// user), a tree this clang cannot build is followed by the other installed trees in turn;
+    /// if none builds, the first failure is thrown.
+    private static func compile(_ source: String, flags: [String], tryingOtherHeaders: Bool) throws(BPFError) -> BPFModule {
+        var headers = try KernelHeaders.locate()
+        var firstFailure: BPFError?
+        while true {
+            do {
+                return try BPFModule(source: source, cflags: flags, headers: headers, releasesCompilerMemory: false)
+            } catch {
+                guard case .compileFailed = error, tryingOtherHeaders, !headers.matchesRunningKernel else { throw firstFailure ?? error }
+                firstFailure = firstFailure ?? error
+                guard let next = try KernelHeaders.next(after: headers) else { throw firstFailure ?? error }
+                headers = next
+            }
         }
     }
 }

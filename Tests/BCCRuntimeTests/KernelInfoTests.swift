@@ -113,6 +113,16 @@ final class KernelHeadersTests: XCTestCase {
         XCTAssertEqual(exact.release, "6.1.0-56-\(arch)")
     }
 
+    /// The order in which trees are tried when one does not compile: nearest first, older ones
+    /// going down, then newer ones going up.
+    func testTreesAreTriedNearestFirstThenOlderThenNewer() throws {
+        try installDebianHeaders()
+        let order = KernelHeaders.distributionHeaders(in: directory, running: "6.5.0-1-\(arch)").map(\.release)
+        XCTAssertEqual(order, ["6.1.0-56-\(arch)", "5.10.0-30-\(arch)", "6.12.0-3-\(arch)"])
+        let newest = KernelHeaders.distributionHeaders(in: directory, running: "6.18.0").map(\.release)
+        XCTAssertEqual(newest, ["6.12.0-3-\(arch)", "6.1.0-56-\(arch)", "5.10.0-30-\(arch)"])
+    }
+
     func testFallsBackToOldestNewerWhenAllAreNewer() throws {
         try installDebianHeaders()
         let found = try XCTUnwrap(KernelHeaders.nearestDistributionHeaders(in: directory, running: "5.4.0"))

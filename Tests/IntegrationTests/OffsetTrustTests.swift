@@ -44,4 +44,35 @@ final class OffsetTrustTests: XCTestCase {
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux"), "the BTF was hidden outside the tool's namespace")
     }
+
+    /// Accepted explicitly (`--accept-estimated-offsets`), the same hidden BTF traces: on an
+    /// installed header tree this compiler can build (the others are tried in turn when the
+    /// nearest cannot: BCC 0.26 cannot build Debian 6.12's), with the warning in the Tracing line,
+    /// and every event says its fields are estimates.
+    func testAcceptedEstimatedOffsetsTraceAndMarkEveryEvent() throws {
+        try requireBPF()
+        guard FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") else {
+            throw XCTSkip("this kernel has no BTF to hide")
+        }
+        let port = freePort()
+        let events = NSTemporaryDirectory() + "offset-accepted-\(getpid()).json"
+        defer { unlink(events) }
+        let (process, _, errors) = try startProcess(
+            URL(fileURLWithPath: "/usr/bin/unshare"),
+            ["-m", "/bin/sh", "-c", "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" --json --port \"$2\" --duration 8 --accept-estimated-offsets > \"$1\"",
+             try builtExecutable("tcp-events").path, events, "\(port)"])
+        let lines = Collector<String>(lines: errors.fileHandleForReading)
+        let tracing = lines.first(timeout: 60) { $0.hasPrefix("Tracing") }
+        XCTAssertTrue(tracing?.contains("offsets: headers") ?? false, "\(lines.events)")
+        XCTAssertTrue(tracing?.contains("WARNING: header offsets from another kernel") ?? false, "\(lines.events)")
+        let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "5", "--send", "7"])
+        _ = try server.nextLine()
+        try TrafficProcess(["tcp-client", "--port", "\(port)", "--send", "5", "--receive", "7"]).waitForSuccess()
+        server.waitForSuccess()
+        waitUntilExit(process)
+        XCTAssertEqual(process.terminationStatus, 0, "\(lines.events)")
+        let printed = String(decoding: FileManager.default.contents(atPath: events) ?? Data(), as: UTF8.self).split(separator: "\n")
+        XCTAssertEqual(printed.filter { $0.contains(#""event":"close""#) }.count, 2, "\(printed)")
+        for line in printed { XCTAssertTrue(line.contains(#""offsets_estimated":true"#), "not marked: \(line)") }
+    }
 }
