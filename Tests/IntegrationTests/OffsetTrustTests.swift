@@ -57,9 +57,11 @@ final class OffsetTrustTests: XCTestCase {
         let port = freePort()
         let events = NSTemporaryDirectory() + "offset-accepted-\(getpid()).json"
         defer { unlink(events) }
+        // As from a fresh shell: the monitors of earlier tests in this process set BCC_KERNEL_SOURCE
+        // to the tree they merged, and a tree named there is used as given, never replaced.
         let (process, _, errors) = try startProcess(
             URL(fileURLWithPath: "/usr/bin/unshare"),
-            ["-m", "/bin/sh", "-c", "mount -t tmpfs none /sys/kernel/btf && exec \"$0\" --json --port \"$2\" --duration 8 --accept-estimated-offsets > \"$1\"",
+            ["-m", "/bin/sh", "-c", "unset BCC_KERNEL_SOURCE; mount -t tmpfs none /sys/kernel/btf && exec \"$0\" --json --port \"$2\" --duration 8 --accept-estimated-offsets > \"$1\"",
              try builtExecutable("tcp-events").path, events, "\(port)"])
         let lines = Collector<String>(lines: errors.fileHandleForReading)
         let tracing = lines.first(timeout: 60) { $0.hasPrefix("Tracing") }
