@@ -74,14 +74,15 @@ final class DNSIntegrationTests: XCTestCase {
         XCTAssertEqual(exchange.serverResponse.length, response.length, file: file, line: line)
         XCTAssertEqual(exchange.serverResponse.responseCode?.description, rcode, file: file, line: line)
         XCTAssertEqual(exchange.serverResponse.answers.map(\.description), answers, file: file, line: line)
-        // Latencies: the server's answer time lies inside the client's round trip, give or take
-        // where the hooks run: a loopback send delivers the datagram before the sender's hook
-        // takes its time, so the receiver on the other CPU can be a few microseconds ahead (seen:
-        // client 48.4 µs, server 54.5 µs). A pairing gone wrong is off by far more than 1 ms.
+        // Latencies: each side's response found its query, within dig's one try of 2 s. Which of
+        // the two is longer is not fixed: a loopback send delivers the datagram before the
+        // sender's hook takes its time, and the sender can be preempted in between (seen: client
+        // 48.4 µs against server 54.5 µs here; 7.2 ms against 8.6 ms in a 6.1 guest under QEMU).
         let clientLatency = response.latencyNanoseconds ?? 0
         let serverLatency = exchange.serverResponse.latencyNanoseconds ?? 0
-        XCTAssertGreaterThan(serverLatency, 0, "the server's response found its query", file: file, line: line)
-        XCTAssertGreaterThan(clientLatency + 1_000_000, serverLatency, "the client waits for the server", file: file, line: line)
+        for (side, latency) in [("client", clientLatency), ("server", serverLatency)] {
+            XCTAssertTrue((1..<2_000_000_000).contains(latency), "the \(side)'s response found its query: \(latency) ns", file: file, line: line)
+        }
         XCTAssertLessThan(clientLatency, 2_000_000_000, file: file, line: line)
         XCTAssertEqual(response.timeNanoseconds - query.timeNanoseconds, clientLatency, accuracy: 2, file: file, line: line)
     }
