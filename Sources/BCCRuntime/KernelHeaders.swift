@@ -89,6 +89,12 @@ public struct KernelHeaders: Sendable, Equatable {
                 "BCC_KERNEL_SOURCE", modulesBuild, "/sys/kernel/kheaders.tar.xz", "\(sourcesDirectory)/linux-headers-*",
             ])
         }
+        return try use(candidate, cacheDirectory: cacheDirectory)
+    }
+
+    /// Merges `candidate` (once per release) and makes it this process's tree: exported as
+    /// `BCC_KERNEL_SOURCE`, and remembered as ours.
+    private static func use(_ candidate: Candidate, cacheDirectory: String) throws(BPFError) -> KernelHeaders {
         let tree = try merge(candidate, into: cacheDirectory)
         setenv("BCC_KERNEL_SOURCE", tree, 1)
         let headers = KernelHeaders(path: tree, source: .distribution(release: candidate.release))
@@ -125,12 +131,7 @@ public struct KernelHeaders: Sendable, Equatable {
         guard case .distribution(let release) = failed.source else { return nil }
         let candidates = distributionHeaders(in: sourcesDirectory, running: KernelVersion.running.release)
         guard let index = candidates.firstIndex(where: { $0.release == release }), index + 1 < candidates.count else { return nil }
-        let candidate = candidates[index + 1]
-        let tree = try merge(candidate, into: cacheDirectory)
-        setenv("BCC_KERNEL_SOURCE", tree, 1)
-        let headers = KernelHeaders(path: tree, source: .distribution(release: candidate.release))
-        merged.withLock { $0 = headers }
-        return headers
+        return try use(candidates[index + 1], cacheDirectory: cacheDirectory)
     }
 
     /// The installed header trees, nearest the running kernel first: those not newer than it from

@@ -68,9 +68,11 @@ enum ProgramLoader {
             do {
                 return try BPFModule(source: source, cflags: flags, headers: headers, releasesCompilerMemory: false)
             } catch {
-                guard case .compileFailed = error, tryingOtherHeaders, !headers.matchesRunningKernel else { throw firstFailure ?? error }
-                firstFailure = firstFailure ?? error
-                guard let next = try KernelHeaders.next(after: headers) else { throw firstFailure ?? error }
+                let failure = firstFailure ?? error
+                guard case .compileFailed = error, tryingOtherHeaders, !headers.matchesRunningKernel,
+                    let next = try KernelHeaders.next(after: headers)
+                else { throw failure }
+                firstFailure = failure
                 headers = next
             }
         }

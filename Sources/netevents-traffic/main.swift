@@ -264,15 +264,16 @@ case "tcp-sockets":
     Sockets.raiseDescriptorLimit()
     let wanted = value("--count") ?? 1000
     let sourceText = arguments.firstIndex(of: "--source").map { arguments[$0 + 1] } ?? "127.0.0.1"
+    let source = Sockets.ipv4(sourceText)
     let listener = Sockets.check(socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0), "socket")
-    if Sockets.use(listener, Sockets.ipv4(sourceText)) != 0 { Sockets.die("bind \(sourceText)") }
+    if Sockets.use(listener, source) != 0 { Sockets.die("bind \(sourceText)") }
     _ = Sockets.check(listen(listener, 128), "listen")
     let server = Sockets.ipv4(sourceText, port: Sockets.localPort(listener))
     var connections = 0
     while connections < wanted {
         let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard client >= 0 else { break }  // the descriptor limit
-        if Sockets.use(client, Sockets.ipv4(sourceText)) != 0 { Sockets.die("bind \(sourceText)") }
+        if Sockets.use(client, source) != 0 { Sockets.die("bind \(sourceText)") }
         if Sockets.use(client, server, connecting: true) != 0 { Sockets.die("connect \(sourceText)") }
         let accepted = accept(listener, nil, nil)
         guard accepted >= 0 else {
