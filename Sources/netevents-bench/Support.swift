@@ -157,18 +157,6 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// Pins this thread, and every thread it creates later, to one CPU. Call before any thread starts.
-func pinToCPU(_ cpu: Int) throws {
-    // sched_setaffinity is a GNU extension the Glibc module does not import.
-    typealias SetAffinity = @convention(c) (pid_t, Int, UnsafeRawPointer) -> Int32
-    guard let symbol = libcSymbol("sched_setaffinity") else { throw BenchError("sched_setaffinity not found") }
-    var set = cpu_set_t()
-    withUnsafeMutableBytes(of: &set) { $0[cpu / 8] = UInt8(1 << (cpu % 8)) }
-    guard withUnsafeBytes(of: &set, { unsafeBitCast(symbol, to: SetAffinity.self)(0, $0.count, $0.baseAddress!) }) == 0 else {
-        throw BenchError("sched_setaffinity(cpu \(cpu)): \(String(cString: strerror(errno)))")
-    }
-}
-
 /// A function already loaded in this process (libc's GNU extensions, libbcc's C API), by name.
 func libcSymbol(_ name: String) -> UnsafeMutableRawPointer? {
     guard let handle = dlopen(nil, RTLD_NOW) else { return nil }

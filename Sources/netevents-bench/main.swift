@@ -15,6 +15,7 @@
 // `swift build -c release` first (everything), or `swift build -c release --product P` once per
 // product (given several `--product` options, SwiftPM 6.3 builds only the last).
 import Glibc
+import NetEventsTesting
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 let command = arguments.first ?? "help"
@@ -89,7 +90,7 @@ do {
             options.only = arguments[index + 1].split(separator: ",").map(String.init)
         }
         // Before any thread exists, so every thread inherits the mask.
-        if options.pinned { try pinToCPU(0) }
+        if options.pinned { try CPUAffinity.pin(to: 0) }
         try DecodeBenchmark.run(options)
     case "tcp-churn":
         var options = ChurnBenchmark.Options()

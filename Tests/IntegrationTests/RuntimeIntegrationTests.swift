@@ -2,6 +2,7 @@ import BCCRuntime
 import Dispatch
 import Foundation
 import Glibc
+import NetEventsTesting
 import Synchronization
 import XCTest
 
@@ -130,11 +131,11 @@ final class RuntimeIntegrationTests: XCTestCase {
         try consumer.fill(perf, from: server)
         consumer.releaseForever()
 
-        // The kernel writes its lost record once there is room again, with the next sample: keep
-        // the traffic going until the report arrives.
+        // The kernel writes its lost record once there is room again, with the next sample on the
+        // same CPU's buffer: keep the traffic going, on every CPU, until the report arrives.
         let reported = waitUntil {
             if perf.lostSamples > 0 && consumer.lostReports > 0 { return true }
-            _ = try? server.connectAcceptClose()
+            try? CPUAffinity.onEachCPU { _ in _ = try server.connectAcceptClose() }
             return false
         }
         perf.close()
