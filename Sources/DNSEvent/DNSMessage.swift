@@ -192,7 +192,7 @@ public struct DNSRecord: Sendable, Equatable {
             let (bytes, start) = (reader.message, range.lowerBound)
             return .address(.v4(bytes[start], bytes[start + 1], bytes[start + 2], bytes[start + 3]))
         case .aaaa where range.count == 16:
-            return .address(.v6(Array(reader.message[range])))
+            return .address(.v6(IPv6Bytes(reader.message[range])!))
         case .cname, .ns, .ptr, .dname:
             reader.offset = range.lowerBound
             let name = try reader.readName()

@@ -99,13 +99,18 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         case .callback(let body):
             deliver = { batch, queue in
                 var position = 0
-                for index in batch.indices {
-                    // Into event `index`, and (but for the first) out of the one before it.
-                    guard queue.step(from: position, to: 2 * index + 1) else { return false }
-                    position = 2 * index + 1
-                    body(batch[index])
+                // Through a buffer pointer: its elements are lent to `body`, not copied (this
+                // generic code is not specialized, and the array's subscript copied each event).
+                let delivered = batch.withUnsafeBufferPointer { events -> Bool in
+                    for index in events.indices {
+                        // Into event `index`, and (but for the first) out of the one before it.
+                        guard queue.step(from: position, to: 2 * index + 1) else { return false }
+                        position = 2 * index + 1
+                        body(events[index])
+                    }
+                    return true
                 }
-                return queue.step(from: position, to: 2 * batch.count)
+                return delivered && queue.step(from: position, to: 2 * batch.count)
             }
         case .batchCallback(let body):
             deliver = { batch, queue in

@@ -179,8 +179,7 @@ public struct LineCursor {
             var text: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)  // 48 >= INET6_ADDRSTRLEN
             withUnsafeMutableBytes(of: &text) { text in
                 let written = raw.withUnsafeBytes { raw -> Bool in
-                    raw.count == 16
-                        && inet_ntop(AF_INET6, raw.baseAddress, text.baseAddress!.assumingMemoryBound(to: CChar.self), socklen_t(text.count)) != nil
+                    inet_ntop(AF_INET6, raw.baseAddress, text.baseAddress!.assumingMemoryBound(to: CChar.self), socklen_t(text.count)) != nil
                 }
                 guard written, let end = text.firstIndex(of: 0) else {
                     append(UInt8(ascii: "?"))

@@ -7,9 +7,9 @@ import Synchronization
 /// their attach order), stop the scans, drain the source, run the kind's final scan, then finish
 /// delivery (waiting at most the grace period for the consumer).
 ///
-/// There is one producer path into delivery: decoding a sample, a periodic scan and the final scan
-/// all append to one batch under one lock, and the batch is handed over under the same lock, so
-/// events reach the consumer in the order they were produced.
+/// There is one producer path into delivery (``Intake``): decoding a sample, a periodic scan and
+/// the final scan all append to one batch under one lock, and the batch is handed over under the
+/// same lock, so events reach the consumer in the order they were produced.
 final class TracingSession<Kind: EventKind>: Sendable {
     /// In attach order: each kind attaches what a hook depends on before the hook.
     private let links: Mutex<[BPFLink]>
@@ -17,15 +17,12 @@ final class TracingSession<Kind: EventKind>: Sendable {
     let module: BPFModule?
     /// Where samples come from.
     let source: any SampleSource
+    /// Decodes samples and hands events to delivery.
+    private let intake: Intake
     /// Where events go.
-    let delivery: EventDelivery<Kind.Event>
+    var delivery: EventDelivery<Kind.Event> { intake.delivery }
     /// The kind's state for this run.
-    let kind: Kind
-    private let producer = Mutex<[Kind.Event]>([])
-    /// Names each event's cgroup and network namespace; nil when the configuration turned it off.
-    private let attributor: EventAttributor?
-    private let malformed = Atomic<UInt64>(0)
-    private let lastMalformed = Mutex<BPFError?>(nil)
+    var kind: Kind { intake.kind }
     private let stopped = Atomic<Bool>(false)
     private let scanner = Mutex<PeriodicTask?>(nil)
     /// Keeps the kernel's filter following cgroups made anew (``ResolvedFilter/refresh(in:)``).
@@ -47,20 +44,18 @@ final class TracingSession<Kind: EventKind>: Sendable {
     ) throws(BPFError) {
         self.stopGrace = stopGrace
         self.module = module
-        self.attributor = attributor
+        let intake = Intake(kind: kind, delivery: delivery, attributor: attributor)
+        self.intake = intake
         self.links = Mutex(links)
         self.source = source
-        self.delivery = delivery
-        self.kind = kind
         stopFinished.enter()
         // What was there before: appended first, so it reaches the consumer before any sample.
         kind.prepare()
-        produce { kind.begin(into: &$0) }
+        intake.produce { kind.begin(into: &$0) }
         do {
-            try source.start(
-                SampleHandler(
-                    onSample: { [weak self] raw in self?.decode(raw) },
-                    onBatchEnd: { [weak self] in self?.produce { _ in } }))
+            // The handler holds the intake, not the session: no cycle through the source, and no
+            // weak reference to load per sample.
+            try source.start(SampleHandler(onSample: { raw in intake.decode(raw) }, onBatchEnd: { intake.produce { _ in } }))
         } catch {
             links.reversed().forEach { $0.close() }
             delivery.finish(within: stopGrace)
@@ -69,9 +64,9 @@ final class TracingSession<Kind: EventKind>: Sendable {
             throw error
         }
         if let interval = kind.scanInterval {
-            let task = PeriodicTask(interval: interval, name: "event scan") { [weak self] in
-                self?.kind.prepare()
-                self?.produce { self?.kind.scan(into: &$0, final: false) }
+            let task = PeriodicTask(interval: interval, name: "event scan") {
+                kind.prepare()
+                intake.produce { kind.scan(into: &$0, final: false) }
             }
             scanner.withLock { $0 = task }
         }
@@ -80,43 +75,70 @@ final class TracingSession<Kind: EventKind>: Sendable {
         }
     }
 
-    private func decode(_ raw: UnsafeRawBufferPointer) {
-        let failure = producer.withLock { batch -> BPFError? in
-            do throws(BPFError) {
-                let start = batch.endIndex
-                try kind.decode(raw, into: &batch)
-                attribute(&batch, from: start)
-                return nil
-            } catch {
-                return error
+    /// The producer path: the batch of events not yet handed to delivery, and what decoding found.
+    ///
+    /// Per sample this costs a lock, the kind's decode and an append. The batch is guarded by a
+    /// lock of its own that holds no value, in storage of its own: a `Mutex` of the batch's
+    /// generic type made the unspecialized code of this generic class look up that type's
+    /// metadata on every sample, and a stored `var` is checked for exclusive access on each use.
+    /// Names are given once per drain, to everything the drain decoded.
+    private final class Intake: @unchecked Sendable {
+        let kind: Kind
+        let delivery: EventDelivery<Kind.Event>
+        /// Names each event's cgroup and network namespace; nil when the configuration turned it off.
+        let attributor: EventAttributor?
+        private let lock = Mutex<Void>(())
+        /// The events not yet handed to delivery; guarded by `lock`.
+        private let batch: UnsafeMutablePointer<[Kind.Event]>
+        let malformed = Atomic<UInt64>(0)
+        let lastMalformed = Mutex<BPFError?>(nil)
+
+        init(kind: Kind, delivery: EventDelivery<Kind.Event>, attributor: EventAttributor?) {
+            self.kind = kind
+            self.delivery = delivery
+            self.attributor = attributor
+            batch = .allocate(capacity: 1)
+            batch.initialize(to: [])
+        }
+
+        deinit {
+            batch.deinitialize(count: 1)
+            batch.deallocate()
+        }
+
+        /// Decodes one sample into the batch (delivered, and named, at the drain's end); a
+        /// sample that cannot be decoded is counted and skipped.
+        func decode(_ raw: UnsafeRawBufferPointer) {
+            let failure = lock.withLock { _ -> BPFError? in
+                do throws(BPFError) {
+                    try kind.decode(raw, into: &batch.pointee)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            if let failure {
+                malformed.add(1, ordering: .relaxed)
+                lastMalformed.withLock { $0 = failure }
             }
         }
-        if let failure {
-            malformed.add(1, ordering: .relaxed)
-            lastMalformed.withLock { $0 = failure }
-        }
-    }
 
-    /// Runs `body` on the producer path and hands what the batch holds to delivery.
-    private func produce(_ body: (inout [Kind.Event]) -> Void) {
-        producer.withLock { batch in
-            let start = batch.endIndex
-            body(&batch)
-            attribute(&batch, from: start)
-            delivery.push(contentsOf: &batch)
+        /// Runs `body` on the producer path, names every event of the batch, and hands them to
+        /// delivery.
+        func produce(_ body: (inout [Kind.Event]) -> Void) {
+            lock.withLock { _ in
+                body(&batch.pointee)
+                guard !batch.pointee.isEmpty else { return }
+                if let attributor { Kind.attribute(&batch.pointee, from: 0, with: attributor) }
+                delivery.push(contentsOf: &batch.pointee)
+            }
         }
-    }
-
-    /// Names the cgroup and network namespace of the events appended since `start`.
-    private func attribute(_ batch: inout [Kind.Event], from start: Int) {
-        guard let attributor, start < batch.endIndex else { return }
-        Kind.attribute(&batch, from: start, with: attributor)
     }
 
     /// Samples that could not be decoded (each one skipped, not delivered).
-    var malformedSamples: UInt64 { malformed.load(ordering: .relaxed) }
+    var malformedSamples: UInt64 { intake.malformed.load(ordering: .relaxed) }
     /// The most recent decoding error, for diagnostics.
-    var lastDecodingError: BPFError? { lastMalformed.withLock { $0 } }
+    var lastDecodingError: BPFError? { intake.lastMalformed.withLock { $0 } }
 
     /// Detaches, drains what is buffered, runs the final scan, and ends delivery. Safe to call
     /// twice and from several threads: every caller returns once all is delivered, or the
@@ -148,7 +170,7 @@ final class TracingSession<Kind: EventKind>: Sendable {
             return task
         }?.stop()
         source.close()
-        produce { kind.scan(into: &$0, final: true) }
+        intake.produce { kind.scan(into: &$0, final: true) }
         delivery.finish(within: stopGrace)
     }
 

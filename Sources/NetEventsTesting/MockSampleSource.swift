@@ -62,6 +62,14 @@ public final class MockSampleSource: SampleSource {
         handler.onBatchEnd()
     }
 
+    /// Delivers `count` samples as a single batch, taking them from `samples` in turn (for
+    /// benchmarks of samples that differ, such as those of two processes interleaved).
+    public func emit(cycling samples: [[UInt8]], count: Int) {
+        guard !samples.isEmpty, let handler = state.withLock({ $0.closed ? nil : $0.handler }) else { return }
+        for index in 0..<count { samples[index % samples.count].withUnsafeBytes { handler.onSample($0) } }
+        handler.onBatchEnd()
+    }
+
     /// Reports `count` lost samples, as the kernel would.
     public func reportLost(_ count: UInt64) {
         lost.add(count, ordering: .relaxed)

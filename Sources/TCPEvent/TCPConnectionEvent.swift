@@ -97,6 +97,17 @@ public struct TCPConnectionEvent: NetworkEvent {
         /// The name in JSON, tables and `--events`: `connect`, `accept`, `fail`, `close`, `interval`.
         public var description: String { rawValue }
 
+        /// The kind's bit in a set of kinds kept as a mask.
+        var bit: UInt8 {
+            switch self {
+            case .connect: 1
+            case .accept: 2
+            case .fail: 4
+            case .close: 8
+            case .interval: 16
+            }
+        }
+
         /// The contract's `enum ne_tcp_event_kind` value; nil for records made in user space.
         var sampleKind: UInt8? {
             switch self {

@@ -12,6 +12,30 @@ public enum TCPEventDecoder {
     ///   - clock: maps the kernel's monotonic timestamps to wall-clock time.
     /// - Throws: `BPFError.malformedSample` for a short sample or values no kernel writes.
     public static func decode(_ raw: UnsafeRawBufferPointer, clock: WallClock) throws(BPFError) -> TCPConnectionEvent {
+        try decode(raw, clock: clock) { pid, uid, comm, thread, exe in
+            EventProcess(
+                pid: pid, uid: uid, command: SampleText.command(comm), thread: SampleText.command(thread),
+                executable: SampleText.executable(exe))
+        }
+    }
+
+    /// Decodes one of a series of samples, reusing the names of the one before when its
+    /// process's names are the same.
+    /// - Parameters:
+    ///   - raw: one sample, as the kernel wrote it.
+    ///   - clock: maps the kernel's monotonic timestamps to wall-clock time.
+    ///   - names: the names of the series' samples so far.
+    /// - Throws: `BPFError.malformedSample` for a short sample or values no kernel writes.
+    public static func decode(_ raw: UnsafeRawBufferPointer, clock: WallClock, names: inout ProcessNames) throws(BPFError) -> TCPConnectionEvent {
+        try decode(raw, clock: clock) { names.process(pid: $0, uid: $1, comm: $2, thread: $3, exe: $4) }
+    }
+
+    /// Decodes a sample with `process` making its process from the pid, uid and name fields.
+    @inline(__always)
+    private static func decode(
+        _ raw: UnsafeRawBufferPointer, clock: WallClock,
+        process: (Int32, UInt32, UnsafeRawBufferPointer, UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> EventProcess
+    ) throws(BPFError) -> TCPConnectionEvent {
         guard raw.count >= sampleSize else {
             throw .malformedSample(expectedSize: sampleSize, actualSize: raw.count, detail: "short TCP sample")
         }
@@ -34,11 +58,13 @@ public enum TCPEventDecoder {
         return TCPConnectionEvent(
             kind: kind,
             timeNanoseconds: clock.wallClock(fromMonotonic: sample.ts_ns),
-            process: EventProcess(
-                pid: Int32(bitPattern: sample.pid), uid: sample.uid,
-                command: withUnsafeBytes(of: &sample.comm) { SampleText.command($0) },
-                thread: withUnsafeBytes(of: &sample.thread) { SampleText.command($0) },
-                executable: withUnsafeBytes(of: &sample.exe) { SampleText.executable($0) }),
+            process: withUnsafeBytes(of: &sample.comm) { comm in
+                withUnsafeBytes(of: &sample.thread) { thread in
+                    withUnsafeBytes(of: &sample.exe) { exe in
+                        process(Int32(bitPattern: sample.pid), sample.uid, comm, thread, exe)
+                    }
+                }
+            },
             ownerSource: ownerSource,
             endpoints: SocketEndpoints(
                 family: family,

@@ -13,9 +13,18 @@ public final class TCPKind: EventKind {
 
     private let clock: WallClock
     private let owners: BPFMap<UInt64, ne_tcp_owner>?
-    /// The kinds the consumer asked for (the program may send more, for the poller's owners).
-    private let reported: Set<TCPConnectionEvent.Kind>
+    /// The kinds the consumer asked for (the program may send more, for the poller's owners),
+    /// one bit each (``TCPConnectionEvent/Kind/bit``): tested on every sample, where hashing
+    /// the kind into a `Set` cost more than the rest of the test.
+    private let reported: UInt8
     private let poller: ConnectionPoller?
+    /// The names of the samples decoded so far; `decode` runs on the producer path alone. In
+    /// storage of its own: a stored `var` would be checked for exclusive access on every sample.
+    nonisolated(unsafe) private let names: UnsafeMutablePointer<ProcessNames> = {
+        let names = UnsafeMutablePointer<ProcessNames>.allocate(capacity: 1)
+        names.initialize(to: ProcessNames())
+        return names
+    }()
     private let interval: Duration
 
     /// What every monitor needs, and `CAP_SYS_PTRACE` when it lists open connections (an
@@ -27,16 +36,21 @@ public final class TCPKind: EventKind {
     public init(configuration: Configuration, module: BPFModule?, clock: WallClock) throws(BPFError) {
         self.clock = clock
         self.owners = try module?.table("owners").typed()
-        reported = configuration.options.events
+        reported = configuration.options.events.reduce(0) { $0 | $1.bit }
         interval = .nanoseconds(Int64(configuration.options.interval * 1e9))
         // Over an injected source there is no kernel to list connections of.
         poller = configuration.options.pollsConnections && module != nil ? ConnectionPoller(filter: try ResolvedFilter(configuration.filter, forKernel: false), clock: clock) : nil
     }
 
     public func decode(_ raw: UnsafeRawBufferPointer, into events: inout [TCPConnectionEvent]) throws(BPFError) {
-        var event = try TCPEventDecoder.decode(raw, clock: clock)
+        var event = try TCPEventDecoder.decode(raw, clock: clock, names: &names.pointee)
         poller?.record(&event)
-        if reported.contains(event.kind) { events.append(event) }
+        if reported & event.kind.bit != 0 { events.append(consume event) }
+    }
+
+    deinit {
+        names.deinitialize(count: 1)
+        names.deallocate()
     }
 
     /// Lists the open connections for the next snapshot or scan.

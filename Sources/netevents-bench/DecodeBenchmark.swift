@@ -43,9 +43,13 @@ enum DecodeBenchmark {
         var cpuNanosecondsPerEvent: Double { cpuSeconds * 1e9 / Double(events) }
     }
 
-    /// A close sample as the kernel writes it, built from the contract header's struct.
-    static func sample(ipv6: Bool) -> [UInt8] {
+    /// A close sample as the kernel writes it, built from the contract header's struct; `other`:
+    /// of another process, with other names.
+    static func sample(ipv6: Bool, other: Bool = false) -> [UInt8] {
         var sample = TCPSample()
+        if other {
+            (sample.pid, sample.comm, sample.thread, sample.exe) = (4321, "nginx", "nginx: worker", "/usr/sbin/nginx")
+        }
         sample.kind = 1  // close
         sample.uid = 1000
         if ipv6 {
@@ -80,8 +84,10 @@ enum DecodeBenchmark {
     }
 
     /// `callbackWithoutNames`: the callback with `resolvesNames` off, so the difference to
-    /// `callback` is what naming each event's cgroup and namespace costs.
-    enum Path { case decodeOnly, callback, callbackWithoutNames, stream, jsonLine, tableRow }
+    /// `callback` is what naming each event's cgroup and namespace costs. `callbackTwoProcesses`:
+    /// the callback fed samples of two processes in turn, so no sample's names are those of the
+    /// sample before (``ProcessNames`` decodes every name: the worst case).
+    enum Path { case decodeOnly, callback, callbackWithoutNames, callbackTwoProcesses, stream, jsonLine, tableRow }
 
     /// The tools' table layout: the common columns (with the event's kind) and a few of the kind's,
     /// as `tcp-events` has.
@@ -99,9 +105,10 @@ enum DecodeBenchmark {
         let clock = WallClock()
         let json = JSONLineWriter(capacity: 1 << 16)
         var rows = TableRow(columns: table.columns)
+        var names = ProcessNames()
         var total = 0
         for index in 0..<count {
-            let event = try TCPEventDecoder.decode(raw, clock: clock)
+            let event = try TCPEventDecoder.decode(raw, clock: clock, names: &names)
             if path == .jsonLine { json.append(event) } else { table.row(event, &rows); rows.endRow() }
             if index % batch == batch - 1 {
                 total += json.buffer.count + rows.buffer.count
@@ -114,11 +121,13 @@ enum DecodeBenchmark {
 
     static func measure(_ path: Path, batch: Int, ipv6: Bool, options: Options) throws -> Measurement {
         let bytes = sample(ipv6: ipv6)
+        let otherBytes = sample(ipv6: ipv6, other: true)
         let name =
             switch path {
-            case .decodeOnly: "decode only (`TCPEventDecoder.decode` in a loop)"
+            case .decodeOnly: "decode only (`TCPEventDecoder.decode` in a loop, names kept as the monitor keeps them)"
             case .callback: "decode + deliver, `start(callback)`, batches of \(batch)"
             case .callbackWithoutNames: "decode + deliver, `start(callback)`, names off (`resolvesNames`), batches of \(batch)"
+            case .callbackTwoProcesses: "decode + deliver, `start(callback)`, two processes in turn, batches of \(batch)"
             case .stream: "decode + deliver, `events()`, batches of \(batch)"
             case .jsonLine: "decode + JSON line (`JSONLineWriter`, the tools' `--json`), batches of \(batch)"
             case .tableRow: "decode + table row (`TableRow`, the tools' table), batches of \(batch)"
@@ -129,11 +138,12 @@ enum DecodeBenchmark {
         if path == .decodeOnly {
             let clock = WallClock()
             var checksum: UInt64 = 0
+            var names = ProcessNames()
             let cpu0 = Clock.processCPU()
             let t0 = Clock.now()
             try bytes.withUnsafeBytes { raw in
                 for _ in 0..<count {
-                    let event = try TCPEventDecoder.decode(raw, clock: clock)
+                    let event = try TCPEventDecoder.decode(raw, clock: clock, names: &names)
                     checksum &+= event.sentBytes &+ UInt64(event.command.utf8.count)
                 }
             }
@@ -160,7 +170,7 @@ enum DecodeBenchmark {
         let delivered = Counter()
         let finished = DispatchSemaphore(value: 0)
         switch path {
-        case .callback, .callbackWithoutNames:
+        case .callback, .callbackWithoutNames, .callbackTwoProcesses:
             try monitor.start { _ in delivered.value.add(1, ordering: .relaxed) }
         case .stream:
             let stream = try monitor.events()
@@ -175,7 +185,13 @@ enum DecodeBenchmark {
         let t0 = Clock.now()
         produce(count: count, batch: batch, window: options.window, delivered: delivered) { size in
             // A batch of one is the single-sample `emit`, as a reader woken for every sample.
-            if size == 1 { mock.emit(bytes) } else { mock.emit(bytes, count: size) }
+            if path == .callbackTwoProcesses {
+                mock.emit(cycling: [bytes, otherBytes], count: size)
+            } else if size == 1 {
+                mock.emit(bytes)
+            } else {
+                mock.emit(bytes, count: size)
+            }
         }
         let seconds = Clock.now() - t0
         let cpu = Clock.processCPU() - cpu0
@@ -206,6 +222,7 @@ enum DecodeBenchmark {
             configurations += [(.callback, batch, false, "callback_b\(batch)"), (.stream, batch, false, "stream_b\(batch)")]
         }
         configurations += [(.callbackWithoutNames, largest, false, "callback_no_names_b\(largest)")]
+        configurations += [(.callbackTwoProcesses, largest, false, "callback_two_processes_b\(largest)")]
         configurations += [(.decodeOnly, 1, true, "decode_only_v6"), (.callback, largest, true, "callback_v6_b\(largest)")]
         configurations += [
             (.jsonLine, largest, false, "json_line"), (.jsonLine, largest, true, "json_line_v6"), (.tableRow, largest, false, "table_row"),

@@ -40,7 +40,7 @@ final class OutputEquivalenceTests: XCTestCase {
             case 2: bytes = [UInt8](repeating: 0, count: 15) + [1]
             default: break
             }
-            return .v6(bytes)
+            return .v6(IPv6Bytes(bytes)!)
         }
     }
 

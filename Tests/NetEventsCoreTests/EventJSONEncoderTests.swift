@@ -234,4 +234,19 @@ final class IPAddressCodableTests: XCTestCase {
         }
         XCTAssertThrowsError(try JSONDecoder().decode([IPAddress].self, from: Data("[7]".utf8)))
     }
+
+    func testIPv6BytesHoldSixteenBytesInOrder() throws {
+        let loopback: IPv6Bytes = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        XCTAssertEqual(IPAddress.v6(loopback), IPAddress("::1"))
+        XCTAssertEqual(loopback.description, "::1")
+        let documentation = try XCTUnwrap(IPv6Bytes([0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [0x42]))
+        XCTAssertEqual(Array(documentation), [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [0x42])
+        XCTAssertEqual(documentation[15], 0x42)
+        XCTAssertEqual(IPAddress.v6(documentation).bytes, Array(documentation))
+        XCTAssertEqual(IPAddress.v6(documentation).description, "2001:db8::42")
+        XCTAssertNil(IPv6Bytes([UInt8](repeating: 1, count: 15)), "15 bytes are no address")
+        XCTAssertNil(IPv6Bytes([UInt8](repeating: 1, count: 17)), "nor are 17")
+        XCTAssertEqual(Set([loopback, documentation, loopback]).count, 2)
+        XCTAssertNotEqual(loopback, IPv6Bytes(), "only the last byte differs from ::")
+    }
 }
