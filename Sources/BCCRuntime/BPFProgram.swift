@@ -1,3 +1,4 @@
+import CLibBPF
 import Glibc
 import Synchronization
 
@@ -18,6 +19,25 @@ public final class BPFProgram: Sendable {
 
     /// The program's file descriptor, or -1 once closed.
     public var fd: Int32 { descriptor.withLock { $0 } }
+
+    /// Runs of the program the kernel skipped because an eBPF program was already running on
+    /// that CPU (`bpf_prog_info.recursion_misses`, Linux 5.12+): a tracepoint or kprobe program
+    /// interrupted by a softirq (loopback packets are processed in one) whose work fires the
+    /// same or another such program. Each skipped run is an event that was never made, or an
+    /// owner not recorded. Nil once closed, or where the kernel does not count them.
+    public var missedRuns: UInt64? {
+        descriptor.withLock { fd -> UInt64? in
+            guard fd >= 0 else { return nil }
+            var info = bpf_prog_info()
+            var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+            // A kernel older than the field fills less of the struct, and says so in `length`.
+            guard bpf_obj_get_info_by_fd(fd, &info, &length) == 0,
+                let offset = MemoryLayout<bpf_prog_info>.offset(of: \.recursion_misses),
+                Int(length) >= offset + MemoryLayout<UInt64>.size
+            else { return nil }
+            return info.recursion_misses
+        }
+    }
 
     /// Releases the program. Safe to call more than once.
     public func close() {

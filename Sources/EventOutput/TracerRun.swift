@@ -54,8 +54,8 @@ public enum TracerRun {
         monitor.stop()
         let statistics = monitor.statistics
         writeError(
-            "\(printer.printed) events printed; lost \(statistics.lostSamples), dropped \(statistics.droppedEvents), malformed \(statistics.malformedSamples), "
-                + "filtered \(statistics.filteredEvents), " + summary(statistics.kind))
+            "\(printer.printed) events printed; lost \(statistics.lostSamples), missed \(statistics.missedProgramRuns), dropped \(statistics.droppedEvents), "
+                + "malformed \(statistics.malformedSamples), filtered \(statistics.filteredEvents), " + summary(statistics.kind))
         exit(0)
     }
 

@@ -211,6 +211,7 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
         statistics.droppedEvents = session.delivery.dropped
         statistics.malformedSamples = session.malformedSamples
         statistics.filteredEvents = running.counters[Kind.filteredCounter]
+        statistics.missedProgramRuns = session.missedProgramRuns
         return statistics
     }
 

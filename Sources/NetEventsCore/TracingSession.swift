@@ -34,6 +34,8 @@ final class TracingSession<Kind: EventKind>: Sendable {
     private let stoppingThread = Mutex<pthread_t?>(nil)
     /// How long stop waits for the consumer (``MonitorConfiguration/stopGracePeriod``).
     private let stopGrace: Duration
+    /// The programs' skipped runs when stop detached them (nil until then).
+    private let missedRunsAtStop = Mutex<UInt64?>(nil)
 
     /// Starts reading: every sample is decoded on the source's thread and delivered at the end of
     /// each drain; the kind's scans (if any) start on their own thread.
@@ -135,6 +137,19 @@ final class TracingSession<Kind: EventKind>: Sendable {
         }
     }
 
+    /// Runs of the attached programs the kernel skipped (``BPFProgram/missedRuns``), summed over
+    /// the programs; after a stop, as they were when it detached them.
+    var missedProgramRuns: UInt64 {
+        if let final = missedRunsAtStop.withLock({ $0 }) { return final }
+        return links.withLock { Self.missedRuns(of: $0) }
+    }
+
+    private static func missedRuns(of links: [BPFLink]) -> UInt64 {
+        var programs: [ObjectIdentifier: BPFProgram] = [:]
+        for link in links { programs[ObjectIdentifier(link.program)] = link.program }
+        return programs.values.reduce(0) { $0 + ($1.missedRuns ?? 0) }
+    }
+
     /// Samples that could not be decoded (each one skipped, not delivered).
     var malformedSamples: UInt64 { intake.malformed.load(ordering: .relaxed) }
     /// The most recent decoding error, for diagnostics.
@@ -152,10 +167,7 @@ final class TracingSession<Kind: EventKind>: Sendable {
         }
         stoppingThread.withLock { $0 = pthread_self() }
         defer { stopFinished.leave() }
-        let links = self.links.withLock { links in
-            defer { links = [] }
-            return links
-        }
+        let links = self.links.withLock { $0 }
         upkeeper.withLock { task in
             defer { task = nil }
             return task
@@ -165,6 +177,11 @@ final class TracingSession<Kind: EventKind>: Sendable {
         // cookies it reads, so no close in the last moments finds its owner or cookie gone;
         // UDP's counting hooks go before the close hook, so no counted socket closes unseen.
         links.reversed().forEach { $0.close() }
+        // Detached, the programs are still loaded (each link holds its own): what they skipped
+        // stays readable, and is kept before the links go.
+        let missed = Self.missedRuns(of: links)
+        missedRunsAtStop.withLock { $0 = missed }
+        self.links.withLock { $0 = [] }
         scanner.withLock { task in
             defer { task = nil }
             return task

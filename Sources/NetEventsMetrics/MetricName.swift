@@ -23,6 +23,10 @@ public enum MetricName {
     /// `netevents_lost_events_total{monitor}`
     public static var lostEvents: MetricNameDescriptor { netevents(
         "lost_events", "total", "Samples the kernel could not hand over (its buffer was full): their events are missing.") }
+    /// `netevents_missed_program_runs_total{monitor}`
+    public static var missedProgramRuns: MetricNameDescriptor { netevents(
+        "missed_program_runs", "total",
+        "Runs of the monitor's eBPF programs the kernel skipped (another eBPF program was running on that CPU): each may be a missing event.") }
     /// `netevents_dropped_events_total{monitor}`
     public static var droppedEvents: MetricNameDescriptor { netevents(
         "dropped_events", "total", "Events dropped because the metrics fell behind the monitor.") }

@@ -192,6 +192,7 @@ public final class NetworkMetrics: Sendable {
         let counts =
             [
                 (MetricName.lostEvents, statistics.lostSamples),
+                (MetricName.missedProgramRuns, statistics.missedProgramRuns),
                 (MetricName.droppedEvents, statistics.droppedEvents),
                 (MetricName.malformedSamples, statistics.malformedSamples),
             ] + kindCounts

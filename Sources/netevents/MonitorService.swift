@@ -38,11 +38,11 @@ struct MonitorService: Service {
         stop(tcp, "tcp")
         stop(udp, "udp")
         let (tcpStatistics, udpStatistics) = (tcp.statistics, udp.statistics)
-        for (name, lost, dropped) in [
-            ("tcp", tcpStatistics.lostSamples, tcpStatistics.droppedEvents),
-            ("udp", udpStatistics.lostSamples, udpStatistics.droppedEvents),
+        for (name, lost, missed, dropped) in [
+            ("tcp", tcpStatistics.lostSamples, tcpStatistics.missedProgramRuns, tcpStatistics.droppedEvents),
+            ("udp", udpStatistics.lostSamples, udpStatistics.missedProgramRuns, udpStatistics.droppedEvents),
         ] {
-            logger.info("\(name) monitor stopped: lost \(lost), dropped \(dropped)")
+            logger.info("\(name) monitor stopped: lost \(lost), missed \(missed), dropped \(dropped)")
         }
     }
 

@@ -62,6 +62,7 @@ final class AgentIntegrationTests: XCTestCase {
             #"sum(netevents_monitor_up)"#: 2,
             #"count(netevents_build_info{version!="",hook!="",transport!="",offsets="btf"})"#: 2,
             #"sum(netevents_lost_events_total) + sum(netevents_dropped_events_total)"#: 0,
+            #"count(netevents_missed_program_runs_total)"#: 2,
         ]
         let seen = prometheus.waitFor(expected)
         for (query, value) in expected.sorted(by: { $0.key < $1.key }) {

@@ -58,12 +58,14 @@ final class OwnerPressureTests: XCTestCase {
         defer { monitor.stop() }
         let traffic = try builtExecutable("netevents-traffic").path
         var holders: [String: pid_t] = [:]
+        var listeners: [String: UInt16] = [:]
         defer { for pid in holders.values { kill(pid, SIGKILL); reap(pid) } }
         var sockets = 0
         for index in 0..<processes {
             let address = "127.0.0.\(20 + index)"
             let holder = try startHolding([traffic, "tcp-sockets", "--count", "\(connectionsEach)", "--source", address])
             holders[address] = holder.pid
+            listeners[address] = holder.fields["port"].flatMap { UInt16($0) }
             sockets += try XCTUnwrap(holder.fields["sockets"].flatMap { Int($0) }, "\(holder.fields)")
         }
         XCTAssertEqual(sockets, 2 * processes * connectionsEach, "a generator could not open its sockets (descriptor limit?)")
@@ -80,9 +82,17 @@ final class OwnerPressureTests: XCTestCase {
         func floodCloses(_ events: [TCPConnectionEvent]) -> [TCPConnectionEvent] {
             events.filter { pids[$0.endpoints.sourceAddress.description] != nil }
         }
-        // Every socket's close and the connection's two.
-        let deadline = Date().addingTimeInterval(60)
-        while closes.count < sockets + 2 && Date() < deadline { usleep(100_000) }
+        // Every socket's close and the connection's two. A socket whose peer's FIN went missing in
+        // the mass close waits in FIN_WAIT2 for `tcp_fin_timeout` (60 s) before it closes: wait
+        // while the kernel still holds any of the generators' sockets (bounded), so a late close
+        // is told from a lost one.
+        let deadline = Date().addingTimeInterval(150)
+        var open = OpenSockets.count(addresses: addresses)
+        while closes.count < sockets + 2 && Date() < deadline {
+            usleep(200_000)
+            if closes.count < sockets + 2 { open = OpenSockets.count(addresses: addresses) }
+            if open.isEmpty { usleep(500_000); break }  // all closed: the last events are on their way
+        }
         usleep(200_000)
         let events = closes.events
         let statistics = monitor.statistics
@@ -90,7 +100,13 @@ final class OwnerPressureTests: XCTestCase {
         let unknown = ours.filter { $0.ownerSource == .unknown }
         print("owner pressure: \(sockets) sockets, map of \(configuration.maxTrackedSockets): \(unknown.count) closes unknown; \(statistics)")
         XCTAssertEqual(statistics.lostSamples, 0, "\(statistics)")
-        XCTAssertEqual(ours.count, sockets, "a close event for every socket of the generators")
+        // A close can be missing only where the kernel skipped a run of the program (a softirq
+        // interrupting an eBPF program on the same CPU; 2 in some runs of 102,000): counted, never silent.
+        XCTAssertLessThanOrEqual(ours.count, sockets)
+        XCTAssertLessThanOrEqual(
+            UInt64(max(0, sockets - ours.count)), statistics.missedProgramRuns,
+            "a close event for every socket of the generators, but for runs the kernel skipped; still open in the kernel: \(open); "
+                + "connections with one end missing: \(Self.halfReported(ours, listeners: listeners))")
 
         for event in ours {
             let owner = pids[event.endpoints.sourceAddress.description]
@@ -121,5 +137,44 @@ final class OwnerPressureTests: XCTestCase {
             XCTAssertEqual(end.sentBytes, isClient ? 102 : 11, "\(end)")
             XCTAssertEqual(end.receivedBytes, isClient ? 11 : 101, "\(end)")
         }
+    }
+}
+
+extension OwnerPressureTests {
+    /// The close events of connections whose other end has none (at most five), to tell which
+    /// end of which connection went unreported: each generator's connections run from its
+    /// address at an ephemeral port to its listener's port on the same address.
+    static func halfReported(_ closes: [TCPConnectionEvent], listeners: [String: UInt16]) -> [String] {
+        var ends: [String: [TCPConnectionEvent]] = [:]
+        for event in closes {
+            let address = event.endpoints.sourceAddress.description
+            guard let listener = listeners[address] else { continue }
+            let clientPort = event.endpoints.sourcePort == listener ? event.endpoints.destinationPort : event.endpoints.sourcePort
+            ends["\(address):\(clientPort)", default: []].append(event)
+        }
+        return ends.filter { $0.value.count != 2 }.prefix(5).map { "\($0.key): \($0.value)" }
+    }
+}
+
+/// The generators' sockets the kernel still holds open, read from `/proc/net/tcp`.
+private enum OpenSockets {
+    /// How many sockets in each state (the kernel's `TCP_*` number) have one of `addresses` at
+    /// either end; TIME_WAIT (6, its full socket closed already) and LISTEN (10) are not counted.
+    static func count(addresses: Set<String>) -> [Int: Int] {
+        // /proc/net/tcp writes an IPv4 address as the hex of its 32 bits in host (little-endian) order.
+        let hex = Set(addresses.compactMap { text -> String? in
+            let parts = text.split(separator: ".").compactMap { UInt8($0) }
+            guard parts.count == 4 else { return nil }
+            return parts.reversed().map { String(format: "%02X", $0) }.joined()
+        })
+        guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return [-1: 1] }
+        var states: [Int: Int] = [:]
+        for line in table.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            guard fields.count > 3, let state = Int(fields[3], radix: 16), state != 6, state != 10 else { continue }
+            let ends = [fields[1], fields[2]].map { String($0.prefix { $0 != ":" }) }
+            if ends.contains(where: hex.contains) { states[state, default: 0] += 1 }
+        }
+        return states
     }
 }

@@ -37,7 +37,7 @@ final class ToolTests: XCTestCase {
         try connect(port: port)
         XCTAssertTrue(waitForExit(tool, seconds: 10), "tcp-events still runs after its output closed")
         XCTAssertEqual(tool.terminationStatus, 0)
-        XCTAssertNotNil(errors.first(timeout: 2) { $0.hasPrefix("0 events printed; lost 0, dropped") }, "\(errors.events)")
+        XCTAssertNotNil(errors.first(timeout: 2) { $0.hasPrefix("0 events printed; lost 0, missed 0, dropped") }, "\(errors.events)")
     }
 
     /// A burst of connections at the generator's top speed reaches `tcp-events --json` whole: one
@@ -64,7 +64,7 @@ final class ToolTests: XCTestCase {
             let printed = lines.events.count - (json ? 0 : 1)
             XCTAssertEqual(printed, perConnection * connections)
             XCTAssertNotNil(
-                errors.first(timeout: 5) { $0.hasPrefix("\(perConnection * connections) events printed; lost 0, dropped 0") },
+                errors.first(timeout: 5) { $0.hasPrefix("\(perConnection * connections) events printed; lost 0, missed 0, dropped 0") },
                 "\(errors.events)")
             if json {
                 var seen: [String: Int] = [:]

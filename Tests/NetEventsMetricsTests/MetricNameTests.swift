@@ -15,6 +15,7 @@ final class MetricNameTests: XCTestCase {
         (MetricName.tcpDuration, Name.tcpDuration, "histogram"),
         (MetricName.tcpSmoothedRTT, Name.tcpSmoothedRTT, "histogram"),
         (MetricName.lostEvents, Name.lostEvents, "counter"),
+        (MetricName.missedProgramRuns, "netevents_missed_program_runs_total", "counter"),
         (MetricName.droppedEvents, Name.droppedEvents, "counter"),
         (MetricName.malformedSamples, Name.malformedSamples, "counter"),
         (MetricName.evicted, Name.evicted, "counter"),

@@ -40,6 +40,7 @@ final class MonitorMetricsTests: XCTestCase {
         XCTAssertEqual(exposition[Name.droppedEvents, ["monitor": "tcp"]], 16)
         XCTAssertEqual(exposition[Name.malformedSamples, ["monitor": "tcp"]], 2)
         XCTAssertEqual(exposition[Name.evicted, ["monitor": "tcp"]], 0, "a mock source has no kernel map to evict from")
+        XCTAssertEqual(exposition["netevents_missed_program_runs_total", ["monitor": "tcp"]], 0, "nor programs to skip a run")
 
         for _ in 0..<5 { source.emit(TCPSample().bytes) }
         source.emit([9])
