@@ -119,10 +119,28 @@ static __always_inline int on_open_transition(struct sock *sk, int oldstate, int
         // The tracepoint sees the birth (LISTEN->SYN_RECV, from inet_csk_clone_lock); the
         // kprobe and fentry hooks on tcp_set_state do not, as the clone sets the state
         // directly, so they start tracking at SYN_RECV->ESTABLISHED, which precedes accept.
+        // The first of these a hook sees replaces any entry at the socket's address: one left
+        // by an earlier socket whose close the kernel skipped (a missed run) must not name this
+        // socket's owner, which accept would then not claim. The second keeps the first's, and
+        // so does a simultaneous open (SYN_SENT -> SYN_RECV -> ESTABLISHED), whose entry is its
+        // own connect's.
+#ifdef HOOK_TRACEPOINT
+        int replaces = newstate == ST_SYN_RECV && oldstate != ST_SYN_SENT;
+#else
+        int replaces = 0;
+        if (newstate == ST_ESTABLISHED) {
+            struct ne_tcp_owner *known = owners.lookup(&key);
+            replaces = !known || known->source != NE_TCP_OWNER_CONNECT;
+        }
+#endif
         struct ne_tcp_owner owner = {};
         owner.start_ns = bpf_ktime_get_ns();
-        if (owners.insert(&key, &owner) == 0)
+        if (replaces) {
+            owners.update(&key, &owner);
             add_stat(NE_TCP_STAT_TRACKED, 1);
+        } else if (owners.insert(&key, &owner) == 0) {
+            add_stat(NE_TCP_STAT_TRACKED, 1);
+        }
     }
     return 0;
 }
