@@ -45,10 +45,13 @@ public final class BPFModule: @unchecked Sendable {
             self.headers = try KernelHeaders.locate()
         }
         var output = ""
+        let tree = self.headers
         let compiled: UnsafeMutableRawPointer?? = ProcessExit.unlessExiting(compiles: true) {
             capturingStandardError(into: &output) {
-                withCStringArray(cflags) { flags in
-                    bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
+                tree.exporting {
+                    withCStringArray(cflags) { flags in
+                        bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
+                    }
                 }
             }
         }
@@ -177,7 +180,7 @@ func withCStringArray<R>(_ strings: [String], _ body: (UnsafeMutablePointer<Unsa
     return pointers.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
 }
 
-private let standardErrorLock = Mutex(())
+private let standardErrorLock = Locked(())
 
 /// Runs `body` with file descriptor 2 pointed at a temporary file and returns what was written.
 /// BCC's clang writes diagnostics straight to stderr and returns only NULL, so this is the one way
@@ -211,7 +214,7 @@ func capturingStandardError<R>(into output: inout String, _ body: () -> R) -> R 
 /// first, so the handler is registered again after each compile, after whatever statics that
 /// compile made.
 enum ProcessExit {
-    private static let exiting = Mutex(false)
+    private static let exiting = Locked(false)
 
     /// `body`'s result, or nil once the process is exiting. `compiles`: body runs the compiler,
     /// and the handler is registered (again) after it.

@@ -46,8 +46,9 @@ public struct KernelHeaders: Sendable, Equatable {
         }
     }
 
-    /// Finds a header tree, merging distribution headers when that is the only way, and points BCC
-    /// at it (sets `BCC_KERNEL_SOURCE` for this process).
+    /// Finds a header tree, merging distribution headers when that is the only way. A
+    /// ``BPFModule`` compiled with it points BCC at it for the compile alone (see
+    /// ``exporting(_:)``): the process's environment, and its children's, stay as they were.
     /// - Parameters:
     ///   - cacheDirectory: where a merged tree is kept between runs.
     ///   - sourcesDirectory: where distribution header packages are installed.
@@ -62,9 +63,27 @@ public struct KernelHeaders: Sendable, Equatable {
         try find(cacheDirectory: cacheDirectory, sourcesDirectory: sourcesDirectory)
     }
 
-    /// The tree this process merged and exported as `BCC_KERNEL_SOURCE`, so a later look does not
-    /// mistake our own setting for the caller's.
-    private static let merged = Mutex<KernelHeaders?>(nil)
+    /// The tree this process merged, so a look while a compile exports it as `BCC_KERNEL_SOURCE`
+    /// does not mistake our own setting for the caller's.
+    private static let merged = Locked<KernelHeaders?>(nil)
+
+    /// Serializes the compiles that set `BCC_KERNEL_SOURCE`: the environment is the process's.
+    private static let exportLock = Locked<Void>(())
+
+    /// Runs `body` (a compile) with `BCC_KERNEL_SOURCE` naming this tree when BCC cannot find it by
+    /// itself (merged distribution headers), then restores the variable as it was, so nothing the
+    /// process starts later inherits it. Other trees run `body` as it is.
+    public func exporting<Result>(_ body: () throws -> Result) rethrows -> Result {
+        guard case .distribution = source, let path else { return try body() }
+        return try Self.exportLock.withLock { _ in
+            let previous = getenv("BCC_KERNEL_SOURCE").map { String(cString: $0) }
+            setenv("BCC_KERNEL_SOURCE", path, 1)
+            defer {
+                if let previous { setenv("BCC_KERNEL_SOURCE", previous, 1) } else { unsetenv("BCC_KERNEL_SOURCE") }
+            }
+            return try body()
+        }
+    }
 
     private static func find(cacheDirectory: String, sourcesDirectory: String) throws(BPFError) -> KernelHeaders {
         let fm = FileManager.default
@@ -92,11 +111,9 @@ public struct KernelHeaders: Sendable, Equatable {
         return try use(candidate, cacheDirectory: cacheDirectory)
     }
 
-    /// Merges `candidate` (once per release) and makes it this process's tree: exported as
-    /// `BCC_KERNEL_SOURCE`, and remembered as ours.
+    /// Merges `candidate` (once per release) and makes it this process's tree, remembered as ours.
     private static func use(_ candidate: Candidate, cacheDirectory: String) throws(BPFError) -> KernelHeaders {
         let tree = try merge(candidate, into: cacheDirectory)
-        setenv("BCC_KERNEL_SOURCE", tree, 1)
         let headers = KernelHeaders(path: tree, source: .distribution(release: candidate.release))
         merged.withLock { $0 = headers }
         return headers
@@ -116,9 +133,8 @@ public struct KernelHeaders: Sendable, Equatable {
     }
 
     /// After a compile against `failed` (another kernel's distribution headers) failed: the next
-    /// installed tree (nearest the running kernel first, then older, then newer), merged and
-    /// exported as `BCC_KERNEL_SOURCE` in its place; nil when `failed` is no distribution tree or
-    /// none is left.
+    /// installed tree (nearest the running kernel first, then older, then newer), merged, to
+    /// compile with in its place; nil when `failed` is no distribution tree or none is left.
     /// (BCC 0.26's clang cannot build Debian 6.12's `linux/bpf.h`, which header offsets include.)
     /// - Parameters:
     ///   - failed: the tree the compile failed with.

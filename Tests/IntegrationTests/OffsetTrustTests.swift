@@ -15,10 +15,8 @@ final class OffsetTrustTests: XCTestCase {
         guard FileManager.default.fileExists(atPath: "/sys/kernel/btf/vmlinux") else {
             throw XCTSkip("this kernel has no BTF to hide")
         }
-        // Located as the tools will, without leaving a merged tree in BCC_KERNEL_SOURCE for them.
-        let saved = getenv("BCC_KERNEL_SOURCE").map { String(cString: $0) }
+        // Located as the tools will (which leaves the environment as it was).
         let headers = try KernelHeaders.locate()
-        if let saved { setenv("BCC_KERNEL_SOURCE", saved, 1) } else { unsetenv("BCC_KERNEL_SOURCE") }
         guard !headers.matchesRunningKernel else {
             throw XCTSkip("the headers found (\(headers.name)) match this kernel, so header offsets are trusted and nothing is refused")
         }
@@ -57,8 +55,8 @@ final class OffsetTrustTests: XCTestCase {
         let port = freePort()
         let events = NSTemporaryDirectory() + "offset-accepted-\(getpid()).json"
         defer { unlink(events) }
-        // As from a fresh shell: the monitors of earlier tests in this process set BCC_KERNEL_SOURCE
-        // to the tree they merged, and a tree named there is used as given, never replaced.
+        // As from a fresh shell, whatever this process's environment holds: a tree named in
+        // BCC_KERNEL_SOURCE is used as given, never replaced.
         let (process, _, errors) = try startProcess(
             URL(fileURLWithPath: "/usr/bin/unshare"),
             ["-m", "/bin/sh", "-c", "unset BCC_KERNEL_SOURCE; mount -t tmpfs none /sys/kernel/btf && exec \"$0\" --json --port \"$2\" --duration 8 --accept-estimated-offsets > \"$1\"",
