@@ -13,12 +13,12 @@ public final class BPFLink: Sendable {
     public let target: String
     /// The program, kept alive while attached.
     public let program: BPFProgram
-    private let state: Mutex<(fd: Int32, eventName: String?)>
+    private let state: Locked<(fd: Int32, eventName: String?)>
 
     private init(target: String, program: BPFProgram, fd: Int32, eventName: String? = nil) {
         self.target = target
         self.program = program
-        self.state = Mutex((fd, eventName))
+        self.state = Locked((fd, eventName))
     }
 
     /// Whether the link is still attached.

@@ -9,10 +9,10 @@ public final class BPFProgram: Sendable {
     public let name: String
     /// The program type it was loaded as.
     public let type: ProgramType
-    private let descriptor: Mutex<Int32>
+    private let descriptor: Locked<Int32>
 
     init(fd: Int32, name: String, type: ProgramType) {
-        self.descriptor = Mutex(fd)
+        self.descriptor = Locked(fd)
         self.name = name
         self.type = type
     }

@@ -39,7 +39,7 @@ public final class KernelBTF: @unchecked Sendable {
     /// The default location of the running kernel's BTF.
     public static let vmlinuxPath = "/sys/kernel/btf/vmlinux"
 
-    private static let shared = Mutex<KernelBTF?>(nil)
+    private static let shared = Locked<KernelBTF?>(nil)
 
     /// The running kernel's BTF, parsed once per process.
     /// - Throws: `BPFError.notSupported` when the kernel exposes no BTF, `.btf` when it cannot be

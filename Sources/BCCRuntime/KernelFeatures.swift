@@ -46,7 +46,7 @@ public final class KernelFeatures: Sendable {
     /// The probes of the running kernel, shared by the process.
     public static let shared = KernelFeatures()
 
-    private let cache = Mutex<[String: Answer]>([:])
+    private let cache = Locked<[String: Answer]>([:])
 
     /// Probes with an empty cache (``shared`` is the process-wide one).
     public init() {}

@@ -21,7 +21,7 @@ public final class PerfBuffer: SampleSource {
     public let minimumDrainInterval: Duration
 
     private let lost = LostCount()
-    private let state = Mutex<State?>(nil)
+    private let state = Locked<State?>(nil)
 
     private struct State: @unchecked Sendable {
         var readers: [OpaquePointer]

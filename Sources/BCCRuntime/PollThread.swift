@@ -7,7 +7,7 @@ import SystemPackage
 final class PollThread: Sendable {
     private let wakeFD: Int32
     private let wakeWriteFD: Int32
-    private let thread: Mutex<pthread_t?>
+    private let thread: Locked<pthread_t?>
     private let stopping = Atomic<Bool>(false)
 
     private final class Body: @unchecked Sendable {
@@ -58,7 +58,7 @@ final class PollThread: Sendable {
         }
         wakeFD = pipeFDs[0]
         wakeWriteFD = pipeFDs[1]
-        thread = Mutex(nil)
+        thread = Locked(nil)
         let (seconds, attoseconds) = minimumDrainInterval.components
         let minimumDrain = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
         let body = Body(

@@ -18,7 +18,7 @@ public final class RingBuffer: SampleSource {
     private let lost: LostCounter?
     /// The shortest time between two drains (see ``init(table:lostCounter:minimumDrainInterval:)``).
     public let minimumDrainInterval: Duration
-    private let state = Mutex<State?>(nil)
+    private let state = Locked<State?>(nil)
 
     private struct State: @unchecked Sendable {
         var ring: OpaquePointer

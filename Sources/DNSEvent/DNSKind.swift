@@ -52,13 +52,13 @@ public final class DNSKind: EventKind {
     public static let filteredCounter = NE_DNS_STAT_FILTERED.rawValue
 
     private let clock: WallClock
-    private let ledger: Mutex<QueryLedger>
+    private let ledger: Locked<QueryLedger>
     private let malformed = Atomic<UInt64>(0)
 
     public init(configuration: Configuration, module: BPFModule?, clock: WallClock) throws(BPFError) {
         self.clock = clock
         let options = configuration.options
-        ledger = Mutex(QueryLedger(limit: options.maxPendingQueries, timeoutNanoseconds: UInt64(options.queryTimeout * 1e9)))
+        ledger = Locked(QueryLedger(limit: options.maxPendingQueries, timeoutNanoseconds: UInt64(options.queryTimeout * 1e9)))
     }
 
     public static func plan(_ configuration: Configuration, features: KernelFeatures, into program: inout ProgramPlan)

@@ -6,7 +6,7 @@ import Synchronization
 /// nothing sits in a stdio buffer at exit. (Glibc's `stdout` is a mutable C global that Swift 6
 /// strict concurrency rejects; this avoids it.)
 public enum StandardOutput {
-    private static let closedHandler = Mutex<(@Sendable () -> Void)?>(nil)
+    private static let closedHandler = Locked<(@Sendable () -> Void)?>(nil)
 
     /// Runs `handler` once when a write finds the output closed (EPIPE: the reader went away, as
     /// `head -1` does), so a tool can stop like `grep` or `tcpdump` would.

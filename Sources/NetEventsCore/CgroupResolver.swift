@@ -21,7 +21,7 @@ public final class CgroupResolver: Sendable {
     private let mountDescriptor: Int32
     /// Whether ids can be opened as file handles: only on cgroupfs itself.
     private let opensHandles: Bool
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         /// Ids looked up: their cgroup, or nil for one that no longer existed.

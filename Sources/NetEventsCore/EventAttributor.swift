@@ -14,6 +14,8 @@ public final class EventAttributor: Sendable {
     public let cgroups: CgroupResolver?
     /// Names network namespaces.
     public let networkNamespaces: NetworkNamespaceNames
+    /// A `Mutex` itself, not the package's `Locked`: inlinable code names it. Only the producer
+    /// path of its monitor takes it.
     @usableFromInline let recent = Mutex(Recent())
     /// Whether names are looked up (off: only ``marksOffsetsEstimated`` is applied).
     public let resolvesNames: Bool

@@ -47,7 +47,7 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     /// The clock of each start: a fresh one (the wall-clock offset taken at start), or the one
     /// a test injected.
     private let makeClock: @Sendable () -> WallClock
-    private let lifecycle = Mutex(Lifecycle())
+    private let lifecycle = Locked(Lifecycle())
 
     private struct Lifecycle: Sendable {
         var phase: Phase = .stopped(nil)

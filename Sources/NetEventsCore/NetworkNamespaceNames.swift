@@ -9,7 +9,7 @@ import Synchronization
 public final class NetworkNamespaceNames: Sendable {
     /// Where `ip netns add NAME` binds its namespaces.
     public let directory: String
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         var names: [UInt32: String] = [:]

@@ -13,7 +13,7 @@ package final class ResolvedFilter: Sendable {
     /// ``EventFilter/cgroups`` as paths below the hierarchy's root, for ``matches(pid:uid:endpoints:cgroupID:networkNamespace:)``.
     private let cgroupPaths: [String]
     /// The cgroups whose directories are in the kernel's `filter_cgroups` slots now, by path and id.
-    private let installed = Mutex<[Cgroup]>([])
+    private let installed = Locked<[Cgroup]>([])
 
     /// Finds the filter's cgroups and containers (unless `forKernel` is false: a filter only for
     /// ``matches(pid:uid:endpoints:cgroupID:networkNamespace:)``, which needs no directory).

@@ -32,7 +32,7 @@ import Synchronization
 public final class TerminationSignals: Sendable {
     /// The signals watched.
     public let signals: [Int32]
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     private struct State {
         var received: [Int32] = []
@@ -134,8 +134,8 @@ private final class SignalRelay: Sendable {
         weak var signals: TerminationSignals?
         var numbers: [Int32]
     }
-    private let watchers = Mutex<[Watcher]>([])
-    private let installed = Mutex<Set<Int32>>([])
+    private let watchers = Locked<[Watcher]>([])
+    private let installed = Locked<Set<Int32>>([])
 
     private init() {
         var descriptors: [Int32] = [-1, -1]

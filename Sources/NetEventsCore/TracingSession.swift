@@ -12,7 +12,7 @@ import Synchronization
 /// same lock, so events reach the consumer in the order they were produced.
 final class TracingSession<Kind: EventKind>: Sendable {
     /// In attach order: each kind attaches what a hook depends on before the hook.
-    private let links: Mutex<[BPFLink]>
+    private let links: Locked<[BPFLink]>
     /// The compiled program, kept alive (with its maps) until the session ends.
     let module: BPFModule?
     /// Where samples come from.
@@ -24,18 +24,18 @@ final class TracingSession<Kind: EventKind>: Sendable {
     /// The kind's state for this run.
     var kind: Kind { intake.kind }
     private let stopped = Atomic<Bool>(false)
-    private let scanner = Mutex<PeriodicTask?>(nil)
+    private let scanner = Locked<PeriodicTask?>(nil)
     /// Keeps the kernel's filter following cgroups made anew (``ResolvedFilter/refresh(in:)``).
-    private let upkeeper = Mutex<PeriodicTask?>(nil)
+    private let upkeeper = Locked<PeriodicTask?>(nil)
     /// Left when the first stop has finished; later stops wait on it (but for the delivery thread).
     private let stopFinished = DispatchGroup()
     /// The thread running the first stop: a stop it causes itself (ending a sequence calls the
     /// monitor's stop again) must not wait for itself.
-    private let stoppingThread = Mutex<pthread_t?>(nil)
+    private let stoppingThread = Locked<pthread_t?>(nil)
     /// How long stop waits for the consumer (``MonitorConfiguration/stopGracePeriod``).
     private let stopGrace: Duration
     /// The programs' skipped runs when stop detached them (nil until then).
-    private let missedRunsAtStop = Mutex<UInt64?>(nil)
+    private let missedRunsAtStop = Locked<UInt64?>(nil)
 
     /// Starts reading: every sample is decoded on the source's thread and delivered at the end of
     /// each drain; the kind's scans (if any) start on their own thread.
@@ -48,7 +48,7 @@ final class TracingSession<Kind: EventKind>: Sendable {
         self.module = module
         let intake = Intake(kind: kind, delivery: delivery, attributor: attributor)
         self.intake = intake
-        self.links = Mutex(links)
+        self.links = Locked(links)
         self.source = source
         stopFinished.enter()
         // What was there before: appended first, so it reaches the consumer before any sample.
@@ -89,11 +89,11 @@ final class TracingSession<Kind: EventKind>: Sendable {
         let delivery: EventDelivery<Kind.Event>
         /// Names each event's cgroup and network namespace; nil when the configuration turned it off.
         let attributor: EventAttributor?
-        private let lock = Mutex<Void>(())
+        private let lock = Locked<Void>(())
         /// The events not yet handed to delivery; guarded by `lock`.
         private let batch: UnsafeMutablePointer<[Kind.Event]>
         let malformed = Atomic<UInt64>(0)
-        let lastMalformed = Mutex<BPFError?>(nil)
+        let lastMalformed = Locked<BPFError?>(nil)
 
         init(kind: Kind, delivery: EventDelivery<Kind.Event>, attributor: EventAttributor?) {
             self.kind = kind

@@ -43,7 +43,7 @@ public final class NetworkMetrics: Sendable {
     /// How many `comm` and `container` values get a series of their own.
     public let limits: LabelLimits
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
     private let duration: ValueHistogram
     private let smoothedRTT: ValueHistogram
 
@@ -72,7 +72,7 @@ public final class NetworkMetrics: Sendable {
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), limits: LabelLimits = LabelLimits()) {
         self.registry = registry
         self.limits = limits
-        state = Mutex(State(commands: LabelBudget(limit: limits.commands), containers: LabelBudget(limit: limits.containers)))
+        state = Locked(State(commands: LabelBudget(limit: limits.commands), containers: LabelBudget(limit: limits.containers)))
         duration = registry.makeValueHistogram(
             descriptor: MetricName.tcpDuration,
             buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 14_400, 86_400])

@@ -1,3 +1,4 @@
+import NetEventsCore
 import Synchronization
 
 /// Keeps the events a monitor's handler is given, from whichever thread delivers them, for a test
@@ -16,7 +17,7 @@ import Synchronization
 /// XCTAssertEqual(recorder.events.count, 1)
 /// ```
 public final class EventRecorder<Event: Sendable>: Sendable {
-    private let recorded = Mutex<[Event]>([])
+    private let recorded = Locked<[Event]>([])
 
     /// A recorder that has recorded nothing.
     public init() {}

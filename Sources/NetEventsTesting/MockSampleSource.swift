@@ -15,7 +15,7 @@ public final class MockSampleSource: SampleSource {
         var pending: [[UInt8]] = []
         var closed = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let lost = Atomic<UInt64>(0)
 
     /// A source with nothing queued.

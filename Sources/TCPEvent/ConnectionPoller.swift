@@ -46,8 +46,8 @@ package final class ConnectionPoller: Sendable {
         var time: UInt64
     }
 
-    private let state = Mutex(State())
-    private let listing = Mutex<Listing?>(nil)
+    private let state = Locked(State())
+    private let listing = Locked<Listing?>(nil)
     private let filter: ResolvedFilter
     private let clock: WallClock
     private let namespace: UInt32

@@ -176,7 +176,7 @@ enum AgentBenchmark {
             var failures: [String] = []
             var ended = false
         }
-        private let state = Mutex(State())
+        private let state = Locked(State())
         private let stopping = Atomic<Bool>(false)
 
         init(port: UInt16, pid: pid_t) {

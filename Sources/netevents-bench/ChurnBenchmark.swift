@@ -104,7 +104,7 @@ enum ChurnBenchmark {
         let target = Atomic<Int32>(-1)
         let total = Atomic<Int>(0)
         /// The generator's events.
-        let mine = Mutex(Mine())
+        let mine = Locked(Mine())
     }
 
     /// The value below which `fraction` of `values` lie (nearest rank); nil for none.
@@ -160,7 +160,7 @@ enum ChurnBenchmark {
 
     final class LineTally: Sendable {
         let started = Atomic<Bool>(false)
-        let perPID = Mutex<[Int32: Int]>([:])
+        let perPID = Locked<[Int32: Int]>([:])
         let total = Atomic<Int>(0)
     }
 
@@ -169,10 +169,10 @@ enum ChurnBenchmark {
 
     /// The header tree tcplife compiled with last time (BCC 0.26's tcplife fails on some newer
     /// trees, e.g. Debian's 6.12 headers, where our own program compiles).
-    static let tcplifeHeaders = Mutex<String?>(nil)
+    static let tcplifeHeaders = Locked<String?>(nil)
 
     /// A header tree for tcplife given on the command line (`--tcplife-headers`).
-    static let tcplifeGiven = Mutex<String?>(nil)
+    static let tcplifeGiven = Locked<String?>(nil)
 
     /// Header trees to try for tcplife: `--tcplife-headers` if given, the one our library picks, then
     /// every merged tree in its cache, newest first.

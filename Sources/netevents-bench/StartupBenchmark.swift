@@ -26,7 +26,7 @@ enum StartupBenchmark {
 
     final class FirstEvent: Sendable {
         let port = Atomic<Int32>(-1)
-        let time = Mutex<Double?>(nil)
+        let time = Locked<Double?>(nil)
     }
 
     /// One measurement, in this process; prints a RESULT line.

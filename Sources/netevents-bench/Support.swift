@@ -182,7 +182,7 @@ final class LineReader: Sendable {
         var count = 0
         var ended = false
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(fd: Int32, onLine: (@Sendable (Substring) -> Void)? = nil) {
         let thread = Thread { [self] in

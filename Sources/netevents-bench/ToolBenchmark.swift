@@ -121,7 +121,7 @@ enum ToolBenchmark {
 
     /// When the tool's `Tracing` line arrived, stamped on the reader thread.
     final class Stamp: Sendable {
-        let time = Mutex<Double?>(nil)
+        let time = Locked<Double?>(nil)
     }
 
     /// A tool process, started and attached (its `Tracing` line seen).

@@ -31,7 +31,7 @@ final class ThroughputLedger: Sendable {
         case endpoints(SocketEndpoints, Int32)
     }
 
-    private let connections = Mutex<[Key: Connection]>([:])
+    private let connections = Locked<[Key: Connection]>([:])
 
     /// Takes in a batch of events (interval records and closes; other kinds are ignored).
     func add(_ events: [TCPConnectionEvent]) {

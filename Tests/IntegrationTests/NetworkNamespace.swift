@@ -1,4 +1,5 @@
 import Foundation
+import NetEventsCore
 import Synchronization
 import XCTest
 
@@ -6,7 +7,7 @@ import XCTest
 /// end: its own loopback, its own nftables rules, its own `ss` view.
 final class NetworkNamespace: @unchecked Sendable {
     let name: String
-    private static let counter = Mutex(0)
+    private static let counter = Locked(0)
 
     /// A new namespace with its loopback up, at `mtu` (1500: data goes out as many packets, as on
     /// a real network, instead of a few 64 kB ones).

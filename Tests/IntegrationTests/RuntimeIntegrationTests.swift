@@ -49,8 +49,8 @@ final class RuntimeIntegrationTests: XCTestCase {
             ? try RingBuffer(table: module.table("events"), lostCounter: module.table("lost"))
             : try PerfBuffer(table: module.table("events"))
         defer { source.close() }
-        let samples = Mutex<[StateChange]>([])
-        let malformed = Mutex<[Int]>([])
+        let samples = Locked<[StateChange]>([])
+        let malformed = Locked<[Int]>([])
         try source.start(SampleHandler(onSample: { bytes in
             if let change = StateChange(bytes) {
                 samples.withLock { $0.append(change) }
@@ -694,7 +694,7 @@ fileprivate struct StateChange: CustomStringConvertible {
 fileprivate final class BlockingConsumer: Sendable {
     private let entered = DispatchSemaphore(value: 0)
     private let release = DispatchSemaphore(value: 0)
-    private let state = Mutex<(samples: Int, lostReports: Int, lostTotal: UInt64, released: Bool)>((0, 0, 0, false))
+    private let state = Locked<(samples: Int, lostReports: Int, lostTotal: UInt64, released: Bool)>((0, 0, 0, false))
 
     var samples: Int { state.withLock { $0.samples } }
     var lostReports: Int { state.withLock { $0.lostReports } }

@@ -59,7 +59,7 @@ final class CountingKind: EventKind {
 
     let scanInterval: Duration?
     private let beginGate: StartGate?
-    private let decoded = Mutex<Int>(0)
+    private let decoded = Locked<Int>(0)
 
     init(configuration: MonitorConfiguration<CountingKind>, module: BPFModule?, clock: WallClock) throws(BPFError) {
         scanInterval = configuration.options.scanEvery
@@ -110,7 +110,7 @@ final class StartGate: Sendable, Equatable {
 
 /// The offsets of the clocks each start of a monitor gave its kind.
 final class ClockLog: Sendable, Equatable {
-    private let offsets = Mutex<[Int64]>([])
+    private let offsets = Locked<[Int64]>([])
     func record(_ clock: WallClock) { offsets.withLock { $0.append(clock.offsetNanoseconds) } }
     var all: [Int64] { offsets.withLock { $0 } }
     static func == (lhs: ClockLog, rhs: ClockLog) -> Bool { lhs === rhs }
@@ -163,8 +163,8 @@ final class EventMonitorTests: XCTestCase {
     func testBatchedDeliveryGivesEveryEventInOrderInBatches() throws {
         let source = MockSampleSource()
         let monitor = try Monitor(source: source)
-        let batches = Mutex<[[CountingKind.Event]]>([])
-        let threads = Mutex<Set<UInt>>([])
+        let batches = Locked<[[CountingKind.Event]]>([])
+        let threads = Locked<Set<UInt>>([])
         try monitor.startBatched { batch in
             batches.withLock { $0.append(batch) }
             threads.withLock { _ = $0.insert(UInt(pthread_self())) }

@@ -15,7 +15,7 @@ final class TerminationSignalsTests: XCTestCase {
         XCTAssertEqual(raise(SIGUSR1), 0, "raised at once: a signal right after the watcher is made is kept")
         XCTAssertEqual(signals.wait(timeout: .seconds(10)), SIGUSR1)
         XCTAssertTrue(signals.received)
-        let next = Mutex<Int32?>(nil)
+        let next = Locked<Int32?>(nil)
         let returned = DispatchSemaphore(value: 0)
         Task {
             let number = await signals.next()
@@ -43,7 +43,7 @@ final class TerminationSignalsTests: XCTestCase {
         let signals = TerminationSignals([SIGUSR2])
         XCTAssertEqual(raise(SIGUSR2), 0)
         XCTAssertEqual(signals.wait(timeout: .seconds(10)), SIGUSR2)
-        let seen = Mutex<[Int32]>([])
+        let seen = Locked<[Int32]>([])
         let called = DispatchSemaphore(value: 0)
         signals.onSignal { number in
             seen.withLock { $0.append(number) }
