@@ -77,6 +77,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         func leave() {
             condition.lock()
             stranded = false
+            thread = nil
             condition.broadcast()
             condition.unlock()
         }
@@ -137,6 +138,7 @@ public final class EventDelivery<Event: Sendable>: Sendable {
                     if queue.abandoned || queue.items.isEmpty {
                         // Finished with everything delivered, or given up on: deliver nothing more.
                         if !queue.abandoned { queue.done = true }
+                        queue.thread = nil  // its id may be another thread's once it has ended
                         queue.condition.broadcast()
                         queue.condition.unlock()
                         return
@@ -156,7 +158,8 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         }
     }
 
-    /// Whether the caller runs on this delivery's own thread (inside the callback).
+    /// Whether the caller runs on this delivery's own thread (inside the callback), while that
+    /// thread delivers.
     public var isDeliveryThread: Bool {
         guard let queue else { return false }
         queue.condition.lock()

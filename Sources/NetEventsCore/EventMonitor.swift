@@ -246,6 +246,12 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
             case .starting, .running:
                 return .failure(.alreadyStarted("this monitor (running until stop())"))
             case .stopped:
+                if lifecycle.delivery?.isDeliveryThread ?? false {
+                    // That thread still delivers the stopped run's queue once the callback
+                    // returns: the callback would run on two threads at once.
+                    return .failure(.alreadyStarted(
+                        "this monitor (start() was called from the stopped run's callback, which still delivers that run's last events; start from another thread)"))
+                }
                 if lifecycle.delivery?.abandonedCallbackIsRunning ?? false {
                     return .failure(.alreadyStarted(
                         "this monitor (the previous run's callback has not returned since stop gave up on it; start again once it returns)"))

@@ -221,6 +221,48 @@ final class StoppingTests: XCTestCase {
         XCTAssertEqual(mostInside.current, 1, "never two threads in the callback")
     }
 
+    /// A callback that stops its monitor and starts it again is refused the start, naming why:
+    /// its thread still delivers the stopped run's last events once it returns, and the new
+    /// run's would come on a second thread beside them. From another thread the start works,
+    /// and the new run delivers one event at a time.
+    func testAStartFromTheStoppedRunsCallbackIsRefused() throws {
+        let refusal = Locked<String?>(nil)
+        let inside = Locked(0), mostInside = Locked(0)
+        let received = Locked<[CountingKind.Event]>([])
+        let monitorBox = Locked<Monitor?>(nil)
+        let handler: @Sendable (CountingKind.Event) -> Void = { event in
+            let now = inside.withLock { $0 += 1; return $0 }
+            mostInside.withLock { $0 = max($0, now) }
+            received.withLock { $0.append(event) }
+            if event == .sample(1), let monitor = monitorBox.withLock({ $0 }) {
+                monitor.stop()  // from the callback: returns at once
+                do {
+                    try monitor.start { _ in }
+                } catch BPFError.alreadyStarted(let what) {
+                    refusal.withLock { $0 = what }
+                } catch {
+                    refusal.withLock { $0 = "unexpected: \(error)" }
+                }
+            }
+            inside.withLock { $0 -= 1 }
+        }
+        let (monitor, source) = try startedMonitor(handler)
+        monitorBox.withLock { $0 = monitor }
+        source.emit(CountingKind.sample(1))
+        XCTAssertTrue(eventually { refusal.withLock { $0 } != nil }, "the callback's start neither worked nor was refused")
+        let what = try XCTUnwrap(refusal.withLock { $0 })
+        XCTAssertTrue(what.contains("start() was called from the stopped run's callback"), what)
+        XCTAssertTrue(eventually { received.withLock { $0 }.contains(.final(decoded: 1)) }, "the stopped run delivers its final scan")
+
+        // From this thread, once the stopped run's thread has ended, the start works.
+        XCTAssertTrue(eventually { (try? monitor.start(handler)) != nil }, "the monitor starts from another thread")
+        source.emit(CountingKind.sample(2))
+        monitor.stop()
+        monitorBox.withLock { $0 = nil }
+        XCTAssertEqual(received.withLock { $0 }, [.sample(1), .final(decoded: 1), .sample(2), .final(decoded: 1)])
+        XCTAssertEqual(mostInside.withLock { $0 }, 1, "never two threads in the callback")
+    }
+
     /// A grace of any length is taken (the wait is at most a day), without overflowing.
     func testAHugeGraceIsTakenAndWaitsAsLongAsNeeded() throws {
         var configuration = Monitor.Configuration()
