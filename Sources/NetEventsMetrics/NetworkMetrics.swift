@@ -20,7 +20,8 @@ import Synchronization
 /// ```
 ///
 /// The series, each labelled `comm` and `container` (the first 12 characters of the container id;
-/// empty outside containers), with at most ``LabelLimits`` values each:
+/// empty outside containers), with at most ``LabelLimits`` values each. An event whose owner is
+/// unknown (`EventProcess.unknown`) counts under `comm` ``unknownOwnerLabel``:
 /// - `netevents_tcp_connections_total{event="connect|accept|fail|close"}`
 /// - `netevents_tcp_bytes_total{direction="sent|received"}`: the kernel's counters, as `tcp-events`
 ///   reports them (SYN and FIN included), moving at every `interval` record of a live connection
@@ -42,6 +43,10 @@ public final class NetworkMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     /// How many `comm` and `container` values get a series of their own.
     public let limits: LabelLimits
+
+    /// The `comm` of events whose owner is unknown: `(no known owner)`, 16 characters, which no
+    /// process can be named (a `comm` has at most 15), so no process can count under it.
+    public static let unknownOwnerLabel = "(no known owner)"
 
     private let state: Locked<State>
     private let duration: ValueHistogram
@@ -222,10 +227,12 @@ extension NetworkMetrics.State {
     /// The series of an event's process name and container, folded into `other` past the limits.
     fileprivate mutating func seriesOf(_ event: some NetworkEvent, registry: PrometheusCollectorRegistry) -> TrafficSeries {
         let container = event.cgroup?.container.map { String($0.id.prefix(12)) } ?? ""
-        let key = NetworkMetrics.SeriesKey(command: event.process.command, container: container)
+        let command = event.process == .unknown ? NetworkMetrics.unknownOwnerLabel : event.process.command
+        let key = NetworkMetrics.SeriesKey(command: command, container: container)
         if let known = series[key] { return known }
         let folded = NetworkMetrics.SeriesKey(
-            command: commands.label(key.command),
+            // The unknown owner takes no process's slot, like `other`.
+            command: command == NetworkMetrics.unknownOwnerLabel ? command : commands.label(key.command),
             container: container.isEmpty ? "" : containers.label(container))
         if let known = series[folded] { return known }
         let made = TrafficSeries(registry: registry, command: folded.command, container: folded.container)

@@ -65,7 +65,7 @@ func tcpEvent(
     owner: TCPConnectionEvent.OwnerSource = .connect
 ) -> TCPConnectionEvent {
     TCPConnectionEvent(
-        kind: kind, timeNanoseconds: 1, process: EventProcess(pid: 100, uid: 0, command: comm), ownerSource: owner,
+        kind: kind, timeNanoseconds: 1, process: owner == .unknown ? .unknown : EventProcess(pid: 100, uid: 0, command: comm), ownerSource: owner,
         endpoints: endpoints, receivedBytes: received, sentBytes: sent, segmentsIn: 0, segmentsOut: 0,
         dataSegmentsIn: 0, dataSegmentsOut: 0, durationNanoseconds: durationNanoseconds, cgroupID: cgroup?.id ?? 1,
         networkNamespace: 1, cgroup: cgroup, previousState: nil,

@@ -24,6 +24,18 @@ final class TCPMetricsTests: XCTestCase {
             ])
     }
 
+    /// A close no process claimed counts under a `comm` no process can have, never under `""`.
+    func testAnUnknownOwnersCloseCountsUnderItsOwnLabel() throws {
+        let metrics = NetworkMetrics()
+        metrics.record([tcpEvent(.close, sent: 300, owner: .unknown), tcpEvent(.close, comm: "curl", sent: 7)])
+        let exposition = try metrics.exposition()
+        XCTAssertEqual(NetworkMetrics.unknownOwnerLabel.utf8.count, 16, "longer than any comm (15 bytes)")
+        XCTAssertEqual(exposition.tcpConnections("close", comm: NetworkMetrics.unknownOwnerLabel), 1)
+        XCTAssertEqual(exposition.tcpBytes("sent", comm: NetworkMetrics.unknownOwnerLabel), 300)
+        XCTAssertEqual(exposition.tcpBytes("sent", comm: "curl"), 7)
+        XCTAssertNil(exposition.tcpConnections("close", comm: ""), "no series with an empty comm")
+    }
+
     func testClosesWithoutSocketIDAddTheirTotals() throws {
         let metrics = NetworkMetrics()
         metrics.record([tcpEvent(.close, sent: 1_000, received: 200), tcpEvent(.close, sent: 500)])
