@@ -7,6 +7,9 @@
 //   TRACK_ACCEPT                                   claim passive sockets at accept(2)/accept4(2) exit
 //   TRACK_IO                                       claim unowned sockets at their first send/recv
 //   EVENT_KINDS                                    bit (1 << kind) per enum ne_tcp_event_kind reported
+//   PASS_UNKNOWN_OWNERS                            a close whose owner is unknown skips the owner filters
+//                                                  (pid, uid, cgroup): user space, polling open
+//                                                  connections, may know the owner and filters it then
 #ifdef HOOK_KPROBE
 // Before our headers: the kernel headers it pulls in define READ and ntohs, which ours must not
 // be overridden by (ours are NE_READ, and ntohs only where the kernel has none).
@@ -197,6 +200,20 @@ static __always_inline int begin_report(struct sock *sk, u8 kind, int oldstate, 
             owner->in_cgroups = 0;
         }
     }
+#if defined(PASS_UNKNOWN_OWNERS) && defined(FILTERS)
+    if (kind != NE_TCP_EVENT_CONNECT && owner->source == NE_TCP_OWNER_NONE) {
+        struct ne_filter_config *config = filter_settings();
+        if (config) {
+            struct ne_filter_config endpoints_only = *config;
+            endpoints_only.active &= ~(NE_FILTER_PID | NE_FILTER_UID | NE_FILTER_CGROUP);
+            if (config_rejects(&endpoints_only, 0, 0, family, sport, dport, sk, 1)) {
+                add_stat(NE_TCP_STAT_FILTERED, 1);
+                return 0;
+            }
+        }
+        return 1;
+    }
+#endif
     if (filter_rejects(owner->pid, owner->uid, family, sport, dport, sk, owner->in_cgroups)) {
         add_stat(NE_TCP_STAT_FILTERED, 1);
         return 0;

@@ -52,7 +52,9 @@ public struct MonitorStatistics<Counters: EventKindCounters>: Sendable, Equatabl
     public var droppedEvents: UInt64 = 0
     /// Samples that could not be decoded (each skipped, the last error in ``EventMonitor/lastDecodingError``).
     public var malformedSamples: UInt64 = 0
-    /// Records the in-kernel filters discarded: events for TCP, datagrams for UDP.
+    /// Records the filters discarded: events for TCP, datagrams for UDP. The kernel discards them,
+    /// but for TCP closes whose owner only the poll of open connections knew (an interval on, the
+    /// socket opened before tracing and not used since), which are filtered once named.
     public var filteredEvents: UInt64 = 0
     /// Runs of the monitor's kernel programs that the kernel skipped, because an eBPF program was
     /// already running on that CPU when its hook fired (`BPFProgram.missedRuns`, Linux 5.12+;

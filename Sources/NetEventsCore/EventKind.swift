@@ -73,6 +73,10 @@ public protocol EventKind: Sendable {
     /// it. Runs every ``scanInterval`` and once more at stop (`final`), after the last sample.
     func scan(into events: inout [Event], final: Bool)
 
+    /// Records the kind's `decode` filtered itself, after the kernel let them through (0 for
+    /// kinds whose filters all run in the kernel); counted in ``MonitorStatistics/filteredEvents``.
+    var filteredInUserSpace: UInt64 { get }
+
     /// The kind's counters, from the program's per-CPU counters.
     func counters(_ kernel: KernelCounters) -> Counters
 
@@ -102,6 +106,7 @@ extension EventKind {
     public static func capabilityNeeds(_ configuration: MonitorConfiguration<Self>) -> [CapabilityNeed] { SystemChecks.monitorNeeds }
     public static var defaultBufferPages: Int { 64 }
     public var scanInterval: Duration? { nil }
+    public var filteredInUserSpace: UInt64 { 0 }
     public func begin(into events: inout [Event]) {}
     public func prepare() {}
     public func scan(into events: inout [Event], final: Bool) {}

@@ -210,7 +210,7 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
         statistics.lostSamples = session.source.lostSamples + running.counters[0]
         statistics.droppedEvents = session.delivery.dropped
         statistics.malformedSamples = session.malformedSamples
-        statistics.filteredEvents = running.counters[Kind.filteredCounter]
+        statistics.filteredEvents = running.counters[Kind.filteredCounter] + session.kind.filteredInUserSpace
         statistics.missedProgramRuns = session.missedProgramRuns
         return statistics
     }

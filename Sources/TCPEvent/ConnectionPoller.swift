@@ -88,6 +88,16 @@ package final class ConnectionPoller: Sendable {
         }
     }
 
+    /// Whether an event passes the monitor's filters in full: for a close whose owner the kernel
+    /// did not know, which it let through its owner filters (`PASS_UNKNOWN_OWNERS`), once
+    /// ``record(_:)`` has named the owner the poll knew. An owner still unknown passes no pid,
+    /// uid or cgroup filter.
+    func passesFilter(_ event: TCPConnectionEvent) -> Bool {
+        filter.matches(
+            pid: event.process.pid, uid: event.process.uid, endpoints: event.endpoints, cgroupID: event.cgroupID,
+            networkNamespace: event.networkNamespace)
+    }
+
     /// Lists the open connections and searches /proc for the holders of those no event owned:
     /// the slow half of a poll, run outside the producer's lock.
     func prepare() {

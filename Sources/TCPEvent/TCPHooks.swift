@@ -90,6 +90,8 @@ extension TCPKind {
         }
         if tracksAccept { program.flags.append("-DTRACK_ACCEPT") }
         if tracksFirstIO { program.flags.append("-DTRACK_IO") }
+        // The poll may know the owner of a close the kernel does not: user space filters those.
+        if options.pollsConnections { program.flags.append("-DPASS_UNKNOWN_OWNERS") }
         var hooks = Hooks(hook: hook, tracksAccept: tracksAccept, tracksFirstIO: tracksFirstIO)
         hooks.socketCookies = SocketCookies.plan(features: features, into: &program)
         if options.pollsConnections && !hooks.socketCookies {

@@ -1,4 +1,5 @@
 internal import CNetEventsABI
+import Synchronization
 
 /// The TCP event kind: a ``TCPConnectionEvent`` per connect, accept, failed connect and close, attributed
 /// to the process that connected or accepted it. Its monitor is ``TCPMonitor``.
@@ -18,6 +19,8 @@ public final class TCPKind: EventKind {
     /// the kind into a `Set` cost more than the rest of the test.
     private let reported: UInt8
     private let poller: ConnectionPoller?
+    /// Closes of unknown owners the kernel passed and user space filtered (see `decode`).
+    private let filteredAfterPoll = Atomic<UInt64>(0)
     /// The names of the samples decoded so far; `decode` runs on the producer path alone. In
     /// storage of its own: a stored `var` would be checked for exclusive access on every sample.
     nonisolated(unsafe) private let names: UnsafeMutablePointer<ProcessNames> = {
@@ -44,7 +47,15 @@ public final class TCPKind: EventKind {
 
     public func decode(_ raw: UnsafeRawBufferPointer, into events: inout [TCPConnectionEvent]) throws(BPFError) {
         var event = try TCPEventDecoder.decode(raw, clock: clock, names: &names.pointee)
-        poller?.record(&event)
+        if let poller {
+            let ownerWasUnknown = event.ownerSource == .unknown
+            poller.record(&event)
+            // The kernel let it through its owner filters, not knowing the owner: filtered here.
+            if ownerWasUnknown && !poller.passesFilter(event) {
+                filteredAfterPoll.add(1, ordering: .relaxed)
+                return
+            }
+        }
         if reported & event.kind.bit != 0 { events.append(consume event) }
     }
 
@@ -52,6 +63,8 @@ public final class TCPKind: EventKind {
         names.deinitialize(count: 1)
         names.deallocate()
     }
+
+    public var filteredInUserSpace: UInt64 { filteredAfterPoll.load(ordering: .relaxed) }
 
     /// Lists the open connections for the next snapshot or scan.
     public func prepare() { poller?.prepare() }
