@@ -122,19 +122,16 @@ static __always_inline int on_open_transition(struct sock *sk, int oldstate, int
         // The tracepoint sees the birth (LISTEN->SYN_RECV, from inet_csk_clone_lock); the
         // kprobe and fentry hooks on tcp_set_state do not, as the clone sets the state
         // directly, so they start tracking at SYN_RECV->ESTABLISHED, which precedes accept.
-        // The first of these a hook sees replaces any entry at the socket's address: one left
-        // by an earlier socket whose close the kernel skipped (a missed run) must not name this
-        // socket's owner, which accept would then not claim. The second keeps the first's, and
-        // so does a simultaneous open (SYN_SENT -> SYN_RECV -> ESTABLISHED), whose entry is its
-        // own connect's.
+        // The birth replaces any entry at the socket's address: one left by an earlier socket
+        // whose close the kernel skipped (a missed run) must not name this socket's owner, which
+        // accept would then not claim. ESTABLISHED keeps the birth's entry, and a simultaneous
+        // open (SYN_SENT -> SYN_RECV) its connect's. The kprobe and fentry hooks, which see no
+        // birth, only insert: at ESTABLISHED a Fast Open child may already be accepted and
+        // used, and its owner must stay (a stale entry there is left as it was).
 #ifdef HOOK_TRACEPOINT
         int replaces = newstate == ST_SYN_RECV && oldstate != ST_SYN_SENT;
 #else
         int replaces = 0;
-        if (newstate == ST_ESTABLISHED) {
-            struct ne_tcp_owner *known = owners.lookup(&key);
-            replaces = !known || known->source != NE_TCP_OWNER_CONNECT;
-        }
 #endif
         struct ne_tcp_owner owner = {};
         owner.start_ns = bpf_ktime_get_ns();

@@ -21,12 +21,15 @@ public final class BPFProgram: Sendable {
     public var fd: Int32 { descriptor.withLock { $0 } }
 
     /// Runs of the program the kernel skipped because an eBPF program was already running on
-    /// that CPU (`bpf_prog_info.recursion_misses`, Linux 5.12+): a tracepoint or kprobe program
-    /// interrupted by a softirq (loopback packets are processed in one) whose work fires the
-    /// same or another such program. Each skipped run is an event that was never made, or an
-    /// owner not recorded. Nil once closed, or where the kernel does not count them.
+    /// that CPU (`bpf_prog_info.recursion_misses`): a tracepoint or kprobe program interrupted by
+    /// a softirq (loopback packets are processed in one) whose work fires the same or another
+    /// such program. Each skipped run is an event that was never made, or an owner not recorded.
+    /// The kernel counts them for fentry programs from Linux 5.11, for tracepoint, raw tracepoint
+    /// and kprobe programs only from 6.7; cgroup programs are never skipped (0). Nil once closed,
+    /// and where the kernel skips runs without counting them.
     public var missedRuns: UInt64? {
-        descriptor.withLock { fd -> UInt64? in
+        if [.tracepoint, .rawTracepoint, .kprobe].contains(type) && !KernelVersion.running.isAtLeast(6, 7) { return nil }
+        return descriptor.withLock { fd -> UInt64? in
             guard fd >= 0 else { return nil }
             var info = bpf_prog_info()
             var length = UInt32(MemoryLayout<bpf_prog_info>.size)

@@ -72,7 +72,9 @@ public struct KernelHeaders: Sendable, Equatable {
 
     /// Runs `body` (a compile) with `BCC_KERNEL_SOURCE` naming this tree when BCC cannot find it by
     /// itself (merged distribution headers), then restores the variable as it was, so nothing the
-    /// process starts later inherits it. Other trees run `body` as it is.
+    /// process starts later inherits it. Other trees run `body` as it is. The environment is the
+    /// process's: a child another thread starts during the compile (about a second) inherits the
+    /// variable, and reads of it from other threads meanwhile see it.
     public func exporting<Result>(_ body: () throws -> Result) rethrows -> Result {
         guard case .distribution = source, let path else { return try body() }
         return try Self.exportLock.withLock { _ in

@@ -54,7 +54,7 @@ public enum TracerRun {
         monitor.stop()
         let statistics = monitor.statistics
         writeError(
-            "\(printer.printed) events printed; lost \(statistics.lostSamples), missed \(statistics.missedProgramRuns), dropped \(statistics.droppedEvents), "
+            "\(printer.printed) events printed; lost \(statistics.lostSamples), missed \(statistics.missedProgramRuns.map(String.init) ?? "uncounted"), dropped \(statistics.droppedEvents), "
                 + "malformed \(statistics.malformedSamples), filtered \(statistics.filteredEvents), " + summary(statistics.kind))
         exit(0)
     }

@@ -53,15 +53,17 @@ public struct MonitorStatistics<Counters: EventKindCounters>: Sendable, Equatabl
     /// Samples that could not be decoded (each skipped, the last error in ``EventMonitor/lastDecodingError``).
     public var malformedSamples: UInt64 = 0
     /// Records the filters discarded: events for TCP, datagrams for UDP. The kernel discards them,
-    /// but for TCP closes whose owner only the poll of open connections knew (an interval on, the
-    /// socket opened before tracing and not used since), which are filtered once named.
+    /// but for TCP closes whose owner the kernel did not know while the poll of open connections
+    /// is on (an interval set): those are filtered once the poll has named their owner, or found
+    /// none (an unknown owner passes no pid, uid or cgroup filter).
     public var filteredEvents: UInt64 = 0
     /// Runs of the monitor's kernel programs that the kernel skipped, because an eBPF program was
-    /// already running on that CPU when its hook fired (`BPFProgram.missedRuns`, Linux 5.12+;
-    /// zero before). A skipped run may be an event that was never made (a close, say) or an owner
-    /// not recorded: like ``lostSamples``, a count of what is missing. Rare (2 of 204,000 state
-    /// changes in a close of 102,000 loopback sockets at once) but never silent.
-    public var missedProgramRuns: UInt64 = 0
+    /// already running on that CPU when its hook fired (`BPFProgram.missedRuns`). A skipped run
+    /// may be an event that was never made (a close, say) or an owner not recorded: like
+    /// ``lostSamples``, a count of what is missing. Rare (2 of 204,000 state changes in a close of
+    /// 102,000 loopback sockets at once). Nil where the kernel skips such runs without counting
+    /// them: tracepoint and kprobe programs before Linux 6.7.
+    public var missedProgramRuns: UInt64? = 0
     /// The kind's own counters.
     public var kind: Counters
 

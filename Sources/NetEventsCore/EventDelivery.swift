@@ -167,6 +167,16 @@ public final class EventDelivery<Event: Sendable>: Sendable {
         return queue.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
     }
 
+    /// Whether the delivery thread has not ended yet: it still delivers (a finish called from the
+    /// callback returns at once, and the thread then delivers what is queued), or runs a callback
+    /// given up on.
+    public var threadIsRunning: Bool {
+        guard let queue else { return false }
+        queue.condition.lock()
+        defer { queue.condition.unlock() }
+        return queue.thread != nil
+    }
+
     /// Whether a callback given up on (``finish(within:)`` returned false) is still running: the
     /// delivery thread was inside it at the give-up and it has not returned since. Until it
     /// returns, the consumer's code runs on that thread; then the thread ends, delivering nothing more.

@@ -112,13 +112,15 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
     /// and returns without throwing, the monitor stopped (``isRunning`` is false), nothing
     /// delivered after the stop returned and nothing counted.
     ///
-    /// One event at a time holds across starts, too: while the callback of an earlier run that a
-    /// stop gave up on (``MonitorConfiguration/stopGracePeriod``) has not returned, its thread is
-    /// still inside it, and a start is refused rather than run a second callback beside it. Once
-    /// that callback returns, the monitor starts again.
+    /// One event at a time holds across starts, too: while the delivery thread of an earlier run
+    /// still runs (its callback stopped the monitor, which returns at once, and the thread then
+    /// delivers that run's last events; or a stop gave up on a callback that has not returned,
+    /// ``MonitorConfiguration/stopGracePeriod``), a start is refused rather than run a second
+    /// callback beside it. Once that thread has ended, the monitor starts again.
     /// - Throws: `BPFError`: `.alreadyStarted` while the monitor is starting or running (stop it
     ///   first), while a start overtaken by a stop is still finishing (try again when that start
-    ///   returns), or while the previous run's callback has not returned since a stop gave up on it;
+    ///   returns), or while the previous run's delivery thread still runs (from its own callback:
+    ///   start from another thread; else try again once it has ended);
     ///   `.notPrivileged`, `.notSupported`, `.compileFailed`, `.loadFailed`, `.attachFailed`...
     ///   when the kernel, the privileges or the environment do not allow it; nothing stays attached then.
     public func start(_ handler: @escaping @Sendable (Event) -> Void) throws(BPFError) {
@@ -255,6 +257,11 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
                 if lifecycle.delivery?.abandonedCallbackIsRunning ?? false {
                     return .failure(.alreadyStarted(
                         "this monitor (the previous run's callback has not returned since stop gave up on it; start again once it returns)"))
+                }
+                if lifecycle.delivery?.threadIsRunning ?? false {
+                    // Stopped from its callback: the stop returned at once, and the thread goes on.
+                    return .failure(.alreadyStarted(
+                        "this monitor (the stopped run's callback thread still delivers that run's last events; start again once it has)"))
                 }
                 lifecycle.run += 1
                 lifecycle.phase = .starting(delivery, stopRequested: false)

@@ -34,8 +34,9 @@ final class TracingSession<Kind: EventKind>: Sendable {
     private let stoppingThread = Locked<pthread_t?>(nil)
     /// How long stop waits for the consumer (``MonitorConfiguration/stopGracePeriod``).
     private let stopGrace: Duration
-    /// The programs' skipped runs when stop detached them (nil until then).
-    private let missedRunsAtStop = Locked<UInt64?>(nil)
+    /// The programs' skipped runs when stop detached them (nil until then; inside, nil where
+    /// the kernel does not count them).
+    private let missedRunsAtStop = Locked<UInt64??>(nil)
 
     /// Starts reading: every sample is decoded on the source's thread and delivered at the end of
     /// each drain; the kind's scans (if any) start on their own thread.
@@ -138,16 +139,22 @@ final class TracingSession<Kind: EventKind>: Sendable {
     }
 
     /// Runs of the attached programs the kernel skipped (``BPFProgram/missedRuns``), summed over
-    /// the programs; after a stop, as they were when it detached them.
-    var missedProgramRuns: UInt64 {
+    /// the programs; nil when the kernel does not count those of one of them. After a stop, as
+    /// they were when it detached them.
+    var missedProgramRuns: UInt64? {
         if let final = missedRunsAtStop.withLock({ $0 }) { return final }
         return links.withLock { Self.missedRuns(of: $0) }
     }
 
-    private static func missedRuns(of links: [BPFLink]) -> UInt64 {
+    private static func missedRuns(of links: [BPFLink]) -> UInt64? {
         var programs: [ObjectIdentifier: BPFProgram] = [:]
         for link in links { programs[ObjectIdentifier(link.program)] = link.program }
-        return programs.values.reduce(0) { $0 + ($1.missedRuns ?? 0) }
+        var total: UInt64 = 0
+        for program in programs.values {
+            guard let missed = program.missedRuns else { return nil }
+            total += missed
+        }
+        return total
     }
 
     /// Samples that could not be decoded (each one skipped, not delivered).

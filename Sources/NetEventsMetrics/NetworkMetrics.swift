@@ -194,13 +194,14 @@ public final class NetworkMetrics: Sendable {
     private func update<Counters>(
         _ monitor: String, _ statistics: MonitorStatistics<Counters>, _ kindCounts: [(MetricNameDescriptor, UInt64)]
     ) {
+        // Skipped runs only where the kernel counts them: no series beats a series of zeros that lies.
+        let missed = statistics.missedProgramRuns.map { [(MetricName.missedProgramRuns, $0)] } ?? []
         let counts =
             [
                 (MetricName.lostEvents, statistics.lostSamples),
-                (MetricName.missedProgramRuns, statistics.missedProgramRuns),
                 (MetricName.droppedEvents, statistics.droppedEvents),
                 (MetricName.malformedSamples, statistics.malformedSamples),
-            ] + kindCounts
+            ] + missed + kindCounts
         let keys = counts.map { monitor + " " + $0.0.name }
         let values = counts.map(\.1)
         let (increments, folded) = state.withLock { state in

@@ -42,7 +42,7 @@ struct MonitorService: Service {
             ("tcp", tcpStatistics.lostSamples, tcpStatistics.missedProgramRuns, tcpStatistics.droppedEvents),
             ("udp", udpStatistics.lostSamples, udpStatistics.missedProgramRuns, udpStatistics.droppedEvents),
         ] {
-            logger.info("\(name) monitor stopped: lost \(lost), missed \(missed), dropped \(dropped)")
+            logger.info("\(name) monitor stopped: lost \(lost), missed \(missed.map(String.init) ?? "uncounted"), dropped \(dropped)")
         }
     }
 

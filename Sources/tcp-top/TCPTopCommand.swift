@@ -123,7 +123,7 @@ struct TCPTopCommand: ParsableCommand {
         terminal.leave()
         let statistics = monitor.statistics
         TracerRun.writeError(
-            "\(frames) refreshes; lost \(statistics.lostSamples), missed \(statistics.missedProgramRuns), dropped \(statistics.droppedEvents), malformed \(statistics.malformedSamples), "
+            "\(frames) refreshes; lost \(statistics.lostSamples), missed \(statistics.missedProgramRuns.map(String.init) ?? "uncounted"), dropped \(statistics.droppedEvents), malformed \(statistics.malformedSamples), "
                 + "unowned open connections \(statistics.kind.unownedConnections), failed polls \(statistics.kind.failedPolls)")
         Glibc.exit(0)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NetEventsCore
 import XCTest
 
 /// `netevents serve` as operators run it: scraped by a real Prometheus server, whose query API
@@ -42,7 +43,7 @@ final class AgentIntegrationTests: XCTestCase {
         containerServer.waitForSuccess()
         let short = String(container.id.prefix(12))
 
-        let expected: [String: Double] = [
+        var expected: [String: Double] = [
             #"sum(netevents_tcp_connections_total{comm="\#(client)",event="connect",container=""})"#: 1,
             #"sum(netevents_tcp_connections_total{comm="\#(client)",event="close"})"#: 1,
             #"sum(netevents_tcp_connections_total{comm="\#(server)",event="accept"})"#: 1,
@@ -62,8 +63,9 @@ final class AgentIntegrationTests: XCTestCase {
             #"sum(netevents_monitor_up)"#: 2,
             #"count(netevents_build_info{version!="",hook!="",transport!="",offsets="btf"})"#: 2,
             #"sum(netevents_lost_events_total) + sum(netevents_dropped_events_total)"#: 0,
-            #"count(netevents_missed_program_runs_total)"#: 2,
         ]
+        // Skipped runs have a series where the kernel counts them (the tracepoint hooks: 6.7+).
+        if KernelVersion.running.isAtLeast(6, 7) { expected[#"count(netevents_missed_program_runs_total)"#] = 2 }
         let seen = prometheus.waitFor(expected)
         for (query, value) in expected.sorted(by: { $0.key < $1.key }) {
             XCTAssertEqual(seen[query] ?? nil, value, query)

@@ -107,8 +107,9 @@ final class OwnerPressureTests: XCTestCase {
         // A close can be missing only where the kernel skipped a run of the program (a softirq
         // interrupting an eBPF program on the same CPU; 2 in some runs of 102,000): counted, never silent.
         XCTAssertLessThanOrEqual(ours.count, sockets)
+        XCTAssertLessThanOrEqual(sockets - ours.count, sockets / 1_000, "more missing than the rare skipped run explains")
         XCTAssertLessThanOrEqual(
-            UInt64(max(0, sockets - ours.count)), statistics.missedProgramRuns,
+            UInt64(max(0, sockets - ours.count)), statistics.missedProgramRuns ?? 0,
             "a close event for every socket of the generators, but for runs the kernel skipped; still open in the kernel: \(open); "
                 + "connections with one end missing: \(Self.halfReported(ours, listeners: listeners))")
 
