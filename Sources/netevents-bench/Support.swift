@@ -157,12 +157,6 @@ struct BenchError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A function already loaded in this process (libc's GNU extensions, libbcc's C API), by name.
-func libcSymbol(_ name: String) -> UnsafeMutableRawPointer? {
-    guard let handle = dlopen(nil, RTLD_NOW) else { return nil }
-    return dlsym(handle, name)
-}
-
 /// A pipe whose both ends are close-on-exec (pipe2 is a GNU extension the Glibc module lacks;
 /// only the main thread spawns children, so the window before fcntl is harmless).
 func closeOnExecPipe(_ fds: inout [Int32]) -> Bool {
