@@ -143,7 +143,7 @@ static __always_inline int on_datagram(void *ctx, void *sk, long bytes, int tx, 
         return 0;
     u16 family = 0, sport = 0, dport = 0;
     read_ports(sk, &family, &sport, &dport);
-    if (!is_dns_port(sport) && !is_dns_port(peer->port))
+    if ((family != AF_INET && family != AF_INET6) || (!is_dns_port(sport) && !is_dns_port(peer->port)))
         return 0;
     u32 pid = bpf_get_current_pid_tgid() >> 32;
     if (datagram_rejected(pid, sk, peer)) {

@@ -34,6 +34,8 @@
 #define OFF_TASK_GROUP_LEADER offsetof(struct task_struct, group_leader)
 #define OFF_TASK_COMM offsetof(struct task_struct, comm)
 #define OFF_SKC_COOKIE offsetof(struct sock_common, skc_cookie)
+#define OFF_SK_PROTOCOL offsetof(struct sock, sk_protocol)
+#define OFF_SK_TYPE offsetof(struct sock, sk_type)
 #define OFF_TASK_MM offsetof(struct task_struct, mm)
 #define OFF_MM_EXE_FILE offsetof(struct mm_struct, exe_file)
 #define OFF_FILE_DENTRY (offsetof(struct file, f_path) + offsetof(struct path, dentry))

@@ -104,6 +104,12 @@ static __always_inline int on_datagram(void *ctx, void *sk, long bytes, int tx, 
     }
     struct ne_udp_flow *flow = flows.lookup(&key);
     if (!flow) {
+        // The counting hook checked the socket's type and protocol; its family is read here,
+        // once per flow (a packet socket may carry protocol number 17 too).
+        u16 family = 0;
+        NE_READ(family, sk, OFF_SKC_FAMILY);
+        if (family != AF_INET && family != AF_INET6)
+            return 0;
         flow = new_flow(&key, sk);
         if (!flow) {
             // The map is full: the traffic is not attributed, but it is counted.

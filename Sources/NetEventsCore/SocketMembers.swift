@@ -9,6 +9,12 @@ extension MemberOffset {
         .init("OFF_NET_NS_INUM", "net.ns.inum", size: 4),
     ]
 
+    /// The `struct sock` members that tell a UDP socket from the others at a hook every socket's
+    /// sends and receives reach (`bpf/udp_datagrams.h`'s raw `sock:sock_send_length` programs).
+    public static let socketKind: [MemberOffset] = [
+        .init("OFF_SK_TYPE", "sock.sk_type", size: 2), .init("OFF_SK_PROTOCOL", "sock.sk_protocol", size: 2),
+    ]
+
     /// The members `bpf/netevents_bpf.h` reads for a process's names: `read_task_names` (the
     /// thread-group leader's `comm`) and `read_exe` (task → mm → exe_file → dentry name).
     public static let taskNames: [MemberOffset] = [

@@ -1,6 +1,7 @@
 extension UDPKind {
     /// Which kernel hooks count sends and receives: tracepoints `sock:sock_send_length` /
-    /// `sock:sock_recv_length` (6.3+), fexit on `udp_sendmsg`, `udpv6_sendmsg`, `udp_recvmsg`,
+    /// `sock:sock_recv_length` (6.3+, attached as raw tracepoints: no trace record is built, and a
+    /// run is skipped only while the same program runs on the CPU), fexit on `udp_sendmsg`, `udpv6_sendmsg`, `udp_recvmsg`,
     /// `udpv6_recvmsg` (5.5+ with BTF), or kprobes and kretprobes on the same functions (4.1+).
     public typealias Hook = HookType
 
@@ -96,7 +97,9 @@ extension UDPKind {
         let flagsArgument = hook == .tracepoint ? 4 : receiveFlagsArgument(notes: &program.notes)
         program.flags.append("-DRECVMSG_FLAGS_ARG=\(flagsArgument)")
         switch hook {
-        case .tracepoint: program.flags.append("-DCOUNT_TRACEPOINT")
+        case .tracepoint:
+            program.flags.append("-DCOUNT_TRACEPOINT")
+            program.offsets += MemberOffset.socketKind
         case .kprobe: program.flags.append("-DCOUNT_KPROBE")
         case .fentry: program.flags.append("-DCOUNT_FENTRY")
         }
@@ -175,8 +178,8 @@ extension UDPKind {
         switch hook {
         case .tracepoint:
             for name in ["sock_send_length", "sock_recv_length"] {
-                let program = try module.loadProgram("tracepoint__sock__\(name)", type: .tracepoint)
-                links.append(try BPFLink.tracepoint(program, category: "sock", name: name))
+                let program = try module.loadProgram("raw_tracepoint__\(name)", type: .rawTracepoint)
+                links.append(try BPFLink.rawTracepoint(program, name: name))
             }
         case .kprobe:
             let sendEntry = try module.loadProgram("kprobe_udp_sendmsg", type: .kprobe)

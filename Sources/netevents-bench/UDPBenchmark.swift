@@ -1,3 +1,4 @@
+import BCCRuntime
 import Glibc
 import Synchronization
 import UDPEvent
@@ -99,6 +100,24 @@ enum UDPBenchmark {
         return run
     }
 
+    /// The floor of any tracer that counts each datagram on this machine: the flood under a
+    /// program that returns at once, on the hook the monitor counts sends on
+    /// (`sock:sock_send_length`), attached as a tracepoint (as the monitor attaches it: the
+    /// kernel builds the trace record, then runs the program) and as a raw tracepoint (no record).
+    static func underEmptyProgram(_ traffic: String, _ options: Options, raw: Bool) throws -> Run {
+        let module = try BPFModule(
+            source: raw ? "RAW_TRACEPOINT_PROBE(sock_send_length) { return 0; }" : "TRACEPOINT_PROBE(sock, sock_send_length) { return 0; }")
+        let link: BPFLink
+        if raw {
+            link = try BPFLink.rawTracepoint(try module.loadProgram("raw_tracepoint__sock_send_length", type: .rawTracepoint), name: "sock_send_length")
+        } else {
+            let program = try module.loadProgram("tracepoint__sock__sock_send_length", type: .tracepoint)
+            link = try BPFLink.tracepoint(program, category: "sock", name: "sock_send_length")
+        }
+        defer { link.close() }
+        return try flood(traffic, options) { _ in }
+    }
+
     static func run(_ options: Options) throws {
         let traffic = try siblingExecutable("netevents-traffic")
         say("## udp")
@@ -108,6 +127,8 @@ enum UDPBenchmark {
         var untraced: [Run] = []
         var underMonitor: [Run] = []
         var withoutPeers: [Run] = []  // what the peers of unconnected sends cost: the flood is all sendto
+        var emptyTracepoint: [Run] = []
+        var emptyRawTracepoint: [Run] = []
         for index in 1...options.runs {
             let plain = try flood(traffic, options) { _ in }
             untraced.append(plain)
@@ -123,6 +144,12 @@ enum UDPBenchmark {
             withoutPeers.append(bare)
             say("run \(index) UDPMonitor, peers off: \(Int(bare.rate)) datagrams/s, counted \(bare.countedPackets)/\(bare.sentPackets) datagrams, "
                 + "\(bare.countedBytes)/\(bare.sentBytes) bytes")
+            let empty = try underEmptyProgram(traffic, options, raw: false)
+            emptyTracepoint.append(empty)
+            let emptyRaw = try underEmptyProgram(traffic, options, raw: true)
+            emptyRawTracepoint.append(emptyRaw)
+            say("run \(index) an empty program on sock:sock_send_length: \(Int(empty.rate)) datagrams/s as a tracepoint, "
+                + "\(Int(emptyRaw.rate)) as a raw tracepoint")
         }
         let baseline = median(untraced.map(\.rate))
         let rate = median(underMonitor.map(\.rate))
@@ -143,6 +170,11 @@ enum UDPBenchmark {
             + "\(format(cpuSeconds, 3)) s = \(format(cpuPercent, 2))% of a core, \(format(cpuPerDatagram, 1)) ns/datagram |")
         say("| UDPMonitor, peers off (`Options.peers = false`) | \(Int(median(withoutPeers.map(\.rate)))) | \(format(ratioWithoutPeers)) | "
             + "\(countedWithoutPeers) of \(withoutPeers.count) runs exact | - |")
+        let ratioEmpty = median(emptyTracepoint.map { $0.rate / baseline })
+        let ratioEmptyRaw = median(emptyRawTracepoint.map { $0.rate / baseline })
+        say("| floor: a program that returns at once on `sock:sock_send_length`, as a tracepoint (the monitor's hook) | "
+            + "\(Int(median(emptyTracepoint.map(\.rate)))) | \(format(ratioEmpty)) | counts nothing | - |")
+        say("| floor: the same program as a raw tracepoint | \(Int(median(emptyRawTracepoint.map(\.rate)))) | \(format(ratioEmptyRaw)) | counts nothing | - |")
         // The kernel side: one more traced run with the kernel's per-program run time on
         // (BPF_ENABLE_STATS slows every program run a little, so the runs above go without it).
         var kernelPerDatagram: Double?
@@ -161,7 +193,8 @@ enum UDPBenchmark {
         var values: [String: String] = [
             "datagrams": String(options.datagrams), "size": String(options.size),
             "untraced_rate": String(Int(baseline)), "traced_rate": String(Int(rate)), "ratio": format(ratio, 3),
-            "ratio_without_peers": format(ratioWithoutPeers, 3), "counted_runs_without_peers": String(countedWithoutPeers),
+            "ratio_without_peers": format(ratioWithoutPeers, 3), "ratio_empty_tracepoint": format(ratioEmpty, 3),
+            "ratio_empty_raw_tracepoint": format(ratioEmptyRaw, 3), "counted_runs_without_peers": String(countedWithoutPeers),
             "counted_runs": String(countedRuns), "runs": String(underMonitor.count),
             "counted_packets": String(middle.countedPackets), "sent_packets": String(middle.sentPackets),
             "counted_bytes": String(middle.countedBytes), "sent_bytes": String(middle.sentBytes),

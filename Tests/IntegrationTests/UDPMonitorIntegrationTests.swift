@@ -300,6 +300,40 @@ final class UDPMonitorIntegrationTests: XCTestCase {
         receiver.waitForSuccess()
     }
 
+    /// A raw IP socket of protocol UDP (`SOCK_RAW`, `IPPROTO_UDP`) puts UDP on the wire, but it is
+    /// not a UDP socket: its sends are no flow. The UDP socket beside it, in the same process, is
+    /// counted exactly. (Before the counting hook checked the socket's type, both were counted.)
+    func testARawSocketOfProtocolUDPIsNotCounted() throws {
+        let (monitor, collector) = try start(.init(options: .init(interval: 3_600)))
+        defer { monitor.stop() }
+        let raw = socket(AF_INET, Int32(SOCK_RAW.rawValue), Int32(IPPROTO_UDP))
+        XCTAssertGreaterThanOrEqual(raw, 0, "socket(AF_INET, SOCK_RAW, IPPROTO_UDP): errno \(errno)")
+        let udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(udp, 0, "socket(AF_INET, SOCK_DGRAM): errno \(errno)")
+        defer {
+            close(raw)
+            close(udp)
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(9).bigEndian  // discard: nothing listens here, the kernel drops them
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        // The raw socket's own UDP header (port 12345 to 9, length 33, no checksum), then 25 bytes.
+        let rawDatagram: [UInt8] = [0x30, 0x39, 0x00, 0x09, 0x00, 33, 0x00, 0x00] + [UInt8](repeating: 0x61, count: 25)
+        let payload = [UInt8](repeating: 0x62, count: 100)
+        withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { target in
+                let length = socklen_t(MemoryLayout<sockaddr_in>.size)
+                for _ in 0..<7 { XCTAssertEqual(sendto(raw, rawDatagram, rawDatagram.count, 0, target, length), 33, "errno \(errno)") }
+                for _ in 0..<3 { XCTAssertEqual(sendto(udp, payload, payload.count, 0, target, length), 100, "errno \(errno)") }
+            }
+        }
+        monitor.stop()  // reports both sockets, still open, if they were counted
+        let own = collector.events.filter { $0.pid == getpid() }
+        XCTAssertEqual(Totals(own), Totals(tx: 3, bytes: 300), "\(own)")
+        XCTAssertEqual(own.count, 1, "one flow, the UDP socket's: \(own)")
+    }
+
     func testOneMillionDatagramsAreAllCountedOnTheSendingSide() throws {
         let (monitor, collector) = try start(.init(options: .init(interval: 1)))
         let flood = try TrafficProcess(["udp-flood", "--count", "1000000", "--size", "64"])

@@ -159,7 +159,7 @@ final class UDPProgramFlagsTests: XCTestCase {
     func testTransportAndOffsetsAreTheCoresNotTheKinds() throws {
         var configuration = UDPMonitor.Configuration()
         configuration.bufferPages = 128
-        let (ring, _) = try plan(configuration, transport: .ringBuffer)
+        let (ring, hooks) = try plan(configuration, transport: .ringBuffer)
         let (perf, _) = try plan(configuration, transport: .perfBuffer)
         XCTAssertEqual(ring.flags, perf.flags)
         XCTAssertEqual(ring.transport, .ringBuffer)
@@ -168,7 +168,8 @@ final class UDPProgramFlagsTests: XCTestCase {
             XCTAssertFalse(flags.contains { $0.hasPrefix("-DUSE_RINGBUF") || $0.hasPrefix("-DRINGBUF_PAGES") || $0.hasPrefix("-DOFF") }, "\(flags)")
         }
         let cookies = KernelFeatures.shared.socketCookies.isYes ? SocketCookies.offsets : []
-        XCTAssertEqual(ring.offsets, MemberOffset.socketEndpoints + MemberOffset.taskNames + cookies)
+        let kind = hooks.hook == .tracepoint ? MemberOffset.socketKind : []  // the raw tracepoints tell UDP sockets apart
+        XCTAssertEqual(ring.offsets, MemberOffset.socketEndpoints + MemberOffset.taskNames + kind + cookies)
         XCTAssertEqual(ring.text, EmbeddedBPF.udpEvents)
         XCTAssertEqual(ring.headers, EmbeddedBPF.headers)
         XCTAssertEqual(ring.offsetSource, .headers)
@@ -286,13 +287,13 @@ final class UDPLayoutTests: XCTestCase {
     /// are exactly the ones the kind passes, and each has a header fallback.
     func testEveryOffsetMacroIsUsedAndEveryUsedOneIsPassed() throws {
         let program = try program
-        let passed = Set((MemberOffset.socketEndpoints + MemberOffset.taskNames + SocketCookies.offsets).map(\.macro))
+        let passed = Set((MemberOffset.socketEndpoints + MemberOffset.taskNames + MemberOffset.socketKind + SocketCookies.offsets).map(\.macro))
         var used = Set<String>()
         let pattern = try NSRegularExpression(pattern: "(?<!#define )\\bOFF_[A-Z0-9_]+\\b")
         for match in pattern.matches(in: program, range: NSRange(program.startIndex..., in: program)) {
             used.insert(String(program[Range(match.range, in: program)!]))
         }
-        XCTAssertEqual(used, passed, "OFF_* macros read by udp_events.c and its headers vs MemberOffset.socketEndpoints + taskNames + SocketCookies'")
+        XCTAssertEqual(used, passed, "OFF_* macros read by udp_events.c and its headers vs MemberOffset.socketEndpoints + taskNames + socketKind + SocketCookies'")
         for macro in passed {
             XCTAssertTrue(program.contains("#define \(macro) "), "\(macro) also has a header fallback")
         }
