@@ -86,6 +86,7 @@ public final class TCPKind: EventKind {
         var counters = Counters()
         counters.trackedSockets = kernel[NE_TCP_STAT_TRACKED.rawValue]
         counters.untrackedCloses = kernel[NE_TCP_STAT_CLOSED_UNTRACKED.rawValue]
+        counters.trackedCloses = kernel[NE_TCP_STAT_CLOSED_TRACKED.rawValue]
         counters.adoptedSockets = kernel[NE_TCP_STAT_ADOPTED.rawValue]
         // What was tracked and neither closed nor is still in the map was evicted.
         if let owners, let live = try? owners.keys().count {
@@ -107,6 +108,10 @@ public final class TCPKind: EventKind {
         /// evicted): their owner is ``TCPConnectionEvent/OwnerSource/unknown`` unless the poll of
         /// open connections knew it.
         public var untrackedCloses: UInt64 = 0
+        /// Closes of tracked sockets: the kernel program ran for each (whether or not it was
+        /// reported). With ``untrackedCloses``, every close the program saw; a tracked socket
+        /// neither closed, evicted nor still open was never seen closing.
+        public var trackedCloses: UInt64 = 0
         /// Tracked sockets pushed out of the full LRU map before they closed
         /// (``Options/maxTrackedSockets``).
         public var evictedSockets: UInt64 = 0

@@ -111,6 +111,8 @@ final class OwnerPressureTests: XCTestCase {
         XCTAssertLessThanOrEqual(
             UInt64(max(0, sockets - ours.count)), statistics.missedProgramRuns ?? 0,
             "a close event for every socket of the generators, but for runs the kernel skipped; still open in the kernel: \(open); "
+                + "sockets tracked \(statistics.kind.trackedSockets), their closes seen \(statistics.kind.trackedCloses), evicted "
+                + "\(statistics.kind.evictedSockets) (tracked and none of these: still in the map, a close the program never ran for); "
                 + "connections with one end missing: \(Self.halfReported(ours, listeners: listeners))")
 
         for event in ours {
