@@ -5,6 +5,7 @@
 //
 // Compile-time switches (set by the kind as -D flags):
 //   COUNT_TRACEPOINT | COUNT_KPROBE | COUNT_FENTRY   which hooks see sends and receives
+//   RAW_COUNTING                                     the tracepoints attached raw (offsets from BTF)
 //   RECVMSG_FLAGS_ARG                                position (1-based) of `flags` in udp_recvmsg
 //   PEERS_CGROUP                                     cgroup sendmsg/recvmsg programs give the peer
 //                                                    of unconnected sockets (ne_peer_* below)
@@ -133,24 +134,14 @@ static __always_inline int datagram(void *ctx, void *sk, long bytes, int tx, int
     return on_datagram(ctx, sk, bytes, tx, &peer);
 }
 
-#ifdef COUNT_TRACEPOINT
+#if defined(COUNT_TRACEPOINT) && defined(RAW_COUNTING)
 // sock:sock_send_length / sock_recv_length (Linux 6.3+), after each sendmsg/recvmsg, attached raw
 // (sk, ret, flags): no trace record is built for the many sends of other protocols, and a run is
-// skipped only while this same program runs on the CPU, not while any program does.
+// skipped only while this same program runs on the CPU, not while any program does. Only with
+// offsets from BTF: the socket's kind is read from the socket.
+// A raw IP socket of protocol UDP is SOCK_RAW: not counted.
 static __always_inline int udp_socket(void *sk) {
-    // sk_type and sk_protocol are neighbours in struct sock: one read (a probe read costs about
-    // 25 ns here) when they are. A raw IP socket of protocol UDP is SOCK_RAW: not counted.
-    u16 type = 0, protocol = 0;
-    if (OFF_SK_TYPE == OFF_SK_PROTOCOL + 2 || OFF_SK_PROTOCOL == OFF_SK_TYPE + 2) {
-        u16 pair[2] = {};
-        bpf_probe_read_kernel(pair, sizeof(pair), sk + (OFF_SK_TYPE < OFF_SK_PROTOCOL ? OFF_SK_TYPE : OFF_SK_PROTOCOL));
-        type = OFF_SK_TYPE < OFF_SK_PROTOCOL ? pair[0] : pair[1];
-        protocol = OFF_SK_TYPE < OFF_SK_PROTOCOL ? pair[1] : pair[0];
-    } else {
-        NE_READ(type, sk, OFF_SK_TYPE);
-        NE_READ(protocol, sk, OFF_SK_PROTOCOL);
-    }
-    return type == 2 /* SOCK_DGRAM */ && protocol == IPPROTO_UDP;
+    return sock_is(sk, 2 /* SOCK_DGRAM */, IPPROTO_UDP);
 }
 
 RAW_TRACEPOINT_PROBE(sock_send_length) {
@@ -165,6 +156,21 @@ RAW_TRACEPOINT_PROBE(sock_recv_length) {
     if (!udp_socket(sk))
         return 0;
     return datagram(ctx, sk, (int)ctx->args[1], 0, (int)ctx->args[2] & MSG_PEEK);
+}
+#elif defined(COUNT_TRACEPOINT)
+// The same tracepoints with their records, where offsets come from a header tree (which may be
+// another kernel's): the record's protocol and family are the kernel's own. The record carries
+// no socket type, so a raw IP socket of protocol UDP is counted here too.
+TRACEPOINT_PROBE(sock, sock_send_length) {
+    if (args->protocol != IPPROTO_UDP || (args->family != AF_INET && args->family != AF_INET6))
+        return 0;
+    return datagram(args, args->sk, args->ret, 1, 0);
+}
+
+TRACEPOINT_PROBE(sock, sock_recv_length) {
+    if (args->protocol != IPPROTO_UDP || (args->family != AF_INET && args->family != AF_INET6))
+        return 0;
+    return datagram(args, args->sk, args->ret, 0, args->flags & MSG_PEEK);
 }
 #endif
 

@@ -15,13 +15,19 @@ extension TCPKind {
         public var tracksFirstIO: Bool
         /// Whether every socket gets its kernel cookie as it is made (``TCPConnectionEvent/socketID``).
         public var socketCookies = false
+        /// Whether the ``HookType/tracepoint`` hook is attached raw (Linux 5.6+ with BTF, where the
+        /// program can tell TCP sockets from the others without the tracepoint's record): no
+        /// record is built per state change, and the kernel skips a run only while the same
+        /// program runs on the CPU, and counts it (``MonitorStatistics/missedProgramRuns``).
+        public var rawTracepoint = false
 
         /// `hook: ..., owners: connect+accept+io, socket ids: cookie`.
         public var description: String {
             var owners = ["connect"]
             if tracksAccept { owners.append("accept") }
             if tracksFirstIO { owners.append("io") }
-            return "hook: \(hook), owners: " + owners.joined(separator: "+") + ", socket ids: \(socketCookies ? "cookie" : "none")"
+            return "hook: \(hook)\(rawTracepoint ? " (raw)" : ""), owners: " + owners.joined(separator: "+")
+                + ", socket ids: \(socketCookies ? "cookie" : "none")"
         }
     }
 
@@ -83,8 +89,12 @@ extension TCPKind {
         let sampled = options.events.union(options.pollsConnections ? [.connect, .accept] : [])
         let kinds = sampled.compactMap(\.sampleKind).reduce(0) { $0 | 1 << Int($1) }
         program.flags += ["-DMAX_SOCKETS=\(options.maxTrackedSockets)", "-DEVENT_KINDS=\(kinds)"]
+        var rawTracepoint = false
         switch hook {
-        case .tracepoint: program.flags.append("-DHOOK_TRACEPOINT")
+        case .tracepoint:
+            program.flags.append("-DHOOK_TRACEPOINT")
+            rawTracepoint = planRawStateChange(&program)
+            if rawTracepoint { program.flags.append("-DRAW_STATE_CHANGE") }
         case .kprobe: program.flags.append("-DHOOK_KPROBE")
         case .fentry: program.flags.append("-DHOOK_FENTRY")
         }
@@ -93,6 +103,7 @@ extension TCPKind {
         // The poll may know the owner of a close the kernel does not: user space filters those.
         if options.pollsConnections { program.flags.append("-DPASS_UNKNOWN_OWNERS") }
         var hooks = Hooks(hook: hook, tracksAccept: tracksAccept, tracksFirstIO: tracksFirstIO)
+        hooks.rawTracepoint = rawTracepoint
         hooks.socketCookies = SocketCookies.plan(features: features, into: &program)
         if options.pollsConnections && !hooks.socketCookies {
             // Records are joined with the opens and closes by socket cookie; without cookies they
@@ -103,6 +114,28 @@ extension TCPKind {
         }
         return hooks
     }
+
+    /// Whether `sock:inet_sock_set_state` can be attached raw: its program then reads the
+    /// socket's `sk_type` and `sk_protocol`, whole members since Linux 5.6 (a bitfield before,
+    /// where the tracepoint's record is the only cheap way to the protocol), at offsets from BTF.
+    static func planRawStateChange(_ program: inout ProgramPlan) -> Bool {
+        guard program.offsetSource == .btf else {
+            // A header tree may be another kernel's: its offsets of sk_type and sk_protocol would
+            // tell every socket apart wrongly, where the record's protocol is the kernel's own.
+            program.notes.append("inet_sock_set_state as a tracepoint, not raw: offsets from headers")
+            return false
+        }
+        guard KernelVersion.running.isAtLeast(5, 6) else {
+            program.notes.append("inet_sock_set_state as a tracepoint, not raw: sk_protocol is a bitfield before Linux 5.6")
+            return false
+        }
+        return program.addOptionalOffsets(rawStateChangeOffsets, for: "the raw inet_sock_set_state tracepoint")
+    }
+
+    /// What the raw `inet_sock_set_state` program reads besides ``offsets``: the socket's kind,
+    /// and its local port as the tracepoint's record gives it (`inet_sport`: a closing socket's
+    /// `inet_num` is 0 by the time the tracepoint runs).
+    static let rawStateChangeOffsets = MemberOffset.socketKind + [.init("OFF_INET_SPORT", "inet_sock.inet_sport", size: 2)]
 
     public static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError) {
         if hooks.socketCookies { try SocketCookies.attach(module: module, links: &links, passiveOpens: true) }
@@ -120,6 +153,9 @@ extension TCPKind {
             }
         }
         switch hooks.hook {
+        case .tracepoint where hooks.rawTracepoint:
+            let program = try module.loadProgram("raw_tracepoint__inet_sock_set_state", type: .rawTracepoint)
+            links.append(try BPFLink.rawTracepoint(program, name: "inet_sock_set_state"))
         case .tracepoint:
             let program = try module.loadProgram("tracepoint__sock__inet_sock_set_state", type: .tracepoint)
             links.append(try BPFLink.tracepoint(program, category: "sock", name: "inet_sock_set_state"))

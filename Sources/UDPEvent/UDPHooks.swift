@@ -99,7 +99,13 @@ extension UDPKind {
         switch hook {
         case .tracepoint:
             program.flags.append("-DCOUNT_TRACEPOINT")
-            program.offsets += MemberOffset.socketKind
+            // Raw, the program reads the socket's kind at offsets it must be able to trust.
+            if program.offsetSource == .btf {
+                program.flags.append("-DRAW_COUNTING")
+                program.offsets += MemberOffset.socketKind
+            } else {
+                program.notes.append("sock_send_length/sock_recv_length as tracepoints, not raw: offsets from headers")
+            }
         case .kprobe: program.flags.append("-DCOUNT_KPROBE")
         case .fentry: program.flags.append("-DCOUNT_FENTRY")
         }
@@ -176,10 +182,15 @@ extension UDPKind {
             }
         }
         switch hook {
-        case .tracepoint:
+        case .tracepoint where module.functionNames.contains("raw_tracepoint__sock_send_length"):
             for name in ["sock_send_length", "sock_recv_length"] {
                 let program = try module.loadProgram("raw_tracepoint__\(name)", type: .rawTracepoint)
                 links.append(try BPFLink.rawTracepoint(program, name: name))
+            }
+        case .tracepoint:
+            for name in ["sock_send_length", "sock_recv_length"] {
+                let program = try module.loadProgram("tracepoint__sock__\(name)", type: .tracepoint)
+                links.append(try BPFLink.tracepoint(program, category: "sock", name: name))
             }
         case .kprobe:
             let sendEntry = try module.loadProgram("kprobe_udp_sendmsg", type: .kprobe)

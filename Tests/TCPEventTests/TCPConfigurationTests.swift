@@ -165,10 +165,22 @@ final class TCPConfigurationTests: XCTestCase {
         XCTAssertFalse(without.flags.contains("-DTRACK_ACCEPT"))
         XCTAssertFalse(without.flags.contains("-DTRACK_IO"))
         let ids = ", socket ids: " + (hooks.socketCookies ? "cookie" : "none")
-        XCTAssertEqual(withoutHooks.description, "hook: \(TCPMonitor.Hook.tracepoint), owners: connect" + ids)
+        // Attached raw from Linux 5.6, where the program can read the socket's protocol, at
+        // offsets from BTF (this plan's are the headers').
+        let raw = false
+        XCTAssertEqual(hooks.rawTracepoint, raw)
+        XCTAssertEqual(plan.flags.contains("-DRAW_STATE_CHANGE"), raw)
+        if KernelFeatures.shared.btf.isYes {
+            let (fromBTF, btfHooks) = try self.plan(configuration, offsetSource: .btf)
+            XCTAssertEqual(btfHooks.rawTracepoint, KernelVersion.running.isAtLeast(5, 6))
+            XCTAssertEqual(fromBTF.flags.contains("-DRAW_STATE_CHANGE"), btfHooks.rawTracepoint)
+            XCTAssertEqual(fromBTF.flags.contains { $0.hasPrefix("-DOFF_INET_SPORT=") }, btfHooks.rawTracepoint, "\(fromBTF.flags)")
+        }
+        let hook = "hook: \(TCPMonitor.Hook.tracepoint)" + (raw ? " (raw)" : "")
+        XCTAssertEqual(withoutHooks.description, "\(hook), owners: connect" + ids)
         XCTAssertEqual(
             hooks.description,
-            "hook: \(TCPMonitor.Hook.tracepoint), owners: "
+            "\(hook), owners: "
                 + (["connect"] + (acceptTracepoints ? ["accept"] : []) + (firstIOTracepoints ? ["io"] : [])).joined(separator: "+") + ids)
     }
 
@@ -223,7 +235,7 @@ final class TCPConfigurationTests: XCTestCase {
         let (plan, _) = try plan(.init())
         let program = plan.expandedText()
         let used = try offsetMacrosUsed(in: program)
-        let all = TCPKind.offsets + TCPKind.acceptOffsets + SocketCookies.offsets
+        let all = TCPKind.offsets + TCPKind.acceptOffsets + TCPKind.rawStateChangeOffsets + SocketCookies.offsets
         XCTAssertEqual(used, Set(all.map(\.macro)), "OFF_* macros the program reads vs TCPKind's and SocketCookies'")
         XCTAssertEqual(try btf.defines(for: SocketCookies.offsets).count, 1)
         for entry in all {
