@@ -15,10 +15,10 @@ extension TCPKind {
         public var tracksFirstIO: Bool
         /// Whether every socket gets its kernel cookie as it is made (``TCPConnectionEvent/socketID``).
         public var socketCookies = false
-        /// Whether the ``HookType/tracepoint`` hook is attached raw (Linux 5.6+ with BTF, where the
+        /// Whether the `tracepoint` hook is attached raw (Linux 5.6+ with BTF, where the
         /// program can tell TCP sockets from the others without the tracepoint's record): no
         /// record is built per state change, and the kernel skips a run only while the same
-        /// program runs on the CPU, and counts it (``MonitorStatistics/missedProgramRuns``).
+        /// program runs on the CPU, and counts it (`MonitorStatistics.missedProgramRuns`).
         public var rawTracepoint = false
 
         /// `hook: ..., owners: connect+accept+io, socket ids: cookie`.
