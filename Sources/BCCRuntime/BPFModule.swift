@@ -125,6 +125,20 @@ public final class BPFModule: @unchecked Sendable {
         }
     }
 
+    /// Loads and attaches the program's handler of tracepoint `category:name`: its raw handler
+    /// (`RAW_TRACEPOINT_PROBE(name)`) where the compiled program has one, else its handler of the
+    /// tracepoint with its record (`TRACEPOINT_PROBE(category, name)`). The program's compile-time
+    /// switches choose; the attach follows what was compiled.
+    /// - Throws: what ``loadProgram(_:type:expectedAttachType:)`` and the ``BPFLink`` attach throw.
+    public func attachTracepoint(category: String, name: String) throws(BPFError) -> BPFLink {
+        let raw = "raw_tracepoint__\(name)"
+        if functionNames.contains(raw) {
+            return try BPFLink.rawTracepoint(try loadProgram(raw, type: .rawTracepoint), name: name)
+        }
+        let program = try loadProgram("tracepoint__\(category)__\(name)", type: .tracepoint)
+        return try BPFLink.tracepoint(program, category: category, name: name)
+    }
+
     /// A map the program declared (`BPF_HASH`, `BPF_PERF_OUTPUT`, ...), by name.
     /// - Throws: `BPFError.noSuchObject` when there is none.
     public func table(_ name: String) throws(BPFError) -> BPFTable {

@@ -15,19 +15,13 @@ extension TCPKind {
         public var tracksFirstIO: Bool
         /// Whether every socket gets its kernel cookie as it is made (``TCPConnectionEvent/socketID``).
         public var socketCookies = false
-        /// Whether the `tracepoint` hook is attached raw (Linux 5.6+ with BTF, where the
-        /// program can tell TCP sockets from the others without the tracepoint's record): no
-        /// record is built per state change, and the kernel skips a run only while the same
-        /// program runs on the CPU, and counts it (`MonitorStatistics.missedProgramRuns`).
-        public var rawTracepoint = false
 
         /// `hook: ..., owners: connect+accept+io, socket ids: cookie`.
         public var description: String {
             var owners = ["connect"]
             if tracksAccept { owners.append("accept") }
             if tracksFirstIO { owners.append("io") }
-            return "hook: \(hook)\(rawTracepoint ? " (raw)" : ""), owners: " + owners.joined(separator: "+")
-                + ", socket ids: \(socketCookies ? "cookie" : "none")"
+            return "hook: \(hook), owners: " + owners.joined(separator: "+") + ", socket ids: \(socketCookies ? "cookie" : "none")"
         }
     }
 
@@ -89,12 +83,12 @@ extension TCPKind {
         let sampled = options.events.union(options.pollsConnections ? [.connect, .accept] : [])
         let kinds = sampled.compactMap(\.sampleKind).reduce(0) { $0 | 1 << Int($1) }
         program.flags += ["-DMAX_SOCKETS=\(options.maxTrackedSockets)", "-DEVENT_KINDS=\(kinds)"]
-        var rawTracepoint = false
         switch hook {
         case .tracepoint:
+            // Attached raw where planned: the attach follows the compiled program (the attach
+            // report names a "raw tracepoint").
             program.flags.append("-DHOOK_TRACEPOINT")
-            rawTracepoint = planRawStateChange(&program)
-            if rawTracepoint { program.flags.append("-DRAW_STATE_CHANGE") }
+            if planRawStateChange(&program) { program.flags.append("-DRAW_STATE_CHANGE") }
         case .kprobe: program.flags.append("-DHOOK_KPROBE")
         case .fentry: program.flags.append("-DHOOK_FENTRY")
         }
@@ -103,7 +97,6 @@ extension TCPKind {
         // The poll may know the owner of a close the kernel does not: user space filters those.
         if options.pollsConnections { program.flags.append("-DPASS_UNKNOWN_OWNERS") }
         var hooks = Hooks(hook: hook, tracksAccept: tracksAccept, tracksFirstIO: tracksFirstIO)
-        hooks.rawTracepoint = rawTracepoint
         hooks.socketCookies = SocketCookies.plan(features: features, into: &program)
         if options.pollsConnections && !hooks.socketCookies {
             // Records are joined with the opens and closes by socket cookie; without cookies they
@@ -142,23 +135,17 @@ extension TCPKind {
         // Owner-claiming hooks first, so no socket closes between its accept and our seeing it.
         if hooks.tracksAccept {
             for name in ["sys_exit_accept4", "sys_exit_accept"] {
-                let program = try module.loadProgram("tracepoint__syscalls__\(name)", type: .tracepoint)
-                links.append(try BPFLink.tracepoint(program, category: "syscalls", name: name))
+                links.append(try module.attachTracepoint(category: "syscalls", name: name))
             }
         }
         if hooks.tracksFirstIO {
             for name in ["sock_send_length", "sock_recv_length"] {
-                let program = try module.loadProgram("tracepoint__sock__\(name)", type: .tracepoint)
-                links.append(try BPFLink.tracepoint(program, category: "sock", name: name))
+                links.append(try module.attachTracepoint(category: "sock", name: name))
             }
         }
         switch hooks.hook {
-        case .tracepoint where hooks.rawTracepoint:
-            let program = try module.loadProgram("raw_tracepoint__inet_sock_set_state", type: .rawTracepoint)
-            links.append(try BPFLink.rawTracepoint(program, name: "inet_sock_set_state"))
         case .tracepoint:
-            let program = try module.loadProgram("tracepoint__sock__inet_sock_set_state", type: .tracepoint)
-            links.append(try BPFLink.tracepoint(program, category: "sock", name: "inet_sock_set_state"))
+            links.append(try module.attachTracepoint(category: "sock", name: "inet_sock_set_state"))  // raw with RAW_STATE_CHANGE
         case .kprobe:
             let program = try module.loadProgram("kprobe_tcp_set_state", type: .kprobe)
             links.append(try BPFLink.kprobe(program, function: "tcp_set_state"))

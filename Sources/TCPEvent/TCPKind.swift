@@ -109,9 +109,10 @@ public final class TCPKind: EventKind {
         /// open connections knew it.
         public var untrackedCloses: UInt64 = 0
         /// Closes of tracked sockets: the kernel program ran for each (whether or not it was
-        /// reported). With ``untrackedCloses``, every close the program saw; a tracked socket
-        /// neither closed, evicted nor still open was never seen closing.
-        public var trackedCloses: UInt64 = 0
+        /// reported). A tracked socket neither closed, evicted nor still open was never seen
+        /// closing. A diagnostic for the package's tests (`OwnerPressureTests`), printed with the
+        /// statistics.
+        package var trackedCloses: UInt64 = 0
         /// Tracked sockets pushed out of the full LRU map before they closed
         /// (``Options/maxTrackedSockets``).
         public var evictedSockets: UInt64 = 0

@@ -182,15 +182,9 @@ extension UDPKind {
             }
         }
         switch hook {
-        case .tracepoint where module.functionNames.contains("raw_tracepoint__sock_send_length"):
-            for name in ["sock_send_length", "sock_recv_length"] {
-                let program = try module.loadProgram("raw_tracepoint__\(name)", type: .rawTracepoint)
-                links.append(try BPFLink.rawTracepoint(program, name: name))
-            }
         case .tracepoint:
             for name in ["sock_send_length", "sock_recv_length"] {
-                let program = try module.loadProgram("tracepoint__sock__\(name)", type: .tracepoint)
-                links.append(try BPFLink.tracepoint(program, category: "sock", name: name))
+                links.append(try module.attachTracepoint(category: "sock", name: name))  // raw with RAW_COUNTING
             }
         case .kprobe:
             let sendEntry = try module.loadProgram("kprobe_udp_sendmsg", type: .kprobe)

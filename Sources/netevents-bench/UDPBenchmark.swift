@@ -107,13 +107,7 @@ enum UDPBenchmark {
     static func underEmptyProgram(_ traffic: String, _ options: Options, raw: Bool) throws -> Run {
         let module = try BPFModule(
             source: raw ? "RAW_TRACEPOINT_PROBE(sock_send_length) { return 0; }" : "TRACEPOINT_PROBE(sock, sock_send_length) { return 0; }")
-        let link: BPFLink
-        if raw {
-            link = try BPFLink.rawTracepoint(try module.loadProgram("raw_tracepoint__sock_send_length", type: .rawTracepoint), name: "sock_send_length")
-        } else {
-            let program = try module.loadProgram("tracepoint__sock__sock_send_length", type: .tracepoint)
-            link = try BPFLink.tracepoint(program, category: "sock", name: "sock_send_length")
-        }
+        let link = try module.attachTracepoint(category: "sock", name: "sock_send_length")
         defer { link.close() }
         return try flood(traffic, options) { _ in }
     }
