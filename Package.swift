@@ -51,6 +51,8 @@ let package = Package(
         .systemLibrary(name: "CFileHandles"),
         // glibc's sendmmsg/recvmmsg, for the traffic generator's DNS client.
         .systemLibrary(name: "CMessages"),
+        // perf_event_open(2) and its ioctls: the kernel's own count of a tracepoint's hits.
+        .systemLibrary(name: "CPerfEvents"),
         // Blocks SIGINT and SIGTERM before main, so a signal that comes before the handlers is kept.
         // For executables only: a library must not change its users' signal masks.
         .target(name: "CEarlySignals"),
@@ -62,7 +64,7 @@ let package = Package(
         // Compile, load, attach, read; BTF, features, headers, errors.
         .target(
             name: "BCCRuntime",
-            dependencies: ["CBCC", "CLibBPF", "CMalloc", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CBCC", "CLibBPF", "CMalloc", "CPerfEvents", .product(name: "SystemPackage", package: "swift-system")]
         ),
 
         // The kernel/user contract: sample, map and counter layouts, shared by bpf/ and Swift.

@@ -113,12 +113,12 @@ public final class KernelBTF: @unchecked Sendable {
 
     /// Whether the kernel has a function of this name (a candidate for fentry/kprobe).
     public func hasFunction(_ name: String) -> Bool {
-        btf__find_by_name_kind(btf, name, BTFKind.function) > 0
+        btf__find_by_name_kind(btf, name, BTFKind.function.rawValue) > 0
     }
 
     /// The BTF type id of a kernel function, for loading fentry programs.
     public func functionID(_ name: String) -> Int32? {
-        let id = btf__find_by_name_kind(btf, name, BTFKind.function)
+        let id = btf__find_by_name_kind(btf, name, BTFKind.function.rawValue)
         return id > 0 ? id : nil
     }
 
@@ -130,10 +130,10 @@ public final class KernelBTF: @unchecked Sendable {
     /// - Parameter function: the kernel function, e.g. `udp_recvmsg`.
     /// - Returns: nil when the kernel's BTF has no such function.
     public func parameterNames(ofFunction function: String) -> [String]? {
-        let id = btf__find_by_name_kind(btf, function, BTFKind.function)
+        let id = btf__find_by_name_kind(btf, function, BTFKind.function.rawValue)
         guard id > 0, let type = btf__type_by_id(btf, UInt32(id)) else { return nil }
         // A FUNC's `type` is its FUNC_PROTO, whose entries are the parameters.
-        guard let proto = btf__type_by_id(btf, type.pointee.type), UInt32(btf_kind(proto)) == BTFKind.functionPrototype
+        guard let proto = btf__type_by_id(btf, type.pointee.type), BTFKind(of: proto) == .functionPrototype
         else { return nil }
         let count = Int(btf_vlen(proto))
         guard count > 0, let parameters = btf_params(proto) else { return [] }
@@ -167,8 +167,8 @@ public final class KernelBTF: @unchecked Sendable {
     // MARK: - Walking types
 
     private func structID(named name: String) throws(BPFError) -> Int32 {
-        for kind in [BTFKind.structure, BTFKind.union] {
-            let id = btf__find_by_name_kind(btf, name, kind)
+        for kind in [BTFKind.structure, .union] {
+            let id = btf__find_by_name_kind(btf, name, kind.rawValue)
             if id > 0 { return id }
         }
         throw BPFError.btf("this kernel's BTF has no struct or union \(name)")
@@ -184,8 +184,8 @@ public final class KernelBTF: @unchecked Sendable {
     private func skipModifiers(_ id: UInt32) -> Int32 {
         var current = id
         while let type = btf__type_by_id(btf, current) {
-            switch UInt32(btf_kind(type)) {
-            case BTFKind.typedef, BTFKind.const, BTFKind.volatile, BTFKind.restrict, BTFKind.typeTag:
+            switch BTFKind(of: type) {
+            case .typedef, .const, .volatile, .restrict, .typeTag:
                 current = type.pointee.type
             default:
                 return Int32(current)
@@ -203,8 +203,7 @@ public final class KernelBTF: @unchecked Sendable {
     /// Depth-first search through anonymous members, adding their offsets.
     private func findMember(named name: String, in structID: Int32) -> FoundMember? {
         guard let type = btf__type_by_id(btf, UInt32(structID)) else { return nil }
-        let kind = UInt32(btf_kind(type))
-        guard kind == BTFKind.structure || kind == BTFKind.union else { return nil }
+        guard let kind = BTFKind(of: type), kind == .structure || kind == .union else { return nil }
         guard let members = btf_members(type) else { return nil }
         for index in 0..<Int(btf_vlen(type)) {
             let member = members[index]
@@ -226,14 +225,10 @@ public final class KernelBTF: @unchecked Sendable {
 
 /// BTF kind numbers (stable kernel ABI, `include/uapi/linux/btf.h`). Spelled out because the C
 /// enumerators import twice, from libbpf's and BCC's copies of `linux/btf.h`, and are ambiguous.
-private enum BTFKind {
-    static let structure: UInt32 = 4
-    static let union: UInt32 = 5
-    static let typedef: UInt32 = 8
-    static let volatile: UInt32 = 9
-    static let const: UInt32 = 10
-    static let restrict: UInt32 = 11
-    static let function: UInt32 = 12
-    static let functionPrototype: UInt32 = 13
-    static let typeTag: UInt32 = 18
+private enum BTFKind: UInt32 {
+    case structure = 4, union = 5, typedef = 8, volatile = 9, const = 10, restrict = 11
+    case function = 12, functionPrototype = 13, typeTag = 18
+
+    /// The kind of a BTF type; nil for the kinds this file does not look at.
+    init?(of type: UnsafePointer<btf_type>) { self.init(rawValue: UInt32(btf_kind(type))) }
 }

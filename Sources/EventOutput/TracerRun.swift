@@ -55,6 +55,7 @@ public enum TracerRun {
         let statistics = monitor.statistics
         writeError(
             "\(printer.printed) events printed; lost \(statistics.lostSamples), missed \(statistics.missedProgramRuns.map(String.init) ?? "uncounted"), dropped \(statistics.droppedEvents), "
+                + (statistics.unseenEvents.map { "unseen \($0), " } ?? "")
                 + "malformed \(statistics.malformedSamples), filtered \(statistics.filteredEvents), " + summary(statistics.kind))
         exit(0)
     }

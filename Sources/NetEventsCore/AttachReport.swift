@@ -64,6 +64,15 @@ public struct MonitorStatistics<Counters: EventKindCounters>: Sendable, Equatabl
     /// 102,000 loopback sockets at once). Nil where the kernel skips such runs without counting
     /// them: tracepoint and kprobe programs before Linux 6.7.
     public var missedProgramRuns: UInt64? = 0
+    /// Hits of the hook that makes the events that no run of the monitor's program saw, by the
+    /// kernel's own count of that hook (perf events counting its tracepoint,
+    /// ``EventKind/crossCheck(_:)``): for TCP, closes. These include the runs counted in
+    /// ``missedProgramRuns`` and any the kernel skipped without counting them (seen on Linux 6.18:
+    /// about 1 close in 3 million, in a softirq at the timer tick). Exact while tracing; a hit in
+    /// flight at start or stop is taken for seen. Nil where the kind has no such count (UDP, DNS;
+    /// TCP on the kprobe and fentry hooks) or the kernel refused the perf events (the attach
+    /// report's notes say why).
+    public var unseenEvents: UInt64? = nil
     /// The kind's own counters.
     public var kind: Counters
 

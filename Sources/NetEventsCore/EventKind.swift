@@ -46,6 +46,10 @@ public protocol EventKind: Sendable {
     /// Stop detaches in the reverse order, so each hook also goes before what it depends on.
     static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError)
 
+    /// The tracepoint whose hits the kernel counts against the program's runs
+    /// (``MonitorStatistics/unseenEvents``), for these hooks; nil for none (the default).
+    static func crossCheck(_ hooks: Hooks) -> KernelCrossCheck?
+
     /// The state of one run.
     /// - Parameters:
     ///   - configuration: the monitor's options.
@@ -86,6 +90,9 @@ public protocol EventKind: Sendable {
 }
 
 extension EventKind {
+    /// No cross-check: ``MonitorStatistics/unseenEvents`` is nil.
+    public static func crossCheck(_ hooks: Hooks) -> KernelCrossCheck? { nil }
+
     /// Nothing to name: the events of this kind are no ``NetworkEvent``s.
     public static func attribute(_ events: inout [Event], from start: Int, with attributor: EventAttributor) {}
 }

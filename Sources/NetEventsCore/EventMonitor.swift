@@ -214,6 +214,7 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
         statistics.malformedSamples = session.malformedSamples
         statistics.filteredEvents = running.counters[Kind.filteredCounter] + session.kind.filteredInUserSpace
         statistics.missedProgramRuns = session.missedProgramRuns
+        statistics.unseenEvents = session.unseenEvents(runs: running.counters)
         return statistics
     }
 
@@ -342,7 +343,7 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
             let session = try TracingSession(
                 module: loaded.module, links: loaded.links, source: loaded.source, delivery: delivery, kind: kind,
                 attributor: makeAttributor(offsetsEstimated: loaded.report.offsetsUntrusted), stopGrace: grace,
-                upkeep: upkeep(of: loaded.filter, in: loaded.module))
+                upkeep: upkeep(of: loaded.filter, in: loaded.module), unseen: loaded.unseen)
             return Run(session: session, report: loaded.report, counters: counters)
         } catch {
             detach(loaded)

@@ -11,6 +11,8 @@ enum ProgramLoader {
         var report: AttachReport<Kind.Hooks>
         /// The filter in the program's maps.
         var filter: ResolvedFilter
+        /// The kernel's count of the hook's hits, against the program's runs.
+        var unseen: UnseenEventCount?
     }
 
     static func load<Kind: EventKind>(
@@ -42,15 +44,24 @@ enum ProgramLoader {
         do {
             try filter.install(in: module)
             try Kind.attach(hooks, module: module, links: &links)
+            var notes = plan.notes
+            var unseen: UnseenEventCount?
+            if let check = Kind.crossCheck(hooks) {
+                do throws(BPFError) {
+                    unseen = try UnseenEventCount(check, runs: KernelCounters(map: try module.table("stats").typed()))
+                } catch {
+                    notes.append("no count of \(check.category):\(check.name) hits the program did not see: \(error)")
+                }
+            }
             let source = try plan.transport.reader(
                 for: module.table("events"), pages: configuration.bufferPages,
                 minimumDrainInterval: configuration.drainInterval)
             let report = AttachReport(
                 hooks: hooks, transport: plan.transport, offsetSource: plan.offsetSource, headers: module.headers,
-                attachments: links.map(\.target), notes: plan.notes)
+                attachments: links.map(\.target), notes: notes)
             // Loading touched the compiler's code again: give it back once everything is in the kernel.
             CompilerMemory.release()
-            return Loaded(module: module, links: links, source: source, report: report, filter: filter)
+            return Loaded(module: module, links: links, source: source, report: report, filter: filter, unseen: unseen)
         } catch {
             links.reversed().forEach { $0.close() }  // as a stop detaches: each hook before what it depends on
             CompilerMemory.release()

@@ -37,15 +37,19 @@ final class TracingSession<Kind: EventKind>: Sendable {
     /// The programs' skipped runs when stop detached them (nil until then; inside, nil where
     /// the kernel does not count them).
     private let missedRunsAtStop = Locked<UInt64??>(nil)
+    /// The kernel's count of the hook's hits, frozen at stop before the links go.
+    private let unseen: UnseenEventCount?
 
     /// Starts reading: every sample is decoded on the source's thread and delivered at the end of
     /// each drain; the kind's scans (if any) start on their own thread.
     /// - Throws: when the source cannot start; the links are closed and delivery finished then.
     init(
         module: BPFModule?, links: [BPFLink], source: any SampleSource, delivery: EventDelivery<Kind.Event>, kind: Kind,
-        attributor: EventAttributor?, stopGrace: Duration, upkeep: (@Sendable () -> Void)? = nil
+        attributor: EventAttributor?, stopGrace: Duration, upkeep: (@Sendable () -> Void)? = nil,
+        unseen: UnseenEventCount? = nil
     ) throws(BPFError) {
         self.stopGrace = stopGrace
+        self.unseen = unseen
         self.module = module
         let intake = Intake(kind: kind, delivery: delivery, attributor: attributor)
         self.intake = intake
@@ -157,6 +161,9 @@ final class TracingSession<Kind: EventKind>: Sendable {
         return total
     }
 
+    /// Hits of the kind's cross-checked hook that no program run saw (``MonitorStatistics/unseenEvents``).
+    func unseenEvents(runs: KernelCounters) -> UInt64? { unseen?.unseen(runs: runs) }
+
     /// Samples that could not be decoded (each one skipped, not delivered).
     var malformedSamples: UInt64 { intake.malformed.load(ordering: .relaxed) }
     /// The most recent decoding error, for diagnostics.
@@ -179,6 +186,8 @@ final class TracingSession<Kind: EventKind>: Sendable {
             defer { task = nil }
             return task
         }?.stop()
+        // The kernel's count stops first: a hit after the detach is no unseen event.
+        unseen?.freeze()
         // The reverse of the attach order: a hook goes before what it depends on. TCP's close
         // hook (the events) goes before the owner hooks (connect, accept, first I/O) and socket
         // cookies it reads, so no close in the last moments finds its owner or cookie gone;

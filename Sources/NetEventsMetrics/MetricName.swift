@@ -27,6 +27,10 @@ public enum MetricName {
     public static var missedProgramRuns: MetricNameDescriptor { netevents(
         "missed_program_runs", "total",
         "Runs of the monitor's eBPF programs the kernel skipped (another eBPF program was running on that CPU): each may be a missing event.") }
+    /// `netevents_unseen_events_total{monitor}`
+    public static var unseenEvents: MetricNameDescriptor { netevents(
+        "unseen_events", "total",
+        "Events the kernel made that no run of the monitor's eBPF program saw, by the kernel's own count of the hook (TCP closes): each a missing event.") }
     /// `netevents_dropped_events_total{monitor}`
     public static var droppedEvents: MetricNameDescriptor { netevents(
         "dropped_events", "total", "Events dropped because the metrics fell behind the monitor.") }

@@ -196,12 +196,13 @@ public final class NetworkMetrics: Sendable {
     ) {
         // Skipped runs only where the kernel counts them: no series beats a series of zeros that lies.
         let missed = statistics.missedProgramRuns.map { [(MetricName.missedProgramRuns, $0)] } ?? []
+        let unseen = statistics.unseenEvents.map { [(MetricName.unseenEvents, $0)] } ?? []
         let counts =
             [
                 (MetricName.lostEvents, statistics.lostSamples),
                 (MetricName.droppedEvents, statistics.droppedEvents),
                 (MetricName.malformedSamples, statistics.malformedSamples),
-            ] + missed + kindCounts
+            ] + missed + unseen + kindCounts
         let keys = counts.map { monitor + " " + $0.0.name }
         let values = counts.map(\.1)
         let (increments, folded) = state.withLock { state in

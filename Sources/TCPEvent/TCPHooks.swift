@@ -130,6 +130,19 @@ extension TCPKind {
     /// `inet_num` is 0 by the time the tracepoint runs).
     static let rawStateChangeOffsets = MemberOffset.socketKind + [.init("OFF_INET_SPORT", "inet_sock.inet_sport", size: 2)]
 
+    /// On the tracepoint hook, the kernel's count of TCP sockets reaching TCP_CLOSE, held against
+    /// the program's runs for them: closes no run saw (`MonitorStatistics.unseenEvents`). The
+    /// kprobe and fentry hooks see `tcp_set_state` calls, which the tracepoint does not count alike.
+    public static func crossCheck(_ hooks: Hooks) -> KernelCrossCheck? {
+        hooks.hook == .tracepoint ? closeCrossCheck : nil
+    }
+
+    /// TCP sockets reaching TCP_CLOSE, as the kernel counts them and as the state-change program
+    /// counts its runs for them.
+    public static let closeCrossCheck = KernelCrossCheck(
+        category: "sock", name: "inet_sock_set_state", filter: "protocol == 6 && newstate == 7",  // IPPROTO_TCP, TCP_CLOSE
+        runsCounter: NE_TCP_STAT_CLOSE_RUNS.rawValue)
+
     public static func attach(_ hooks: Hooks, module: BPFModule, links: inout [BPFLink]) throws(BPFError) {
         if hooks.socketCookies { try SocketCookies.attach(module: module, links: &links, passiveOpens: true) }
         // Owner-claiming hooks first, so no socket closes between its accept and our seeing it.

@@ -95,6 +95,15 @@ enum ChurnBenchmark {
         Run(rate: try burst(traffic, connections: options.connections) { _ in })
     }
 
+    /// The cross-check's own cost, alone (no program): the perf events counting the TCP closes
+    /// that `unseenEvents` holds against the program's runs, open for the burst.
+    static func closeCountOnly(_ traffic: String, _ options: Options) throws -> Run {
+        let check = TCPKind.closeCrossCheck
+        let counter = try TracepointCounter(category: check.category, name: check.name, filter: check.filter)
+        defer { counter.freeze() }
+        return Run(rate: try burst(traffic, connections: options.connections) { _ in })
+    }
+
     final class Tally: Sendable {
         struct Mine {
             var kinds = EventCounts()
@@ -295,6 +304,8 @@ enum ChurnBenchmark {
     struct Tracer {
         var name: String
         var key: String
+        /// Whether it delivers events to count (not the untraced run, not the close count alone).
+        var delivers = true
         var measure: () throws -> Run
     }
 
@@ -308,7 +319,10 @@ enum ChurnBenchmark {
             + "4 per connection (connect, accept, 2 closes); tcplife prints the 2 closes")
         let defaults = TCPMonitor.Configuration()
         var tracers = [
-            Tracer(name: "none", key: "untraced") { try untraced(traffic, options) },
+            Tracer(name: "none", key: "untraced", delivers: false) { try untraced(traffic, options) },
+            Tracer(name: "the kernel's count of TCP closes alone (perf events, no program: the cost of `unseenEvents`)", key: "closecount", delivers: false) {
+                try closeCountOnly(traffic, options)
+            },
             Tracer(name: "TCPMonitor (in-process, no filter, drainInterval \(milliseconds(defaults.drainInterval)))", key: "ours") {
                 try ours(traffic, options, defaults)
             },
@@ -351,7 +365,7 @@ enum ChurnBenchmark {
                 let run = try tracer.measure()
                 runs[slot].append(run)
                 var line = "run \(index) \(tracer.name): \(Int(run.rate)) conn/s"
-                if slot > 0 {
+                if slot > 0 && tracer.delivers {
                     line += ", events delivered \(run.delivered.summary(of: run.expected)), \(run.events) events in all, "
                         + "CPU \(format(run.cpuSeconds, 3)) s = \(format(run.cpuMicrosecondsPerEvent)) µs/event, "
                         + "\(format(run.cpuMicrosecondsPerConnection)) µs/connection"
@@ -391,6 +405,11 @@ enum ChurnBenchmark {
         for (slot, tracer) in tracers.enumerated().dropFirst() {
             let rate = median(runs[slot].map(\.rate))
             let ratio = median(runs[slot].map { $0.rate / baseline })
+            guard tracer.delivers else {
+                say("| \(tracer.name) | \(Int(rate)) | \(format(ratio)) | - | - | - | - |")
+                result += " \(tracer.key)_rate=\(Int(rate)) \(tracer.key)_ratio=\(format(ratio, 3))"
+                continue
+            }
             let delivered = median(runs[slot].map(\.deliveredFraction))
             let kinds = EventCounts.medians(of: runs[slot].map(\.delivered))
             let expected = runs[slot][0].expected

@@ -33,7 +33,8 @@ guard let command = arguments.first else {
     say(usage)
     exit(2)
 }
-if ["--help", "-h", "help"].contains(command) {
+// Help anywhere, as in `netevents-traffic tcp-sockets --help`: a generator must not start then.
+if command == "help" || arguments.contains(where: { ["--help", "-h"].contains($0) }) {
     say(usage + "\n(the options of each command are listed at the top of Sources/netevents-traffic/main.swift)")
     exit(0)
 }

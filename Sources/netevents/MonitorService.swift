@@ -38,11 +38,11 @@ struct MonitorService: Service {
         stop(tcp, "tcp")
         stop(udp, "udp")
         let (tcpStatistics, udpStatistics) = (tcp.statistics, udp.statistics)
-        for (name, lost, missed, dropped) in [
-            ("tcp", tcpStatistics.lostSamples, tcpStatistics.missedProgramRuns, tcpStatistics.droppedEvents),
-            ("udp", udpStatistics.lostSamples, udpStatistics.missedProgramRuns, udpStatistics.droppedEvents),
+        for (name, lost, missed, dropped, unseen) in [
+            ("tcp", tcpStatistics.lostSamples, tcpStatistics.missedProgramRuns, tcpStatistics.droppedEvents, tcpStatistics.unseenEvents),
+            ("udp", udpStatistics.lostSamples, udpStatistics.missedProgramRuns, udpStatistics.droppedEvents, udpStatistics.unseenEvents),
         ] {
-            logger.info("\(name) monitor stopped: lost \(lost), missed \(missed.map(String.init) ?? "uncounted"), dropped \(dropped)")
+            logger.info("\(name) monitor stopped: lost \(lost), missed \(missed.map(String.init) ?? "uncounted"), dropped \(dropped)\(unseen.map { ", unseen \($0)" } ?? "")")
         }
     }
 

@@ -104,13 +104,17 @@ final class OwnerPressureTests: XCTestCase {
         let unknown = ours.filter { $0.ownerSource == .unknown }
         print("owner pressure: \(sockets) sockets, map of \(configuration.maxTrackedSockets): \(unknown.count) closes unknown; \(statistics)")
         XCTAssertEqual(statistics.lostSamples, 0, "\(statistics)")
-        // A close can be missing only where the kernel skipped a run of the program (a softirq
-        // interrupting an eBPF program on the same CPU; 2 in some runs of 102,000): counted, never silent.
+        // A close can be missing only where the kernel ran no program for it (a softirq
+        // interrupting the program on the same CPU, counted in missedProgramRuns; or, 1 in about
+        // 30 runs of this test on Linux 6.18, a skip the kernel counts nowhere): each one is in
+        // the kernel's own count of closes the program did not see, never silent.
         XCTAssertLessThanOrEqual(ours.count, sockets)
         XCTAssertLessThanOrEqual(sockets - ours.count, sockets / 1_000, "more missing than the rare skipped run explains")
+        let unseen = monitor.report?.hooks.hook == .tracepoint ? statistics.unseenEvents : statistics.missedProgramRuns
+        XCTAssertNotNil(unseen, "the tracepoint hook is cross-checked by the kernel's count (\(monitor.report?.notes ?? []))")
         XCTAssertLessThanOrEqual(
-            UInt64(max(0, sockets - ours.count)), statistics.missedProgramRuns ?? 0,
-            "a close event for every socket of the generators, but for runs the kernel skipped; still open in the kernel: \(open); "
+            UInt64(max(0, sockets - ours.count)), unseen ?? 0,
+            "a close event for every socket of the generators, but for closes no program run saw; still open in the kernel: \(open); "
                 + "sockets tracked \(statistics.kind.trackedSockets), their closes seen \(statistics.kind.trackedCloses), evicted "
                 + "\(statistics.kind.evictedSockets) (tracked and none of these: still in the map, a close the program never ran for); "
                 + "connections with one end missing: \(Self.halfReported(ours, listeners: listeners))")

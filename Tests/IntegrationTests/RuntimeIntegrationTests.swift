@@ -382,6 +382,35 @@ final class RuntimeIntegrationTests: XCTestCase {
 
     // MARK: - Maps
 
+    /// The kernel's own count of a tracepoint's hits (perf events, no program): exactly the
+    /// TCP closes of one connection's two ends and its listener, and none once frozen.
+    func testTracepointCounterCountsTheFilteredHitsUntilFrozen() throws {
+        let port = freePort()
+        let counter = try TracepointCounter(
+            category: "sock", name: "inet_sock_set_state",
+            filter: "protocol == 6 && newstate == 7 && (sport == \(port) || dport == \(port))")
+        func connectionOnPort() throws {
+            let server = try TrafficProcess(["tcp-server", "--port", "\(port)", "--receive", "100", "--send", "10"])
+            _ = try server.nextLine()
+            let client = try LoopbackClient(port: port)
+            client.send(100)
+            XCTAssertEqual(client.receive(10), 10)
+            close(client.fd)
+            server.waitForSuccess()
+        }
+        XCTAssertEqual(counter.count, 0, "nothing on the port yet")
+        try connectionOnPort()
+        let deadline = Date().addingTimeInterval(10)
+        while counter.count < 3 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(counter.count, 3, "the client's end, the server's end and the listener")
+        counter.freeze()
+        try connectionOnPort()
+        usleep(200_000)
+        XCTAssertEqual(counter.count, 3, "frozen: the second connection's closes are not counted")
+        counter.freeze()
+        XCTAssertEqual(counter.count, 3, "a second freeze changes nothing")
+    }
+
     func testTypedMapAccess() throws {
         let source = """
             BPF_HASH(counts, u32, u64, 64);

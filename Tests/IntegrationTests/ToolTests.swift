@@ -157,6 +157,8 @@ final class ToolTests: XCTestCase {
         for tool in ["tcp-events", "udp-events", "dns-events", "tcp-top", "netevents-traffic"] {
             XCTAssertEqual(try run(tool, ["--help"]).status, 0, "\(tool) --help")
         }
+        // Help after a command: the generator prints it and starts nothing.
+        XCTAssertEqual(try run("netevents-traffic", ["tcp-sockets", "--help"]).status, 0, "netevents-traffic tcp-sockets --help")
     }
 
     func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, errors: String) {

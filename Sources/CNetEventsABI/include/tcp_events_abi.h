@@ -44,6 +44,9 @@ enum ne_tcp_stat {
     /// Sockets no entry knew (opened before tracing began, or evicted) that the process doing
     /// I/O on them claimed (counted in TRACKED too).
     NE_TCP_STAT_ADOPTED,
+    /// Runs of the state-change tracepoint's program for a TCP socket reaching TCP_CLOSE (any
+    /// socket, reported or not): held against the kernel's own count of those hits.
+    NE_TCP_STAT_CLOSE_RUNS,
     NE_TCP_STAT_COUNT
 };
 
