@@ -69,9 +69,11 @@ public struct MonitorStatistics<Counters: EventKindCounters>: Sendable, Equatabl
     /// ``EventKind/crossCheck(_:)``): for TCP, closes. These include the runs counted in
     /// ``missedProgramRuns`` and any the kernel skipped without counting them (seen on Linux 6.18:
     /// about 1 close in 3 million, in a softirq at the timer tick). Exact while tracing; a hit in
-    /// flight at start or stop is taken for seen. Nil where the kind has no such count (UDP, DNS;
-    /// TCP on the kprobe and fentry hooks) or the kernel refused the perf events (the attach
-    /// report's notes say why).
+    /// flight at start or stop is taken for seen. A tracepoint program of another tool on the same
+    /// tracepoint that returns 0 (BCC's `tcplife` does) keeps its hits from the kernel's count:
+    /// unseen ones may then go uncounted. Nil where the kind has no such count (UDP, DNS; TCP on
+    /// the kprobe and fentry hooks, or with offsets from headers) or the kernel refused the perf
+    /// events (the attach report's notes say why).
     public var unseenEvents: UInt64? = nil
     /// The kind's own counters.
     public var kind: Counters

@@ -15,6 +15,10 @@ extension TCPKind {
         public var tracksFirstIO: Bool
         /// Whether every socket gets its kernel cookie as it is made (``TCPConnectionEvent/socketID``).
         public var socketCookies = false
+        /// Whether the kernel's count of closes can be held against the program's runs: only where
+        /// the state change is a raw tracepoint. A record tracepoint's program returns 0, and
+        /// that keeps each hit from every perf event on the tracepoint, the count's included.
+        var countsUnseenCloses = false
 
         /// `hook: ..., owners: connect+accept+io, socket ids: cookie`.
         public var description: String {
@@ -63,6 +67,7 @@ extension TCPKind {
         let options = configuration.options
         let hook = try chooseHook(options.hook, features: features, notes: &program.notes)
         var tracksAccept = options.tracksAccept
+        var countsUnseenCloses = false
         if tracksAccept
             && !(features.tracepoint("syscalls", "sys_exit_accept4").isYes && features.tracepoint("syscalls", "sys_exit_accept").isYes)
         {
@@ -88,7 +93,12 @@ extension TCPKind {
             // Attached raw where planned: the attach follows the compiled program (the attach
             // report names a "raw tracepoint").
             program.flags.append("-DHOOK_TRACEPOINT")
-            if planRawStateChange(&program) { program.flags.append("-DRAW_STATE_CHANGE") }
+            if planRawStateChange(&program) {
+                program.flags.append("-DRAW_STATE_CHANGE")
+                countsUnseenCloses = true
+            } else {
+                program.notes.append("no count of unseen closes: only the raw tracepoint can be held against the kernel's count")
+            }
         case .kprobe: program.flags.append("-DHOOK_KPROBE")
         case .fentry: program.flags.append("-DHOOK_FENTRY")
         }
@@ -98,6 +108,7 @@ extension TCPKind {
         if options.pollsConnections { program.flags.append("-DPASS_UNKNOWN_OWNERS") }
         var hooks = Hooks(hook: hook, tracksAccept: tracksAccept, tracksFirstIO: tracksFirstIO)
         hooks.socketCookies = SocketCookies.plan(features: features, into: &program)
+        hooks.countsUnseenCloses = countsUnseenCloses
         if options.pollsConnections && !hooks.socketCookies {
             // Records are joined with the opens and closes by socket cookie; without cookies they
             // could neither carry their owners nor add up with the closes.
@@ -130,11 +141,13 @@ extension TCPKind {
     /// `inet_num` is 0 by the time the tracepoint runs).
     static let rawStateChangeOffsets = MemberOffset.socketKind + [.init("OFF_INET_SPORT", "inet_sock.inet_sport", size: 2)]
 
-    /// On the tracepoint hook, the kernel's count of TCP sockets reaching TCP_CLOSE, held against
-    /// the program's runs for them: closes no run saw (`MonitorStatistics.unseenEvents`). The
-    /// kprobe and fentry hooks see `tcp_set_state` calls, which the tracepoint does not count alike.
+    /// On the raw tracepoint hook, the kernel's count of TCP sockets reaching TCP_CLOSE, held
+    /// against the program's runs for them: closes no run saw (`MonitorStatistics.unseenEvents`).
+    /// None on the record tracepoint (offsets from headers), whose program keeps the hits from the
+    /// count, nor on the kprobe and fentry hooks, which see `tcp_set_state` calls, not the
+    /// tracepoint's hits.
     public static func crossCheck(_ hooks: Hooks) -> KernelCrossCheck? {
-        hooks.hook == .tracepoint ? closeCrossCheck : nil
+        hooks.hook == .tracepoint && hooks.countsUnseenCloses ? closeCrossCheck : nil
     }
 
     /// TCP sockets reaching TCP_CLOSE, as the kernel counts them and as the state-change program

@@ -168,11 +168,16 @@ final class TCPConfigurationTests: XCTestCase {
         // Attached raw from Linux 5.6, where the program can read the socket's protocol, at
         // offsets from BTF (this plan's are the headers').
         XCTAssertFalse(plan.flags.contains("-DRAW_STATE_CHANGE"))
+        // Only the raw tracepoint's closes are held against the kernel's count: a record
+        // tracepoint's program keeps the hits from it.
+        XCTAssertNil(TCPKind.crossCheck(hooks), "the record tracepoint has no count of unseen closes")
         if KernelFeatures.shared.btf.isYes {
-            let (fromBTF, _) = try self.plan(configuration, offsetSource: .btf)
+            let (fromBTF, btfHooks) = try self.plan(configuration, offsetSource: .btf)
             let raw = KernelVersion.running.isAtLeast(5, 6)
             XCTAssertEqual(fromBTF.flags.contains("-DRAW_STATE_CHANGE"), raw)
             XCTAssertEqual(fromBTF.flags.contains { $0.hasPrefix("-DOFF_INET_SPORT=") }, raw, "\(fromBTF.flags)")
+            XCTAssertEqual(TCPKind.crossCheck(btfHooks), raw ? TCPKind.closeCrossCheck : nil)
+            XCTAssertEqual(TCPKind.closeCrossCheck.filter, "protocol == 6 && newstate == 7", "TCP sockets reaching TCP_CLOSE")
         }
         let hook = "hook: \(TCPMonitor.Hook.tracepoint)"
         XCTAssertEqual(withoutHooks.description, "\(hook), owners: connect" + ids)
