@@ -6,14 +6,20 @@ import Glibc
 /// itself, it tells the hits the program never ran for, whether the kernel counted the skip
 /// (``BPFProgram/missedRuns``) or not.
 ///
-/// Counts from its creation; ``freeze()`` stops it (a stop freezes it before it detaches the
-/// program, so what happens after is not taken for unseen). CPUs brought online later are not
-/// counted.
+/// Counts from its creation (each event enabled once its filter is set) until ``freeze()``. The
+/// CPUs are those online at creation: a CPU brought online later, or taken offline and back, is
+/// not counted. A tracepoint program that returns 0 on the same tracepoint (BCC's tools do) keeps
+/// its hits from every perf event there, this count's included.
 public final class TracepointCounter: Sendable {
-    private let descriptors: Locked<[Int32]>
-    private let frozenCount = Locked<UInt64?>(nil)
+    private enum State {
+        case counting([Int32])
+        /// Disabled, with what it counted; the descriptors stay open until deinit (closing the
+        /// last perf event of a tracepoint waits for an RCU grace period).
+        case frozen(UInt64, [Int32])
+    }
+    private let state: Locked<State>
 
-    /// Opens and enables a counting perf event on each online CPU.
+    /// Opens a counting perf event on each online CPU, sets its filter, then enables them all.
     /// - Parameters:
     ///   - category: the tracepoint's category (`sock`).
     ///   - name: its name (`inet_sock_set_state`).
@@ -30,9 +36,10 @@ public final class TracepointCounter: Sendable {
         attributes.size = UInt32(MemoryLayout<perf_event_attr>.size)
         attributes.config = id
         attributes.sample_period = 0  // counting only: no samples, no buffer
+        attributes.disabled = 1  // until its filter is set: unfiltered, it would count every hit
         var opened: [Int32] = []
         do throws(BPFError) {
-            for cpu in 0..<Int32(sysconf(Int32(_SC_NPROCESSORS_ONLN))) {
+            for cpu in CPUs.online {
                 let fd = ne_perf_event_open(&attributes, -1, cpu)
                 guard fd >= 0 else { throw .systemCallFailed(call: "perf_event_open", purpose: "counting \(category):\(name) on CPU \(cpu)", errno: .current) }
                 opened.append(fd)
@@ -47,24 +54,32 @@ public final class TracepointCounter: Sendable {
             opened.forEach { _ = Glibc.close($0) }
             throw error
         }
-        descriptors = Locked(opened)
+        state = Locked(.counting(opened))
     }
 
     /// Hits counted so far on all CPUs (after ``freeze()``, those before it).
     public var count: UInt64 {
-        if let frozen = frozenCount.withLock({ $0 }) { return frozen }
-        return descriptors.withLock { Self.sum($0) }
+        state.withLock { state in
+            switch state {
+            case .counting(let descriptors): Self.sum(descriptors)
+            case .frozen(let total, _): total
+            }
+        }
     }
 
-    /// Stops counting; ``count`` keeps what was counted. Safe to call more than once.
-    public func freeze() {
-        descriptors.withLock { descriptors in
-            guard !descriptors.isEmpty else { return }
-            descriptors.forEach { _ = ne_perf_event_disable($0) }
-            let total = Self.sum(descriptors)
-            frozenCount.withLock { $0 = total }
-            descriptors.forEach { _ = Glibc.close($0) }
-            descriptors = []
+    /// Stops counting and returns the count, which ``count`` then keeps. Safe to call more than once.
+    @discardableResult
+    public func freeze() -> UInt64 {
+        state.withLock { state in
+            switch state {
+            case .frozen(let total, _):
+                return total
+            case .counting(let descriptors):
+                descriptors.forEach { _ = ne_perf_event_disable($0) }
+                let total = Self.sum(descriptors)
+                state = .frozen(total, descriptors)
+                return total
+            }
         }
     }
 
@@ -77,5 +92,11 @@ public final class TracepointCounter: Sendable {
         return total
     }
 
-    deinit { freeze() }
+    deinit {
+        state.withLock { state in
+            switch state {
+            case .counting(let descriptors), .frozen(_, let descriptors): descriptors.forEach { _ = Glibc.close($0) }
+            }
+        }
+    }
 }

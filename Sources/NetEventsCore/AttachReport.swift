@@ -66,14 +66,15 @@ public struct MonitorStatistics<Counters: EventKindCounters>: Sendable, Equatabl
     public var missedProgramRuns: UInt64? = 0
     /// Hits of the hook that makes the events that no run of the monitor's program saw, by the
     /// kernel's own count of that hook (perf events counting its tracepoint,
-    /// ``EventKind/crossCheck(_:)``): for TCP, closes. These include the runs counted in
-    /// ``missedProgramRuns`` and any the kernel skipped without counting them (seen on Linux 6.18:
-    /// about 1 close in 3 million, in a softirq at the timer tick). Exact while tracing; a hit in
-    /// flight at start or stop is taken for seen. A tracepoint program of another tool on the same
-    /// tracepoint that returns 0 (BCC's `tcplife` does) keeps its hits from the kernel's count:
-    /// unseen ones may then go uncounted. Nil where the kind has no such count (UDP, DNS; TCP on
-    /// the kprobe and fentry hooks, or with offsets from headers) or the kernel refused the perf
-    /// events (the attach report's notes say why).
+    /// ``EventKind/crossCheck(_:)``): for TCP, closes. A close whose run the kernel skipped is
+    /// among them whether the skip is in ``missedProgramRuns`` (which also counts other programs
+    /// and other state changes) or was counted nowhere (seen on Linux 6.18: about 1 close in 3
+    /// million, in a softirq at the timer tick). A close in flight when it is read, at start or at
+    /// stop, is taken for seen. Blind spots: a tracepoint program of another tool on the same
+    /// tracepoint that returns 0 (BCC's `tcplife` does) keeps its hits from the kernel's count,
+    /// and a CPU brought online after start is not counted. Nil where the kind has no such count
+    /// (UDP, DNS; TCP on the kprobe and fentry hooks, with offsets from headers, or before Linux
+    /// 5.6) or the kernel refused the perf events (the attach report's notes say why).
     public var unseenEvents: UInt64? = nil
     /// The kind's own counters.
     public var kind: Counters

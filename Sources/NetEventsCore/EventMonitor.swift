@@ -214,7 +214,7 @@ public final class EventMonitor<Kind: EventKind>: Sendable {
         statistics.malformedSamples = session.malformedSamples
         statistics.filteredEvents = running.counters[Kind.filteredCounter] + session.kind.filteredInUserSpace
         statistics.missedProgramRuns = session.missedProgramRuns
-        statistics.unseenEvents = session.unseenEvents(runs: running.counters)
+        statistics.unseenEvents = session.unseenEvents
         return statistics
     }
 

@@ -162,7 +162,7 @@ final class TracingSession<Kind: EventKind>: Sendable {
     }
 
     /// Hits of the kind's cross-checked hook that no program run saw (``MonitorStatistics/unseenEvents``).
-    func unseenEvents(runs: KernelCounters) -> UInt64? { unseen?.unseen(runs: runs) }
+    var unseenEvents: UInt64? { unseen?.unseen }
 
     /// Samples that could not be decoded (each one skipped, not delivered).
     var malformedSamples: UInt64 { intake.malformed.load(ordering: .relaxed) }

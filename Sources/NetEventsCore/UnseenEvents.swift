@@ -24,28 +24,45 @@ public struct KernelCrossCheck: Sendable, Equatable {
 
 /// A running cross-check: the kernel's count from just after attach, and the program's count of
 /// its runs when that count began.
+///
+/// A hit in flight is taken for seen, never for unseen. The program's count is read before the
+/// kernel's starts and after it stops; a reading while tracing takes the smaller of two made back
+/// to back, so a hit whose two probes (the program's, perf's, in either order) straddle one
+/// reading counts in neither.
 final class UnseenEventCount: Sendable {
     private let counter: TracepointCounter
+    private let runs: KernelCounters
     private let runsCounter: UInt32
     private let runsAtStart: UInt64
+    /// Set at stop: the count then, no longer read.
+    private let final = Locked<UInt64?>(nil)
 
-    /// Starts the kernel's count. The program's count is read first: a hit between the two reads
-    /// is taken for seen, never for unseen.
     init(_ check: KernelCrossCheck, runs: KernelCounters) throws(BPFError) {
+        self.runs = runs
         runsCounter = check.runsCounter
         runsAtStart = runs[check.runsCounter]
         counter = try TracepointCounter(category: check.category, name: check.name, filter: check.filter)
     }
 
-    /// The hits the kernel counted that the program did not run for. The kernel's count is read
-    /// first, so a hit in flight is taken for seen.
-    func unseen(runs: KernelCounters) -> UInt64 {
-        let counted = counter.count
+    /// The hits the kernel counted that the program did not run for.
+    var unseen: UInt64 {
+        if let final = final.withLock({ $0 }) { return final }
+        return min(reading(), reading())
+    }
+
+    /// One reading: the kernel's count first, then the program's, so a hit in flight between
+    /// the two is taken for seen.
+    private func reading(counted: UInt64? = nil) -> UInt64 {
+        let counted = counted ?? counter.count
         let ran = runs[runsCounter] &- runsAtStart
         return counted > ran ? counted - ran : 0
     }
 
-    /// Stops the kernel's count, before a stop detaches the program: a hit after the detach is
-    /// not taken for unseen.
-    func freeze() { counter.freeze() }
+    /// Stops the kernel's count and takes the final reading at once, before a stop detaches the
+    /// program: a hit after that is not taken for unseen.
+    func freeze() {
+        let counted = counter.freeze()
+        let value = reading(counted: counted)
+        final.withLock { $0 = $0 ?? value }
+    }
 }

@@ -34,7 +34,9 @@ guard let command = arguments.first else {
     exit(2)
 }
 // Help anywhere, as in `netevents-traffic tcp-sockets --help`: a generator must not start then.
-if command == "help" || arguments.contains(where: { ["--help", "-h"].contains($0) }) {
+// (Not the value of --name, which may be any text.)
+let asksHelp = arguments.indices.contains { ["--help", "-h"].contains(arguments[$0]) && ($0 == 0 || arguments[$0 - 1] != "--name") }
+if command == "help" || asksHelp {
     say(usage + "\n(the options of each command are listed at the top of Sources/netevents-traffic/main.swift)")
     exit(0)
 }

@@ -111,8 +111,9 @@ final class OwnerPressureTests: XCTestCase {
         XCTAssertLessThanOrEqual(ours.count, sockets)
         XCTAssertLessThanOrEqual(sockets - ours.count, sockets / 1_000, "more missing than the rare skipped run explains")
         let raw = TCPMonitorIntegrationTests.stateChangeIsRaw(monitor)
+        // Elsewhere the counted skips are all there is (none before Linux 6.7).
         let unseen = raw ? statistics.unseenEvents : statistics.missedProgramRuns
-        XCTAssertNotNil(unseen, "the raw tracepoint is held against the kernel's count (\(monitor.report?.notes ?? []))")
+        if raw { XCTAssertNotNil(unseen, "the raw tracepoint is held against the kernel's count (\(monitor.report?.notes ?? []))") }
         XCTAssertLessThanOrEqual(
             UInt64(max(0, sockets - ours.count)), unseen ?? 0,
             "a close event for every socket of the generators, but for closes no program run saw; still open in the kernel: \(open); "
