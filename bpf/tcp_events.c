@@ -300,13 +300,18 @@ static __always_inline int on_state_change(void *ctx, struct sock *sk, int oldst
     if (!kind)
         return on_open_transition(sk, oldstate, newstate);
     u16 family = 0, sport = 0, dport = 0;
-    read_ports(sk, &family, &sport, &dport);
 #ifdef RAW_STATE_CHANGE
     // The tracepoint runs after tcp_set_state unhashed a closing socket and released its port
-    // (inet_num is 0 by then): the local port is read where the tracepoint's record takes it.
-    u16 local = 0;
+    // (inet_num is 0 by then): the local port is read where the tracepoint's record takes it,
+    // in place of read_ports' inet_num.
+    u16 local = 0, remote = 0;
+    NE_READ(family, sk, OFF_SKC_FAMILY);
     NE_READ(local, sk, OFF_INET_SPORT);
+    NE_READ(remote, sk, OFF_SKC_DPORT);
     sport = ntohs(local);
+    dport = ntohs(remote);
+#else
+    read_ports(sk, &family, &sport, &dport);
 #endif
     struct ne_tcp_owner owner = {};
     if (!begin_report(sk, kind, oldstate, family, sport, dport, &owner))

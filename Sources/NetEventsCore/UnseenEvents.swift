@@ -22,6 +22,13 @@ public struct KernelCrossCheck: Sendable, Equatable {
     }
 }
 
+extension TracepointCounter {
+    /// The kernel's count of the hits `check` names.
+    public convenience init(_ check: KernelCrossCheck) throws(BPFError) {
+        try self.init(category: check.category, name: check.name, filter: check.filter)
+    }
+}
+
 /// A running cross-check: the kernel's count from just after attach, and the program's count of
 /// its runs when that count began.
 ///
@@ -41,7 +48,7 @@ final class UnseenEventCount: Sendable {
         self.runs = runs
         runsCounter = check.runsCounter
         runsAtStart = runs[check.runsCounter]
-        counter = try TracepointCounter(category: check.category, name: check.name, filter: check.filter)
+        counter = try TracepointCounter(check)
     }
 
     /// The hits the kernel counted that the program did not run for.

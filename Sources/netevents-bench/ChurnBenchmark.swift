@@ -98,8 +98,7 @@ enum ChurnBenchmark {
     /// The cross-check's own cost, alone (no program): the perf events counting the TCP closes
     /// that `unseenEvents` holds against the program's runs, open for the burst.
     static func closeCountOnly(_ traffic: String, _ options: Options) throws -> Run {
-        let check = TCPKind.closeCrossCheck
-        let counter = try TracepointCounter(category: check.category, name: check.name, filter: check.filter)
+        let counter = try TracepointCounter(TCPKind.closeCrossCheck)
         defer { counter.freeze() }
         return Run(rate: try burst(traffic, connections: options.connections) { _ in })
     }
