@@ -35,15 +35,14 @@ let package = Package(
     targets: [
         // C APIs, as system libraries resolved through pkg-config.
         .systemLibrary(
-            name: "CBCC",
-            pkgConfig: "libbcc",
-            providers: [.apt(["libbpfcc-dev"])]
-        ),
-        .systemLibrary(
             name: "CLibBPF",
             pkgConfig: "libbpf",
             providers: [.apt(["libbpf-dev"])]
         ),
+
+        // BCC's C API (Debian `libbpfcc-dev`), from libbcc opened at the first compile rather
+        // than linked (CBCCLoader.c says why). Not a system library: pkg-config would link libbcc.
+        .target(name: "CBCCLoader"),
 
         // glibc's malloc.h (malloc_trim), which Swift's Glibc module leaves out.
         .systemLibrary(name: "CMalloc"),
@@ -64,7 +63,7 @@ let package = Package(
         // Compile, load, attach, read; BTF, features, headers, errors.
         .target(
             name: "BCCRuntime",
-            dependencies: ["CBCC", "CLibBPF", "CMalloc", "CPerfEvents", .product(name: "SystemPackage", package: "swift-system")]
+            dependencies: ["CBCCLoader", "CLibBPF", "CMalloc", "CPerfEvents", .product(name: "SystemPackage", package: "swift-system")]
         ),
 
         // The kernel/user contract: sample, map and counter layouts, shared by bpf/ and Swift.

@@ -92,6 +92,13 @@ public enum BPFError: Error, Sendable, Equatable {
     /// An argument or option was invalid; the message names it and the values it may take.
     case invalidArgument(String)
 
+    /// A shared library the runtime opens when it first needs it could not be opened: `name`,
+    /// with the dynamic loader's `reason`.
+    ///
+    /// The fix: install BCC's library (`apt-get install libbpfcc` on Debian and Ubuntu,
+    /// `dnf install bcc` on Fedora).
+    case libraryMissing(name: String, reason: String)
+
     /// A raw sample did not match the layout the decoder expects.
     case malformedSample(expectedSize: Int, actualSize: Int, detail: String)
 }
@@ -195,6 +202,11 @@ extension BPFError: CustomStringConvertible {
             return text
         case .noSuchObject(let kind, let name):
             return "the program has no \(kind) named \(name)"
+        case .libraryMissing(let name, let reason):
+            return """
+                could not open \(name), BCC's library, which compiles and loads the eBPF programs (\(reason)): \
+                install it with `apt-get install libbpfcc` (Debian, Ubuntu) or `dnf install bcc` (Fedora)
+                """
         case .btf(let message):
             return "BTF: \(message)"
         case .invalidArgument(let message):

@@ -1,4 +1,4 @@
-import CBCC
+import CBCCLoader
 import CLibBPF
 import Glibc
 import Synchronization
@@ -29,7 +29,7 @@ public final class BPFLink: Sendable {
         state.withLock { state in
             guard state.fd >= 0 else { return }
             Glibc.close(state.fd)
-            if let name = state.eventName { _ = bpf_detach_kprobe(name) }
+            if let name = state.eventName { _ = LibBCC.functions.bpf_detach_kprobe(name) }
             state.fd = -1
         }
     }
@@ -47,7 +47,7 @@ public final class BPFLink: Sendable {
         guard SystemChecks.isAccessible("\(tracefs)/events/\(category)/\(name)") else {
             throw BPFError.notSupported(feature: target, minimumKernel: nil, reason: "this kernel has no such tracepoint")
         }
-        let fd = bpf_attach_tracepoint(program.fd, category, name)
+        let fd = LibBCC.functions.bpf_attach_tracepoint(program.fd, category, name)
         guard fd >= 0 else { throw attachError(target, .current) }
         return BPFLink(target: target, program: program, fd: fd)
     }
@@ -57,7 +57,7 @@ public final class BPFLink: Sendable {
     /// Minimum kernel: 4.17.
     /// - Throws: `BPFError.notPrivileged` or `.attachFailed`.
     public static func rawTracepoint(_ program: BPFProgram, name: String) throws(BPFError) -> BPFLink {
-        let fd = bpf_attach_raw_tracepoint(program.fd, name)
+        let fd = LibBCC.functions.bpf_attach_raw_tracepoint(program.fd, name)
         guard fd >= 0 else { throw attachError("raw tracepoint \(name)", .current) }
         return BPFLink(target: "raw tracepoint \(name)", program: program, fd: fd)
     }
@@ -77,7 +77,7 @@ public final class BPFLink: Sendable {
         }
         let serial = kprobeCounter.add(1, ordering: .relaxed).newValue
         let eventName = "\(isReturn ? "r" : "p")_\(function)_\(getpid())_\(serial)"
-        let fd = bpf_attach_kprobe(
+        let fd = LibBCC.functions.bpf_attach_kprobe(
             program.fd, isReturn ? BPF_PROBE_RETURN : BPF_PROBE_ENTRY, eventName, function, 0, 0)
         guard fd >= 0 else { throw attachError(target, .current) }
         return BPFLink(target: target, program: program, fd: fd, eventName: eventName)
@@ -92,7 +92,7 @@ public final class BPFLink: Sendable {
     public static func kfunc(_ program: BPFProgram) throws(BPFError) -> BPFLink {
         let function = program.name.split(separator: "__", maxSplits: 1).last.map(String.init) ?? program.name
         let target = "\(program.name.hasPrefix("kretfunc__") ? "fexit" : "fentry") \(function)"
-        let fd = bpf_attach_kfunc(program.fd)
+        let fd = LibBCC.functions.bpf_attach_kfunc(program.fd)
         guard fd >= 0 else { throw attachError(target, .current) }
         return BPFLink(target: target, program: program, fd: fd)
     }

@@ -1,4 +1,4 @@
-import CBCC
+import CBCCLoader
 import Foundation
 import Synchronization
 import SystemPackage
@@ -29,7 +29,8 @@ public final class BPFModule: @unchecked Sendable {
     ///     compiler's code again, passes false and releases once when everything is loaded.
     /// - Throws: `BPFError.missingCapabilities` without `CAP_BPF` (maps are made while
     ///   compiling), `.tracefsNotMounted` (for `TRACEPOINT_PROBE` programs), what ``KernelHeaders/locate(cacheDirectory:sourcesDirectory:)`` throws
-    ///   (`.headersMissing`, ...), or `.compileFailed` carrying clang's diagnostics.
+    ///   (`.headersMissing`, ...), `.libraryMissing` where libbcc is not installed (the runtime
+    ///   opens it here, at the first compile), or `.compileFailed` carrying clang's diagnostics.
     public init(source: String, cflags: [String] = [], headers: KernelHeaders? = nil, releasesCompilerMemory: Bool = true)
         throws(BPFError)
     {
@@ -44,13 +45,14 @@ public final class BPFModule: @unchecked Sendable {
         } else {
             self.headers = try KernelHeaders.locate()
         }
+        try LibBCC.open()
         var output = ""
         let tree = self.headers
         let compiled: UnsafeMutableRawPointer?? = ProcessExit.unlessExiting(compiles: true) {
             capturingStandardError(into: &output) {
                 tree.exporting {
                     withCStringArray(cflags) { flags in
-                        bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
+                        LibBCC.functions.bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
                     }
                 }
             }
@@ -67,12 +69,12 @@ public final class BPFModule: @unchecked Sendable {
         if releasesCompilerMemory { CompilerMemory.release() }
     }
 
-    deinit { ProcessExit.unlessExiting { bpf_module_destroy(handle) } }
+    deinit { ProcessExit.unlessExiting { LibBCC.functions.bpf_module_destroy(handle) } }
 
     /// The names of the functions in the program.
     public var functionNames: [String] {
         withHandle { handle in
-            (0..<bpf_num_functions(handle)).compactMap { bpf_function_name(handle, $0).map { String(cString: $0) } }
+            (0..<LibBCC.functions.bpf_num_functions(handle)).compactMap { LibBCC.functions.bpf_function_name(handle, $0).map { String(cString: $0) } }
         }
     }
 
@@ -90,12 +92,12 @@ public final class BPFModule: @unchecked Sendable {
     ///   with the errno of the first attempt and the verifier log.
     public func loadProgram(_ name: String, type: ProgramType, expectedAttachType: Int32? = nil) throws(BPFError) -> BPFProgram {
         try withHandle { handle throws(BPFError) in
-            guard let start = bpf_function_start(handle, name) else {
+            guard let start = LibBCC.functions.bpf_function_start(handle, name) else {
                 throw BPFError.noSuchObject(kind: "function", name: name)
             }
-            let size = bpf_function_size(handle, name)
-            let license = bpf_module_license(handle)
-            let version = bpf_module_kern_version(handle)
+            let size = LibBCC.functions.bpf_function_size(handle, name)
+            let license = LibBCC.functions.bpf_module_license(handle)
+            let version = LibBCC.functions.bpf_module_kern_version(handle)
             let instructions = start.assumingMemoryBound(to: bpf_insn.self)
             // BCC takes the length in bytes, not instructions.
             let count = Int32(size)
@@ -104,7 +106,7 @@ public final class BPFModule: @unchecked Sendable {
             var printed = ""
             var code = Errno(rawValue: 0)
             var fd = capturingStandardError(into: &printed) {
-                let fd = bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 0, nil, 0, nil, attachType)
+                let fd = LibBCC.functions.bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 0, nil, 0, nil, attachType)
                 code = .current
                 return fd
             }
@@ -115,7 +117,7 @@ public final class BPFModule: @unchecked Sendable {
             defer { log.deallocate() }
             log.initialize(to: 0)
             fd = capturingStandardError(into: &printed) {
-                bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 1, log, UInt32(logSize), nil, attachType)
+                LibBCC.functions.bcc_func_load(handle, type.rawValue, name, instructions, count, license, version, 1, log, UInt32(logSize), nil, attachType)
             }
             if fd >= 0 { return BPFProgram(fd: fd, name: name, type: type) }
             let text = String(cString: log)
@@ -143,12 +145,12 @@ public final class BPFModule: @unchecked Sendable {
     /// - Throws: `BPFError.noSuchObject` when there is none.
     public func table(_ name: String) throws(BPFError) -> BPFTable {
         try withHandle { handle throws(BPFError) in
-            let fd = bpf_table_fd(handle, name)
+            let fd = LibBCC.functions.bpf_table_fd(handle, name)
             guard fd >= 0 else { throw BPFError.noSuchObject(kind: "table", name: name) }
             return BPFTable(
-                name: name, fd: fd, type: BPFMapType(rawValue: bpf_table_type(handle, name)),
-                keySize: bpf_table_key_size(handle, name), valueSize: bpf_table_leaf_size(handle, name),
-                maxEntries: bpf_table_max_entries(handle, name), module: self)
+                name: name, fd: fd, type: BPFMapType(rawValue: LibBCC.functions.bpf_table_type(handle, name)),
+                keySize: LibBCC.functions.bpf_table_key_size(handle, name), valueSize: LibBCC.functions.bpf_table_leaf_size(handle, name),
+                maxEntries: LibBCC.functions.bpf_table_max_entries(handle, name), module: self)
         }
     }
 

@@ -1,4 +1,4 @@
-import CBCC
+import CBCCLoader
 import CLibBPF
 import Foundation
 import Glibc
@@ -116,7 +116,7 @@ public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
             count = valuesPerKey
         }
         let (result, code) = values.withUnsafeMutableBytes { bytes in
-            (bpf_lookup_elem(table.fd, &key, bytes.baseAddress), Errno.current)
+            (LibBCC.functions.bpf_lookup_elem(table.fd, &key, bytes.baseAddress), Errno.current)
         }
         if result == 0 { return values }
         if code == .noSuchFileOrDirectory { return nil }
@@ -140,7 +140,7 @@ public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
         var key = key
         var values = [Value](repeating: value, count: valuesPerKey)
         let (result, code) = values.withUnsafeMutableBytes { bytes in
-            (bpf_update_elem(table.fd, &key, bytes.baseAddress, flags.rawValue), Errno.current)
+            (LibBCC.functions.bpf_update_elem(table.fd, &key, bytes.baseAddress, flags.rawValue), Errno.current)
         }
         guard result == 0 else { throw BPFError.mapOperationFailed(map: table.name, operation: "update", errno: code) }
     }
@@ -150,7 +150,7 @@ public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
     @discardableResult
     public func delete(_ key: Key) throws(BPFError) -> Bool {
         var key = key
-        if bpf_delete_elem(table.fd, &key) == 0 { return true }
+        if LibBCC.functions.bpf_delete_elem(table.fd, &key) == 0 { return true }
         let code = Errno.current
         if code == .noSuchFileOrDirectory { return false }
         throw BPFError.mapOperationFailed(map: table.name, operation: "delete", errno: code)
@@ -183,9 +183,9 @@ public struct BPFMap<Key: BitwiseCopyable, Value: BitwiseCopyable>: Sendable {
             var next = [UInt8](repeating: 0, count: table.keySize)
             let (result, code): (Int32, Errno) = next.withUnsafeMutableBytes { nextBytes in
                 if var key = current {
-                    return (bpf_get_next_key(table.fd, &key, nextBytes.baseAddress), Errno.current)
+                    return (LibBCC.functions.bpf_get_next_key(table.fd, &key, nextBytes.baseAddress), Errno.current)
                 }
-                return (bpf_get_next_key(table.fd, nil, nextBytes.baseAddress), Errno.current)
+                return (LibBCC.functions.bpf_get_next_key(table.fd, nil, nextBytes.baseAddress), Errno.current)
             }
             if result != 0 {
                 if code == .noSuchFileOrDirectory { return keys }

@@ -1,4 +1,4 @@
-import CBCC
+import CBCCLoader
 import CMalloc
 import Foundation
 
@@ -17,7 +17,8 @@ public enum CompilerMemory {
     /// - drops the resident code pages of libLLVM and libclang-cpp. They are clean file pages,
     ///   which stay in the page cache and fault back in if the compiler runs again.
     public static func release() {
-        _ = bcc_free_memory()
+        // Before any compile, BCC holds nothing (and is not even loaded).
+        if let bcc = CBCCLoader_opened() { _ = bcc.pointee.bcc_free_memory() }
         _ = malloc_trim(0)
         dropCodePages(of: compilerLibraries)
     }

@@ -1,4 +1,4 @@
-import CBCC
+import CBCCLoader
 import Glibc
 import Synchronization
 import SystemPackage
@@ -89,13 +89,13 @@ public final class PerfBuffer: SampleSource {
             var succeeded = false
             defer {
                 if !succeeded {
-                    readers.forEach { perf_reader_free(UnsafeMutableRawPointer($0)) }
+                    readers.forEach { LibBCC.functions.perf_reader_free(UnsafeMutableRawPointer($0)) }
                     context.release()
                 }
             }
             for cpu in CPUs.online {
                 var options = bcc_perf_buffer_opts(pid: -1, cpu: cpu, wakeup_events: Int32(wakeupEvents))
-                guard let raw = bpf_open_perf_buffer_opts(
+                guard let raw = LibBCC.functions.bpf_open_perf_buffer_opts(
                     perfRawCallback, perfLostCallback, context.toOpaque(), Int32(pageCount), &options)
                 else {
                     let code = Errno.current
@@ -106,19 +106,19 @@ public final class PerfBuffer: SampleSource {
                 let reader = OpaquePointer(raw)
                 readers.append(reader)
                 var key = cpu
-                var fd = perf_reader_fd(reader)
-                guard bpf_update_elem(table.fd, &key, &fd, 0) == 0 else {
+                var fd = LibBCC.functions.perf_reader_fd(reader)
+                guard LibBCC.functions.bpf_update_elem(table.fd, &key, &fd, 0) == 0 else {
                     throw BPFError.mapOperationFailed(map: table.name, operation: "update", errno: .current)
                 }
             }
             let all = readers
             let drain: ([Int]) -> Void = { indices in
-                for index in indices { perf_reader_event_read(all[index]) }
+                for index in indices { LibBCC.functions.perf_reader_event_read(all[index]) }
                 handler.onBatchEnd()
             }
             let thread = try PollThread(
                 purpose: "the poll thread of perf buffer \(table.name)",
-                fds: readers.map { perf_reader_fd($0) }, timeoutMilliseconds: 100, minimumDrainInterval: minimumDrainInterval,
+                fds: readers.map { LibBCC.functions.perf_reader_fd($0) }, timeoutMilliseconds: 100, minimumDrainInterval: minimumDrainInterval,
                 onReadable: drain, onStop: { drain(Array(all.indices)) })
             state = State(readers: readers, context: context, thread: thread)
             succeeded = true
@@ -132,8 +132,8 @@ public final class PerfBuffer: SampleSource {
         old.thread.stop()
         for (cpu, reader) in zip(CPUs.online, old.readers) {
             var key = cpu
-            _ = bpf_delete_elem(table.fd, &key)
-            perf_reader_free(UnsafeMutableRawPointer(reader))
+            _ = LibBCC.functions.bpf_delete_elem(table.fd, &key)
+            LibBCC.functions.perf_reader_free(UnsafeMutableRawPointer(reader))
         }
         old.context.release()
     }

@@ -351,7 +351,7 @@ func siblingExecutable(_ name: String) throws -> String {
     let me = String(decoding: buffer[..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     let path = (me as NSString).deletingLastPathComponent + "/" + name
     guard access(path, X_OK) == 0 else {
-        throw BenchError("\(path) not found: build it with `swift build -c release --product \(name)`")
+        throw BenchError("\(path) not found: build it with `swift build -c release --static-swift-stdlib --product \(name)`")
     }
     return path
 }

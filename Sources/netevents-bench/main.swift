@@ -12,8 +12,9 @@
 //
 // `tcp-churn`, `udp` and `tools` run `netevents-traffic` from the same build directory, and
 // `tools` also runs `tcp-events` and `udp-events` from there, `agent` runs `netevents`:
-// `swift build -c release` first (everything), or `swift build -c release --product P` once per
-// product (given several `--product` options, SwiftPM 6.3 builds only the last).
+// `swift build -c release --static-swift-stdlib` first (everything; as `scripts/run` builds the
+// tools users run), or the same with `--product P` once per product (given several `--product`
+// options, SwiftPM 6.3 builds only the last).
 import Glibc
 import NetEventsTesting
 

@@ -91,6 +91,12 @@ final class ToolProcess: @unchecked Sendable {
         (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines)
     }
 
+    /// The files the process has mapped (`/proc/PID/maps`), each once; empty once it has gone.
+    var mappedFiles: Set<String> {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8) else { return [] }
+        return Set(text.split(separator: "\n").compactMap { line in line.firstIndex(of: "/").map { String(line[$0...]) } })
+    }
+
     /// The process's state letter (`R`, `S`, `T` for stopped...), from `/proc/PID/stat`.
     var state: Character? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),

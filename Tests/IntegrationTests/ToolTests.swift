@@ -168,18 +168,7 @@ final class ToolTests: XCTestCase {
 
     /// Runs `tool` to its end; its status, standard error and standard output.
     func runCapturing(_ tool: String, _ arguments: [String]) throws -> (status: Int32, errors: String, output: String) {
-        let (process, output, errors) = try launch(tool, arguments)
-        // Standard output is read to its end on another thread, so a full pipe cannot stall the tool.
-        let outputText = Collector<String>()
-        let outputDone = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            outputText.add(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
-            outputDone.signal()
-        }
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        waitUntilExit(process)
-        XCTAssertEqual(outputDone.wait(timeout: .now() + 10), .success, "\(tool): standard output did not end")
-        return (process.terminationStatus, text, outputText.events.joined())
+        try IntegrationTests.runCapturing(builtExecutable(tool), arguments)
     }
 
     /// `dns-events` as users run it, against dnsmasq and dig: a JSON line per query and response

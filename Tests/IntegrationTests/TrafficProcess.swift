@@ -115,6 +115,22 @@ func startProcess(_ executable: URL, _ arguments: [String]) throws -> (Process, 
     return (process, output, errors)
 }
 
+/// Runs `executable ARGUMENTS` to its end; its status, standard error and standard output.
+func runCapturing(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, errors: String, output: String) {
+    let (process, output, errors) = try startProcess(executable, arguments)
+    // Standard output is read to its end on another thread, so a full pipe cannot stall the process.
+    let outputText = Collector<String>()
+    let outputDone = DispatchSemaphore(value: 0)
+    Thread.detachNewThread {
+        outputText.add(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        outputDone.signal()
+    }
+    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    waitUntilExit(process)
+    XCTAssertEqual(outputDone.wait(timeout: .now() + 10), .success, "\(executable.path): standard output did not end")
+    return (process.terminationStatus, text, outputText.events.joined())
+}
+
 /// Runs `executable ARGUMENTS` to its end, standard error discarded: its status and standard
 /// output; nil when it could not start.
 func runToEnd(_ executable: String, _ arguments: [String]) -> (status: Int32, output: Data)? {
