@@ -92,8 +92,8 @@ public enum BPFError: Error, Sendable, Equatable {
     /// An argument or option was invalid; the message names it and the values it may take.
     case invalidArgument(String)
 
-    /// A shared library the runtime opens when it first needs it could not be opened: `name`,
-    /// with the dynamic loader's `reason`.
+    /// A shared library the runtime opens when it first needs it could not be opened, or lacks a
+    /// function the runtime calls: `name`, with the dynamic loader's `reason`.
     ///
     /// The fix: install BCC's library (`apt-get install libbpfcc` on Debian and Ubuntu,
     /// `dnf install bcc` on Fedora).
@@ -205,7 +205,8 @@ extension BPFError: CustomStringConvertible {
         case .libraryMissing(let name, let reason):
             return """
                 could not open \(name), BCC's library, which compiles and loads the eBPF programs (\(reason)): \
-                install it with `apt-get install libbpfcc` (Debian, Ubuntu) or `dnf install bcc` (Fedora)
+                install it, or a BCC release with this function, with `apt-get install libbpfcc` (Debian, Ubuntu) \
+                or `dnf install bcc` (Fedora)
                 """
         case .btf(let message):
             return "BTF: \(message)"

@@ -45,22 +45,25 @@ public final class BPFModule: @unchecked Sendable {
         } else {
             self.headers = try KernelHeaders.locate()
         }
-        try LibBCC.open()
         var output = ""
         let tree = self.headers
-        let compiled: UnsafeMutableRawPointer?? = ProcessExit.unlessExiting(compiles: true) {
-            capturingStandardError(into: &output) {
-                tree.exporting {
-                    withCStringArray(cflags) { flags in
-                        LibBCC.functions.bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
+        // libbcc is opened under the same guard as the compile: its LLVM registers destructors
+        // that must not run under a compile, nor before the guard's own exit handler.
+        let compiled: Result<UnsafeMutableRawPointer?, BPFError>? = ProcessExit.unlessExiting(compiles: true) {
+            do throws(BPFError) { try LibBCC.open() } catch { return .failure(error) }
+            return .success(
+                capturingStandardError(into: &output) {
+                    tree.exporting {
+                        withCStringArray(cflags) { flags in
+                            LibBCC.functions.bpf_module_create_c_from_string(source, 0, flags, Int32(cflags.count), true, nil)
+                        }
                     }
-                }
-            }
+                })
         }
         guard let compiled else {
             throw BPFError.compileFailed(diagnostics: "not compiled: the process is exiting")
         }
-        guard let created = compiled else {
+        guard let created = try compiled.get() else {
             throw BPFError.compileFailed(diagnostics: output.isEmpty ? "(clang printed nothing)" : output)
         }
         handle = created

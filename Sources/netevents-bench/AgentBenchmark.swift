@@ -412,6 +412,7 @@ enum AgentBenchmark {
             + "`udp-flood --count \(options.flood) --size 64`, one after the other, scraped every second; then SIGTERM; \(options.runs) runs, "
             + "each a fresh agent; median (min–max) reported")
         say("the generators run as \(traffic) → \(generator), so their comm is \((traffic as NSString).lastPathComponent)")
+        sayRuntimeLinkage([agentPath])
         for path in [agentPath, generator] {
             let modified = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date).map { "\($0)" } ?? "?"
             say("using \(path) (built \(modified))")

@@ -173,6 +173,8 @@ enum StartupBenchmark {
         let me = try siblingExecutable("netevents-bench")
         say("## startup")
         say("")
+        sayRuntimeLinkage([me])
+        say("")
         say("| variant | runs | start → attached | start → first event | peak RSS (VmHWM) | steady RSS 1 s after start | of which anon / file |")
         say("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         var plain: [String: Double] = [:]
@@ -186,7 +188,7 @@ enum StartupBenchmark {
             for key in ["attach_ms", "first_event_ms", "peak_kb", "steady_kb", "steady_anon_kb", "steady_file_kb", "rss_before_kb"] {
                 plain[key] = value(key)
             }
-            say("| before `start` (libraries loaded) | \(runs) | - | - | - | \(megabytes(Int(value("rss_before_kb")))) MB | - |")
+            say("| before `start` (the process's libraries loaded; libbcc, LLVM and clang only at the first compile) | \(runs) | - | - | - | \(megabytes(Int(value("rss_before_kb")))) MB | - |")
         }
         do {
             let value = try medians(me, ["--both"], runs: options.runs)

@@ -356,6 +356,33 @@ func siblingExecutable(_ name: String) throws -> String {
     return path
 }
 
+/// How the executable at `path` carries Swift's runtime: `static` (built with
+/// `--static-swift-stdlib`, as `scripts/run` builds the tools users run) or `shared` (the
+/// toolchain's libswiftCore.so). The dynamic loader lists the libraries without running the
+/// program (`LD_TRACE_LOADED_OBJECTS`, as ldd does).
+func swiftRuntimeLinkage(_ path: String) -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.environment = ["LD_TRACE_LOADED_OBJECTS": "1"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return "unknown" }
+    let listed = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return listed.contains("libswiftCore.so") ? "shared" : "static"
+}
+
+/// Says how each of `paths` carries Swift's runtime, and warns when they differ or are not what
+/// users run (a partial rebuild without `--static-swift-stdlib` leaves a mix).
+func sayRuntimeLinkage(_ paths: [String]) {
+    let linkages = paths.map { ("\(($0 as NSString).lastPathComponent)", swiftRuntimeLinkage($0)) }
+    say("Swift runtime: " + linkages.map { "\($0.0) \($0.1)" }.joined(separator: ", "))
+    if linkages.contains(where: { $0.1 != "static" }) {
+        say("**warning:** not every tool is built as `scripts/run` builds it (`--static-swift-stdlib`): start-up and memory differ")
+    }
+}
+
 /// `key=value` words of a line, as the traffic generator and the RESULT lines print them.
 func keyValues(_ line: some StringProtocol) -> [String: String] {
     var values: [String: String] = [:]

@@ -116,6 +116,7 @@ enum ToolBenchmark {
         else {
             throw BenchError("tools: " + missing.joined(separator: "; "))
         }
+        sayRuntimeLinkage([tcp, udp, dns])
         return Tools(tcpEvents: tcp, udpEvents: udp, dnsEvents: dns, traffic: traffic)
     }
 

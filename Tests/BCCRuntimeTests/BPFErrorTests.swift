@@ -69,6 +69,12 @@ final class BPFErrorTests: XCTestCase {
             contains: ["apt-get install linux-headers", "BCC_KERNEL_SOURCE", "/lib/modules/6.18.0/build", "/usr/src/linux-headers-*"])
     }
 
+    func testLibraryMissingNamesTheLibraryTheReasonAndThePackage() {
+        assertDescription(
+            .libraryMissing(name: "libbcc.so.0", reason: "libbcc.so.0: cannot open shared object file: No such file or directory"),
+            contains: ["libbcc.so.0", "cannot open shared object file", "apt-get install libbpfcc", "dnf install bcc"])
+    }
+
     func testTracefsNotMountedSaysHowToMountIt() {
         assertDescription(.tracefsNotMounted, contains: ["mount -t tracefs", "/sys/kernel/tracing"])
     }

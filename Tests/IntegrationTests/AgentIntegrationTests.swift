@@ -184,8 +184,8 @@ extension AgentIntegrationTests {
             let (process, _, errors) = try startProcess(builtExecutable("netevents"), ["serve", "--listen", "127.0.0.1:\(port)", "--interval", "1"])
             let lines = Collector<String>(lines: errors.fileHandleForReading)
             if delay > 0 {
-                // Once its constructor has blocked SIGTERM (before that, the dynamic loader is
-                // still mapping libbcc: under load that can take longer than the delay).
+                // Once its .preinit_array has blocked SIGTERM (before that, the dynamic loader is
+                // still mapping its libraries: under load that can take longer than the delay).
                 let blocked = Date().addingTimeInterval(10)
                 while (ToolProcess.statusMask("SigBlk", of: process.processIdentifier) ?? 0) & signalBit(SIGTERM) == 0 && Date() < blocked { usleep(1_000) }
                 usleep(useconds_t(delay * 1_000_000))  // during the compile

@@ -10,6 +10,9 @@
 // bcc_elf.h: bcc_free_memory (the C++ API's free_bcc_memory).
 
 #include <stddef.h>
+#if !__has_include(<bcc/bcc_common.h>)
+#error "BCC's headers are missing: apt-get install libbpfcc-dev (scripts/setup installs it)"
+#endif
 #include <bcc/bcc_common.h>
 #include <bcc/bcc_elf.h>
 #include <bcc/libbpf.h>
