@@ -263,6 +263,9 @@ enum AgentBenchmark {
         (readProcFile("/proc/\(pid)/comm") ?? "?").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The environment `deploy/netevents.service` gives the agent.
+    static let unitEnvironment = ["MALLOC_ARENA_MAX": "2"]
+
     static func measure(_ agentPath: String, _ traffic: String, _ options: Options) throws -> Run {
         var run = Run()
         run.load = readProcFile("/proc/loadavg").map { $0.split(separator: " ").prefix(3).joined(separator: " ") } ?? "?"
@@ -270,7 +273,9 @@ enum AgentBenchmark {
         let stamp = ToolBenchmark.Stamp()
         let stopping = ToolBenchmark.Stamp()
         let t0 = Clock.now()
-        let agent = try Child(agentPath, ["serve", "--listen", "127.0.0.1:\(port)", "--interval", String(options.interval)]) { line in
+        let agent = try Child(
+            agentPath, ["serve", "--listen", "127.0.0.1:\(port)", "--interval", String(options.interval)], environment: unitEnvironment
+        ) { line in
             if line.contains("serving http://") { stamp.time.withLock { if $0 == nil { $0 = Clock.now() } } }
             if line.contains("stopping the monitors") { stopping.time.withLock { if $0 == nil { $0 = Clock.now() } } }
         }
@@ -407,7 +412,8 @@ enum AgentBenchmark {
         unlink(traffic)
         guard symlink(generator, traffic) == 0 else { throw BenchError("symlink \(traffic): \(String(cString: strerror(errno)))") }
         defer { unlink(traffic) }
-        say("`netevents serve --listen 127.0.0.1:PORT --interval \(options.interval)` as users run it, scraped at /metrics; start-up to the first "
+        say("`netevents serve --listen 127.0.0.1:PORT --interval \(options.interval)` as users run it (with its unit's environment, "
+            + unitEnvironment.map { "\($0.key)=\($0.value)" }.joined(separator: " ") + "), scraped at /metrics; start-up to the first "
             + "scrape with both monitors up; then at least \(options.loadSeconds) s of `netevents-traffic tcp-burst --count \(options.burst)` and "
             + "`udp-flood --count \(options.flood) --size 64`, one after the other, scraped every second; then SIGTERM; \(options.runs) runs, "
             + "each a fresh agent; median (min–max) reported")
